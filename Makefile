@@ -1,0 +1,39 @@
+# Varco: `make run` starts the gateway on the embedded demo; `make test` runs every check.
+SHELL := /bin/bash
+CARGO ?= cargo
+DEMO_DIR ?= .varco/demo
+BENCH_SECS ?= 10
+BENCH_CONNS ?= 64
+
+.PHONY: run test check fmt clippy tools bench build clean-demo
+
+run: build
+	./target/release/varco serve --data-dir $(DEMO_DIR)
+
+build:
+	$(CARGO) build --release --bin varco
+
+# xmllint validates every SOAP response against the official schema in the tests.
+tools:
+	@command -v xmllint >/dev/null 2>&1 || { \
+	  echo "installing xmllint (libxml2-utils)"; \
+	  (apt-get update -qq && apt-get install -y -qq libxml2-utils) >/dev/null || \
+	  (sudo apt-get update -qq && sudo apt-get install -y -qq libxml2-utils) >/dev/null; }
+
+fmt:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# Tests run in release mode so the process tests (crash, HTTP flow) drive the release binary.
+test: tools fmt clippy
+	$(CARGO) test --release --workspace
+
+check: test
+
+clean-demo:
+	rm -rf $(DEMO_DIR)
+
+bench:
+	./bench/run.sh $(BENCH_SECS) $(BENCH_CONNS)

@@ -1,0 +1,122 @@
+//! The two HTTP surfaces as routers (callable without a socket in tests): the nodo router
+//! (SOAP for pagoPA, and the WSDL) and the api router (health for now; REST later).
+
+use crate::nodo::{Nodo, operation_of};
+use crate::soap::{self, DecodeError, Response};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+use tower_http::limit::RequestBodyLimitLayer;
+
+/// The WSDL Varco serves (its own, written from the published facts).
+pub const WSDL: &str = include_str!("../wsdl/paForNode.wsdl");
+/// The schema the WSDL imports.
+pub const XSD: &str = include_str!("../xsd/paForNode.xsd");
+
+/// Shared state of both routers.
+#[derive(Clone)]
+pub struct AppState {
+    /// Handlers of the Nodo's operations.
+    pub nodo: Nodo,
+    /// False while the store is opening or the server is shutting down.
+    pub ready: Arc<AtomicBool>,
+}
+
+/// The router pagoPA calls: `POST /paForNode`, `GET /paForNode?wsdl`.
+pub fn nodo_router(state: AppState) -> Router {
+    let limit = state.nodo.config.nodo.max_body_bytes;
+    Router::new()
+        .route("/paForNode", get(wsdl).post(soap_endpoint))
+        .layer(RequestBodyLimitLayer::new(limit))
+        .with_state(state)
+}
+
+/// The router gestionali and operators call.
+pub fn api_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    if state.ready.load(Ordering::Acquire) {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+    }
+}
+
+fn xml(status: StatusCode, body: String) -> axum::response::Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static("text/xml; charset=utf-8"))],
+        body,
+    )
+        .into_response()
+}
+
+async fn wsdl(RawQuery(query): RawQuery) -> axum::response::Response {
+    match query.as_deref() {
+        Some(q) if q.eq_ignore_ascii_case("wsdl") => xml(StatusCode::OK, WSDL.to_owned()),
+        Some("xsd=paForNode.xsd") => xml(StatusCode::OK, XSD.to_owned()),
+        _ => (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "POST a SOAP 1.1 request here, or GET /paForNode?wsdl\n",
+        )
+            .into_response(),
+    }
+}
+
+/// Content types a SOAP request may come with (SOAP 1.2's is let through so the envelope check
+/// can say what is wrong).
+fn acceptable_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return true;
+    };
+    let Ok(value) = value.to_str() else {
+        return false;
+    };
+    let mime = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    matches!(mime.as_str(), "text/xml" | "application/xml" | "application/soap+xml")
+}
+
+async fn soap_endpoint(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> axum::response::Response {
+    let started = Instant::now();
+    if !acceptable_content_type(&headers) {
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "paForNode takes SOAP 1.1 requests with Content-Type text/xml\n",
+        )
+            .into_response();
+    }
+    let action = headers.get("soapaction").and_then(|v| v.to_str().ok());
+    let response = match soap::decode(action, &body) {
+        Ok(request) => {
+            let op = operation_of(&request);
+            let response = state.nodo.handle(request, &body).await;
+            debug_assert_eq!(response.operation().request_element(), op.request_element());
+            response
+        }
+        Err(DecodeError::Fault(op, fault)) => Response::ko(op, fault.bean(&state.nodo.topology.broker)),
+        Err(DecodeError::UnknownOperation(message)) => {
+            tracing::info!(outcome = "SOAP_FAULT", duration_us = started.elapsed().as_micros() as u64, "paForNode request names no operation");
+            return xml(StatusCode::INTERNAL_SERVER_ERROR, soap::envelope::encode_soap_fault(&message));
+        }
+    };
+    let (outcome, fault) = response.outcome();
+    tracing::info!(
+        operation = response.operation().name(),
+        outcome = outcome.as_str(),
+        fault = fault.unwrap_or(""),
+        duration_us = started.elapsed().as_micros() as u64,
+        "paForNode"
+    );
+    xml(StatusCode::OK, soap::encode(&response))
+}

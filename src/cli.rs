@@ -1,0 +1,56 @@
+//! The command line: `varco serve | replay | hash-password`.
+
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Varco: a pagoPA paForNode gateway for Enti Creditori.
+#[derive(Debug, Parser)]
+#[command(name = "varco", version, about)]
+pub struct Cli {
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway (the embedded demo configuration when no --config is given).
+    Serve {
+        /// Configuration file (TOML).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Store directory (overrides store.data_dir).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Address of the listener pagoPA calls (overrides nodo.listen).
+        #[arg(long)]
+        nodo_listen: Option<SocketAddr>,
+        /// Address of the REST/operations listener (overrides api.listen).
+        #[arg(long)]
+        api_listen: Option<SocketAddr>,
+    },
+    /// Send every fixture request under DIR to a running gateway and compare the answers.
+    Replay {
+        /// Fixture directory (fixtures/soap/<operation>/<case>.request.xml + .response.xml).
+        dir: PathBuf,
+        /// paForNode endpoint URL.
+        #[arg(long, default_value = "http://127.0.0.1:8080/paForNode")]
+        url: String,
+    },
+    /// Print the argon2 hash of a password read from standard input, for applicazioni.password_hash.
+    HashPassword,
+}

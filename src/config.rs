@@ -1,0 +1,628 @@
+//! Configuration: the broker, its stations, the creditors (domini) with their accounts and
+//! entrate, the tipi pendenza and the applications. Loaded once, validated with the name of the
+//! offending key, then only read.
+//!
+//! Precedence: command-line flags > the `--config` file > the embedded demo configuration
+//! (`varco.example.toml`, compiled in).
+
+use crate::domain::iban;
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// The embedded demo configuration (also the documented example).
+pub const DEMO_TOML: &str = include_str!("../varco.example.toml");
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The broker (intermediario) whose stations Varco runs.
+    pub intermediario: Intermediario,
+    /// The listener pagoPA calls.
+    #[serde(default)]
+    pub nodo: NodoConfig,
+    /// The listener gestionali and operators call.
+    #[serde(default)]
+    pub api: ApiConfig,
+    /// The embedded store.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// Seed demo positions on first start.
+    #[serde(default)]
+    pub demo: DemoConfig,
+    /// Stations of the broker.
+    pub stazioni: Vec<Stazione>,
+    /// Creditors.
+    pub domini: Vec<Dominio>,
+    /// Kinds of position.
+    #[serde(default)]
+    pub tipi_pendenza: Vec<TipoPendenza>,
+    /// Client applications (gestionali).
+    #[serde(default)]
+    pub applicazioni: Vec<Applicazione>,
+}
+
+/// `[intermediario]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Intermediario {
+    /// Broker fiscal code (idBrokerPA), 11 digits.
+    pub id: String,
+    /// Name.
+    #[serde(default)]
+    pub denominazione: String,
+}
+
+/// `[nodo]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodoConfig {
+    /// Address to listen on.
+    #[serde(default = "default_nodo_listen")]
+    pub listen: SocketAddr,
+    /// Largest request body accepted, in bytes (refused with 413 before it is read whole).
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// The address written in the served WSDL's soap:address (defaults to the listener).
+    #[serde(default)]
+    pub public_url: Option<String>,
+}
+
+impl Default for NodoConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_nodo_listen(),
+            max_body_bytes: default_max_body(),
+            public_url: None,
+        }
+    }
+}
+
+fn default_nodo_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_api_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8081))
+}
+fn default_max_body() -> usize {
+    1024 * 1024
+}
+
+/// `[api]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Address to listen on.
+    #[serde(default = "default_api_listen")]
+    pub listen: SocketAddr,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_api_listen(),
+        }
+    }
+}
+
+/// `[store]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Directory of the store.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Page cache size in MiB (bounds resident memory).
+    #[serde(default = "default_cache_mb")]
+    pub cache_mb: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: default_data_dir(),
+            cache_mb: default_cache_mb(),
+        }
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("varco-data")
+}
+fn default_cache_mb() -> u64 {
+    256
+}
+
+/// `[demo]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoConfig {
+    /// Seed the demo positions when the store is empty.
+    #[serde(default)]
+    pub seed: bool,
+}
+
+/// `[[stazioni]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stazione {
+    /// Station id (idStation), e.g. `77777777777_01`.
+    pub id: String,
+    /// Fiscal codes of the domini reachable through this station.
+    pub domini: Vec<String>,
+}
+
+/// `[[domini]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dominio {
+    /// Fiscal code (idDominio), 11 digits.
+    pub id: String,
+    /// Name (companyName).
+    pub ragione_sociale: String,
+    /// Office name (officeName), optional.
+    #[serde(default)]
+    pub ufficio: Option<String>,
+    /// Aux digit of the notices this station generates (3 is the current standard).
+    #[serde(default = "default_aux")]
+    pub aux_digit: u8,
+    /// Segregation codes (aux 3); the first one is used for new notices.
+    #[serde(default)]
+    pub segregation_codes: Vec<String>,
+    /// Application code (aux 0).
+    #[serde(default)]
+    pub application_code: Option<String>,
+    /// CBILL (interbank) code, printed on notices.
+    #[serde(default)]
+    pub cbill: Option<String>,
+    /// GLN, for the GS1-128 barcode.
+    #[serde(default)]
+    pub gln: Option<String>,
+    /// Accept notice numbers with wrong check digits from gestionali.
+    #[serde(default)]
+    pub legacy_notice_numbers: bool,
+    /// Accounts of this creditor.
+    #[serde(default)]
+    pub iban: Vec<IbanAccredito>,
+    /// Revenue kinds with their account and accounting codes.
+    #[serde(default)]
+    pub entrate: Vec<Entrata>,
+}
+
+fn default_aux() -> u8 {
+    3
+}
+
+/// `[[domini.iban]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IbanAccredito {
+    /// The IBAN.
+    pub iban: String,
+    /// A Poste Italiane postal account (derived from the ABI when omitted).
+    #[serde(default)]
+    pub postale: Option<bool>,
+}
+
+/// `tipo_contabilita` values and their one-digit codes in transferCategory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TipoContabilita {
+    /// 0
+    Capitolo,
+    /// 1
+    Speciale,
+    /// 2
+    Siope,
+    /// 9
+    Altro,
+}
+
+impl TipoContabilita {
+    /// The digit used in `transferCategory` (`<digit>/<codice>`).
+    pub fn code(self) -> u8 {
+        match self {
+            TipoContabilita::Capitolo => 0,
+            TipoContabilita::Speciale => 1,
+            TipoContabilita::Siope => 2,
+            TipoContabilita::Altro => 9,
+        }
+    }
+}
+
+/// Builds transferCategory from the accounting type and code.
+pub fn transfer_category(tipo: TipoContabilita, codice: &str) -> String {
+    format!("{}/{}", tipo.code(), codice)
+}
+
+/// `[[domini.entrate]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entrata {
+    /// Code (codEntrata).
+    pub id: String,
+    /// Description.
+    #[serde(default)]
+    pub descrizione: String,
+    /// Crediting IBAN (must be one of the domain's).
+    pub iban: String,
+    /// Support IBAN (ibanAppoggio), optional.
+    #[serde(default)]
+    pub iban_appoggio: Option<String>,
+    /// Accounting type.
+    pub tipo_contabilita: TipoContabilita,
+    /// Accounting code (taxonomy), e.g. `0101101IM`.
+    pub codice_contabilita: String,
+}
+
+/// `[[tipi_pendenza]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TipoPendenza {
+    /// Code (idTipoPendenza).
+    pub id: String,
+    /// Description.
+    #[serde(default)]
+    pub descrizione: String,
+    /// The entrata (per domain) its single-item positions use by default.
+    #[serde(default)]
+    pub cod_entrata: Option<String>,
+}
+
+/// `[[applicazioni]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Applicazione {
+    /// Application id (idA2A).
+    pub id_a2a: String,
+    /// Argon2 PHC hash of the password (`varco hash-password`).
+    pub password_hash: String,
+    /// Domini it may use; `*` for all.
+    #[serde(default)]
+    pub domini: Vec<String>,
+    /// Tipi pendenza it may use; `*` for all.
+    #[serde(default)]
+    pub tipi_pendenza: Vec<String>,
+    /// Its gestionale, for receipts and verification on the fly.
+    #[serde(default)]
+    pub connettore: Option<Connettore>,
+}
+
+/// `[applicazioni.connettore]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Connettore {
+    /// Base URL of the gestionale's API Ente Creditore v2.
+    pub url: String,
+    /// How to authenticate.
+    #[serde(default)]
+    pub auth: ConnettoreAuth,
+}
+
+/// Authentication toward a gestionale.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(tag = "tipo", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ConnettoreAuth {
+    /// No authentication.
+    #[default]
+    None,
+    /// HTTP Basic.
+    Basic {
+        /// User.
+        username: String,
+        /// Password.
+        password: String,
+    },
+    /// An API key in a header.
+    ApiKey {
+        /// Header name.
+        header: String,
+        /// Key.
+        key: String,
+    },
+    /// A client certificate (PEM files).
+    ClientCert {
+        /// Certificate chain.
+        cert: PathBuf,
+        /// Private key.
+        key: PathBuf,
+    },
+}
+
+/// Overrides given on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--data-dir`
+    pub data_dir: Option<PathBuf>,
+    /// `--nodo-listen`
+    pub nodo_listen: Option<SocketAddr>,
+    /// `--api-listen`
+    pub api_listen: Option<SocketAddr>,
+}
+
+impl Config {
+    /// The embedded demo configuration.
+    pub fn demo() -> Self {
+        // The demo is compiled in and covered by a test, so it always parses and validates.
+        Self::parse(DEMO_TOML, "embedded demo configuration").expect("the demo configuration is valid")
+    }
+
+    /// Parses and validates a TOML text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> anyhow::Result<Self> {
+        let config: Config =
+            toml::from_str(text).with_context(|| format!("{origin}: invalid configuration"))?;
+        config
+            .validate()
+            .with_context(|| format!("{origin}: invalid configuration"))?;
+        Ok(config)
+    }
+
+    /// Loads `path` (or the demo when `None`) and applies the overrides.
+    pub fn load(path: Option<&std::path::Path>, overrides: &Overrides) -> anyhow::Result<Self> {
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                Self::parse(&text, &path.display().to_string())?
+            }
+            None => Self::demo(),
+        };
+        if let Some(dir) = &overrides.data_dir {
+            config.store.data_dir = dir.clone();
+        }
+        if let Some(addr) = overrides.nodo_listen {
+            config.nodo.listen = addr;
+        }
+        if let Some(addr) = overrides.api_listen {
+            config.api.listen = addr;
+        }
+        Ok(config)
+    }
+
+    /// Checks every cross-reference and value, naming the key at fault.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !is_fiscal_code_pa(&self.intermediario.id) {
+            bail!("intermediario.id: must be 11 digits, found {:?}", self.intermediario.id);
+        }
+        if self.nodo.max_body_bytes < 1024 {
+            bail!("nodo.max_body_bytes: must be at least 1024");
+        }
+        let mut seen = HashSet::new();
+        for (i, d) in self.domini.iter().enumerate() {
+            let key = format!("domini[{i}]");
+            if !is_fiscal_code_pa(&d.id) {
+                bail!("{key}.id: must be 11 digits, found {:?}", d.id);
+            }
+            if !seen.insert(d.id.as_str()) {
+                bail!("{key}.id: domain {} is configured twice", d.id);
+            }
+            if d.ragione_sociale.trim().is_empty() || d.ragione_sociale.chars().count() > 140 {
+                bail!("{key}.ragione_sociale: must be 1 to 140 characters");
+            }
+            if let Some(u) = &d.ufficio
+                && (u.trim().is_empty() || u.chars().count() > 140)
+            {
+                bail!("{key}.ufficio: must be 1 to 140 characters");
+            }
+            match d.aux_digit {
+                3 => {
+                    if d.segregation_codes.is_empty() {
+                        bail!("{key}.segregation_codes: aux digit 3 needs at least one segregation code");
+                    }
+                    for (j, s) in d.segregation_codes.iter().enumerate() {
+                        if s.len() != 2 || !s.bytes().all(|b| b.is_ascii_digit()) {
+                            bail!("{key}.segregation_codes[{j}]: must be 2 digits, found {s:?}");
+                        }
+                    }
+                }
+                0 => match &d.application_code {
+                    Some(c) if c.len() == 2 && c.bytes().all(|b| b.is_ascii_digit()) => {}
+                    _ => bail!("{key}.application_code: aux digit 0 needs a 2-digit application code"),
+                },
+                1 | 2 => {}
+                other => bail!("{key}.aux_digit: must be 0, 1, 2 or 3, found {other}"),
+            }
+            for (j, ib) in d.iban.iter().enumerate() {
+                if !iban::is_valid(&ib.iban) {
+                    bail!("{key}.iban[{j}].iban: {:?} is not a valid IBAN", ib.iban);
+                }
+            }
+            let mut entrate = HashSet::new();
+            for (j, e) in d.entrate.iter().enumerate() {
+                let ekey = format!("{key}.entrate[{j}]");
+                if e.id.is_empty() || !entrate.insert(e.id.as_str()) {
+                    bail!("{ekey}.id: must be non-empty and unique in the domain");
+                }
+                if !d.iban.iter().any(|ib| ib.iban == e.iban) {
+                    bail!("{ekey}.iban: {:?} is not one of {key}.iban", e.iban);
+                }
+                if let Some(app) = &e.iban_appoggio
+                    && !iban::is_valid(app)
+                {
+                    bail!("{ekey}.iban_appoggio: {app:?} is not a valid IBAN");
+                }
+                if e.codice_contabilita.is_empty()
+                    || transfer_category(e.tipo_contabilita, &e.codice_contabilita).chars().count() > 140
+                {
+                    bail!("{ekey}.codice_contabilita: must be 1 to 138 characters");
+                }
+            }
+        }
+        if self.stazioni.is_empty() {
+            bail!("stazioni: at least one station is required");
+        }
+        let mut stations = HashSet::new();
+        for (i, s) in self.stazioni.iter().enumerate() {
+            if s.id.is_empty() || s.id.chars().count() > 35 || !stations.insert(s.id.as_str()) {
+                bail!("stazioni[{i}].id: must be 1 to 35 characters and unique");
+            }
+            for (j, d) in s.domini.iter().enumerate() {
+                if !self.domini.iter().any(|x| &x.id == d) {
+                    bail!("stazioni[{i}].domini[{j}]: {d} is not a configured dominio");
+                }
+            }
+        }
+        let mut tipi = HashSet::new();
+        for (i, t) in self.tipi_pendenza.iter().enumerate() {
+            if t.id.is_empty() || t.id.chars().count() > 35 || !tipi.insert(t.id.as_str()) {
+                bail!("tipi_pendenza[{i}].id: must be 1 to 35 characters and unique");
+            }
+        }
+        let mut apps = HashSet::new();
+        for (i, a) in self.applicazioni.iter().enumerate() {
+            let key = format!("applicazioni[{i}]");
+            if a.id_a2a.is_empty() || a.id_a2a.chars().count() > 35 || !apps.insert(a.id_a2a.as_str()) {
+                bail!("{key}.id_a2a: must be 1 to 35 characters and unique");
+            }
+            if argon2::password_hash::phc::PasswordHash::new(&a.password_hash).is_err() {
+                bail!("{key}.password_hash: not a PHC string; create one with `varco hash-password`");
+            }
+            for (j, d) in a.domini.iter().enumerate() {
+                if d != "*" && !self.domini.iter().any(|x| &x.id == d) {
+                    bail!("{key}.domini[{j}]: {d} is not a configured dominio");
+                }
+            }
+            for (j, t) in a.tipi_pendenza.iter().enumerate() {
+                if t != "*" && !tipi.contains(t.as_str()) {
+                    bail!("{key}.tipi_pendenza[{j}]: {t} is not a configured tipo pendenza");
+                }
+            }
+            if let Some(c) = &a.connettore
+                && !(c.url.starts_with("http://") || c.url.starts_with("https://"))
+            {
+                bail!("{key}.connettore.url: must be an http:// or https:// URL");
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether both listeners are on loopback addresses.
+    pub fn loopback_only(&self) -> bool {
+        self.nodo.listen.ip().is_loopback() && self.api.listen.ip().is_loopback()
+    }
+
+    /// A domain by fiscal code.
+    pub fn dominio(&self, id: &str) -> Option<&Dominio> {
+        self.domini.iter().find(|d| d.id == id)
+    }
+}
+
+/// The argon2id PHC hash of a password (a fresh random salt each time).
+pub fn hash_password(password: &str) -> anyhow::Result<String> {
+    use argon2::password_hash::PasswordHasher;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))
+}
+
+/// Whether `password` matches a PHC hash.
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    use argon2::password_hash::PasswordVerifier;
+    use argon2::password_hash::phc::PasswordHash;
+    PasswordHash::new(phc).is_ok_and(|h| argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+impl Config {
+    /// Refuses the well-known demo password unless every listener is on loopback.
+    pub fn check_demo_password(&self) -> anyhow::Result<()> {
+        if self.loopback_only() {
+            return Ok(());
+        }
+        for (i, a) in self.applicazioni.iter().enumerate() {
+            if verify_password("demo", &a.password_hash) {
+                bail!(
+                    "applicazioni[{i}].password_hash: application {} uses the demo password, which is \
+                     accepted only while both listeners are on loopback; set a real one with `varco hash-password`",
+                    a.id_a2a
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `[0-9]{11}`
+pub fn is_fiscal_code_pa(s: &str) -> bool {
+    s.len() == 11 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Lookup tables built once from the configuration, for the hot path.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    /// The broker id.
+    pub broker: String,
+    /// station id → domains served through it.
+    pub stations: HashMap<String, HashSet<String>>,
+}
+
+impl Topology {
+    /// Builds the tables.
+    pub fn new(config: &Config) -> Self {
+        Self {
+            broker: config.intermediario.id.clone(),
+            stations: config
+                .stazioni
+                .iter()
+                .map(|s| (s.id.clone(), s.domini.iter().cloned().collect()))
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_configuration_is_valid() {
+        let c = Config::demo();
+        assert_eq!(c.intermediario.id, "77777777777");
+        assert!(c.stazioni.iter().any(|s| s.id == "77777777777_01"));
+        assert!(c.loopback_only());
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let bad = DEMO_TOML.replacen("aux_digit = 3", "aux_digit = 7", 1);
+        let err = format!("{:#}", Config::parse(&bad, "test").unwrap_err());
+        assert!(err.contains("domini[0].aux_digit"), "{err}");
+
+        let bad = DEMO_TOML.replacen("IT60X0542811101000000123456", "IT60X0542811101000000123457", 1);
+        let err = format!("{:#}", Config::parse(&bad, "test").unwrap_err());
+        assert!(err.contains("domini[0].iban[0].iban"), "{err}");
+
+        let bad = format!("{DEMO_TOML}\n[surprise]\nx = 1\n");
+        let err = format!("{:#}", Config::parse(&bad, "test").unwrap_err());
+        assert!(err.contains("surprise"), "{err}");
+    }
+
+    #[test]
+    fn demo_password_only_on_loopback() {
+        let mut c = Config::demo();
+        assert!(verify_password("demo", &c.applicazioni[0].password_hash));
+        assert!(!verify_password("demo2", &c.applicazioni[0].password_hash));
+        c.check_demo_password().unwrap();
+        c.api.listen = "0.0.0.0:8081".parse().unwrap();
+        let err = c.check_demo_password().unwrap_err().to_string();
+        assert!(err.contains("applicazioni[0].password_hash"), "{err}");
+        c.applicazioni[0].password_hash = hash_password("a real secret").unwrap();
+        c.check_demo_password().unwrap();
+    }
+
+    #[test]
+    fn overrides_win() {
+        let o = Overrides {
+            data_dir: Some("/tmp/x".into()),
+            nodo_listen: Some("127.0.0.1:1".parse().unwrap()),
+            api_listen: None,
+        };
+        let c = Config::load(None, &o).unwrap();
+        assert_eq!(c.store.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(c.nodo.listen.port(), 1);
+        assert_eq!(c.api.listen.port(), 8081);
+    }
+}

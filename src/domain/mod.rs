@@ -1,0 +1,429 @@
+//! Protocol-free types: positions (pendenze), their items (voci), receipts, activation
+//! attempts and outbox entries. Money is integer cents; instants are UTC; the calendar days
+//! of due dates are Europe/Rome days.
+
+pub mod iban;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Europe::Rome;
+use serde::{Deserialize, Serialize};
+
+/// An amount in euro cents.
+pub type Cents = i64;
+
+/// The stored state of a position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Stato {
+    /// Open, payable.
+    NonEseguita,
+    /// Paid (a receipt closed it).
+    Eseguita,
+    /// Cancelled by the creditor.
+    Annullata,
+}
+
+/// The state as seen at a given moment: SCADUTA is derived, never stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StatoEffettivo {
+    /// Payable.
+    NonEseguita,
+    /// Paid.
+    Eseguita,
+    /// Cancelled.
+    Annullata,
+    /// Open but past its due day (Europe/Rome).
+    Scaduta,
+}
+
+/// Today's calendar day in Europe/Rome, the day the protocol's dates refer to.
+pub fn rome_today(now: DateTime<Utc>) -> NaiveDate {
+    now.with_timezone(&Rome).date_naive()
+}
+
+/// The debtor (soggetto pagatore).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Soggetto {
+    /// `F` natural person, `G` legal person.
+    pub tipo: String,
+    /// Fiscal code or VAT number (`ANONIMO` when unknown).
+    pub identificativo: String,
+    /// Full name.
+    pub anagrafica: String,
+    /// Street.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub indirizzo: Option<String>,
+    /// Civic number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub civico: Option<String>,
+    /// Postal code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap: Option<String>,
+    /// City.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub localita: Option<String>,
+    /// Province (two letters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provincia: Option<String>,
+    /// Country (two letters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nazione: Option<String>,
+    /// E-mail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Mobile phone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cellulare: Option<String>,
+}
+
+/// Where an item's money goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "tipo", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Accredito {
+    /// A bank or postal account.
+    Iban {
+        /// The crediting IBAN.
+        iban: String,
+        /// A postal-account IBAN to use when the PSP asks for POSTAL (the crediting IBAN
+        /// itself when it is postal, else the support IBAN when that is postal).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        iban_postale: Option<String>,
+        /// The support IBAN (ibanAppoggio), when given.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        iban_appoggio: Option<String>,
+    },
+    /// A digital revenue stamp (marca da bollo digitale), paGetPaymentV2 only.
+    Bollo {
+        /// `01`.
+        tipo_bollo: String,
+        /// Base64 SHA-256 of the document.
+        hash_documento: String,
+        /// Payer's province (two letters).
+        provincia_residenza: String,
+    },
+}
+
+/// One item of a position: one transfer in paGetPayment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Voce {
+    /// The gestionale's id for the item.
+    pub id_voce: String,
+    /// Amount in cents (> 0).
+    pub importo: Cents,
+    /// Description.
+    pub descrizione: String,
+    /// Text for remittanceInformation, if different from `descrizione`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub descrizione_causale_rpt: Option<String>,
+    /// Beneficiary creditor's fiscal code (multi-beneficiary notices).
+    pub dominio: String,
+    /// Account or stamp.
+    pub accredito: Accredito,
+    /// The taxonomy code sent as transferCategory.
+    pub transfer_category: String,
+    /// Key/value pairs sent as transfer metadata.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metadata: Vec<(String, String)>,
+}
+
+/// A debt position (pendenza).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pendenza {
+    /// Creditor's fiscal code.
+    pub dominio: String,
+    /// IUV (creditorReferenceId).
+    pub iuv: String,
+    /// 18-digit notice number.
+    pub numero_avviso: String,
+    /// Owning application.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_a2a: Option<String>,
+    /// The application's id for the position.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_pendenza: Option<String>,
+    /// Tipo pendenza.
+    pub id_tipo_pendenza: String,
+    /// Subject of the payment (no personal data, it is shown to the PSP).
+    pub causale: String,
+    /// Debtor.
+    pub soggetto: Soggetto,
+    /// Total in cents = Σ voci.
+    pub importo: Cents,
+    /// After this Rome day the amount must be refreshed (dueDate of the notice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_validita: Option<NaiveDate>,
+    /// After this Rome day the position is SCADUTA (the day itself is payable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_scadenza: Option<NaiveDate>,
+    /// 1..5 items.
+    pub voci: Vec<Voce>,
+    /// Stored state.
+    pub stato: Stato,
+    /// Set when something irregular happened (duplicate payment, amount mismatch...).
+    #[serde(default)]
+    pub anomala: bool,
+    /// What was irregular, one line per event.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub anomalie: Vec<String>,
+    /// Receipts accepted for this position (receiptId), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ricevute: Vec<String>,
+    /// When the position was created.
+    pub created_at: DateTime<Utc>,
+    /// When the position last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Pendenza {
+    /// The state at `now` (SCADUTA derived from `data_scadenza` on the Rome calendar).
+    pub fn stato_at(&self, now: DateTime<Utc>) -> StatoEffettivo {
+        match self.stato {
+            Stato::Eseguita => StatoEffettivo::Eseguita,
+            Stato::Annullata => StatoEffettivo::Annullata,
+            Stato::NonEseguita => match self.data_scadenza {
+                Some(day) if rome_today(now) > day => StatoEffettivo::Scaduta,
+                _ => StatoEffettivo::NonEseguita,
+            },
+        }
+    }
+
+    /// Whether every item can be credited to a postal account (allCCP).
+    pub fn all_postal(&self) -> bool {
+        self.voci.iter().all(|v| {
+            matches!(
+                &v.accredito,
+                Accredito::Iban {
+                    iban_postale: Some(_),
+                    ..
+                }
+            )
+        })
+    }
+
+    /// Records an irregularity.
+    pub fn flag(&mut self, note: impl Into<String>) {
+        self.anomala = true;
+        self.anomalie.push(note.into());
+    }
+}
+
+/// Which receipt primitive delivered a receipt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReceiptVersion {
+    /// paSendRT (ctReceipt)
+    V1,
+    /// paSendRTV2 (ctReceiptV2)
+    V2,
+}
+
+/// What Varco decided about a receipt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "esito", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReceiptStatus {
+    /// Accepted and applied to its position.
+    Accettata,
+    /// Accepted, but irregular: kept for an operator (the money was collected).
+    Anomala {
+        /// Why.
+        motivo: String,
+    },
+    /// Refused with PAA_SEMANTICA (fatal mismatch); kept for an operator.
+    Rifiutata {
+        /// Why.
+        motivo: String,
+    },
+}
+
+/// One transfer of a receipt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptTransfer {
+    /// 1..5
+    pub id_transfer: u8,
+    /// Cents.
+    pub importo: Cents,
+    /// Beneficiary.
+    pub dominio: String,
+    /// IBAN, when not a stamp.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iban: Option<String>,
+    /// remittanceInformation.
+    pub causale: String,
+    /// transferCategory.
+    pub categoria: String,
+}
+
+/// A stored receipt: the facts Varco needs, plus the request exactly as received.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ricevuta {
+    /// Creditor (receipt fiscalCode).
+    pub dominio: String,
+    /// IUV derived from the notice number.
+    pub iuv: String,
+    /// receiptId (the payment token): the idempotency key.
+    pub receipt_id: String,
+    /// Notice number.
+    pub numero_avviso: String,
+    /// creditorReferenceId as sent.
+    pub creditor_reference_id: String,
+    /// Primitive version.
+    pub versione: ReceiptVersion,
+    /// `OK` or `KO` as sent.
+    pub esito_pagamento: String,
+    /// paymentAmount.
+    pub importo: Cents,
+    /// PSP id.
+    pub id_psp: String,
+    /// PSP name.
+    pub psp_denominazione: String,
+    /// Channel id.
+    pub id_canale: String,
+    /// Channel description.
+    pub descrizione_canale: String,
+    /// paymentMethod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metodo_pagamento: Option<String>,
+    /// paymentDateTime as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_pagamento: Option<String>,
+    /// fee.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commissioni: Option<Cents>,
+    /// standIn.
+    #[serde(default)]
+    pub stand_in: bool,
+    /// Transfers.
+    pub transfers: Vec<ReceiptTransfer>,
+    /// The station it came through.
+    pub id_stazione: String,
+    /// When Varco stored it.
+    pub received_at: DateTime<Utc>,
+    /// Varco's verdict.
+    pub stato: ReceiptStatus,
+    /// The whole SOAP request as received (UTF-8), for the gestionale and for audits.
+    pub xml: String,
+}
+
+/// An activation (paGetPayment/V2) attempt: recorded, never a lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attivazione {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// `paGetPayment` or `paGetPaymentV2`.
+    pub primitiva: String,
+    /// The amount the PSP asked for, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub importo_richiesto: Option<Cents>,
+    /// `POSTAL` / `PAGOPA`, if sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_type: Option<String>,
+    /// paymentNote (the cart id for Checkout payments).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_note: Option<String>,
+    /// The station it came through.
+    pub id_stazione: String,
+}
+
+/// Delivery state of an outbox entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OutboxState {
+    /// Waiting to be delivered (or retried).
+    Pending,
+    /// Delivered (a 2xx from the gestionale).
+    Delivered,
+    /// Given up after the retry horizon; re-sent only on request.
+    Dead,
+}
+
+/// A receipt waiting to be forwarded to the owning application's gestionale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// Monotonic id (also the store key: oldest first).
+    pub id: u64,
+    /// Creditor.
+    pub dominio: String,
+    /// IUV.
+    pub iuv: String,
+    /// The receipt to forward.
+    pub receipt_id: String,
+    /// The application that owns the position (none for receipts of unknown positions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_a2a: Option<String>,
+    /// State.
+    pub stato: OutboxState,
+    /// Delivery attempts so far.
+    pub tentativi: u32,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
+    /// Earliest next attempt.
+    pub next_attempt_at: DateTime<Utc>,
+    /// The last failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn pendenza(scadenza: Option<NaiveDate>) -> Pendenza {
+        let now = Utc::now();
+        Pendenza {
+            dominio: "77777777777".into(),
+            iuv: "01000000000000144".into(),
+            numero_avviso: "301000000000000144".into(),
+            id_a2a: None,
+            id_pendenza: None,
+            id_tipo_pendenza: "LIBERO".into(),
+            causale: "x".into(),
+            soggetto: Soggetto {
+                tipo: "F".into(),
+                identificativo: "ANONIMO".into(),
+                anagrafica: "x".into(),
+                indirizzo: None,
+                civico: None,
+                cap: None,
+                localita: None,
+                provincia: None,
+                nazione: None,
+                email: None,
+                cellulare: None,
+            },
+            importo: 100,
+            data_validita: None,
+            data_scadenza: scadenza,
+            voci: vec![],
+            stato: Stato::NonEseguita,
+            anomala: false,
+            anomalie: vec![],
+            ricevute: vec![],
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    #[test]
+    fn due_day_is_a_rome_calendar_day_and_is_still_payable() {
+        let due = NaiveDate::from_ymd_opt(2026, 3, 31).unwrap();
+        let p = pendenza(Some(due));
+        // 31 March 23:30 Rome (CEST, UTC+2) = 21:30 UTC: still the due day.
+        let late_evening = Utc.with_ymd_and_hms(2026, 3, 31, 21, 30, 0).unwrap();
+        assert_eq!(p.stato_at(late_evening), StatoEffettivo::NonEseguita);
+        // 22:30 UTC is already 1 April in Rome, while still 31 March in UTC.
+        let after_midnight_rome = Utc.with_ymd_and_hms(2026, 3, 31, 22, 30, 0).unwrap();
+        assert_eq!(p.stato_at(after_midnight_rome), StatoEffettivo::Scaduta);
+        // Winter time (UTC+1): 31 Jan 23:30 UTC is 1 Feb 00:30 in Rome.
+        let p = pendenza(NaiveDate::from_ymd_opt(2026, 1, 31));
+        assert_eq!(
+            p.stato_at(Utc.with_ymd_and_hms(2026, 1, 31, 22, 59, 0).unwrap()),
+            StatoEffettivo::NonEseguita
+        );
+        assert_eq!(
+            p.stato_at(Utc.with_ymd_and_hms(2026, 1, 31, 23, 0, 0).unwrap()),
+            StatoEffettivo::Scaduta
+        );
+        assert_eq!(pendenza(None).stato_at(Utc::now()), StatoEffettivo::NonEseguita);
+    }
+}

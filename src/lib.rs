@@ -1,0 +1,30 @@
+//! Varco: a pagoPA "paForNode" gateway for an Ente Creditore.
+//!
+//! The Nodo dei Pagamenti calls Varco over SOAP to verify a notice, activate a payment and
+//! deliver its receipt; Varco answers from an embedded store, never loses a receipt, and
+//! queues every receipt for the creditor's management system (gestionale).
+//!
+//! # Layout
+//! - [`cli`]: the command line (`serve`, `replay`, `hash-password`).
+//! - [`config`]: configuration entities, loaded and validated once; the embedded demo.
+//! - [`server`]: listeners, readiness, graceful shutdown.
+//! - [`app`]: the nodo and api routers (callable without a socket).
+//! - [`soap`]: XML tree, bindings (one declaration per message), envelope, faults.
+//! - [`nodo`]: verify, activate (V1/V2), receipt (V1/V2), demand: typed in, typed out.
+//! - [`store`]: the only module that knows sled; `store::keys` builds every key.
+//! - [`domain`]: positions, items, receipts, attempts, outbox entries: no protocol.
+//! - [`notice`]: notice numbers and their check digits.
+//! - [`demo`]: the demo positions seeded on first start.
+//! - [`replay`]: replays recorded exchanges against a running gateway.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod nodo;
+pub mod notice;
+pub mod replay;
+pub mod server;
+pub mod soap;
+pub mod store;

@@ -1,0 +1,182 @@
+//! From a stored position to the paForNode data types. Every value is fitted to its facet here
+//! (lengths cut on character boundaries, optional fields dropped when they cannot be valid), so
+//! what Varco emits always validates against the official schema.
+
+use crate::config::Config;
+use crate::domain::{Accredito, Pendenza, Soggetto, Voce};
+use crate::soap::messages::*;
+use crate::soap::schema::*;
+use chrono::NaiveDate;
+
+/// Used as dueDate when a position has neither a validity nor a due date (the element is
+/// mandatory in ctPaymentPA).
+pub fn far_due_date() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2099, 12, 31).expect("valid date")
+}
+
+/// dueDate: the validity date (the date printed on the notice) or else the due date.
+pub fn due_date(p: &Pendenza) -> NaiveDate {
+    p.data_validita.or(p.data_scadenza).unwrap_or_else(far_due_date)
+}
+
+/// The one payment option of a verify answer.
+pub fn payment_option(p: &Pendenza) -> PaymentOptionsList {
+    PaymentOptionsList {
+        options: vec![PaymentOptionDescription {
+            amount: AmountNotZero(p.importo),
+            options: AmountOption::Eq,
+            due_date: Some(IsoDate(due_date(p))),
+            detail_description: Some(Text140::lossy(&p.causale)),
+            all_ccp: p.all_postal(),
+        }],
+    }
+}
+
+fn fit<T>(value: Option<&str>, max: usize, make: impl Fn(String) -> Result<T, SchemaError>) -> Option<T> {
+    let v = value?.trim();
+    make(truncate_chars(v, max).to_owned()).ok()
+}
+
+/// The debtor as ctSubject.
+pub fn subject(s: &Soggetto) -> Subject {
+    let kind = if s.tipo == "G" { EntityType::G } else { EntityType::F };
+    let value = EntityValue::new(s.identificativo.trim().to_uppercase())
+        .unwrap_or_else(|_| EntityValue::new("ANONIMO").expect("valid"));
+    Subject {
+        unique_identifier: EntityUniqueIdentifier { kind, value },
+        full_name: Text70::lossy(s.anagrafica.trim()),
+        street_name: fit(s.indirizzo.as_deref(), 70, Text70::new),
+        civic_number: fit(s.civico.as_deref(), 16, Text16::new),
+        postal_code: fit(s.cap.as_deref(), 16, Text16::new),
+        city: fit(s.localita.as_deref(), 35, Text35::new),
+        state_province_region: fit(s.provincia.as_deref(), 35, Text35::new),
+        country: s.nazione.as_deref().and_then(|n| NazioneProvincia::new(n.trim().to_uppercase()).ok()),
+        email: s.email.as_deref().and_then(|e| Email::new(e.trim()).ok()),
+    }
+}
+
+/// `/RFB/<iuv>/<amount>[/TXT/<text>]`, at most 140 characters.
+pub fn remittance_information(iuv: &str, voce: &Voce) -> Text140 {
+    let text = voce.descrizione_causale_rpt.as_deref().unwrap_or(&voce.descrizione).trim();
+    let mut s = format!("/RFB/{iuv}/{}", format_cents(voce.importo));
+    if !text.is_empty() {
+        s.push_str("/TXT/");
+        s.push_str(text);
+    }
+    Text140::lossy(&s)
+}
+
+fn metadata(entries: &[(String, String)]) -> Option<Metadata> {
+    let entries: Vec<MapEntry> = entries
+        .iter()
+        .take(15)
+        .map(|(k, v)| MapEntry {
+            key: Text140::lossy(k),
+            value: Text140::lossy(v),
+        })
+        .collect();
+    (!entries.is_empty()).then_some(Metadata { entries })
+}
+
+/// The IBAN to credit for transfer `index` (0-based): the postal one on the first transfer when
+/// the PSP asked for POSTAL and one exists.
+fn iban_for(accredito: &Accredito, index: usize, transfer_type: Option<TransferType>) -> Option<String> {
+    match accredito {
+        Accredito::Iban { iban, iban_postale, .. } => Some(match (transfer_type, index, iban_postale) {
+            (Some(TransferType::Postal), 0, Some(postal)) => postal.clone(),
+            _ => iban.clone(),
+        }),
+        Accredito::Bollo { .. } => None,
+    }
+}
+
+/// ctPaymentPA (V1). Fails when a voce is a stamp (V1 cannot carry one).
+pub fn payment_v1(config: &Config, p: &Pendenza, transfer_type: Option<TransferType>) -> Result<PaymentPa, String> {
+    let mut transfers = Vec::with_capacity(p.voci.len());
+    for (i, v) in p.voci.iter().enumerate() {
+        let iban = iban_for(&v.accredito, i, transfer_type)
+            .ok_or_else(|| "a digital stamp (marca da bollo) can only be paid through paGetPaymentV2".to_string())?;
+        transfers.push(TransferPa {
+            id_transfer: IdTransfer(i as u8 + 1),
+            transfer_amount: AmountNotZero(v.importo),
+            fiscal_code_pa: FiscalCodePa::new(v.dominio.clone()).map_err(|e| e.to_string())?,
+            iban: Iban::new(iban).map_err(|e| e.to_string())?,
+            remittance_information: remittance_information(&p.iuv, v),
+            transfer_category: Text140::lossy(&v.transfer_category),
+            metadata: metadata(&v.metadata),
+        });
+    }
+    let dominio = config.dominio(&p.dominio);
+    Ok(PaymentPa {
+        creditor_reference_id: Text35::new(p.iuv.clone()).map_err(|e| e.to_string())?,
+        payment_amount: AmountNotZero(p.voci.iter().map(|v| v.importo).sum()),
+        due_date: IsoDate(due_date(p)),
+        retention_date: None,
+        last_payment: None,
+        description: Text140::lossy(&p.causale),
+        company_name: dominio.map(|d| Text140::lossy(&d.ragione_sociale)),
+        office_name: dominio.and_then(|d| d.ufficio.as_deref()).map(Text140::lossy),
+        debtor: subject(&p.soggetto),
+        transfer_list: TransferListPa { transfers },
+        metadata: None,
+    })
+}
+
+/// ctPaymentPAV2: per-transfer companyName, stamps as richiestaMarcaDaBollo.
+pub fn payment_v2(config: &Config, p: &Pendenza, transfer_type: Option<TransferType>) -> Result<PaymentPaV2, String> {
+    let mut transfers = Vec::with_capacity(p.voci.len());
+    for (i, v) in p.voci.iter().enumerate() {
+        let (iban, stamp) = match &v.accredito {
+            Accredito::Iban { .. } => (
+                Some(Iban::new(iban_for(&v.accredito, i, transfer_type).unwrap_or_default()).map_err(|e| e.to_string())?),
+                None,
+            ),
+            Accredito::Bollo {
+                tipo_bollo: _,
+                hash_documento,
+                provincia_residenza,
+            } => (
+                None,
+                Some(RichiestaMarcaDaBollo {
+                    hash_documento: Base64Binary72(hash_documento.clone()),
+                    tipo_bollo: TipoBollo::Bollo01,
+                    provincia_residenza: NazioneProvincia::new(provincia_residenza.clone()).map_err(|e| e.to_string())?,
+                }),
+            ),
+        };
+        let mut meta = v.metadata.clone();
+        // SANP best practice: with transferType=PAGOPA name the postal alternative account.
+        if transfer_type == Some(TransferType::Pagopa)
+            && let Accredito::Iban { iban_postale: Some(postal), iban, .. } = &v.accredito
+            && postal != iban
+            && !meta.iter().any(|(k, _)| k == "IBANAPPOGGIO")
+        {
+            meta.push(("IBANAPPOGGIO".into(), postal.clone()));
+        }
+        transfers.push(TransferPaV2 {
+            id_transfer: IdTransfer(i as u8 + 1),
+            transfer_amount: AmountNotZero(v.importo),
+            fiscal_code_pa: FiscalCodePa::new(v.dominio.clone()).map_err(|e| e.to_string())?,
+            company_name: config.dominio(&v.dominio).map(|d| Text140::lossy(&d.ragione_sociale)),
+            iban,
+            richiesta_marca_da_bollo: stamp,
+            remittance_information: remittance_information(&p.iuv, v),
+            transfer_category: Text140::lossy(&v.transfer_category),
+            metadata: metadata(&meta),
+        });
+    }
+    let dominio = config.dominio(&p.dominio);
+    Ok(PaymentPaV2 {
+        creditor_reference_id: Text35::new(p.iuv.clone()).map_err(|e| e.to_string())?,
+        payment_amount: AmountNotZero(p.voci.iter().map(|v| v.importo).sum()),
+        due_date: IsoDate(due_date(p)),
+        retention_date: None,
+        last_payment: None,
+        description: Text140::lossy(&p.causale),
+        company_name: Text140::lossy(dominio.map(|d| d.ragione_sociale.as_str()).unwrap_or(&p.dominio)),
+        office_name: dominio.and_then(|d| d.ufficio.as_deref()).map(Text140::lossy),
+        debtor: subject(&p.soggetto),
+        transfer_list: TransferListPaV2 { transfers },
+        metadata: None,
+    })
+}

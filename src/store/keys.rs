@@ -1,0 +1,86 @@
+//! Every key of the store is built here, and only here.
+//!
+//! | tree        | key                                   | value            |
+//! |-------------|---------------------------------------|------------------|
+//! | `positions` | `<dominio>/<iuv>`                     | JSON `Pendenza`  |
+//! | `receipts`  | `<dominio>/<iuv>/<receiptId>`         | JSON `Ricevuta`  |
+//! | `attempts`  | `<dominio>/<iuv>/` + u64 big-endian   | JSON `Attivazione` |
+//! | `outbox`    | u64 big-endian (oldest first)         | JSON `OutboxEntry` |
+//! | `meta`      | a name                                | bytes            |
+//!
+//! `dominio` is 11 digits and `iuv` is 15 or 17 digits, so `<dominio>/<iuv>/` is an exact
+//! prefix of one position's receipts and attempts, whatever the receiptId holds.
+
+/// Tree names.
+pub const POSITIONS: &str = "positions";
+/// Tree of receipts.
+pub const RECEIPTS: &str = "receipts";
+/// Tree of activation attempts.
+pub const ATTEMPTS: &str = "attempts";
+/// Tree of outbox entries.
+pub const OUTBOX: &str = "outbox";
+/// Tree of store metadata.
+pub const META: &str = "meta";
+
+/// The layout version written in `meta`.
+pub const SCHEMA_VERSION: &[u8] = b"1";
+/// Key of the layout version in `meta`.
+pub const META_SCHEMA: &[u8] = b"schema_version";
+
+/// `<dominio>/<iuv>`
+pub fn position(dominio: &str, iuv: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(dominio.len() + iuv.len() + 1);
+    k.extend_from_slice(dominio.as_bytes());
+    k.push(b'/');
+    k.extend_from_slice(iuv.as_bytes());
+    k
+}
+
+/// `<dominio>/<iuv>/`: the prefix of a position's receipts and attempts.
+pub fn position_children(dominio: &str, iuv: &str) -> Vec<u8> {
+    let mut k = position(dominio, iuv);
+    k.push(b'/');
+    k
+}
+
+/// `<dominio>/<iuv>/<receiptId>`
+pub fn receipt(dominio: &str, iuv: &str, receipt_id: &str) -> Vec<u8> {
+    let mut k = position_children(dominio, iuv);
+    k.extend_from_slice(receipt_id.as_bytes());
+    k
+}
+
+/// `<dominio>/<iuv>/` + id (big-endian, so attempts sort by time of arrival).
+pub fn attempt(dominio: &str, iuv: &str, id: u64) -> Vec<u8> {
+    let mut k = position_children(dominio, iuv);
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// Big-endian id: byte order is numeric order, so a scan yields the oldest entry first.
+pub fn outbox(id: u64) -> [u8; 8] {
+    id.to_be_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pins the layout: changing it needs a migration and a new SCHEMA_VERSION.
+    #[test]
+    fn layout_is_pinned() {
+        assert_eq!(position("77777777777", "01000000000000144"), b"77777777777/01000000000000144");
+        assert_eq!(
+            receipt("77777777777", "01000000000000144", "abc/def"),
+            b"77777777777/01000000000000144/abc/def"
+        );
+        assert_eq!(
+            attempt("77777777777", "01000000000000144", 258),
+            b"77777777777/01000000000000144/\0\0\0\0\0\0\x01\x02"
+        );
+        assert_eq!(outbox(1), [0, 0, 0, 0, 0, 0, 0, 1]);
+        assert!(outbox(255) < outbox(256));
+        assert!(receipt("77777777777", "01000000000000144", "x").starts_with(&position_children("77777777777", "01000000000000144")));
+        assert_eq!(SCHEMA_VERSION, b"1");
+    }
+}

@@ -1,0 +1,189 @@
+//! Helpers shared by the integration tests: a gateway process on loopback, HTTP calls, and
+//! schema validation of responses with xmllint against the official pagoPA schema.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The official paForNode schema (reference material beside the repository).
+pub fn official_xsd() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/pagopa-api/wsdl/xsd/paForNode.xsd")
+}
+
+/// The schema check is mandatory in CI and skipped with a message elsewhere when the
+/// official schema or xmllint is missing. Returns false when skipped.
+pub fn schema_check_available() -> bool {
+    let have_xsd = official_xsd().exists();
+    let have_xmllint = Command::new("xmllint").arg("--version").output().is_ok();
+    if have_xsd && have_xmllint {
+        return true;
+    }
+    let why = format!(
+        "schema validation unavailable (official XSD at {}: {}, xmllint: {})",
+        official_xsd().display(),
+        have_xsd,
+        have_xmllint
+    );
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}: required in CI");
+    eprintln!("SKIPPED: {why}");
+    false
+}
+
+/// The body payload (the element inside soap Body) of an envelope written by Varco or by our
+/// fixtures, as a standalone document with its namespace declarations.
+pub fn payload_document(envelope: &str) -> Option<String> {
+    let body_start = envelope.find("Body")?;
+    let open = envelope[body_start..].find('>')? + body_start + 1;
+    let close_tag = envelope.rfind("Body>")?;
+    let close = envelope[..close_tag].rfind("</")?;
+    let inner = envelope[open..close].trim();
+    // Carry the envelope's namespace declarations onto the payload root (prefixes may be
+    // declared on the Envelope element), unless the root redeclares them.
+    let name_end = inner.find(|c: char| c.is_whitespace() || c == '>' || c == '/')?;
+    let root_tag = &inner[..inner.find('>')?];
+    let mut decls = String::new();
+    let mut rest = &envelope[..body_start];
+    while let Some(at) = rest.find("xmlns") {
+        let after = &rest[at..];
+        let eq = after.find('=')?;
+        let quote = after[eq + 1..].chars().next()?;
+        let end = after[eq + 2..].find(quote)? + eq + 3;
+        let decl = &after[..end];
+        if !root_tag.contains(&after[..=eq]) {
+            decls.push(' ');
+            decls.push_str(decl);
+        }
+        rest = &after[end..];
+    }
+    Some(format!("{}{}{}", &inner[..name_end], decls, &inner[name_end..]))
+}
+
+/// Validates documents with xmllint against `xsd`; returns (file name, valid) per document.
+pub fn validate(xsd: &Path, docs: &[(String, String)]) -> Vec<(String, bool)> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut out = Vec::new();
+    for chunk in docs.chunks(200) {
+        let mut paths = Vec::new();
+        for (i, (name, doc)) in chunk.iter().enumerate() {
+            let p = dir.path().join(format!("{i}-{}.xml", name.replace('/', "_")));
+            std::fs::write(&p, doc).unwrap();
+            paths.push((name.clone(), p));
+        }
+        for (name, p) in paths {
+            let status = Command::new("xmllint")
+                .arg("--noout")
+                .arg("--nonet")
+                .arg("--schema")
+                .arg(xsd)
+                .arg(&p)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("xmllint runs");
+            out.push((name, status.success()));
+        }
+    }
+    out
+}
+
+/// A free loopback port (bound then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A gateway process started from the built binary.
+pub struct Gateway {
+    pub child: Child,
+    pub nodo: String,
+    pub api: String,
+    pub data_dir: PathBuf,
+}
+
+impl Gateway {
+    /// Starts `varco serve` on the demo configuration with `data_dir`, and waits until ready.
+    pub fn start(data_dir: &Path) -> Gateway {
+        let (np, ap) = (free_port(), free_port());
+        let child = Command::new(env!("CARGO_BIN_EXE_varco"))
+            .args(["serve", "--data-dir"])
+            .arg(data_dir)
+            .args(["--nodo-listen", &format!("127.0.0.1:{np}"), "--api-listen", &format!("127.0.0.1:{ap}")])
+            .env("VARCO_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the varco binary starts");
+        let gw = Gateway {
+            child,
+            nodo: format!("http://127.0.0.1:{np}/paForNode"),
+            api: format!("http://127.0.0.1:{ap}"),
+            data_dir: data_dir.to_owned(),
+        };
+        gw.wait_ready();
+        gw
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        while Instant::now() < deadline {
+            let ok = rt.block_on(async { get(&format!("{}/readyz", self.api)).await.map(|(s, _)| s == 200).unwrap_or(false) });
+            if ok {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the gateway did not become ready");
+    }
+
+    /// kill -9.
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM and wait; returns the exit code.
+    pub fn terminate(mut self) -> Option<i32> {
+        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        self.child.wait().unwrap().code()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// GET; returns (status, body).
+pub async fn get(url: &str) -> anyhow::Result<(u16, String)> {
+    use http_body_util::{BodyExt, Empty};
+    use hyper_util::client::legacy::Client;
+    let client: Client<_, Empty<bytes::Bytes>> = Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    let resp = client.get(url.parse()?).await?;
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await?.to_bytes();
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// POST a SOAP body; returns (status, body).
+pub async fn soap(url: &str, action: &str, body: &str) -> (u16, String) {
+    let (s, b) = varco::replay::post(url, Some(action), body.as_bytes().to_vec()).await.expect("request sent");
+    (s, String::from_utf8_lossy(&b).into_owned())
+}
+
+/// A fixture file's text.
+pub fn fixture(path: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(path)).unwrap()
+}
+
+/// The text of the first `<name>` element.
+pub fn element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
+    let open = format!("<{name}>");
+    let start = xml.find(&open)? + open.len();
+    let end = xml[start..].find("</")? + start;
+    Some(&xml[start..end])
+}
