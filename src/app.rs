@@ -56,7 +56,10 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 fn xml(status: StatusCode, body: String) -> axum::response::Response {
     (
         status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("text/xml; charset=utf-8"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/xml; charset=utf-8"),
+        )],
         body,
     )
         .into_response()
@@ -83,11 +86,23 @@ fn acceptable_content_type(headers: &HeaderMap) -> bool {
     let Ok(value) = value.to_str() else {
         return false;
     };
-    let mime = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    matches!(mime.as_str(), "text/xml" | "application/xml" | "application/soap+xml")
+    let mime = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    matches!(
+        mime.as_str(),
+        "text/xml" | "application/xml" | "application/soap+xml"
+    )
 }
 
-async fn soap_endpoint(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> axum::response::Response {
+async fn soap_endpoint(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
     let started = Instant::now();
     if !acceptable_content_type(&headers) {
         return (
@@ -104,10 +119,19 @@ async fn soap_endpoint(State(state): State<AppState>, headers: HeaderMap, body: 
             debug_assert_eq!(response.operation().request_element(), op.request_element());
             response
         }
-        Err(DecodeError::Fault(op, fault)) => Response::ko(op, fault.bean(&state.nodo.topology.broker)),
+        Err(DecodeError::Fault(op, fault)) => {
+            Response::ko(op, fault.bean(&state.nodo.topology.broker))
+        }
         Err(DecodeError::UnknownOperation(message)) => {
-            tracing::info!(outcome = "SOAP_FAULT", duration_us = started.elapsed().as_micros() as u64, "paForNode request names no operation");
-            return xml(StatusCode::INTERNAL_SERVER_ERROR, soap::envelope::encode_soap_fault(&message));
+            tracing::info!(
+                outcome = "SOAP_FAULT",
+                duration_us = started.elapsed().as_micros() as u64,
+                "paForNode request names no operation"
+            );
+            return xml(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                soap::envelope::encode_soap_fault(&message),
+            );
         }
     };
     let (outcome, fault) = response.outcome();

@@ -347,7 +347,8 @@ impl Config {
     /// The embedded demo configuration.
     pub fn demo() -> Self {
         // The demo is compiled in and covered by a test, so it always parses and validates.
-        Self::parse(DEMO_TOML, "embedded demo configuration").expect("the demo configuration is valid")
+        Self::parse(DEMO_TOML, "embedded demo configuration")
+            .expect("the demo configuration is valid")
     }
 
     /// Parses and validates a TOML text; `origin` names it in errors.
@@ -385,7 +386,10 @@ impl Config {
     /// Checks every cross-reference and value, naming the key at fault.
     pub fn validate(&self) -> anyhow::Result<()> {
         if !is_fiscal_code_pa(&self.intermediario.id) {
-            bail!("intermediario.id: must be 11 digits, found {:?}", self.intermediario.id);
+            bail!(
+                "intermediario.id: must be 11 digits, found {:?}",
+                self.intermediario.id
+            );
         }
         if self.nodo.max_body_bytes < 1024 {
             bail!("nodo.max_body_bytes: must be at least 1024");
@@ -410,7 +414,9 @@ impl Config {
             match d.aux_digit {
                 3 => {
                     if d.segregation_codes.is_empty() {
-                        bail!("{key}.segregation_codes: aux digit 3 needs at least one segregation code");
+                        bail!(
+                            "{key}.segregation_codes: aux digit 3 needs at least one segregation code"
+                        );
                     }
                     for (j, s) in d.segregation_codes.iter().enumerate() {
                         if s.len() != 2 || !s.bytes().all(|b| b.is_ascii_digit()) {
@@ -420,7 +426,9 @@ impl Config {
                 }
                 0 => match &d.application_code {
                     Some(c) if c.len() == 2 && c.bytes().all(|b| b.is_ascii_digit()) => {}
-                    _ => bail!("{key}.application_code: aux digit 0 needs a 2-digit application code"),
+                    _ => bail!(
+                        "{key}.application_code: aux digit 0 needs a 2-digit application code"
+                    ),
                 },
                 1 | 2 => {}
                 other => bail!("{key}.aux_digit: must be 0, 1, 2 or 3, found {other}"),
@@ -445,7 +453,10 @@ impl Config {
                     bail!("{ekey}.iban_appoggio: {app:?} is not a valid IBAN");
                 }
                 if e.codice_contabilita.is_empty()
-                    || transfer_category(e.tipo_contabilita, &e.codice_contabilita).chars().count() > 140
+                    || transfer_category(e.tipo_contabilita, &e.codice_contabilita)
+                        .chars()
+                        .count()
+                        > 140
                 {
                     bail!("{ekey}.codice_contabilita: must be 1 to 138 characters");
                 }
@@ -474,11 +485,16 @@ impl Config {
         let mut apps = HashSet::new();
         for (i, a) in self.applicazioni.iter().enumerate() {
             let key = format!("applicazioni[{i}]");
-            if a.id_a2a.is_empty() || a.id_a2a.chars().count() > 35 || !apps.insert(a.id_a2a.as_str()) {
+            if a.id_a2a.is_empty()
+                || a.id_a2a.chars().count() > 35
+                || !apps.insert(a.id_a2a.as_str())
+            {
                 bail!("{key}.id_a2a: must be 1 to 35 characters and unique");
             }
             if argon2::password_hash::phc::PasswordHash::new(&a.password_hash).is_err() {
-                bail!("{key}.password_hash: not a PHC string; create one with `varco hash-password`");
+                bail!(
+                    "{key}.password_hash: not a PHC string; create one with `varco hash-password`"
+                );
             }
             for (j, d) in a.domini.iter().enumerate() {
                 if d != "*" && !self.domini.iter().any(|x| &x.id == d) {
@@ -523,7 +539,11 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
 pub fn verify_password(password: &str, phc: &str) -> bool {
     use argon2::password_hash::PasswordVerifier;
     use argon2::password_hash::phc::PasswordHash;
-    PasswordHash::new(phc).is_ok_and(|h| argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+    PasswordHash::new(phc).is_ok_and(|h| {
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
 }
 
 impl Config {
@@ -591,7 +611,11 @@ mod tests {
         let err = format!("{:#}", Config::parse(&bad, "test").unwrap_err());
         assert!(err.contains("domini[0].aux_digit"), "{err}");
 
-        let bad = DEMO_TOML.replacen("IT60X0542811101000000123456", "IT60X0542811101000000123457", 1);
+        let bad = DEMO_TOML.replacen(
+            "IT60X0542811101000000123456",
+            "IT60X0542811101000000123457",
+            1,
+        );
         let err = format!("{:#}", Config::parse(&bad, "test").unwrap_err());
         assert!(err.contains("domini[0].iban[0].iban"), "{err}");
 

@@ -18,16 +18,46 @@ pub struct DemoCase {
 
 /// The cases, in reference order.
 pub const CASES: &[DemoCase] = &[
-    DemoCase { reference: 1, what: "payable, one item (TARI 120.00)" },
-    DemoCase { reference: 2, what: "payable, two items (150.00 + 20.50)" },
-    DemoCase { reference: 3, what: "already paid" },
-    DemoCase { reference: 4, what: "cancelled" },
-    DemoCase { reference: 5, what: "expired (due 2020-01-31)" },
-    DemoCase { reference: 6, what: "payable, with a digital stamp (paGetPaymentV2 only)" },
-    DemoCase { reference: 7, what: "payable, paid by the paSendRT fixture" },
-    DemoCase { reference: 8, what: "payable, paid by the paSendRTV2 fixture" },
-    DemoCase { reference: 9, what: "payable, to a postal account" },
-    DemoCase { reference: 10, what: "payable, for you to pay with the curl lines below" },
+    DemoCase {
+        reference: 1,
+        what: "payable, one item (TARI 120.00)",
+    },
+    DemoCase {
+        reference: 2,
+        what: "payable, two items (150.00 + 20.50)",
+    },
+    DemoCase {
+        reference: 3,
+        what: "already paid",
+    },
+    DemoCase {
+        reference: 4,
+        what: "cancelled",
+    },
+    DemoCase {
+        reference: 5,
+        what: "expired (due 2020-01-31)",
+    },
+    DemoCase {
+        reference: 6,
+        what: "payable, with a digital stamp (paGetPaymentV2 only)",
+    },
+    DemoCase {
+        reference: 7,
+        what: "payable, paid by the paSendRT fixture",
+    },
+    DemoCase {
+        reference: 8,
+        what: "payable, paid by the paSendRTV2 fixture",
+    },
+    DemoCase {
+        reference: 9,
+        what: "payable, to a postal account",
+    },
+    DemoCase {
+        reference: 10,
+        what: "payable, for you to pay with the curl lines below",
+    },
 ];
 
 fn debtor() -> Soggetto {
@@ -55,7 +85,11 @@ pub fn notice(config: &Config, n: u64) -> Option<NoticeNumber> {
 
 /// Seeds the demo positions that are missing; returns how many were written.
 pub fn seed(config: &Config, store: &Store, now: DateTime<Utc>) -> Result<usize, StoreError> {
-    let Some(dominio) = config.domini.iter().find(|d| d.aux_digit == 3 && !d.entrate.is_empty()) else {
+    let Some(dominio) = config
+        .domini
+        .iter()
+        .find(|d| d.aux_digit == 3 && !d.entrate.is_empty())
+    else {
         return Ok(0);
     };
     let entrata = |i: usize| &dominio.entrate[i.min(dominio.entrate.len() - 1)];
@@ -80,66 +114,94 @@ pub fn seed(config: &Config, store: &Store, now: DateTime<Utc>) -> Result<usize,
             metadata: vec![],
         }
     };
-    let postal_index = dominio.entrate.iter().position(|e| iban::is_postal(&e.iban)).unwrap_or(0);
+    let postal_index = dominio
+        .entrate
+        .iter()
+        .position(|e| iban::is_postal(&e.iban))
+        .unwrap_or(0);
     let mut written = 0;
     for case in CASES {
         let Some(nav) = notice(config, case.reference) else {
             return Ok(written);
         };
-        let (causale, voci, stato, scadenza): (&str, Vec<Voce>, Stato, Option<NaiveDate>) = match case.reference {
-            2 => (
-                "Canone occupazione suolo pubblico 2026",
-                vec![voce("canone", 15000, "Canone 2026", 0), voce("diritti", 2050, "Diritti di istruttoria", 0)],
-                Stato::NonEseguita,
-                NaiveDate::from_ymd_opt(2099, 12, 31),
-            ),
-            3 => ("Tassa rifiuti 2025", vec![voce("tari", 9000, "TARI 2025", 0)], Stato::Eseguita, None),
-            4 => ("Sanzione annullata", vec![voce("multa", 4200, "Sanzione", 0)], Stato::Annullata, None),
-            5 => (
-                "Retta mensa gennaio 2020",
-                vec![voce("mensa", 3500, "Mensa", 0)],
-                Stato::NonEseguita,
-                NaiveDate::from_ymd_opt(2020, 1, 31),
-            ),
-            6 => {
-                let mut v = vec![voce("diritti", 5000, "Diritti di segreteria", 0)];
-                v.push(Voce {
-                    id_voce: "bollo".into(),
-                    importo: 1600,
-                    descrizione: "Marca da bollo".into(),
-                    descrizione_causale_rpt: None,
-                    dominio: dominio.id.clone(),
-                    accredito: Accredito::Bollo {
-                        tipo_bollo: "01".into(),
-                        hash_documento: "ZGVtby1kb2N1bWVudC1oYXNoLTMyLWJ5dGVzLWxvbmchIQ==".into(),
-                        provincia_residenza: "RM".into(),
-                    },
-                    transfer_category: "9/0301116TS/".into(),
-                    metadata: vec![],
-                });
-                ("Certificato con bollo", v, Stato::NonEseguita, None)
-            }
-            9 => (
-                "Servizio idrico 2026",
-                vec![voce("acqua", 8790, "Acqua", postal_index)],
-                Stato::NonEseguita,
-                None,
-            ),
-            7 | 8 | 10 => ("Tassa rifiuti 2026", vec![voce("tari", 12000, "TARI 2026", 0)], Stato::NonEseguita, None),
-            _ => (
-                "Tassa rifiuti 2026",
-                vec![voce("tari", 12000, "TARI 2026", 0)],
-                Stato::NonEseguita,
-                NaiveDate::from_ymd_opt(2099, 12, 31),
-            ),
-        };
+        let (causale, voci, stato, scadenza): (&str, Vec<Voce>, Stato, Option<NaiveDate>) =
+            match case.reference {
+                2 => (
+                    "Canone occupazione suolo pubblico 2026",
+                    vec![
+                        voce("canone", 15000, "Canone 2026", 0),
+                        voce("diritti", 2050, "Diritti di istruttoria", 0),
+                    ],
+                    Stato::NonEseguita,
+                    NaiveDate::from_ymd_opt(2099, 12, 31),
+                ),
+                3 => (
+                    "Tassa rifiuti 2025",
+                    vec![voce("tari", 9000, "TARI 2025", 0)],
+                    Stato::Eseguita,
+                    None,
+                ),
+                4 => (
+                    "Sanzione annullata",
+                    vec![voce("multa", 4200, "Sanzione", 0)],
+                    Stato::Annullata,
+                    None,
+                ),
+                5 => (
+                    "Retta mensa gennaio 2020",
+                    vec![voce("mensa", 3500, "Mensa", 0)],
+                    Stato::NonEseguita,
+                    NaiveDate::from_ymd_opt(2020, 1, 31),
+                ),
+                6 => {
+                    let mut v = vec![voce("diritti", 5000, "Diritti di segreteria", 0)];
+                    v.push(Voce {
+                        id_voce: "bollo".into(),
+                        importo: 1600,
+                        descrizione: "Marca da bollo".into(),
+                        descrizione_causale_rpt: None,
+                        dominio: dominio.id.clone(),
+                        accredito: Accredito::Bollo {
+                            tipo_bollo: "01".into(),
+                            hash_documento: "ZGVtby1kb2N1bWVudC1oYXNoLTMyLWJ5dGVzLWxvbmchIQ=="
+                                .into(),
+                            provincia_residenza: "RM".into(),
+                        },
+                        transfer_category: "9/0301116TS/".into(),
+                        metadata: vec![],
+                    });
+                    ("Certificato con bollo", v, Stato::NonEseguita, None)
+                }
+                9 => (
+                    "Servizio idrico 2026",
+                    vec![voce("acqua", 8790, "Acqua", postal_index)],
+                    Stato::NonEseguita,
+                    None,
+                ),
+                7 | 8 | 10 => (
+                    "Tassa rifiuti 2026",
+                    vec![voce("tari", 12000, "TARI 2026", 0)],
+                    Stato::NonEseguita,
+                    None,
+                ),
+                _ => (
+                    "Tassa rifiuti 2026",
+                    vec![voce("tari", 12000, "TARI 2026", 0)],
+                    Stato::NonEseguita,
+                    NaiveDate::from_ymd_opt(2099, 12, 31),
+                ),
+            };
         let p = Pendenza {
             dominio: dominio.id.clone(),
             iuv: nav.iuv().to_owned(),
             numero_avviso: nav.as_str().to_owned(),
             id_a2a: config.applicazioni.first().map(|a| a.id_a2a.clone()),
             id_pendenza: Some(format!("demo-{}", case.reference)),
-            id_tipo_pendenza: config.tipi_pendenza.first().map(|t| t.id.clone()).unwrap_or_else(|| "LIBERO".into()),
+            id_tipo_pendenza: config
+                .tipi_pendenza
+                .first()
+                .map(|t| t.id.clone())
+                .unwrap_or_else(|| "LIBERO".into()),
             causale: causale.into(),
             soggetto: debtor(),
             importo: voci.iter().map(|v| v.importo).sum(),
@@ -162,7 +224,11 @@ pub fn seed(config: &Config, store: &Store, now: DateTime<Utc>) -> Result<usize,
 }
 
 /// What `make run` prints: the demo cases and the curl lines that pay one.
-pub fn instructions(config: &Config, nodo: std::net::SocketAddr, api: std::net::SocketAddr) -> String {
+pub fn instructions(
+    config: &Config,
+    nodo: std::net::SocketAddr,
+    api: std::net::SocketAddr,
+) -> String {
     let mut out = String::new();
     out.push_str(&format!("\nVarco is running.\n  nodo (pagoPA SOAP): http://{nodo}/paForNode   WSDL: http://{nodo}/paForNode?wsdl\n  api: http://{api}/healthz\n\nDemo notices of {}:\n",
         config.domini.first().map(|d| d.ragione_sociale.as_str()).unwrap_or("-")));

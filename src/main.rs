@@ -9,7 +9,9 @@ use varco::config::{Config, Overrides};
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("VARCO_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
@@ -41,7 +43,10 @@ fn main() -> anyhow::Result<()> {
                 varco::server::shutdown_signal(),
                 move |bound, _store| {
                     if demo {
-                        println!("{}", varco::demo::instructions(&config, bound.nodo, bound.api));
+                        println!(
+                            "{}",
+                            varco::demo::instructions(&config, bound.nodo, bound.api)
+                        );
                     }
                 },
             ))
@@ -52,7 +57,9 @@ fn main() -> anyhow::Result<()> {
         }
         Command::HashPassword => {
             let mut password = String::new();
-            std::io::stdin().read_to_string(&mut password).context("reading the password")?;
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .context("reading the password")?;
             let password = password.trim_end_matches(['\r', '\n']);
             println!("{}", varco::config::hash_password(password)?);
             Ok(())

@@ -36,15 +36,26 @@ pub fn load_cases(dir: &Path) -> anyhow::Result<Vec<Case>> {
         .collect();
     ops.sort();
     for op_dir in ops {
-        let op = op_dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        let op = op_dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
         let mut files: Vec<PathBuf> = std::fs::read_dir(&op_dir)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.to_string_lossy().ends_with(".request.xml"))
             .collect();
         files.sort();
         for req in files {
-            let stem = req.to_string_lossy().trim_end_matches(".request.xml").to_owned();
-            let case = Path::new(&stem).file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+            let stem = req
+                .to_string_lossy()
+                .trim_end_matches(".request.xml")
+                .to_owned();
+            let case = Path::new(&stem)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_owned();
             let response = std::fs::read(format!("{stem}.response.xml"))
                 .with_context(|| format!("{stem}.response.xml is missing"))?;
             let soap_action = match std::fs::read_to_string(format!("{stem}.soapaction")) {
@@ -99,24 +110,39 @@ pub fn compare(expected: &[u8], actual: &[u8]) -> Result<(), String> {
     let mut diff = String::new();
     for (i, (w, g)) in want.lines().zip(got.lines()).enumerate() {
         if w != g {
-            diff = format!("line {}: expected `{}`, got `{}`", i + 1, w.trim(), g.trim());
+            diff = format!(
+                "line {}: expected `{}`, got `{}`",
+                i + 1,
+                w.trim(),
+                g.trim()
+            );
             break;
         }
     }
     if diff.is_empty() {
-        diff = format!("expected {} lines, got {}", want.lines().count(), got.lines().count());
+        diff = format!(
+            "expected {} lines, got {}",
+            want.lines().count(),
+            got.lines().count()
+        );
     }
     Err(diff)
 }
 
 /// POSTs a SOAP request; returns the status and body.
-pub async fn post(url: &str, soap_action: Option<&str>, body: Vec<u8>) -> anyhow::Result<(u16, Bytes)> {
+pub async fn post(
+    url: &str,
+    soap_action: Option<&str>,
+    body: Vec<u8>,
+) -> anyhow::Result<(u16, Bytes)> {
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let mut req = hyper::Request::post(url).header("content-type", "text/xml; charset=utf-8");
     if let Some(action) = soap_action {
         req = req.header("soapaction", action);
     }
-    let resp = client.request(req.body(Full::new(Bytes::from(body)))?).await?;
+    let resp = client
+        .request(req.body(Full::new(Bytes::from(body)))?)
+        .await?;
     let status = resp.status().as_u16();
     let body = resp.into_body().collect().await?.to_bytes();
     Ok((status, body))

@@ -43,7 +43,11 @@ async fn every_fixture_answers_as_recorded_and_validates_against_the_official_sc
         if let Some(a) = &case.soap_action {
             req = req.header("soapaction", a);
         }
-        let resp = router.clone().oneshot(req.body(Body::from(case.request.clone())).unwrap()).await.unwrap();
+        let resp = router
+            .clone()
+            .oneshot(req.body(Body::from(case.request.clone())).unwrap())
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 200, "{}", case.name);
         let body = resp.into_body().collect().await.unwrap().to_bytes();
         if let Err(why) = compare(&case.response, &body) {
@@ -52,9 +56,17 @@ async fn every_fixture_answers_as_recorded_and_validates_against_the_official_sc
         let text = String::from_utf8(body.to_vec()).unwrap();
         let fault = common::element(&text, "faultCode").map(str::to_owned);
         responses.push((case.name.clone(), common::payload_document(&text).unwrap()));
-        requests.push((case.name.clone(), String::from_utf8(case.request.clone()).unwrap(), fault));
+        requests.push((
+            case.name.clone(),
+            String::from_utf8(case.request.clone()).unwrap(),
+            fault,
+        ));
     }
-    assert!(failures.is_empty(), "fixtures that differ:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "fixtures that differ:\n{}",
+        failures.join("\n")
+    );
 
     if !common::schema_check_available() {
         return;
@@ -65,7 +77,10 @@ async fn every_fixture_answers_as_recorded_and_validates_against_the_official_sc
         .filter(|(_, ok)| !ok)
         .map(|(n, _)| n)
         .collect();
-    assert!(invalid.is_empty(), "responses invalid for the official schema: {invalid:?}");
+    assert!(
+        invalid.is_empty(),
+        "responses invalid for the official schema: {invalid:?}"
+    );
 
     // Requests: schema verdicts must agree with the official schema.
     let mut docs = Vec::new();
@@ -75,7 +90,9 @@ async fn every_fixture_answers_as_recorded_and_validates_against_the_official_sc
         if extra || text.contains("soap-envelope\"") {
             continue; // not a paForNode envelope at all: nothing for the schema to say
         }
-        let Some(doc) = common::payload_document(text) else { continue };
+        let Some(doc) = common::payload_document(text) else {
+            continue;
+        };
         docs.push((name.clone(), doc));
         expect_valid.push(fault.as_deref() != Some("PAA_SINTASSI_XSD"));
     }
@@ -86,6 +103,13 @@ async fn every_fixture_answers_as_recorded_and_validates_against_the_official_sc
         .filter(|((_, official), ours)| official != *ours)
         .map(|((n, official), _)| format!("{n} (official schema says valid={official})"))
         .collect();
-    assert!(disagree.is_empty(), "Varco's schema verdict differs from the official one: {disagree:?}");
-    assert!(docs.len() >= 50, "only {} requests cross-checked", docs.len());
+    assert!(
+        disagree.is_empty(),
+        "Varco's schema verdict differs from the official one: {disagree:?}"
+    );
+    assert!(
+        docs.len() >= 50,
+        "only {} requests cross-checked",
+        docs.len()
+    );
 }

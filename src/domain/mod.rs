@@ -424,6 +424,9 @@ mod tests {
             p.stato_at(Utc.with_ymd_and_hms(2026, 1, 31, 23, 0, 0).unwrap()),
             StatoEffettivo::Scaduta
         );
-        assert_eq!(pendenza(None).stato_at(Utc::now()), StatoEffettivo::NonEseguita);
+        assert_eq!(
+            pendenza(None).stato_at(Utc::now()),
+            StatoEffettivo::NonEseguita
+        );
     }
 }

@@ -16,12 +16,17 @@ fn record(nodo: &Nodo, p: &Pendenza, r: &PaGetPaymentReq, primitiva: &str) -> Re
         payment_note: r.payment_note.as_ref().map(|n| n.as_str().to_owned()),
         id_stazione: r.id_station.as_str().to_owned(),
     };
-    nodo.store.record_attempt(&p.dominio, &p.iuv, &attempt).map_err(system_error)
+    nodo.store
+        .record_attempt(&p.dominio, &p.iuv, &attempt)
+        .map_err(system_error)
 }
 
 /// paGetPayment (V1).
 pub fn handle_v1(nodo: &Nodo, r: &PaGetPaymentReq) -> Result<Response, Fault> {
-    let (p, _) = nodo.payable(r.qr_code.fiscal_code.as_str(), r.qr_code.notice_number.as_str())?;
+    let (p, _) = nodo.payable(
+        r.qr_code.fiscal_code.as_str(),
+        r.qr_code.notice_number.as_str(),
+    )?;
     let data = mapping::payment_v1(&nodo.config, &p, r.transfer_type)
         .map_err(|why| Fault::new(FaultCode::Semantica, why))?;
     record(nodo, &p, r, "paGetPayment")?;
@@ -34,7 +39,10 @@ pub fn handle_v1(nodo: &Nodo, r: &PaGetPaymentReq) -> Result<Response, Fault> {
 
 /// paGetPaymentV2.
 pub fn handle_v2(nodo: &Nodo, r: &PaGetPaymentReq) -> Result<Response, Fault> {
-    let (p, _) = nodo.payable(r.qr_code.fiscal_code.as_str(), r.qr_code.notice_number.as_str())?;
+    let (p, _) = nodo.payable(
+        r.qr_code.fiscal_code.as_str(),
+        r.qr_code.notice_number.as_str(),
+    )?;
     let data = mapping::payment_v2(&nodo.config, &p, r.transfer_type)
         .map_err(|why| Fault::new(FaultCode::Semantica, why))?;
     record(nodo, &p, r, "paGetPaymentV2")?;

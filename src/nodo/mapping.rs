@@ -16,7 +16,9 @@ pub fn far_due_date() -> NaiveDate {
 
 /// dueDate: the validity date (the date printed on the notice) or else the due date.
 pub fn due_date(p: &Pendenza) -> NaiveDate {
-    p.data_validita.or(p.data_scadenza).unwrap_or_else(far_due_date)
+    p.data_validita
+        .or(p.data_scadenza)
+        .unwrap_or_else(far_due_date)
 }
 
 /// The one payment option of a verify answer.
@@ -32,14 +34,22 @@ pub fn payment_option(p: &Pendenza) -> PaymentOptionsList {
     }
 }
 
-fn fit<T>(value: Option<&str>, max: usize, make: impl Fn(String) -> Result<T, SchemaError>) -> Option<T> {
+fn fit<T>(
+    value: Option<&str>,
+    max: usize,
+    make: impl Fn(String) -> Result<T, SchemaError>,
+) -> Option<T> {
     let v = value?.trim();
     make(truncate_chars(v, max).to_owned()).ok()
 }
 
 /// The debtor as ctSubject.
 pub fn subject(s: &Soggetto) -> Subject {
-    let kind = if s.tipo == "G" { EntityType::G } else { EntityType::F };
+    let kind = if s.tipo == "G" {
+        EntityType::G
+    } else {
+        EntityType::F
+    };
     let value = EntityValue::new(s.identificativo.trim().to_uppercase())
         .unwrap_or_else(|_| EntityValue::new("ANONIMO").expect("valid"));
     Subject {
@@ -50,14 +60,21 @@ pub fn subject(s: &Soggetto) -> Subject {
         postal_code: fit(s.cap.as_deref(), 16, Text16::new),
         city: fit(s.localita.as_deref(), 35, Text35::new),
         state_province_region: fit(s.provincia.as_deref(), 35, Text35::new),
-        country: s.nazione.as_deref().and_then(|n| NazioneProvincia::new(n.trim().to_uppercase()).ok()),
+        country: s
+            .nazione
+            .as_deref()
+            .and_then(|n| NazioneProvincia::new(n.trim().to_uppercase()).ok()),
         email: s.email.as_deref().and_then(|e| Email::new(e.trim()).ok()),
     }
 }
 
 /// `/RFB/<iuv>/<amount>[/TXT/<text>]`, at most 140 characters.
 pub fn remittance_information(iuv: &str, voce: &Voce) -> Text140 {
-    let text = voce.descrizione_causale_rpt.as_deref().unwrap_or(&voce.descrizione).trim();
+    let text = voce
+        .descrizione_causale_rpt
+        .as_deref()
+        .unwrap_or(&voce.descrizione)
+        .trim();
     let mut s = format!("/RFB/{iuv}/{}", format_cents(voce.importo));
     if !text.is_empty() {
         s.push_str("/TXT/");
@@ -80,9 +97,15 @@ fn metadata(entries: &[(String, String)]) -> Option<Metadata> {
 
 /// The IBAN to credit for transfer `index` (0-based): the postal one on the first transfer when
 /// the PSP asked for POSTAL and one exists.
-fn iban_for(accredito: &Accredito, index: usize, transfer_type: Option<TransferType>) -> Option<String> {
+fn iban_for(
+    accredito: &Accredito,
+    index: usize,
+    transfer_type: Option<TransferType>,
+) -> Option<String> {
     match accredito {
-        Accredito::Iban { iban, iban_postale, .. } => Some(match (transfer_type, index, iban_postale) {
+        Accredito::Iban {
+            iban, iban_postale, ..
+        } => Some(match (transfer_type, index, iban_postale) {
             (Some(TransferType::Postal), 0, Some(postal)) => postal.clone(),
             _ => iban.clone(),
         }),
@@ -91,11 +114,16 @@ fn iban_for(accredito: &Accredito, index: usize, transfer_type: Option<TransferT
 }
 
 /// ctPaymentPA (V1). Fails when a voce is a stamp (V1 cannot carry one).
-pub fn payment_v1(config: &Config, p: &Pendenza, transfer_type: Option<TransferType>) -> Result<PaymentPa, String> {
+pub fn payment_v1(
+    config: &Config,
+    p: &Pendenza,
+    transfer_type: Option<TransferType>,
+) -> Result<PaymentPa, String> {
     let mut transfers = Vec::with_capacity(p.voci.len());
     for (i, v) in p.voci.iter().enumerate() {
-        let iban = iban_for(&v.accredito, i, transfer_type)
-            .ok_or_else(|| "a digital stamp (marca da bollo) can only be paid through paGetPaymentV2".to_string())?;
+        let iban = iban_for(&v.accredito, i, transfer_type).ok_or_else(|| {
+            "a digital stamp (marca da bollo) can only be paid through paGetPaymentV2".to_string()
+        })?;
         transfers.push(TransferPa {
             id_transfer: IdTransfer(i as u8 + 1),
             transfer_amount: AmountNotZero(v.importo),
@@ -115,7 +143,9 @@ pub fn payment_v1(config: &Config, p: &Pendenza, transfer_type: Option<TransferT
         last_payment: None,
         description: Text140::lossy(&p.causale),
         company_name: dominio.map(|d| Text140::lossy(&d.ragione_sociale)),
-        office_name: dominio.and_then(|d| d.ufficio.as_deref()).map(Text140::lossy),
+        office_name: dominio
+            .and_then(|d| d.ufficio.as_deref())
+            .map(Text140::lossy),
         debtor: subject(&p.soggetto),
         transfer_list: TransferListPa { transfers },
         metadata: None,
@@ -123,12 +153,19 @@ pub fn payment_v1(config: &Config, p: &Pendenza, transfer_type: Option<TransferT
 }
 
 /// ctPaymentPAV2: per-transfer companyName, stamps as richiestaMarcaDaBollo.
-pub fn payment_v2(config: &Config, p: &Pendenza, transfer_type: Option<TransferType>) -> Result<PaymentPaV2, String> {
+pub fn payment_v2(
+    config: &Config,
+    p: &Pendenza,
+    transfer_type: Option<TransferType>,
+) -> Result<PaymentPaV2, String> {
     let mut transfers = Vec::with_capacity(p.voci.len());
     for (i, v) in p.voci.iter().enumerate() {
         let (iban, stamp) = match &v.accredito {
             Accredito::Iban { .. } => (
-                Some(Iban::new(iban_for(&v.accredito, i, transfer_type).unwrap_or_default()).map_err(|e| e.to_string())?),
+                Some(
+                    Iban::new(iban_for(&v.accredito, i, transfer_type).unwrap_or_default())
+                        .map_err(|e| e.to_string())?,
+                ),
                 None,
             ),
             Accredito::Bollo {
@@ -140,14 +177,19 @@ pub fn payment_v2(config: &Config, p: &Pendenza, transfer_type: Option<TransferT
                 Some(RichiestaMarcaDaBollo {
                     hash_documento: Base64Binary72(hash_documento.clone()),
                     tipo_bollo: TipoBollo::Bollo01,
-                    provincia_residenza: NazioneProvincia::new(provincia_residenza.clone()).map_err(|e| e.to_string())?,
+                    provincia_residenza: NazioneProvincia::new(provincia_residenza.clone())
+                        .map_err(|e| e.to_string())?,
                 }),
             ),
         };
         let mut meta = v.metadata.clone();
         // SANP best practice: with transferType=PAGOPA name the postal alternative account.
         if transfer_type == Some(TransferType::Pagopa)
-            && let Accredito::Iban { iban_postale: Some(postal), iban, .. } = &v.accredito
+            && let Accredito::Iban {
+                iban_postale: Some(postal),
+                iban,
+                ..
+            } = &v.accredito
             && postal != iban
             && !meta.iter().any(|(k, _)| k == "IBANAPPOGGIO")
         {
@@ -157,7 +199,9 @@ pub fn payment_v2(config: &Config, p: &Pendenza, transfer_type: Option<TransferT
             id_transfer: IdTransfer(i as u8 + 1),
             transfer_amount: AmountNotZero(v.importo),
             fiscal_code_pa: FiscalCodePa::new(v.dominio.clone()).map_err(|e| e.to_string())?,
-            company_name: config.dominio(&v.dominio).map(|d| Text140::lossy(&d.ragione_sociale)),
+            company_name: config
+                .dominio(&v.dominio)
+                .map(|d| Text140::lossy(&d.ragione_sociale)),
             iban,
             richiesta_marca_da_bollo: stamp,
             remittance_information: remittance_information(&p.iuv, v),
@@ -173,8 +217,14 @@ pub fn payment_v2(config: &Config, p: &Pendenza, transfer_type: Option<TransferT
         retention_date: None,
         last_payment: None,
         description: Text140::lossy(&p.causale),
-        company_name: Text140::lossy(dominio.map(|d| d.ragione_sociale.as_str()).unwrap_or(&p.dominio)),
-        office_name: dominio.and_then(|d| d.ufficio.as_deref()).map(Text140::lossy),
+        company_name: Text140::lossy(
+            dominio
+                .map(|d| d.ragione_sociale.as_str())
+                .unwrap_or(&p.dominio),
+        ),
+        office_name: dominio
+            .and_then(|d| d.ufficio.as_deref())
+            .map(Text140::lossy),
         debtor: subject(&p.soggetto),
         transfer_list: TransferListPaV2 { transfers },
         metadata: None,

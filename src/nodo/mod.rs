@@ -55,13 +55,28 @@ impl Nodo {
         let op = operation_of(&request);
         let result = match request {
             Request::Verify(r) => self
-                .check_caller(&r.id_pa, &r.id_broker_pa, &r.id_station, r.qr_code.fiscal_code.as_str())
+                .check_caller(
+                    &r.id_pa,
+                    &r.id_broker_pa,
+                    &r.id_station,
+                    r.qr_code.fiscal_code.as_str(),
+                )
                 .and_then(|()| verify::handle(self, &r)),
             Request::GetPayment(r) => self
-                .check_caller(&r.id_pa, &r.id_broker_pa, &r.id_station, r.qr_code.fiscal_code.as_str())
+                .check_caller(
+                    &r.id_pa,
+                    &r.id_broker_pa,
+                    &r.id_station,
+                    r.qr_code.fiscal_code.as_str(),
+                )
                 .and_then(|()| get_payment::handle_v1(self, &r)),
             Request::GetPaymentV2(r) => self
-                .check_caller(&r.id_pa, &r.id_broker_pa, &r.id_station, r.qr_code.fiscal_code.as_str())
+                .check_caller(
+                    &r.id_pa,
+                    &r.id_broker_pa,
+                    &r.id_station,
+                    r.qr_code.fiscal_code.as_str(),
+                )
                 .and_then(|()| get_payment::handle_v2(self, &r)),
             Request::SendRt(r) => match self.check_caller(
                 &r.id_pa,
@@ -101,7 +116,8 @@ impl Nodo {
         id_station: &Text35,
         ec_fiscal_code: &str,
     ) -> Result<(), Fault> {
-        let (id_pa, id_broker, id_station) = (id_pa.as_str(), id_broker.as_str(), id_station.as_str());
+        let (id_pa, id_broker, id_station) =
+            (id_pa.as_str(), id_broker.as_str(), id_station.as_str());
         if id_broker != self.topology.broker {
             return Err(Fault::new(
                 FaultCode::IdIntermediarioErrato,
@@ -152,7 +168,13 @@ impl Nodo {
             )),
             StatoEffettivo::Scaduta => Err(Fault::new(
                 FaultCode::PagamentoScaduto,
-                format!("notice {notice} expired on {}", pendenza.data_scadenza.map(|d| d.to_string()).unwrap_or_default()),
+                format!(
+                    "notice {notice} expired on {}",
+                    pendenza
+                        .data_scadenza
+                        .map(|d| d.to_string())
+                        .unwrap_or_default()
+                ),
             )),
         }
     }

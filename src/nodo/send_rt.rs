@@ -120,7 +120,14 @@ impl Incoming {
                 categoria: t.transfer_category.as_str().to_owned(),
             })
             .collect();
-        build(Operation::SendRt, r.id_station.as_str(), raw, ReceiptVersion::V1, common!(rc), transfers)
+        build(
+            Operation::SendRt,
+            r.id_station.as_str(),
+            raw,
+            ReceiptVersion::V1,
+            common!(rc),
+            transfers,
+        )
     }
 
     /// From a paSendRTV2 request.
@@ -139,7 +146,14 @@ impl Incoming {
                 categoria: t.transfer_category.as_str().to_owned(),
             })
             .collect();
-        build(Operation::SendRtV2, r.id_station.as_str(), raw, ReceiptVersion::V2, common!(rc), transfers)
+        build(
+            Operation::SendRtV2,
+            r.id_station.as_str(),
+            raw,
+            ReceiptVersion::V2,
+            common!(rc),
+            transfers,
+        )
     }
 }
 
@@ -172,7 +186,9 @@ fn fatal_problem(r: &Ricevuta) -> Option<String> {
 }
 
 /// The receipt rule: the position's new content and the receipt's verdict.
-fn rule(now: DateTime<Utc>) -> impl Fn(Option<&Pendenza>, &Ricevuta) -> (Option<Pendenza>, ReceiptStatus) {
+fn rule(
+    now: DateTime<Utc>,
+) -> impl Fn(Option<&Pendenza>, &Ricevuta) -> (Option<Pendenza>, ReceiptStatus) {
     move |stored, r| {
         if let Some(why) = fatal_problem(r) {
             return (None, ReceiptStatus::Rifiutata { motivo: why });
@@ -181,7 +197,9 @@ fn rule(now: DateTime<Utc>) -> impl Fn(Option<&Pendenza>, &Ricevuta) -> (Option<
             return (
                 None,
                 ReceiptStatus::Anomala {
-                    motivo: "receipt for a notice this creditor does not hold (stand-in or broadcast)".into(),
+                    motivo:
+                        "receipt for a notice this creditor does not hold (stand-in or broadcast)"
+                            .into(),
                 },
             );
         };
@@ -198,8 +216,11 @@ fn rule(now: DateTime<Utc>) -> impl Fn(Option<&Pendenza>, &Ricevuta) -> (Option<
         match p.stato {
             Stato::NonEseguita => {}
             Stato::Eseguita => problems.push(format!(
-                "second payment: the position was already paid (receipts {})",
-                p.ricevute.join(", ")
+                "second payment: the position was already paid by receipt {}",
+                p.ricevute
+                    .first()
+                    .map(String::as_str)
+                    .unwrap_or("(unknown)")
             )),
             Stato::Annullata => problems.push("paid after the position was cancelled".to_string()),
         }
@@ -236,13 +257,14 @@ pub async fn handle(nodo: &Nodo, incoming: Incoming) -> Result<Response, Fault> 
     let receipt_rule = rule(now);
     let store = nodo.store.clone();
     // The transaction runs on a blocking thread: sled may retry it under contention.
-    let applied = tokio::task::spawn_blocking(move || store.apply_receipt(ricevuta, &receipt_rule, now))
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "receipt task failed");
-            Fault::new(FaultCode::SystemError, "internal error; please retry")
-        })?
-        .map_err(system_error)?;
+    let applied =
+        tokio::task::spawn_blocking(move || store.apply_receipt(ricevuta, &receipt_rule, now))
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "receipt task failed");
+                Fault::new(FaultCode::SystemError, "internal error; please retry")
+            })?
+            .map_err(system_error)?;
     // Also for a receipt already stored: the earlier write may not have reached the disk yet.
     nodo.store.sync().await.map_err(system_error)?;
     let status = match &applied {

@@ -180,9 +180,18 @@ mod tests {
         let n0 = NoticeNumber::parse("001110000000000164").unwrap();
         assert_eq!(n0.iuv(), "110000000000164");
         assert_eq!(n0.application_code(), Some("01"));
-        assert_eq!(NoticeNumber::parse("401000000000000144"), Err(NoticeError::AuxDigit(4)));
-        assert_eq!(NoticeNumber::parse("30100000000000014"), Err(NoticeError::Format));
-        assert_eq!(NoticeNumber::parse("30100000000000014a"), Err(NoticeError::Format));
+        assert_eq!(
+            NoticeNumber::parse("401000000000000144"),
+            Err(NoticeError::AuxDigit(4))
+        );
+        assert_eq!(
+            NoticeNumber::parse("30100000000000014"),
+            Err(NoticeError::Format)
+        );
+        assert_eq!(
+            NoticeNumber::parse("30100000000000014a"),
+            Err(NoticeError::Format)
+        );
         // aux 1 has no check digits: anything goes.
         NoticeNumber::parse_checked("100000000000000099").unwrap();
     }

@@ -33,7 +33,9 @@ pub fn clean_action(value: &str) -> &str {
 
 /// Decodes a request body. `soap_action` is the raw header value, if any.
 pub fn decode(soap_action: Option<&str>, body: &[u8]) -> Result<Request, DecodeError> {
-    let action_op = soap_action.map(clean_action).and_then(Operation::from_action);
+    let action_op = soap_action
+        .map(clean_action)
+        .and_then(Operation::from_action);
     let extra = |op: Option<Operation>, msg: String| match op {
         Some(op) => DecodeError::Fault(op, Fault::new(FaultCode::SintassiExtraxsd, msg)),
         None => DecodeError::UnknownOperation(msg),

@@ -61,8 +61,12 @@ impl FaultCode {
             FaultCode::PagamentoSconosciuto => {
                 "Pagamento in attesa risulta sconosciuto all'Ente Creditore"
             }
-            FaultCode::PagamentoDuplicato => "Pagamento in attesa risulta concluso all'Ente Creditore",
-            FaultCode::PagamentoInCorso => "Pagamento in attesa risulta in corso all'Ente Creditore",
+            FaultCode::PagamentoDuplicato => {
+                "Pagamento in attesa risulta concluso all'Ente Creditore"
+            }
+            FaultCode::PagamentoInCorso => {
+                "Pagamento in attesa risulta in corso all'Ente Creditore"
+            }
             FaultCode::PagamentoScaduto => "Pagamento in attesa risulta scaduto all'Ente Creditore",
             FaultCode::PagamentoAnnullato => {
                 "Pagamento in attesa risulta annullato all'Ente Creditore"

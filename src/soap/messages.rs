@@ -444,7 +444,9 @@ impl Operation {
 
     /// The operation whose request element is `name`.
     pub fn from_request_element(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|op| op.request_element() == name)
+        Self::ALL
+            .into_iter()
+            .find(|op| op.request_element() == name)
     }
 }
 
@@ -484,7 +486,11 @@ impl Request {
     pub fn header(&self) -> (&str, &str, &str) {
         macro_rules! h {
             ($r:expr) => {
-                ($r.id_pa.as_str(), $r.id_broker_pa.as_str(), $r.id_station.as_str())
+                (
+                    $r.id_pa.as_str(),
+                    $r.id_broker_pa.as_str(),
+                    $r.id_station.as_str(),
+                )
             };
         }
         match self {

@@ -97,10 +97,9 @@ impl<'a> Children<'a> {
 
     fn missing(&self, name: &'static str) -> SchemaError {
         match self.items.get(self.pos) {
-            Some(found) => SchemaError::new(format!(
-                "expected element {name}, found {}",
-                found.name
-            )),
+            Some(found) => {
+                SchemaError::new(format!("expected element {name}, found {}", found.name))
+            }
             None => SchemaError::new(format!("missing required element {name}")),
         }
     }
@@ -322,7 +321,7 @@ macro_rules! text_type {
             pub fn new(value: impl Into<String>) -> Result<Self, SchemaError> {
                 let value = value.into();
                 let len = value.chars().count();
-                if len < $min || len > $max {
+                if !($min..=$max).contains(&len) {
                     return Err(SchemaError::new(if $min == $max {
                         format!("length must be {} (found {len})", $min)
                     } else {
@@ -413,7 +412,11 @@ impl Text140 {
     /// Text cut to 140 characters; an empty text becomes `NA` (minLength is 1).
     pub fn lossy(value: &str) -> Self {
         let cut = truncate_chars(value, 140);
-        Self(if cut.is_empty() { "NA".into() } else { cut.into() })
+        Self(if cut.is_empty() {
+            "NA".into()
+        } else {
+            cut.into()
+        })
     }
 }
 
@@ -421,7 +424,11 @@ impl Text70 {
     /// Text cut to 70 characters; an empty text becomes `NA`.
     pub fn lossy(value: &str) -> Self {
         let cut = truncate_chars(value, 70);
-        Self(if cut.is_empty() { "NA".into() } else { cut.into() })
+        Self(if cut.is_empty() {
+            "NA".into()
+        } else {
+            cut.into()
+        })
     }
 }
 
@@ -433,12 +440,8 @@ fn is_email(s: &str) -> bool {
         && local
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_.+-".contains(&b));
-    let label_ok = |l: &str| {
-        !l.is_empty()
-            && l
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    };
+    let label_ok =
+        |l: &str| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
     local_ok && domain.split('.').all(label_ok)
 }
 
@@ -493,12 +496,16 @@ impl XmlType for IdTransfer {
 pub const MAX_CENTS: i64 = 99_999_999_999;
 
 /// `common:stAmount`: `\d+\.\d{2}`, at most 999999999.99, held as integer cents.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(transparent)]
 pub struct Amount(pub i64);
 
 /// `tns:stAmountNotZero`: like [`Amount`] but at least 0.01.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(transparent)]
 pub struct AmountNotZero(pub i64);
 
@@ -529,9 +536,11 @@ pub fn format_cents(cents: i64) -> String {
 impl XmlType for Amount {
     fn read(el: &Element) -> Result<Self, SchemaError> {
         let text = collapsed(el)?;
-        parse_cents(text)
-            .map(Amount)
-            .ok_or_else(|| SchemaError::new(format!("{text:?} must match \\d+\\.\\d{{2}} and be at most 999999999.99")))
+        parse_cents(text).map(Amount).ok_or_else(|| {
+            SchemaError::new(format!(
+                "{text:?} must match \\d+\\.\\d{{2}} and be at most 999999999.99"
+            ))
+        })
     }
     fn write(&self, name: &str, w: &mut XmlWriter) {
         w.text(name, &format_cents(self.0))
@@ -652,7 +661,8 @@ impl IsoDateTime {
 impl XmlType for IsoDateTime {
     fn read(el: &Element) -> Result<Self, SchemaError> {
         let text = collapsed(el)?;
-        Self::parse(text).ok_or_else(|| SchemaError::new(format!("{text:?} is not an xsd:dateTime")))
+        Self::parse(text)
+            .ok_or_else(|| SchemaError::new(format!("{text:?} is not an xsd:dateTime")))
     }
     fn write(&self, name: &str, w: &mut XmlWriter) {
         w.text(name, &self.0)
@@ -666,7 +676,7 @@ pub struct Base64Binary(pub String);
 
 fn is_base64(text: &str) -> bool {
     let compact: Vec<u8> = text.bytes().filter(|b| !b" \t\r\n".contains(b)).collect();
-    if compact.len() % 4 != 0 {
+    if !compact.len().is_multiple_of(4) {
         return false;
     }
     let pad = compact.iter().rev().take_while(|&&b| b == b'=').count();
@@ -765,7 +775,17 @@ mod tests {
         assert_eq!(parse_cents("0.01"), Some(1));
         assert_eq!(parse_cents("000000000012.34"), Some(1234));
         assert_eq!(parse_cents("999999999.99"), Some(MAX_CENTS));
-        for bad in ["1000000000.00", "12", "12.3", "12.345", ".50", "1,00", "-1.00", "+1.00", "1e2.00"] {
+        for bad in [
+            "1000000000.00",
+            "12",
+            "12.3",
+            "12.345",
+            ".50",
+            "1,00",
+            "-1.00",
+            "+1.00",
+            "1e2.00",
+        ] {
             assert_eq!(parse_cents(bad), None, "{bad}");
         }
         assert_eq!(format_cents(12000), "120.00");
@@ -785,7 +805,10 @@ mod tests {
         assert!(Email::new("a.b+c@d-e.it").is_ok());
         assert!(Email::new("a@b..it").is_err());
         assert_eq!(Text140::lossy("").as_str(), "NA");
-        assert_eq!(Text140::lossy(&"é".repeat(200)).as_str().chars().count(), 140);
+        assert_eq!(
+            Text140::lossy(&"é".repeat(200)).as_str().chars().count(),
+            140
+        );
     }
 
     #[test]

@@ -166,7 +166,9 @@ pub fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
         }
     }
     if !stack.is_empty() {
-        return Err(XmlError::IllFormed("unclosed element at end of input".into()));
+        return Err(XmlError::IllFormed(
+            "unclosed element at end of input".into(),
+        ));
     }
     root.ok_or(XmlError::NotOneRoot)
 }
@@ -261,7 +263,10 @@ mod tests {
         assert_eq!(parse(b"<a/><b/>"), Err(XmlError::NotOneRoot));
         assert_eq!(parse(b"<a/>junk"), Err(XmlError::NotOneRoot));
         assert_eq!(parse(b"<p:a/>"), Err(XmlError::UnknownPrefix("p".into())));
-        assert_eq!(parse(&[0x3c, 0x61, 0xff, 0x2f, 0x3e]), Err(XmlError::NotUtf8));
+        assert_eq!(
+            parse(&[0x3c, 0x61, 0xff, 0x2f, 0x3e]),
+            Err(XmlError::NotUtf8)
+        );
     }
 
     #[test]

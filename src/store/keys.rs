@@ -69,7 +69,10 @@ mod tests {
     /// Pins the layout: changing it needs a migration and a new SCHEMA_VERSION.
     #[test]
     fn layout_is_pinned() {
-        assert_eq!(position("77777777777", "01000000000000144"), b"77777777777/01000000000000144");
+        assert_eq!(
+            position("77777777777", "01000000000000144"),
+            b"77777777777/01000000000000144"
+        );
         assert_eq!(
             receipt("77777777777", "01000000000000144", "abc/def"),
             b"77777777777/01000000000000144/abc/def"
@@ -80,7 +83,10 @@ mod tests {
         );
         assert_eq!(outbox(1), [0, 0, 0, 0, 0, 0, 0, 1]);
         assert!(outbox(255) < outbox(256));
-        assert!(receipt("77777777777", "01000000000000144", "x").starts_with(&position_children("77777777777", "01000000000000144")));
+        assert!(
+            receipt("77777777777", "01000000000000144", "x")
+                .starts_with(&position_children("77777777777", "01000000000000144"))
+        );
         assert_eq!(SCHEMA_VERSION, b"1");
     }
 }

@@ -51,7 +51,8 @@ pub enum ReceiptApplied {
 
 /// The verdict a receipt rule gives: the position's new content (if any) and the receipt's
 /// status. It is a pure function of what is stored, because the transaction may run it again.
-pub type ReceiptRule<'a> = &'a dyn Fn(Option<&Pendenza>, &Ricevuta) -> (Option<Pendenza>, ReceiptStatus);
+pub type ReceiptRule<'a> =
+    &'a dyn Fn(Option<&Pendenza>, &Ricevuta) -> (Option<Pendenza>, ReceiptStatus);
 
 /// Cheap-to-clone handle to the store.
 #[derive(Debug, Clone)]
@@ -75,7 +76,8 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
 impl Store {
     /// Opens (or creates) the store in `dir`, with a page cache of `cache_mb` MiB.
     pub fn open(dir: &Path, cache_mb: u64) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::Open(format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Open(format!("{}: {e}", dir.display())))?;
         let config = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_mb.saturating_mul(1024 * 1024))
@@ -87,7 +89,9 @@ impl Store {
         let mut tries = 0;
         let db = loop {
             match config.open() {
-                Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") && tries < 50 => {
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock") && tries < 50 =>
+                {
                     tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(40));
                 }
@@ -149,7 +153,8 @@ impl Store {
 
     /// Writes a position (not yet durable: call [`Store::sync`] before acknowledging).
     pub fn put_pendenza(&self, p: &Pendenza) -> Result<()> {
-        self.positions.insert(keys::position(&p.dominio, &p.iuv), encode(p)?)?;
+        self.positions
+            .insert(keys::position(&p.dominio, &p.iuv), encode(p)?)?;
         Ok(())
     }
 
@@ -171,7 +176,8 @@ impl Store {
     /// Records an activation attempt (kept for operators; not acknowledged as durable).
     pub fn record_attempt(&self, dominio: &str, iuv: &str, a: &Attivazione) -> Result<()> {
         let id = self.db.generate_id()?;
-        self.attempts.insert(keys::attempt(dominio, iuv, id), encode(a)?)?;
+        self.attempts
+            .insert(keys::attempt(dominio, iuv, id), encode(a)?)?;
         Ok(())
     }
 
@@ -206,44 +212,64 @@ impl Store {
     /// `rule` decides the position's new content and the receipt's status from what is
     /// stored. A receipt whose receiptId is already stored changes nothing. The write is not
     /// durable until [`Store::sync`] returns.
-    pub fn apply_receipt(&self, ricevuta: Ricevuta, rule: ReceiptRule<'_>, now: DateTime<Utc>) -> Result<ReceiptApplied> {
+    pub fn apply_receipt(
+        &self,
+        ricevuta: Ricevuta,
+        rule: ReceiptRule<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<ReceiptApplied> {
         let rkey = keys::receipt(&ricevuta.dominio, &ricevuta.iuv, &ricevuta.receipt_id);
         let pkey = keys::position(&ricevuta.dominio, &ricevuta.iuv);
-        let outcome = (&self.receipts, &self.positions, &self.outbox).transaction(|(receipts, positions, outbox)| {
-            if let Some(existing) = receipts.get(&rkey)? {
-                let existing: Ricevuta = decode(&existing).map_err(ConflictableTransactionError::Abort)?;
-                return Ok(ReceiptApplied::AlreadyStored(existing.stato));
-            }
-            let pendenza: Option<Pendenza> = positions
-                .get(&pkey)?
-                .map(|v| decode(&v))
-                .transpose()
-                .map_err(ConflictableTransactionError::Abort)?;
-            let (updated, status) = rule(pendenza.as_ref(), &ricevuta);
-            let mut stored = ricevuta.clone();
-            stored.stato = status.clone();
-            receipts.insert(rkey.as_slice(), encode(&stored).map_err(ConflictableTransactionError::Abort)?)?;
-            if let Some(p) = &updated {
-                positions.insert(pkey.as_slice(), encode(p).map_err(ConflictableTransactionError::Abort)?)?;
-            }
-            if !matches!(status, ReceiptStatus::Rifiutata { .. }) {
-                let id = outbox.generate_id()?;
-                let entry = OutboxEntry {
-                    id,
-                    dominio: stored.dominio.clone(),
-                    iuv: stored.iuv.clone(),
-                    receipt_id: stored.receipt_id.clone(),
-                    id_a2a: updated.as_ref().or(pendenza.as_ref()).and_then(|p| p.id_a2a.clone()),
-                    stato: OutboxState::Pending,
-                    tentativi: 0,
-                    created_at: now,
-                    next_attempt_at: now,
-                    last_error: None,
-                };
-                outbox.insert(&keys::outbox(id), encode(&entry).map_err(ConflictableTransactionError::Abort)?)?;
-            }
-            Ok(ReceiptApplied::Stored(status))
-        });
+        let outcome = (&self.receipts, &self.positions, &self.outbox).transaction(
+            |(receipts, positions, outbox)| {
+                if let Some(existing) = receipts.get(&rkey)? {
+                    let existing: Ricevuta =
+                        decode(&existing).map_err(ConflictableTransactionError::Abort)?;
+                    return Ok(ReceiptApplied::AlreadyStored(existing.stato));
+                }
+                let pendenza: Option<Pendenza> = positions
+                    .get(&pkey)?
+                    .map(|v| decode(&v))
+                    .transpose()
+                    .map_err(ConflictableTransactionError::Abort)?;
+                let (updated, status) = rule(pendenza.as_ref(), &ricevuta);
+                let mut stored = ricevuta.clone();
+                stored.stato = status.clone();
+                receipts.insert(
+                    rkey.as_slice(),
+                    encode(&stored).map_err(ConflictableTransactionError::Abort)?,
+                )?;
+                if let Some(p) = &updated {
+                    positions.insert(
+                        pkey.as_slice(),
+                        encode(p).map_err(ConflictableTransactionError::Abort)?,
+                    )?;
+                }
+                if !matches!(status, ReceiptStatus::Rifiutata { .. }) {
+                    let id = outbox.generate_id()?;
+                    let entry = OutboxEntry {
+                        id,
+                        dominio: stored.dominio.clone(),
+                        iuv: stored.iuv.clone(),
+                        receipt_id: stored.receipt_id.clone(),
+                        id_a2a: updated
+                            .as_ref()
+                            .or(pendenza.as_ref())
+                            .and_then(|p| p.id_a2a.clone()),
+                        stato: OutboxState::Pending,
+                        tentativi: 0,
+                        created_at: now,
+                        next_attempt_at: now,
+                        last_error: None,
+                    };
+                    outbox.insert(
+                        &keys::outbox(id),
+                        encode(&entry).map_err(ConflictableTransactionError::Abort)?,
+                    )?;
+                }
+                Ok(ReceiptApplied::Stored(status))
+            },
+        );
         match outcome {
             Ok(v) => Ok(v),
             Err(TransactionError::Abort(e)) => Err(e),
@@ -338,16 +364,32 @@ mod tests {
         let store = Store::open(dir.path(), 16).unwrap();
         store.put_pendenza(&sample_pendenza()).unwrap();
         let now = Utc::now();
-        let first = store.apply_receipt(sample_ricevuta("r1"), &close, now).unwrap();
+        let first = store
+            .apply_receipt(sample_ricevuta("r1"), &close, now)
+            .unwrap();
         assert_eq!(first, ReceiptApplied::Stored(ReceiptStatus::Accettata));
-        let again = store.apply_receipt(sample_ricevuta("r1"), &close, now).unwrap();
-        assert_eq!(again, ReceiptApplied::AlreadyStored(ReceiptStatus::Accettata));
+        let again = store
+            .apply_receipt(sample_ricevuta("r1"), &close, now)
+            .unwrap();
+        assert_eq!(
+            again,
+            ReceiptApplied::AlreadyStored(ReceiptStatus::Accettata)
+        );
         store.sync().await.unwrap();
         assert_eq!(store.outbox().unwrap().len(), 1);
         assert_eq!(store.outbox().unwrap()[0].id_a2a.as_deref(), Some("demo"));
-        let p = store.pendenza("77777777777", "01000000000000144").unwrap().unwrap();
+        let p = store
+            .pendenza("77777777777", "01000000000000144")
+            .unwrap()
+            .unwrap();
         assert_eq!(p.stato, Stato::Eseguita);
-        assert_eq!(store.ricevute("77777777777", "01000000000000144").unwrap().len(), 1);
+        assert_eq!(
+            store
+                .ricevute("77777777777", "01000000000000144")
+                .unwrap()
+                .len(),
+            1
+        );
         let (flushes, waiters) = store.commit_stats();
         assert!(flushes >= 1 && waiters >= 1);
     }
@@ -361,7 +403,12 @@ mod tests {
             store.sync().await.unwrap();
         }
         let store = Store::open(dir.path(), 16).unwrap();
-        assert!(store.pendenza("77777777777", "01000000000000144").unwrap().is_some());
+        assert!(
+            store
+                .pendenza("77777777777", "01000000000000144")
+                .unwrap()
+                .is_some()
+        );
         assert!(!store.insert_pendenza(&sample_pendenza()).unwrap());
     }
 }

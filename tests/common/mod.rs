@@ -27,7 +27,10 @@ pub fn schema_check_available() -> bool {
         have_xsd,
         have_xmllint
     );
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}: required in CI");
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{why}: required in CI"
+    );
     eprintln!("SKIPPED: {why}");
     false
 }
@@ -58,7 +61,12 @@ pub fn payload_document(envelope: &str) -> Option<String> {
         }
         rest = &after[end..];
     }
-    Some(format!("{}{}{}", &inner[..name_end], decls, &inner[name_end..]))
+    Some(format!(
+        "{}{}{}",
+        &inner[..name_end],
+        decls,
+        &inner[name_end..]
+    ))
 }
 
 /// Validates documents with xmllint against `xsd`; returns (file name, valid) per document.
@@ -68,7 +76,9 @@ pub fn validate(xsd: &Path, docs: &[(String, String)]) -> Vec<(String, bool)> {
     for chunk in docs.chunks(200) {
         let mut paths = Vec::new();
         for (i, (name, doc)) in chunk.iter().enumerate() {
-            let p = dir.path().join(format!("{i}-{}.xml", name.replace('/', "_")));
+            let p = dir
+                .path()
+                .join(format!("{i}-{}.xml", name.replace('/', "_")));
             std::fs::write(&p, doc).unwrap();
             paths.push((name.clone(), p));
         }
@@ -91,7 +101,11 @@ pub fn validate(xsd: &Path, docs: &[(String, String)]) -> Vec<(String, bool)> {
 
 /// A free loopback port (bound then released).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A gateway process started from the built binary.
@@ -109,7 +123,12 @@ impl Gateway {
         let child = Command::new(env!("CARGO_BIN_EXE_varco"))
             .args(["serve", "--data-dir"])
             .arg(data_dir)
-            .args(["--nodo-listen", &format!("127.0.0.1:{np}"), "--api-listen", &format!("127.0.0.1:{ap}")])
+            .args([
+                "--nodo-listen",
+                &format!("127.0.0.1:{np}"),
+                "--api-listen",
+                &format!("127.0.0.1:{ap}"),
+            ])
             .env("VARCO_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -127,9 +146,17 @@ impl Gateway {
 
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         while Instant::now() < deadline {
-            let ok = rt.block_on(async { get(&format!("{}/readyz", self.api)).await.map(|(s, _)| s == 200).unwrap_or(false) });
+            let ok = rt.block_on(async {
+                get(&format!("{}/readyz", self.api))
+                    .await
+                    .map(|(s, _)| s == 200)
+                    .unwrap_or(false)
+            });
             if ok {
                 return;
             }
@@ -146,7 +173,10 @@ impl Gateway {
 
     /// SIGTERM and wait; returns the exit code.
     pub fn terminate(mut self) -> Option<i32> {
-        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
         self.child.wait().unwrap().code()
     }
 }
@@ -162,7 +192,8 @@ impl Drop for Gateway {
 pub async fn get(url: &str) -> anyhow::Result<(u16, String)> {
     use http_body_util::{BodyExt, Empty};
     use hyper_util::client::legacy::Client;
-    let client: Client<_, Empty<bytes::Bytes>> = Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    let client: Client<_, Empty<bytes::Bytes>> =
+        Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
     let resp = client.get(url.parse()?).await?;
     let status = resp.status().as_u16();
     let body = resp.into_body().collect().await?.to_bytes();
@@ -171,13 +202,20 @@ pub async fn get(url: &str) -> anyhow::Result<(u16, String)> {
 
 /// POST a SOAP body; returns (status, body).
 pub async fn soap(url: &str, action: &str, body: &str) -> (u16, String) {
-    let (s, b) = varco::replay::post(url, Some(action), body.as_bytes().to_vec()).await.expect("request sent");
+    let (s, b) = varco::replay::post(url, Some(action), body.as_bytes().to_vec())
+        .await
+        .expect("request sent");
     (s, String::from_utf8_lossy(&b).into_owned())
 }
 
 /// A fixture file's text.
 pub fn fixture(path: &str) -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(path)).unwrap()
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(path),
+    )
+    .unwrap()
 }
 
 /// The text of the first `<name>` element.

@@ -1,0 +1,284 @@
+//! The release binary over real HTTP on loopback: the full verify → activate → receipt flow
+//! (V1 and V2), `varco replay` against it, HTTP-level refusals, and crash safety: `kill -9`
+//! during a stream of receipts loses none that was answered OK.
+
+mod common;
+
+use common::{Gateway, element, fixture, soap};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use varco::domain::{OutboxState, Stato};
+use varco::store::Store;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A verify/getPayment request for demo notice `nav`.
+fn qr_request(element_name: &str, nav: &str, extra: &str) -> String {
+    format!(
+        r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:p="http://pagopa-api.pagopa.gov.it/pa/paForNode.xsd"><soapenv:Body><p:{element_name}><idPA>77777777777</idPA><idBrokerPA>77777777777</idBrokerPA><idStation>77777777777_01</idStation><qrCode><fiscalCode>77777777777</fiscalCode><noticeNumber>{nav}</noticeNumber></qrCode>{extra}</p:{element_name}></soapenv:Body></soapenv:Envelope>"#
+    )
+}
+
+/// A receipt for demo notice reference `n` (120.00, one transfer), from the V2 fixture.
+fn receipt_v2(n: u64, receipt_id: &str) -> String {
+    let nav = varco::notice::NoticeNumber::aux3("01", n);
+    fixture("demo/send-rt-v2.xml")
+        .replace("d3m0000000000000000000000000000a", receipt_id)
+        .replace("301000000000001053", nav.as_str())
+        .replace("01000000000001053", nav.iuv())
+}
+
+#[test]
+fn full_flow_v1_and_v2_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(dir.path());
+    rt().block_on(async {
+        // V2 on demo notice 10, with the demo curl files.
+        let (s, body) = soap(
+            &gw.nodo,
+            "paVerifyPaymentNotice",
+            &fixture("demo/verify.xml"),
+        )
+        .await;
+        assert_eq!(s, 200);
+        assert_eq!(element(&body, "outcome"), Some("OK"), "{body}");
+        assert_eq!(element(&body, "amount"), Some("120.00"));
+        let (_, body) = soap(
+            &gw.nodo,
+            "paGetPaymentV2",
+            &fixture("demo/get-payment-v2.xml"),
+        )
+        .await;
+        assert_eq!(element(&body, "outcome"), Some("OK"), "{body}");
+        assert_eq!(
+            element(&body, "creditorReferenceId"),
+            Some("01000000000001053")
+        );
+        assert_eq!(element(&body, "paymentAmount"), Some("120.00"));
+        let (_, body) = soap(&gw.nodo, "paSendRTV2", &fixture("demo/send-rt-v2.xml")).await;
+        assert_eq!(element(&body, "outcome"), Some("OK"), "{body}");
+        let (_, body) = soap(
+            &gw.nodo,
+            "paVerifyPaymentNotice",
+            &fixture("demo/verify.xml"),
+        )
+        .await;
+        assert_eq!(
+            element(&body, "faultCode"),
+            Some("PAA_PAGAMENTO_DUPLICATO"),
+            "{body}"
+        );
+
+        // V1 on demo notice 1.
+        let nav = "301000000000000144";
+        let (_, body) = soap(
+            &gw.nodo,
+            "paVerifyPaymentNotice",
+            &qr_request("paVerifyPaymentNoticeReq", nav, ""),
+        )
+        .await;
+        assert_eq!(element(&body, "outcome"), Some("OK"), "{body}");
+        let (_, body) = soap(
+            &gw.nodo,
+            "paGetPayment",
+            &qr_request("paGetPaymentReq", nav, "<amount>120.00</amount>"),
+        )
+        .await;
+        assert_eq!(element(&body, "outcome"), Some("OK"), "{body}");
+        assert_eq!(element(&body, "transferAmount"), Some("120.00"));
+        let v1 = fixture("soap/paSendRT/ok.request.xml")
+            .replace("301000000000000750", nav)
+            .replace("01000000000000750", "01000000000000144")
+            .replace("v10000000000000000000000000000ok", "flow-v1-receipt");
+        let (_, body) = soap(&gw.nodo, "paSendRT", &v1).await;
+        assert_eq!(element(&body, "outcome"), Some("OK"), "{body}");
+        let (_, body) = soap(
+            &gw.nodo,
+            "paGetPayment",
+            &qr_request("paGetPaymentReq", nav, ""),
+        )
+        .await;
+        assert_eq!(
+            element(&body, "faultCode"),
+            Some("PAA_PAGAMENTO_DUPLICATO"),
+            "{body}"
+        );
+    });
+    // Stop cleanly and look at the store: both positions closed, receipts and outbox there.
+    assert_eq!(gw.terminate(), Some(0));
+    let store = Store::open(dir.path(), 16).unwrap();
+    let p10 = store
+        .pendenza("77777777777", "01000000000001053")
+        .unwrap()
+        .unwrap();
+    assert_eq!(p10.stato, Stato::Eseguita);
+    assert_eq!(
+        p10.ricevute,
+        vec!["d3m0000000000000000000000000000a".to_string()]
+    );
+    let p1 = store
+        .pendenza("77777777777", "01000000000000144")
+        .unwrap()
+        .unwrap();
+    assert_eq!(p1.stato, Stato::Eseguita);
+    assert_eq!(
+        store
+            .attempts("77777777777", "01000000000000144")
+            .unwrap()
+            .len(),
+        1
+    );
+    let outbox = store.outbox().unwrap();
+    assert_eq!(outbox.len(), 2);
+    assert!(
+        outbox
+            .iter()
+            .all(|e| e.stato == OutboxState::Pending && e.id_a2a.as_deref() == Some("demo"))
+    );
+}
+
+#[test]
+fn replay_command_passes_against_the_binary_and_http_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(dir.path());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_varco"))
+        .args([
+            "replay",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/soap"),
+            "--url",
+            &gw.nodo,
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+
+    rt().block_on(async {
+        // The WSDL and its schema.
+        let (s, wsdl) = common::get(&format!("{}?wsdl", gw.nodo)).await.unwrap();
+        assert_eq!(s, 200);
+        assert!(
+            wsdl.contains("paForNodeService") && wsdl.contains("paSendRTV2"),
+            "{wsdl}"
+        );
+        let (s, xsd) = common::get(&format!("{}?xsd=paForNode.xsd", gw.nodo))
+            .await
+            .unwrap();
+        assert_eq!(s, 200);
+        assert!(xsd.contains("paVerifyPaymentNoticeReq"));
+        // Health.
+        assert_eq!(
+            common::get(&format!("{}/healthz", gw.api)).await.unwrap().0,
+            200
+        );
+        // A body over the limit is refused with 413 before it is read whole.
+        let big = vec![b'x'; 2 * 1024 * 1024];
+        let (s, _) = varco::replay::post(&gw.nodo, Some("paVerifyPaymentNotice"), big)
+            .await
+            .unwrap();
+        assert_eq!(s, 413);
+        // A JSON body is not SOAP.
+        let client: hyper_util::client::legacy::Client<_, http_body_util::Full<bytes::Bytes>> =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http();
+        let req = hyper::Request::post(&gw.nodo)
+            .header("content-type", "application/json")
+            .body(http_body_util::Full::new(bytes::Bytes::from_static(b"{}")))
+            .unwrap();
+        assert_eq!(client.request(req).await.unwrap().status(), 415);
+        // No operation at all: a SOAP Fault.
+        let (s, body) = soap(&gw.nodo, "nope", "<a/>").await;
+        assert_eq!(s, 500);
+        assert!(
+            body.contains("<faultcode>soapenv:Client</faultcode>"),
+            "{body}"
+        );
+    });
+}
+
+#[test]
+fn kill_9_during_a_stream_of_receipts_loses_none_answered_ok() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(dir.path());
+    let url = gw.nodo.clone();
+    let acked: Arc<std::sync::Mutex<Vec<(u64, String)>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let runtime = rt();
+    let mut tasks = Vec::new();
+    for worker in 0..16u64 {
+        let (url, acked, stop) = (url.clone(), acked.clone(), stop.clone());
+        tasks.push(runtime.spawn(async move {
+            for i in 0u64.. {
+                if stop.load(Ordering::Relaxed) || i > 10_000 {
+                    break;
+                }
+                // Receipts spread over demo notices 1, 2 and 9..: the first for a notice closes
+                // it, later ones are stored as anomalies; unknown notices are stored too.
+                let n = [1, 2, 9, 10, 500 + worker][(i % 5) as usize];
+                let id = format!("crash-{worker}-{i}");
+                match varco::replay::post(&url, Some("paSendRTV2"), receipt_v2(n, &id).into_bytes())
+                    .await
+                {
+                    Ok((200, body))
+                        if String::from_utf8_lossy(&body).contains("<outcome>OK</outcome>") =>
+                    {
+                        acked.lock().unwrap().push((n, id));
+                    }
+                    Ok((status, body)) => panic!(
+                        "unexpected answer {status}: {}",
+                        String::from_utf8_lossy(&body)
+                    ),
+                    Err(_) => break, // the process is gone
+                }
+            }
+        }));
+    }
+    // Let receipts flow, then kill the process mid-stream.
+    std::thread::sleep(Duration::from_millis(1500));
+    gw.kill9();
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        runtime.block_on(t).unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() > 50,
+        "only {} receipts were acknowledged before the kill",
+        acked.len()
+    );
+
+    // Restart on the same directory: every acknowledged receipt is there.
+    let store = Store::open(dir.path(), 16).unwrap();
+    let outbox: HashSet<String> = store
+        .outbox()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.receipt_id)
+        .collect();
+    for (n, id) in &acked {
+        let nav = varco::notice::NoticeNumber::aux3("01", *n);
+        let r = store.ricevuta("77777777777", nav.iuv(), id).unwrap();
+        assert!(
+            r.is_some(),
+            "receipt {id} was answered OK but is missing after kill -9"
+        );
+        assert!(outbox.contains(id), "receipt {id} has no outbox entry");
+        if *n < 500 {
+            let p = store.pendenza("77777777777", nav.iuv()).unwrap().unwrap();
+            assert_eq!(p.stato, Stato::Eseguita, "notice {nav}");
+        }
+    }
+    drop(store);
+    // And the binary itself comes back on that directory.
+    let gw = Gateway::start(dir.path());
+    drop(gw);
+}
