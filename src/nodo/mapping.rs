@@ -39,8 +39,7 @@ fn fit<T>(
     max: usize,
     make: impl Fn(String) -> Result<T, SchemaError>,
 ) -> Option<T> {
-    let v = value?.trim();
-    make(truncate_chars(v, max).to_owned()).ok()
+    make(fit_text(value?, max)).ok()
 }
 
 /// The debtor as ctSubject.
@@ -50,7 +49,7 @@ pub fn subject(s: &Soggetto) -> Subject {
     } else {
         EntityType::F
     };
-    let value = EntityValue::new(s.identificativo.trim().to_uppercase())
+    let value = EntityValue::new(fit_text(&s.identificativo, 16).to_uppercase())
         .unwrap_or_else(|_| EntityValue::new("ANONIMO").expect("valid"));
     Subject {
         unique_identifier: EntityUniqueIdentifier { kind, value },

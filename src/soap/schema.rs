@@ -182,10 +182,12 @@ fn collapsed(el: &Element) -> Result<&str, SchemaError> {
     Ok(simple_text(el)?.trim_matches(is_xml_space))
 }
 
-/// Appends XML-escaped text.
+/// Appends XML-escaped text. Characters XML 1.0 cannot carry at all (most C0 controls,
+/// U+FFFE, U+FFFF) are dropped rather than written into an unparseable document.
 pub fn escape_into(out: &mut String, text: &str) {
     for c in text.chars() {
         match c {
+            c if !is_xml_char(c) => {}
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
@@ -408,26 +410,40 @@ text_type!(/// `common:stNazioneProvincia`: two capital letters.
 text_type!(/// `common:stEMail`: a simple address pattern, at most 256 characters.
     Email, 1, 256, is_email, "[a-zA-Z0-9_.+-]+@[a-zA-Z0-9-]+(.[a-zA-Z0-9-]+)*");
 
+/// Whether XML 1.0 can carry `c` at all.
+pub fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
+}
+
+/// Text made fit for a bounded element: characters XML cannot carry removed, surrounding
+/// whitespace trimmed, cut to `max` characters.
+pub fn fit_text(value: &str, max: usize) -> String {
+    let clean: String = value.chars().filter(|c| is_xml_char(*c)).collect();
+    truncate_chars(clean.trim_matches(is_xml_space), max)
+        .trim_end_matches(is_xml_space)
+        .to_owned()
+}
+
 impl Text140 {
-    /// Text cut to 140 characters; an empty text becomes `NA` (minLength is 1).
+    /// Text fitted to 140 characters; an empty text becomes `NA` (minLength is 1).
     pub fn lossy(value: &str) -> Self {
-        let cut = truncate_chars(value, 140);
-        Self(if cut.is_empty() {
+        let fitted = fit_text(value, 140);
+        Self(if fitted.is_empty() {
             "NA".into()
         } else {
-            cut.into()
+            fitted
         })
     }
 }
 
 impl Text70 {
-    /// Text cut to 70 characters; an empty text becomes `NA`.
+    /// Text fitted to 70 characters; an empty text becomes `NA`.
     pub fn lossy(value: &str) -> Self {
-        let cut = truncate_chars(value, 70);
-        Self(if cut.is_empty() {
+        let fitted = fit_text(value, 70);
+        Self(if fitted.is_empty() {
             "NA".into()
         } else {
-            cut.into()
+            fitted
         })
     }
 }
