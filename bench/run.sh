@@ -36,3 +36,14 @@ for spec in "paVerifyPaymentNotice bench/requests/verify.xml" \
     --body-file "$body" --connections "$conns" --duration "$secs" "$@"
   kill $bare_pid; wait $bare_pid 2>/dev/null || true
 done
+
+# Bulk load: POST /api/pendenze/v2/tracciati with 100k positions (one request, answered once
+# every position is stored and flushed).
+python3 bench/tracciato.py 100000 > "$work/tracciato.json"
+secs_bulk=$(curl -sf -u demo:demo -H 'Content-Type: application/json' --data-binary @"$work/tracciato.json" \
+  -o "$work/tracciato.out" -w '%{time_total}' http://127.0.0.1:$ap/api/pendenze/v2/pendenze/tracciati)
+python3 - "$work/tracciato.out" "$secs_bulk" <<'PY'
+import json, sys
+out = json.load(open(sys.argv[1])); secs = float(sys.argv[2])
+print(f"op=tracciati positions={out['numPendenze']} errors={out['numErrori']} seconds={secs:.2f} positions_per_s={out['numPendenze']/secs:.0f}")
+PY

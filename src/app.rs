@@ -1,11 +1,12 @@
 //! The two HTTP surfaces as routers (callable without a socket in tests): the nodo router
 //! (SOAP for pagoPA, and the WSDL) and the api router (health for now; REST later).
 
+use crate::api::{self, ApiState, auth::Authenticator};
 use crate::nodo::{Nodo, operation_of};
 use crate::soap::{self, DecodeError, Response};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -26,6 +27,16 @@ pub struct AppState {
     pub nodo: Nodo,
     /// False while the store is opening or the server is shutting down.
     pub ready: Arc<AtomicBool>,
+    /// Application credentials for the REST APIs.
+    pub auth: Arc<Authenticator>,
+}
+
+impl AppState {
+    /// State for both routers.
+    pub fn new(nodo: Nodo, ready: Arc<AtomicBool>) -> Self {
+        let auth = Authenticator::new(&nodo.config);
+        Self { nodo, ready, auth }
+    }
 }
 
 /// The router pagoPA calls: `POST /paForNode`, `GET /paForNode?wsdl`.
@@ -33,16 +44,29 @@ pub fn nodo_router(state: AppState) -> Router {
     let limit = state.nodo.config.nodo.max_body_bytes;
     Router::new()
         .route("/paForNode", get(wsdl).post(soap_endpoint))
+        // tower-http enforces the limit (413 from Content-Length, before reading); axum's own
+        // 2 MB default for extractors is lifted so the configured value is the only one.
         .layer(RequestBodyLimitLayer::new(limit))
+        .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }
 
-/// The router gestionali and operators call.
+/// Largest REST body (a bulk load of many positions).
+pub const API_MAX_BODY: usize = 256 * 1024 * 1024;
+
+/// The router gestionali and operators call: health, and API Pendenze v2.
 pub fn api_router(state: AppState) -> Router {
+    let (pendenze, _) = api::pendenze_v2(ApiState {
+        nodo: state.nodo.clone(),
+        auth: state.auth.clone(),
+    });
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .with_state(state)
+        .nest(api::PENDENZE_BASE, pendenze)
+        .layer(RequestBodyLimitLayer::new(API_MAX_BODY))
+        .layer(DefaultBodyLimit::disable())
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {

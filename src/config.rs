@@ -181,6 +181,10 @@ pub struct Dominio {
     /// GLN, for the GS1-128 barcode.
     #[serde(default)]
     pub gln: Option<String>,
+    /// Poste Italiane's authorisation to print bollettini (`AUT. DB/...`): with a postal
+    /// account, notices get the Bollettino PA part.
+    #[serde(default)]
+    pub aut_stampa_poste: Option<String>,
     /// Accept notice numbers with wrong check digits from gestionali.
     #[serde(default)]
     pub legacy_notice_numbers: bool,

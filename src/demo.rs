@@ -112,6 +112,9 @@ pub fn seed(config: &Config, store: &Store, now: DateTime<Utc>) -> Result<usize,
             },
             transfer_category: transfer_category(e.tipo_contabilita, &e.codice_contabilita),
             metadata: vec![],
+            origine: None,
+            contabilita: None,
+            dati_allegati: None,
         }
     };
     let postal_index = dominio
@@ -169,6 +172,9 @@ pub fn seed(config: &Config, store: &Store, now: DateTime<Utc>) -> Result<usize,
                         },
                         transfer_category: "9/0301116TS/".into(),
                         metadata: vec![],
+                        origine: None,
+                        contabilita: None,
+                        dati_allegati: None,
                     });
                     ("Certificato con bollo", v, Stato::NonEseguita, None)
                 }
@@ -211,6 +217,7 @@ pub fn seed(config: &Config, store: &Store, now: DateTime<Utc>) -> Result<usize,
             stato,
             anomala: false,
             anomalie: vec![],
+            dettagli: Default::default(),
             ricevute: vec![],
             created_at: now,
             updated_at: now,

@@ -9,6 +9,7 @@
 //! - [`config`]: configuration entities, loaded and validated once; the embedded demo.
 //! - [`server`]: listeners, readiness, graceful shutdown.
 //! - [`app`]: the nodo and api routers (callable without a socket).
+//! - [`api`]: REST for gestionali: API Pendenze v2, its OpenAPI document, notices.
 //! - [`soap`]: XML tree, bindings (one declaration per message), envelope, faults.
 //! - [`nodo`]: verify, activate (V1/V2), receipt (V1/V2), demand: typed in, typed out.
 //! - [`store`]: the only module that knows sled; `store::keys` builds every key.
@@ -17,6 +18,7 @@
 //! - [`demo`]: the demo positions seeded on first start.
 //! - [`replay`]: replays recorded exchanges against a running gateway.
 
+pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;

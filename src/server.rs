@@ -39,10 +39,10 @@ pub async fn run(
             tracing::info!(positions = seeded, "demo positions seeded");
         }
     }
-    let state = AppState {
-        nodo: Nodo::new(config.clone(), store.clone(), clock),
-        ready: ready.clone(),
-    };
+    let state = AppState::new(
+        Nodo::new(config.clone(), store.clone(), clock),
+        ready.clone(),
+    );
     let nodo_listener = TcpListener::bind(config.nodo.listen)
         .await
         .with_context(|| format!("binding the nodo listener on {}", config.nodo.listen))?;

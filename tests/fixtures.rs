@@ -27,10 +27,10 @@ async fn every_fixture_answers_as_recorded_and_validates_against_the_official_sc
     let store = Store::open(dir.path(), 16).unwrap();
     let fixed_now = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap();
     varco::demo::seed(&config, &store, fixed_now).unwrap();
-    let state = AppState {
-        nodo: Nodo::new(config, store, Arc::new(move || fixed_now)),
-        ready: Arc::new(AtomicBool::new(true)),
-    };
+    let state = AppState::new(
+        Nodo::new(config, store, Arc::new(move || fixed_now)),
+        Arc::new(AtomicBool::new(true)),
+    );
     let router = nodo_router(state);
 
     let cases = load_cases(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/soap")).unwrap();

@@ -106,7 +106,7 @@ proptest! {
             dominio: "77777777777".into(),
             accredito: Accredito::Iban { iban: "IT60X0542811101000000123456".into(), iban_postale: None, iban_appoggio: None },
             transfer_category: "9/0101101IM".into(),
-            metadata: meta.clone(),
+            metadata: meta.clone(), origine: None, contabilita: None, dati_allegati: None,
         }).collect();
         let p = Pendenza {
             dominio: "77777777777".into(),
@@ -127,6 +127,7 @@ proptest! {
             stato: Stato::NonEseguita,
             anomala: false,
             anomalie: vec![],
+            dettagli: Default::default(),
             ricevute: vec![],
             created_at: now,
             updated_at: now,

@@ -2,6 +2,7 @@
 //! attempts and outbox entries. Money is integer cents; instants are UTC; the calendar days
 //! of due dates are Europe/Rome days.
 
+pub mod fiscal;
 pub mod iban;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -125,6 +126,71 @@ pub struct Voce {
     /// Key/value pairs sent as transfer metadata.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub metadata: Vec<(String, String)>,
+    /// How the gestionale described where the money goes (echoed by the REST API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origine: Option<OrigineVoce>,
+    /// Accounting quotas, as the gestionale sent them (opaque).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contabilita: Option<serde_json::Value>,
+    /// Attached data, as the gestionale sent them (opaque).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dati_allegati: Option<serde_json::Value>,
+}
+
+/// The form in which an item's account was given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "forma", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OrigineVoce {
+    /// A configured entrata (`codEntrata`).
+    Entrata {
+        /// The entrata's code.
+        cod_entrata: String,
+    },
+    /// An explicit account and accounting (`ibanAccredito` + `tipoContabilita` + `codiceContabilita`).
+    Iban {
+        /// CAPITOLO / SPECIALE / SIOPE / ALTRO.
+        tipo_contabilita: String,
+        /// The accounting code.
+        codice_contabilita: String,
+    },
+}
+
+/// Optional REST-level details of a position, kept as the gestionale sent them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dettagli {
+    /// Organisational unit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_unita_operativa: Option<String>,
+    /// Reference year.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anno_riferimento: Option<i32>,
+    /// Taxonomy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tassonomia: Option<String>,
+    /// pagoPA notice taxonomy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tassonomia_avviso: Option<String>,
+    /// Department.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direzione: Option<String>,
+    /// Division.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub divisione: Option<String>,
+    /// Opaque attached data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dati_allegati: Option<serde_json::Value>,
+    /// Document (instalments).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub documento: Option<serde_json::Value>,
+    /// Printing and other properties.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proprieta: Option<serde_json::Value>,
+    /// Why the state was last changed (PATCH /descrizioneStato).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub descrizione_stato: Option<String>,
+    /// Public identifier returned at creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
 }
 
 /// A debt position (pendenza).
@@ -166,6 +232,9 @@ pub struct Pendenza {
     /// What was irregular, one line per event.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub anomalie: Vec<String>,
+    /// REST-level details.
+    #[serde(default)]
+    pub dettagli: Dettagli,
     /// Receipts accepted for this position (receiptId), oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ricevute: Vec<String>,
@@ -398,6 +467,7 @@ mod tests {
             stato: Stato::NonEseguita,
             anomala: false,
             anomalie: vec![],
+            dettagli: Default::default(),
             ricevute: vec![],
             created_at: now,
             updated_at: now,

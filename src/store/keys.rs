@@ -6,6 +6,8 @@
 //! | `receipts`  | `<dominio>/<iuv>/<receiptId>`         | JSON `Ricevuta`  |
 //! | `attempts`  | `<dominio>/<iuv>/` + u64 big-endian   | JSON `Attivazione` |
 //! | `outbox`    | u64 big-endian (oldest first)         | JSON `OutboxEntry` |
+//! | `by_app`    | `<idA2A>` NUL `<idPendenza>`          | `<dominio>/<iuv>` (a `positions` key) |
+//! | `counters`  | `<dominio>/<segregation code>`        | u64 big-endian: last reference used |
 //! | `meta`      | a name                                | bytes            |
 //!
 //! `dominio` is 11 digits and `iuv` is 15 or 17 digits, so `<dominio>/<iuv>/` is an exact
@@ -19,6 +21,10 @@ pub const RECEIPTS: &str = "receipts";
 pub const ATTEMPTS: &str = "attempts";
 /// Tree of outbox entries.
 pub const OUTBOX: &str = "outbox";
+/// Index of positions by owning application.
+pub const BY_APP: &str = "by_app";
+/// Per-domain IUV reference counters.
+pub const COUNTERS: &str = "counters";
 /// Tree of store metadata.
 pub const META: &str = "meta";
 
@@ -57,6 +63,27 @@ pub fn attempt(dominio: &str, iuv: &str, id: u64) -> Vec<u8> {
     k
 }
 
+/// `<idA2A>` NUL `<idPendenza>`: NUL cannot occur in either (the API refuses it), so an
+/// application's positions are exactly the keys starting with `<idA2A>` NUL.
+pub fn app_position(id_a2a: &str, id_pendenza: &str) -> Vec<u8> {
+    let mut k = app_prefix(id_a2a);
+    k.extend_from_slice(id_pendenza.as_bytes());
+    k
+}
+
+/// `<idA2A>` NUL
+pub fn app_prefix(id_a2a: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(id_a2a.len() + 24);
+    k.extend_from_slice(id_a2a.as_bytes());
+    k.push(0);
+    k
+}
+
+/// `<dominio>/<segregation code>`
+pub fn counter(dominio: &str, segregation: &str) -> Vec<u8> {
+    position(dominio, segregation)
+}
+
 /// Big-endian id: byte order is numeric order, so a scan yields the oldest entry first.
 pub fn outbox(id: u64) -> [u8; 8] {
     id.to_be_bytes()
@@ -82,6 +109,10 @@ mod tests {
             b"77777777777/01000000000000144/\0\0\0\0\0\0\x01\x02"
         );
         assert_eq!(outbox(1), [0, 0, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(app_position("demo", "p-1"), b"demo\0p-1");
+        assert!(app_position("demo", "x").starts_with(&app_prefix("demo")));
+        assert!(!app_position("demo2", "x").starts_with(&app_prefix("demo")));
+        assert_eq!(counter("77777777777", "01"), b"77777777777/01");
         assert!(outbox(255) < outbox(256));
         assert!(
             receipt("77777777777", "01000000000000144", "x")

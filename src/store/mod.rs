@@ -54,10 +54,65 @@ pub enum ReceiptApplied {
 pub type ReceiptRule<'a> =
     &'a dyn Fn(Option<&Pendenza>, &Ricevuta) -> (Option<Pendenza>, ReceiptStatus);
 
+/// What an upsert rule decides for a position given what is stored.
+#[derive(Debug, Clone)]
+pub enum Planned {
+    /// Nothing to write (an identical request).
+    Unchanged,
+    /// Write this position (an update keeps its domain and IUV).
+    Write(Pendenza),
+    /// Create this position. With `generate` set, the IUV and notice number are drawn from the
+    /// domain's counter for that segregation code; otherwise the position's own are used.
+    Create {
+        /// The position (iuv / numero_avviso ignored when generating).
+        pendenza: Pendenza,
+        /// Segregation code to generate an aux-3 notice number with.
+        generate: Option<String>,
+    },
+}
+
+/// The result of an accepted upsert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upserted {
+    /// A new position.
+    Created(Pendenza),
+    /// An existing position changed.
+    Updated(Pendenza),
+    /// The request matched what is stored.
+    Unchanged(Pendenza),
+}
+
+/// Why an upsert was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused<E> {
+    /// The rule refused it.
+    Rule(E),
+    /// Another position of the domain already holds this notice number.
+    NoticeTaken(String),
+}
+
+/// One item of [`Store::upsert_batch`].
+pub struct UpsertItem<'a, E> {
+    /// Owning application.
+    pub id_a2a: &'a str,
+    /// The application's id for the position.
+    pub id_pendenza: &'a str,
+    /// Decides from the stored position (if any).
+    pub rule: &'a dyn Fn(Option<&Pendenza>) -> std::result::Result<Planned, E>,
+}
+
+type TxResult<T> = std::result::Result<T, ConflictableTransactionError<StoreError>>;
+
+fn abort(e: impl Into<StoreError>) -> ConflictableTransactionError<StoreError> {
+    ConflictableTransactionError::Abort(e.into())
+}
+
 /// Cheap-to-clone handle to the store.
 #[derive(Debug, Clone)]
 pub struct Store {
     db: sled::Db,
+    by_app: sled::Tree,
+    counters: sled::Tree,
     positions: sled::Tree,
     receipts: sled::Tree,
     attempts: sled::Tree,
@@ -110,6 +165,8 @@ impl Store {
         let commit = GroupCommit::start(db.clone()).map_err(|e| StoreError::Open(e.to_string()))?;
         Ok(Self {
             positions: db.open_tree(keys::POSITIONS)?,
+            by_app: db.open_tree(keys::BY_APP)?,
+            counters: db.open_tree(keys::COUNTERS)?,
             receipts: db.open_tree(keys::RECEIPTS)?,
             attempts: db.open_tree(keys::ATTEMPTS)?,
             outbox: db.open_tree(keys::OUTBOX)?,
@@ -158,14 +215,103 @@ impl Store {
         Ok(())
     }
 
-    /// Writes a position only if none is stored under its key; true when written.
+    /// Writes a position only if none is stored under its key (and, when it names its
+    /// application, under that application's id); true when written.
     pub fn insert_pendenza(&self, p: &Pendenza) -> Result<bool> {
-        let swapped = self.positions.compare_and_swap(
-            keys::position(&p.dominio, &p.iuv),
-            None as Option<&[u8]>,
-            Some(encode(p)?),
-        )?;
-        Ok(swapped.is_ok())
+        let pkey = keys::position(&p.dominio, &p.iuv);
+        let akey = match (&p.id_a2a, &p.id_pendenza) {
+            (Some(a), Some(id)) => Some(keys::app_position(a, id)),
+            _ => None,
+        };
+        let value = encode(p)?;
+        let outcome = (&self.positions, &self.by_app).transaction(|(positions, by_app)| {
+            if positions.get(&pkey)?.is_some() {
+                return Ok(false);
+            }
+            if let Some(akey) = &akey {
+                if by_app.get(akey)?.is_some() {
+                    return Ok(false);
+                }
+                by_app.insert(akey.as_slice(), pkey.as_slice())?;
+            }
+            positions.insert(pkey.as_slice(), value.as_slice())?;
+            Ok(true)
+        });
+        match outcome {
+            Ok(v) => Ok(v),
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(StoreError::Engine(e)),
+        }
+    }
+
+    /// A position by its owning application's id.
+    pub fn pendenza_of_app(&self, id_a2a: &str, id_pendenza: &str) -> Result<Option<Pendenza>> {
+        match self.by_app.get(keys::app_position(id_a2a, id_pendenza))? {
+            Some(pkey) => self.positions.get(pkey)?.map(|v| decode(&v)).transpose(),
+            None => Ok(None),
+        }
+    }
+
+    /// Every position of an application (in idPendenza byte order).
+    pub fn pendenze_of_app(&self, id_a2a: &str) -> Result<Vec<Pendenza>> {
+        let mut out = Vec::new();
+        for entry in self.by_app.scan_prefix(keys::app_prefix(id_a2a)).values() {
+            if let Some(v) = self.positions.get(entry?)? {
+                out.push(decode(&v)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Creates or updates positions of applications, atomically for the whole batch. Each
+    /// item's rule sees the stored position (or an earlier item's write in the same batch);
+    /// refusals are per item and do not abort the batch. Not durable until [`Store::sync`].
+    pub fn upsert_batch<E: Clone>(
+        &self,
+        items: &[UpsertItem<'_, E>],
+    ) -> Result<Vec<std::result::Result<Upserted, Refused<E>>>> {
+        let outcome = (&self.positions, &self.by_app, &self.counters).transaction(
+            |(positions, by_app, counters)| {
+                items
+                    .iter()
+                    .map(|item| upsert_one(positions, by_app, counters, item))
+                    .collect::<TxResult<Vec<_>>>()
+            },
+        );
+        match outcome {
+            Ok(v) => Ok(v),
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(StoreError::Engine(e)),
+        }
+    }
+
+    /// Changes a stored position with `change` (None = leave it), atomically.
+    pub fn update_pendenza<E: Clone>(
+        &self,
+        dominio: &str,
+        iuv: &str,
+        change: &dyn Fn(&Pendenza) -> std::result::Result<Option<Pendenza>, E>,
+    ) -> Result<Option<std::result::Result<Pendenza, E>>> {
+        let key = keys::position(dominio, iuv);
+        let outcome = self.positions.transaction(|positions| {
+            let Some(bytes) = positions.get(&key)? else {
+                return Ok(None);
+            };
+            let current: Pendenza = decode(&bytes).map_err(abort)?;
+            match change(&current) {
+                Ok(Some(next)) => {
+                    positions.insert(key.as_slice(), encode(&next).map_err(abort)?)?;
+                    Ok(Some(Ok(next)))
+                }
+                Ok(None) => Ok(Some(Ok(current))),
+                Err(e) => Ok(Some(Err(e))),
+            }
+        });
+        match outcome {
+            Ok(v) => Ok(v),
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(StoreError::Engine(e)),
+        }
     }
 
     /// Number of stored positions.
@@ -283,6 +429,102 @@ impl Store {
     }
 }
 
+/// One upsert inside a batch transaction.
+fn upsert_one<E: Clone>(
+    positions: &sled::transaction::TransactionalTree,
+    by_app: &sled::transaction::TransactionalTree,
+    counters: &sled::transaction::TransactionalTree,
+    item: &UpsertItem<'_, E>,
+) -> TxResult<std::result::Result<Upserted, Refused<E>>> {
+    let app_key = keys::app_position(item.id_a2a, item.id_pendenza);
+    let existing: Option<Pendenza> = match by_app.get(&app_key)? {
+        Some(pkey) => positions
+            .get(pkey)?
+            .map(|v| decode(&v))
+            .transpose()
+            .map_err(abort)?,
+        None => None,
+    };
+    let planned = match (item.rule)(existing.as_ref()) {
+        Ok(p) => p,
+        Err(e) => return Ok(Err(Refused::Rule(e))),
+    };
+    match (planned, existing) {
+        (Planned::Unchanged, Some(p)) => Ok(Ok(Upserted::Unchanged(p))),
+        (Planned::Write(p), Some(old)) => {
+            // An update never moves a position: its key stays.
+            debug_assert_eq!((&p.dominio, &p.iuv), (&old.dominio, &old.iuv));
+            positions.insert(
+                keys::position(&old.dominio, &old.iuv),
+                encode(&p).map_err(abort)?,
+            )?;
+            Ok(Ok(Upserted::Updated(p)))
+        }
+        (
+            Planned::Create {
+                mut pendenza,
+                generate,
+            },
+            None,
+        ) => {
+            if let Some(seg) = generate {
+                let ckey = keys::counter(&pendenza.dominio, &seg);
+                let mut next = match counters.get(&ckey)? {
+                    Some(v) => u64::from_be_bytes(
+                        v.as_ref()
+                            .try_into()
+                            .map_err(|_| abort(StoreError::Layout("counter".into())))?,
+                    ),
+                    None => 0,
+                };
+                // Skip references a gestionale already used with its own numbers.
+                let nav = loop {
+                    next += 1;
+                    if next >= 10u64.pow(13) {
+                        return Err(abort(StoreError::Open(format!(
+                            "IUV references exhausted for {}/{seg}",
+                            pendenza.dominio
+                        ))));
+                    }
+                    let nav = crate::notice::NoticeNumber::aux3(&seg, next);
+                    if positions
+                        .get(keys::position(&pendenza.dominio, nav.iuv()))?
+                        .is_none()
+                    {
+                        break nav;
+                    }
+                };
+                counters.insert(ckey, &next.to_be_bytes())?;
+                pendenza.iuv = nav.iuv().to_owned();
+                pendenza.numero_avviso = nav.as_str().to_owned();
+            } else if positions
+                .get(keys::position(&pendenza.dominio, &pendenza.iuv))?
+                .is_some()
+            {
+                return Ok(Err(Refused::NoticeTaken(pendenza.numero_avviso)));
+            }
+            let pkey = keys::position(&pendenza.dominio, &pendenza.iuv);
+            positions.insert(pkey.as_slice(), encode(&pendenza).map_err(abort)?)?;
+            by_app.insert(app_key, pkey)?;
+            Ok(Ok(Upserted::Created(pendenza)))
+        }
+        // A rule that planned against a different state than the one it was shown.
+        (planned, existing) => Err(abort(StoreError::Open(format!(
+            "upsert rule returned {} for a position that {}",
+            match planned {
+                Planned::Unchanged => "Unchanged",
+                Planned::Write(_) => "Write",
+                Planned::Create { .. } => "Create",
+            },
+            if existing.is_some() {
+                "exists"
+            } else {
+                "does not exist"
+            }
+        )))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,6 +560,7 @@ mod tests {
             stato: Stato::NonEseguita,
             anomala: false,
             anomalie: vec![],
+            dettagli: Default::default(),
             ricevute: vec![],
             created_at: now,
             updated_at: now,
@@ -392,6 +635,68 @@ mod tests {
         );
         let (flushes, waiters) = store.commit_stats();
         assert!(flushes >= 1 && waiters >= 1);
+    }
+
+    #[test]
+    fn upserts_generate_unique_notice_numbers_and_refuse_taken_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 16).unwrap();
+        let create = |_: Option<&Pendenza>| -> std::result::Result<Planned, String> {
+            Ok(Planned::Create {
+                pendenza: sample_pendenza(),
+                generate: Some("01".into()),
+            })
+        };
+        // Reference 1 is taken by a position with a supplied number.
+        store.put_pendenza(&sample_pendenza()).unwrap();
+        let items = [
+            UpsertItem {
+                id_a2a: "demo",
+                id_pendenza: "a",
+                rule: &create,
+            },
+            UpsertItem {
+                id_a2a: "demo",
+                id_pendenza: "b",
+                rule: &create,
+            },
+        ];
+        let out = store.upsert_batch(&items).unwrap();
+        let navs: Vec<String> = out
+            .into_iter()
+            .map(|r| match r.unwrap() {
+                Upserted::Created(p) => p.numero_avviso,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(navs, ["301000000000000245", "301000000000000346"]);
+        let supplied = |_: Option<&Pendenza>| -> std::result::Result<Planned, String> {
+            Ok(Planned::Create {
+                pendenza: sample_pendenza(),
+                generate: None,
+            })
+        };
+        let out = store
+            .upsert_batch(&[UpsertItem {
+                id_a2a: "demo",
+                id_pendenza: "c",
+                rule: &supplied,
+            }])
+            .unwrap();
+        assert_eq!(
+            out[0],
+            Err(Refused::NoticeTaken("301000000000000144".into()))
+        );
+        assert_eq!(
+            store
+                .pendenza_of_app("demo", "b")
+                .unwrap()
+                .unwrap()
+                .numero_avviso,
+            "301000000000000346"
+        );
+        assert_eq!(store.pendenze_of_app("demo").unwrap().len(), 2);
+        assert!(store.pendenze_of_app("dem").unwrap().is_empty());
     }
 
     #[tokio::test]

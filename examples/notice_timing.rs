@@ -1,0 +1,74 @@
+//! Renders N demo payment notices (PDF avvisi) on one thread and prints notices per second.
+//!
+//! `cargo run --release --example notice_timing -- [N] [--postal] [--pdf FILE]`
+//!
+//! `--postal` adds the Bollettino PA part (Data Matrix); `--pdf FILE` also writes the demo
+//! notice to FILE (used for `docs/avviso-demo.png`).
+
+use std::time::Instant;
+
+use chrono::NaiveDate;
+use varco::notice::{Avviso, NoticeNumber, PostalPart, render};
+
+fn demo(postal: bool) -> Avviso {
+    Avviso {
+        subject: "Tassa rifiuti 2026".to_owned(),
+        creditor_name: "Comune di Demo".to_owned(),
+        creditor_office: Some("Ufficio Tributi".to_owned()),
+        creditor_info: None,
+        creditor_fiscal_code: "77777777777".to_owned(),
+        cbill: Some("A0EDT".to_owned()),
+        gln: None,
+        logo: None,
+        debtor_name: "Mario Rossi".to_owned(),
+        debtor_fiscal_code: "RSSMRA80A01H501U".to_owned(),
+        debtor_address: Some("Via Roma 1, 00100 Roma (RM)".to_owned()),
+        amount_cents: 12_000,
+        due_date: NaiveDate::from_ymd_opt(2026, 12, 31),
+        notice: NoticeNumber::parse("301000000000000144").expect("valid demo notice"),
+        postal: postal.then(|| PostalPart {
+            account_number: "1234567".to_owned(),
+            holder: "Comune di Demo - Servizio Tesoreria".to_owned(),
+            authorisation: "AUT. DB/SSIC/E 0000 del 01/01/2026".to_owned(),
+        }),
+    }
+}
+
+fn main() {
+    let mut count = 500usize;
+    let mut postal = false;
+    let mut pdf_out = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--postal" => postal = true,
+            "--pdf" => pdf_out = args.next(),
+            n => count = n.parse().expect("N must be a number"),
+        }
+    }
+    let avviso = demo(postal);
+    let first = render(&avviso).expect("the demo notice renders");
+    if let Some(path) = pdf_out {
+        std::fs::write(&path, &first).expect("write the PDF");
+        eprintln!("wrote {path} ({} bytes)", first.len());
+    }
+    let start = Instant::now();
+    let mut bytes = 0usize;
+    for i in 0..count {
+        let mut a = avviso.clone();
+        a.notice = NoticeNumber::aux3("01", i as u64 + 1);
+        bytes += render(&a).expect("renders").len();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "{count} notices{} in {secs:.3} s on one thread: {:.0} notices/s, {:.2} ms/notice, {} bytes/notice",
+        if postal {
+            " (with the postal part)"
+        } else {
+            ""
+        },
+        count as f64 / secs,
+        secs * 1000.0 / count as f64,
+        bytes / count.max(1),
+    );
+}

@@ -1,0 +1,161 @@
+//! Notices: `GET /avvisi/{idDominio}/{numeroAvviso}` as JSON (the codes a PSP reads) or as the
+//! printable PDF, and the PDF of `PUT ...?stampaAvviso=true`.
+
+use super::ApiState;
+use super::dto::AvvisoJson;
+use super::error::{ApiError, FaultBean};
+use super::pendenze::{find_by_avviso, wants_pdf};
+use crate::domain::{Accredito, Pendenza, StatoEffettivo};
+use crate::notice::{self, NoticeNumber};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+
+/// The printable notice of a position.
+pub fn avviso_of(state: &ApiState, p: &Pendenza) -> Result<notice::Avviso, ApiError> {
+    let config = &state.nodo.config;
+    let dominio = config.dominio(&p.dominio).ok_or_else(|| {
+        ApiError::internal(format!("dominio {} is no longer configured", p.dominio))
+    })?;
+    let nav = NoticeNumber::parse(&p.numero_avviso).map_err(ApiError::internal)?;
+    let s = &p.soggetto;
+    let address = [
+        s.indirizzo.clone().map(|i| match &s.civico {
+            Some(c) => format!("{i} {c}"),
+            None => i,
+        }),
+        match (&s.cap, &s.localita, &s.provincia) {
+            (None, None, _) => None,
+            (cap, loc, prov) => Some(
+                [
+                    cap.clone(),
+                    loc.clone(),
+                    prov.clone().map(|p| format!("({p})")),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" "),
+            ),
+        },
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(", ");
+    // The Poste part is printed when every item goes to a postal account and the creditor has
+    // Poste's authorisation to print bollettini.
+    let postal_iban = p.voci.iter().map(|v| match &v.accredito {
+        Accredito::Iban { iban_postale, .. } => iban_postale.clone(),
+        Accredito::Bollo { .. } => None,
+    });
+    let postal = match (
+        dominio.aut_stampa_poste.as_ref(),
+        postal_iban.collect::<Option<Vec<_>>>(),
+    ) {
+        (Some(aut), Some(ibans)) if !ibans.is_empty() => Some(notice::PostalPart {
+            account_number: ibans[0][ibans[0].len().saturating_sub(12)..].to_owned(),
+            holder: dominio.ragione_sociale.clone(),
+            authorisation: aut.clone(),
+        }),
+        _ => None,
+    };
+    Ok(notice::Avviso {
+        subject: p.causale.clone(),
+        creditor_name: dominio.ragione_sociale.clone(),
+        creditor_office: dominio.ufficio.clone(),
+        creditor_info: None,
+        creditor_fiscal_code: dominio.id.clone(),
+        cbill: dominio.cbill.clone(),
+        gln: dominio.gln.clone(),
+        logo: None,
+        debtor_name: s.anagrafica.clone(),
+        debtor_fiscal_code: s.identificativo.clone(),
+        debtor_address: (!address.is_empty()).then_some(address),
+        amount_cents: p.importo,
+        due_date: p.data_validita.or(p.data_scadenza),
+        notice: nav,
+        postal,
+    })
+}
+
+/// The PDF of a position, base64.
+pub fn pdf_base64(state: &ApiState, p: &Pendenza) -> Result<String, ApiError> {
+    let pdf = notice::render(&avviso_of(state, p)?).map_err(ApiError::internal)?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(pdf))
+}
+
+/// A notice as JSON (`Accept: application/json`, the default) or PDF (`Accept: application/pdf`).
+#[utoipa::path(
+    get,
+    path = "/avvisi/{idDominio}/{numeroAvviso}",
+    params(("idDominio" = String, Path, description = "Creditor"), ("numeroAvviso" = String, Path, description = "Notice number")),
+    responses(
+        (status = 200, description = "The notice", content(
+            (AvvisoJson = "application/json"),
+            (Vec<u8> = "application/pdf")
+        )),
+        (status = 401, body = FaultBean), (status = 403, body = FaultBean), (status = 404, body = FaultBean)
+    ),
+    tag = "Avvisi"
+)]
+pub async fn get_avviso(
+    State(state): State<ApiState>,
+    Path((id_dominio, numero_avviso)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let caller = state.auth.authenticate(&headers).await?;
+    if !caller.may_use_domain(&id_dominio) {
+        return Err(ApiError::forbidden(format!(
+            "application {} may not read notices of dominio {id_dominio}",
+            caller.id_a2a
+        )));
+    }
+    let p = find_by_avviso(&state, &id_dominio, &numero_avviso)?;
+    if wants_pdf(&headers) {
+        let pdf = notice::render(&avviso_of(&state, &p)?).map_err(ApiError::internal)?;
+        return Ok((
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/pdf"),
+            )],
+            pdf,
+        )
+            .into_response());
+    }
+    if let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok())
+        && !(accept.contains("json")
+            || accept.contains("*/*")
+            || accept.contains("application/pdf"))
+    {
+        return Err(ApiError::not_acceptable(format!(
+            "{accept} is not application/json or application/pdf"
+        )));
+    }
+    let nav = NoticeNumber::parse(&p.numero_avviso).map_err(ApiError::internal)?;
+    let now = (state.nodo.clock)();
+    let dominio = state.nodo.config.dominio(&p.dominio);
+    Ok(Json(AvvisoJson {
+        stato: match p.stato_at(now) {
+            StatoEffettivo::NonEseguita => "NON_ESEGUITA",
+            StatoEffettivo::Eseguita => "ESEGUITA",
+            StatoEffettivo::Annullata => "ANNULLATA",
+            StatoEffettivo::Scaduta => "SCADUTA",
+        }
+        .into(),
+        importo: p.importo,
+        id_dominio: p.dominio.clone(),
+        numero_avviso: p.numero_avviso.clone(),
+        data_validita: p.data_validita.map(|d| d.to_string()),
+        data_scadenza: p.data_scadenza.map(|d| d.to_string()),
+        descrizione: p.causale.clone(),
+        tassonomia_avviso: p.dettagli.tassonomia_avviso.clone(),
+        qrcode: notice::qr_payload(&nav, &p.dominio, p.importo),
+        barcode: dominio
+            .and_then(|d| d.gln.as_ref())
+            .map(|gln| notice::gs1_payload(gln, &nav, p.importo)),
+    })
+    .into_response())
+}

@@ -1,0 +1,600 @@
+//! The JSON shapes of API Pendenze v2 (GovPay-compatible names), apart from domain types.
+//! Amounts are JSON numbers with two decimals outside and integer cents inside: they are read
+//! from the number's decimal text and written as raw JSON text, never through float arithmetic.
+
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// (De)serialises cents as a JSON number with two decimals.
+pub mod money {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// Parses the decimal text of a JSON number (`120`, `120.5`, `120.50`) into cents.
+    pub fn parse(text: &str) -> Option<i64> {
+        let (units, decimals) = text.split_once('.').unwrap_or((text, ""));
+        if units.is_empty() || !units.bytes().all(|b| b.is_ascii_digit()) || decimals.len() > 2 {
+            return None;
+        }
+        if !decimals.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let significant = units.trim_start_matches('0');
+        if significant.len() > 9 {
+            return None;
+        }
+        let units: i64 = if significant.is_empty() {
+            0
+        } else {
+            significant.parse().ok()?
+        };
+        let cents: i64 = format!("{decimals:0<2}").parse().ok()?;
+        Some(units * 100 + cents)
+    }
+
+    /// `\d+\.\d{2}`
+    pub fn format(cents: i64) -> String {
+        crate::soap::schema::format_cents(cents)
+    }
+
+    /// Serde `serialize_with`.
+    pub fn serialize<S: Serializer>(cents: &i64, s: S) -> Result<S::Ok, S::Error> {
+        let raw = serde_json::value::RawValue::from_string(format(*cents))
+            .map_err(serde::ser::Error::custom)?;
+        raw.serialize(s)
+    }
+
+    /// Serde `deserialize_with`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        let n = serde_json::Number::deserialize(d)?;
+        parse(&n.to_string()).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "{n} is not an amount in euro with at most two decimals between 0 and 999999999.99"
+            ))
+        })
+    }
+}
+
+/// `Soggetto`: the debtor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SoggettoJson {
+    /// `F` natural person, `G` legal person.
+    pub tipo: String,
+    /// Fiscal code, VAT number or `ANONIMO`.
+    pub identificativo: String,
+    /// Full name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anagrafica: Option<String>,
+    /// Street.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub indirizzo: Option<String>,
+    /// Civic number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub civico: Option<String>,
+    /// Postal code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap: Option<String>,
+    /// City.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub localita: Option<String>,
+    /// Province (two letters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provincia: Option<String>,
+    /// Country (two letters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nazione: Option<String>,
+    /// E-mail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Mobile phone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cellulare: Option<String>,
+}
+
+/// One metadata entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MapEntry {
+    /// Key (≤ 140).
+    pub key: String,
+    /// Value (≤ 140).
+    pub value: String,
+}
+
+/// `{mapEntries: [...]}` (≤ 15), sent as transfer metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Metadata {
+    /// Entries.
+    pub map_entries: Vec<MapEntry>,
+}
+
+/// `NuovaVocePendenza`: one item, with exactly one of: `codEntrata`; `ibanAccredito` +
+/// `tipoContabilita` + `codiceContabilita` (+ `ibanAppoggio`); or a stamp (`tipoBollo`,
+/// `hashDocumento`, `provinciaResidenza`).
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NuovaVoce {
+    /// The gestionale's id for the item (unique in the position).
+    pub id_voce_pendenza: String,
+    /// Amount in euro.
+    #[serde(with = "money")]
+    #[schema(value_type = f64, example = 120.00)]
+    pub importo: i64,
+    /// Description.
+    pub descrizione: String,
+    /// Text for the transfer's remittance information.
+    #[serde(default, rename = "descrizioneCausaleRPT")]
+    pub descrizione_causale_rpt: Option<String>,
+    /// Beneficiary creditor (multi-beneficiary), default the position's.
+    #[serde(default)]
+    pub id_dominio: Option<String>,
+    /// Opaque data.
+    #[serde(default)]
+    pub dati_allegati: Option<serde_json::Value>,
+    /// Accounting quotas (opaque).
+    #[serde(default)]
+    pub contabilita: Option<serde_json::Value>,
+    /// Transfer metadata.
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
+    /// A configured entrata.
+    #[serde(default)]
+    pub cod_entrata: Option<String>,
+    /// Crediting IBAN.
+    #[serde(default)]
+    pub iban_accredito: Option<String>,
+    /// Support (postal) IBAN.
+    #[serde(default)]
+    pub iban_appoggio: Option<String>,
+    /// CAPITOLO, SPECIALE, SIOPE or ALTRO.
+    #[serde(default)]
+    pub tipo_contabilita: Option<String>,
+    /// Accounting code.
+    #[serde(default)]
+    pub codice_contabilita: Option<String>,
+    /// `01`.
+    #[serde(default)]
+    pub tipo_bollo: Option<String>,
+    /// Base64 SHA-256 of the document.
+    #[serde(default)]
+    pub hash_documento: Option<String>,
+    /// Payer's province.
+    #[serde(default)]
+    pub provincia_residenza: Option<String>,
+}
+
+/// `NuovaPendenza`: what a gestionale loads.
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NuovaPendenza {
+    /// Tipo pendenza.
+    pub id_tipo_pendenza: String,
+    /// Creditor fiscal code.
+    pub id_dominio: String,
+    /// Organisational unit.
+    #[serde(default)]
+    pub id_unita_operativa: Option<String>,
+    /// Subject (≤ 140).
+    pub causale: String,
+    /// Debtor.
+    pub soggetto_pagatore: SoggettoJson,
+    /// Total in euro (= Σ voci).
+    #[serde(with = "money")]
+    #[schema(value_type = f64, example = 120.00)]
+    pub importo: i64,
+    /// 18 digits; generated when absent.
+    #[serde(default)]
+    pub numero_avviso: Option<String>,
+    /// YYYY-MM-DD: after this day the amount must be refreshed.
+    #[serde(default)]
+    pub data_validita: Option<String>,
+    /// YYYY-MM-DD: after this day the position is SCADUTA.
+    #[serde(default)]
+    pub data_scadenza: Option<String>,
+    /// Reference year.
+    #[serde(default)]
+    pub anno_riferimento: Option<i32>,
+    /// Taxonomy.
+    #[serde(default)]
+    pub tassonomia: Option<String>,
+    /// pagoPA notice taxonomy.
+    #[serde(default)]
+    pub tassonomia_avviso: Option<String>,
+    /// Department.
+    #[serde(default)]
+    pub direzione: Option<String>,
+    /// Division.
+    #[serde(default)]
+    pub divisione: Option<String>,
+    /// Opaque data.
+    #[serde(default)]
+    pub dati_allegati: Option<serde_json::Value>,
+    /// Document (instalments).
+    #[serde(default)]
+    pub documento: Option<serde_json::Value>,
+    /// Properties.
+    #[serde(default)]
+    pub proprieta: Option<serde_json::Value>,
+    /// 1..5 items.
+    pub voci: Vec<NuovaVoce>,
+}
+
+/// One item of a bulk load: the ids plus a `NuovaPendenza`.
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PendenzaTracciato {
+    /// Owning application (must be the caller).
+    #[serde(rename = "idA2A")]
+    pub id_a2a: String,
+    /// The application's id.
+    pub id_pendenza: String,
+    /// The position.
+    #[serde(flatten)]
+    pub pendenza: NuovaPendenza,
+}
+
+/// `PendenzaCreata`
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PendenzaCreata {
+    /// Creditor.
+    #[serde(rename = "idDominio")]
+    pub id_dominio: String,
+    /// Notice number.
+    #[serde(rename = "numeroAvviso")]
+    pub numero_avviso: String,
+    /// Public identifier.
+    #[serde(rename = "UUID")]
+    pub uuid: String,
+    /// The printable notice (PDF, base64), with `?stampaAvviso=true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pdf: Option<String>,
+}
+
+/// Query of PUT.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+pub struct PutQuery {
+    /// Return the notice PDF (base64) in the answer.
+    #[serde(default)]
+    pub stampa_avviso: Option<bool>,
+}
+
+/// The creditor as shown in a position.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DominioRef {
+    /// Fiscal code.
+    pub id_dominio: String,
+    /// Name.
+    pub ragione_sociale: String,
+}
+
+/// One item as read back.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VoceDettaglio {
+    /// 1-based position (idTransfer).
+    pub indice: usize,
+    /// The gestionale's id.
+    pub id_voce_pendenza: String,
+    /// Amount.
+    #[serde(with = "money")]
+    #[schema(value_type = f64)]
+    pub importo: i64,
+    /// Description.
+    pub descrizione: String,
+    /// Remittance text.
+    #[serde(
+        rename = "descrizioneCausaleRPT",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub descrizione_causale_rpt: Option<String>,
+    /// Beneficiary.
+    pub id_dominio: String,
+    /// The entrata, when given so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cod_entrata: Option<String>,
+    /// Crediting IBAN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iban_accredito: Option<String>,
+    /// Support IBAN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iban_appoggio: Option<String>,
+    /// Accounting type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tipo_contabilita: Option<String>,
+    /// Accounting code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub codice_contabilita: Option<String>,
+    /// Stamp type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tipo_bollo: Option<String>,
+    /// Stamp document hash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hash_documento: Option<String>,
+    /// Stamp province.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provincia_residenza: Option<String>,
+    /// The transferCategory sent to pagoPA.
+    pub tassonomia_transfer: String,
+    /// Metadata.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Metadata>,
+    /// Accounting quotas.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contabilita: Option<serde_json::Value>,
+    /// Opaque data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dati_allegati: Option<serde_json::Value>,
+}
+
+/// A receipt as shown in a position.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RicevutaSintesi {
+    /// receiptId.
+    pub id_ricevuta: String,
+    /// Amount paid.
+    #[serde(with = "money")]
+    #[schema(value_type = f64)]
+    pub importo: i64,
+    /// `OK` / `KO` as sent by pagoPA.
+    pub esito: String,
+    /// Varco's verdict: ACCETTATA, ANOMALA, RIFIUTATA.
+    pub stato: String,
+    /// Why ANOMALA or RIFIUTATA.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub motivo: Option<String>,
+    /// PSP id.
+    pub id_psp: String,
+    /// PSP name.
+    pub psp: String,
+    /// Channel.
+    pub id_canale: String,
+    /// paymentDateTime as sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_pagamento: Option<String>,
+    /// When Varco stored it.
+    pub data_ricezione: String,
+    /// paSendRT or paSendRTV2.
+    pub versione: String,
+}
+
+/// An activation attempt as shown in a position.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TentativoSintesi {
+    /// When.
+    pub data: String,
+    /// paGetPayment or paGetPaymentV2.
+    pub primitiva: String,
+    /// Station.
+    pub id_stazione: String,
+    /// transferType, if sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transfer_type: Option<String>,
+}
+
+/// A position read back (`GET /pendenze/{idA2A}/{idPendenza}`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PendenzaDettaglio {
+    /// Owning application.
+    #[serde(rename = "idA2A")]
+    pub id_a2a: String,
+    /// The application's id.
+    pub id_pendenza: String,
+    /// Tipo pendenza.
+    pub id_tipo_pendenza: String,
+    /// Creditor.
+    pub dominio: DominioRef,
+    /// Organisational unit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_unita_operativa: Option<String>,
+    /// NON_ESEGUITA, ESEGUITA, ANNULLATA, SCADUTA.
+    pub stato: String,
+    /// Why the state changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub descrizione_stato: Option<String>,
+    /// Subject.
+    pub causale: String,
+    /// Debtor.
+    pub soggetto_pagatore: SoggettoJson,
+    /// Total.
+    #[serde(with = "money")]
+    #[schema(value_type = f64)]
+    pub importo: i64,
+    /// Notice number.
+    pub numero_avviso: String,
+    /// IUV.
+    pub iuv: String,
+    /// When it was loaded (UTC).
+    pub data_caricamento: String,
+    /// Validity day.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_validita: Option<String>,
+    /// Due day.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_scadenza: Option<String>,
+    /// Reference year.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anno_riferimento: Option<i32>,
+    /// Taxonomy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tassonomia: Option<String>,
+    /// Notice taxonomy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tassonomia_avviso: Option<String>,
+    /// Department.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub direzione: Option<String>,
+    /// Division.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub divisione: Option<String>,
+    /// Opaque data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dati_allegati: Option<serde_json::Value>,
+    /// Document.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub documento: Option<serde_json::Value>,
+    /// Properties.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proprieta: Option<serde_json::Value>,
+    /// Public identifier.
+    #[serde(rename = "UUID", skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
+    /// An irregularity was recorded.
+    pub anomalo: bool,
+    /// The irregularities.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub anomalie: Vec<String>,
+    /// Items.
+    pub voci: Vec<VoceDettaglio>,
+    /// Receipts.
+    pub ricevute: Vec<RicevutaSintesi>,
+    /// Activation attempts.
+    pub tentativi: Vec<TentativoSintesi>,
+}
+
+/// A page of positions.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListaPendenze {
+    /// Matching positions in all.
+    pub num_risultati: usize,
+    /// Pages in all.
+    pub num_pagine: usize,
+    /// Page size.
+    pub risultati_per_pagina: usize,
+    /// This page (1-based).
+    pub pagina: usize,
+    /// The page.
+    pub risultati: Vec<PendenzaDettaglio>,
+}
+
+/// Filters of `GET /pendenze`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct ListaQuery {
+    /// Page (1-based, default 1).
+    pub pagina: Option<usize>,
+    /// Page size (default 25, at most 200).
+    pub risultati_per_pagina: Option<usize>,
+    /// Creditor.
+    pub id_dominio: Option<String>,
+    /// Owning application (only your own).
+    #[serde(rename = "idA2A")]
+    #[param(rename = "idA2A")]
+    pub id_a2a: Option<String>,
+    /// Debtor's identifier.
+    pub id_debitore: Option<String>,
+    /// NON_ESEGUITA, ESEGUITA, ANNULLATA, SCADUTA.
+    pub stato: Option<String>,
+    /// Loaded on or after this day (YYYY-MM-DD, UTC).
+    pub data_da: Option<String>,
+    /// Loaded on or before this day (YYYY-MM-DD, UTC).
+    pub data_a: Option<String>,
+}
+
+/// One JSON-patch-like operation.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct PatchOp {
+    /// ADD, DELETE, REPLACE (only REPLACE is meaningful here).
+    pub op: String,
+    /// `/stato` or `/descrizioneStato`.
+    pub path: String,
+    /// The new value.
+    #[serde(default)]
+    pub value: serde_json::Value,
+}
+
+/// `Avviso`: the notice as JSON.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AvvisoJson {
+    /// NON_ESEGUITA, ESEGUITA, ANNULLATA, SCADUTA.
+    pub stato: String,
+    /// Amount.
+    #[serde(with = "money")]
+    #[schema(value_type = f64)]
+    pub importo: i64,
+    /// Creditor.
+    pub id_dominio: String,
+    /// Notice number.
+    pub numero_avviso: String,
+    /// Validity day.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_validita: Option<String>,
+    /// Due day.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_scadenza: Option<String>,
+    /// Subject.
+    pub descrizione: String,
+    /// Notice taxonomy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tassonomia_avviso: Option<String>,
+    /// QR payload `PAGOPA|002|<notice>|<creditor>|<cents>`.
+    pub qrcode: String,
+    /// GS1-128 payload, when the creditor has a GLN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub barcode: Option<String>,
+}
+
+/// Result of one bulk item.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EsitoTracciato {
+    /// Owning application.
+    #[serde(rename = "idA2A")]
+    pub id_a2a: String,
+    /// The application's id.
+    pub id_pendenza: String,
+    /// CREATA, AGGIORNATA, INVARIATA or ERRORE.
+    pub esito: String,
+    /// Creditor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_dominio: Option<String>,
+    /// Notice number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub numero_avviso: Option<String>,
+    /// Why ERRORE.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errore: Option<super::error::FaultBean>,
+}
+
+/// Result of a bulk load.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EsitoCaricamento {
+    /// Items received.
+    pub num_pendenze: usize,
+    /// Items stored (created, updated or unchanged).
+    pub num_ok: usize,
+    /// Items refused.
+    pub num_errori: usize,
+    /// One result per item, in order.
+    pub risultati: Vec<EsitoTracciato>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::money;
+
+    #[test]
+    fn json_amounts_are_exact_cents() {
+        assert_eq!(money::parse("120"), Some(12000));
+        assert_eq!(money::parse("120.5"), Some(12050));
+        assert_eq!(money::parse("120.50"), Some(12050));
+        assert_eq!(money::parse("0.01"), Some(1));
+        assert_eq!(money::parse("999999999.99"), Some(99_999_999_999));
+        for bad in ["120.505", "-1", "1e3", "1000000000.00", "", ".5", "abc"] {
+            assert_eq!(money::parse(bad), None, "{bad}");
+        }
+        // What serde_json gives for decimals is the shortest round-trip text: exact.
+        let n: serde_json::Number = serde_json::from_str("0.29").unwrap();
+        assert_eq!(money::parse(&n.to_string()), Some(29));
+        let n: serde_json::Number = serde_json::from_str("1020.99").unwrap();
+        assert_eq!(money::parse(&n.to_string()), Some(102099));
+    }
+}

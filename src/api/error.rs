@@ -1,0 +1,170 @@
+//! REST errors: GovPay's `FaultBean {categoria, codice, descrizione, dettaglio}`, with the
+//! HTTP status that goes with it. Converted into a response in one place, logged once there.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The error body of every REST refusal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FaultBean {
+    /// AUTORIZZAZIONE, RICHIESTA, OPERAZIONE, INTERNO.
+    pub categoria: String,
+    /// A stable code (`SINTASSI`, `VER_002`, ...).
+    pub codice: String,
+    /// What went wrong.
+    pub descrizione: String,
+    /// Which field and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dettaglio: Option<String>,
+}
+
+/// A refusal with its status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Body.
+    pub fault: FaultBean,
+}
+
+impl ApiError {
+    fn new(
+        status: StatusCode,
+        categoria: &str,
+        codice: &str,
+        descrizione: impl Into<String>,
+        dettaglio: Option<String>,
+    ) -> Self {
+        Self {
+            status,
+            fault: FaultBean {
+                categoria: categoria.into(),
+                codice: codice.into(),
+                descrizione: descrizione.into(),
+                dettaglio,
+            },
+        }
+    }
+
+    /// 400: the body is not JSON.
+    pub fn malformed(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "RICHIESTA",
+            "SINTASSI",
+            "Richiesta non valida: il corpo non è JSON ben formato",
+            Some(detail.into()),
+        )
+    }
+
+    /// 422: a field breaks a rule; `field` names it.
+    pub fn invalid(codice: &str, field: &str, why: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "RICHIESTA",
+            codice,
+            format!("Richiesta non valida: {field}"),
+            Some(format!("{field}: {why}")),
+        )
+    }
+
+    /// 401: missing or wrong credentials.
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "AUTORIZZAZIONE",
+            "AUTH_001",
+            "Credenziali assenti o non valide",
+            None,
+        )
+    }
+
+    /// 403: authenticated, but not allowed.
+    pub fn forbidden(why: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "AUTORIZZAZIONE",
+            "AUTH_002",
+            "Operazione non autorizzata",
+            Some(why.into()),
+        )
+    }
+
+    /// 404.
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "OPERAZIONE",
+            "NOT_FOUND",
+            "Risorsa non trovata",
+            Some(what.into()),
+        )
+    }
+
+    /// 409: the notice number belongs to another position.
+    pub fn conflict(why: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "OPERAZIONE",
+            "VER_018",
+            "Numero avviso già utilizzato",
+            Some(why.into()),
+        )
+    }
+
+    /// 422 for a state change that is not allowed.
+    pub fn operation(codice: &str, why: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "OPERAZIONE",
+            codice,
+            "Operazione non consentita",
+            Some(why.into()),
+        )
+    }
+
+    /// 406: an Accept header Varco cannot honour.
+    pub fn not_acceptable(why: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "RICHIESTA",
+            "ACCEPT",
+            "Formato di risposta non disponibile",
+            Some(why.into()),
+        )
+    }
+
+    /// 500: logged here, the client gets no detail.
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "REST request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNO",
+            "INTERNO",
+            "Errore interno",
+            None,
+        )
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut resp = (self.status, Json(self.fault)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"varco\""),
+            );
+        }
+        resp
+    }
+}

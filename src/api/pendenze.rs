@@ -1,0 +1,657 @@
+//! API Pendenze v2 handlers: load, update, cancel and read positions; notices as JSON; bulk
+//! loads. Every handler authenticates first, then checks ownership, then works.
+
+use super::dto::*;
+use super::error::{ApiError, FaultBean};
+use super::validate::{self, Caller, Validated};
+use super::{ApiState, json_body};
+use crate::domain::{Pendenza, ReceiptStatus, Stato, StatoEffettivo};
+use crate::notice::NoticeNumber;
+use crate::store::{Planned, Refused, UpsertItem, Upserted};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+fn stato_name(s: StatoEffettivo) -> &'static str {
+    match s {
+        StatoEffettivo::NonEseguita => "NON_ESEGUITA",
+        StatoEffettivo::Eseguita => "ESEGUITA",
+        StatoEffettivo::Annullata => "ANNULLATA",
+        StatoEffettivo::Scaduta => "SCADUTA",
+    }
+}
+
+fn own(caller: &Caller, id_a2a: &str) -> Result<(), ApiError> {
+    if caller.id_a2a != id_a2a {
+        return Err(ApiError::forbidden(format!(
+            "application {} may not act for application {id_a2a}",
+            caller.id_a2a
+        )));
+    }
+    Ok(())
+}
+
+/// The upsert rule for one validated request: create, update by GovPay's rules, or leave.
+fn plan(
+    validated: &Validated,
+    now: chrono::DateTime<chrono::Utc>,
+) -> impl Fn(Option<&Pendenza>) -> Result<Planned, ApiError> + '_ {
+    move |existing| match existing {
+        None => {
+            let mut p = validated.pendenza.clone();
+            p.dettagli.uuid = Some(uuid::Uuid::new_v4().simple().to_string());
+            Ok(Planned::Create {
+                pendenza: p,
+                generate: validated.generate.clone(),
+            })
+        }
+        Some(old) => Ok(match validate::update(old, validated, now)? {
+            Some(next) => Planned::Write(next),
+            None => Planned::Unchanged,
+        }),
+    }
+}
+
+fn refused(r: Refused<ApiError>) -> ApiError {
+    match r {
+        Refused::Rule(e) => e,
+        Refused::NoticeTaken(n) => ApiError::conflict(format!(
+            "numeroAvviso {n} belongs to another position of the dominio"
+        )),
+    }
+}
+
+/// Create (201) or update (200) a position.
+#[utoipa::path(
+    put,
+    path = "/pendenze/{idA2A}/{idPendenza}",
+    params(("idA2A" = String, Path, description = "Owning application"), ("idPendenza" = String, Path, description = "The application's id"), PutQuery),
+    request_body = NuovaPendenza,
+    responses(
+        (status = 201, description = "Created", body = PendenzaCreata),
+        (status = 200, description = "Updated or unchanged", body = PendenzaCreata),
+        (status = 400, description = "Malformed JSON", body = FaultBean),
+        (status = 401, description = "Unauthenticated", body = FaultBean),
+        (status = 403, description = "Not allowed", body = FaultBean),
+        (status = 409, description = "Notice number taken", body = FaultBean),
+        (status = 422, description = "Invalid", body = FaultBean)
+    ),
+    tag = "Pendenze"
+)]
+pub async fn put_pendenza(
+    State(state): State<ApiState>,
+    Path((id_a2a, id_pendenza)): Path<(String, String)>,
+    Query(query): Query<PutQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let caller = state.auth.authenticate(&headers).await?;
+    own(&caller, &id_a2a)?;
+    let request: NuovaPendenza = json_body(&body)?;
+    let now = (state.nodo.clock)();
+    let validated =
+        validate::nuova_pendenza(&state.nodo.config, &caller, &id_pendenza, &request, now)?;
+    let rule = plan(&validated, now);
+    let store = state.nodo.store.clone();
+    let outcome = store
+        .upsert_batch(&[UpsertItem {
+            id_a2a: &id_a2a,
+            id_pendenza: &id_pendenza,
+            rule: &rule,
+        }])?
+        .pop()
+        .ok_or_else(|| ApiError::internal("empty upsert result"))?
+        .map_err(refused)?;
+    let (status, p) = match outcome {
+        Upserted::Created(p) => (StatusCode::CREATED, p),
+        Upserted::Updated(p) => (StatusCode::OK, p),
+        Upserted::Unchanged(p) => (StatusCode::OK, p),
+    };
+    // Durable before it is acknowledged.
+    store.sync().await?;
+    tracing::info!(id_a2a = %id_a2a, notice = %p.numero_avviso, status = status.as_u16(), "pendenza stored");
+    let pdf = if query.stampa_avviso == Some(true) {
+        Some(super::avvisi::pdf_base64(&state, &p)?)
+    } else {
+        None
+    };
+    Ok((
+        status,
+        Json(PendenzaCreata {
+            id_dominio: p.dominio.clone(),
+            numero_avviso: p.numero_avviso.clone(),
+            uuid: p.dettagli.uuid.clone().unwrap_or_default(),
+            pdf,
+        }),
+    )
+        .into_response())
+}
+
+/// The detail of a stored position.
+pub fn dettaglio(state: &ApiState, p: &Pendenza) -> Result<PendenzaDettaglio, ApiError> {
+    let now = (state.nodo.clock)();
+    let dominio = state.nodo.config.dominio(&p.dominio);
+    let ricevute = state
+        .nodo
+        .store
+        .ricevute(&p.dominio, &p.iuv)?
+        .into_iter()
+        .map(|r| {
+            let (stato, motivo) = match r.stato {
+                ReceiptStatus::Accettata => ("ACCETTATA", None),
+                ReceiptStatus::Anomala { motivo } => ("ANOMALA", Some(motivo)),
+                ReceiptStatus::Rifiutata { motivo } => ("RIFIUTATA", Some(motivo)),
+            };
+            RicevutaSintesi {
+                id_ricevuta: r.receipt_id,
+                importo: r.importo,
+                esito: r.esito_pagamento,
+                stato: stato.into(),
+                motivo,
+                id_psp: r.id_psp,
+                psp: r.psp_denominazione,
+                id_canale: r.id_canale,
+                data_pagamento: r.data_pagamento,
+                data_ricezione: r.received_at.to_rfc3339(),
+                versione: match r.versione {
+                    crate::domain::ReceiptVersion::V1 => "paSendRT".into(),
+                    crate::domain::ReceiptVersion::V2 => "paSendRTV2".into(),
+                },
+            }
+        })
+        .collect();
+    let tentativi = state
+        .nodo
+        .store
+        .attempts(&p.dominio, &p.iuv)?
+        .into_iter()
+        .map(|a| TentativoSintesi {
+            data: a.at.to_rfc3339(),
+            primitiva: a.primitiva,
+            id_stazione: a.id_stazione,
+            transfer_type: a.transfer_type,
+        })
+        .collect();
+    let voci = p
+        .voci
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let (iban_accredito, iban_appoggio, tipo_bollo, hash_documento, provincia_residenza) =
+                match &v.accredito {
+                    crate::domain::Accredito::Iban {
+                        iban,
+                        iban_appoggio,
+                        ..
+                    } => (Some(iban.clone()), iban_appoggio.clone(), None, None, None),
+                    crate::domain::Accredito::Bollo {
+                        tipo_bollo,
+                        hash_documento,
+                        provincia_residenza,
+                    } => (
+                        None,
+                        None,
+                        Some(tipo_bollo.clone()),
+                        Some(hash_documento.clone()),
+                        Some(provincia_residenza.clone()),
+                    ),
+                };
+            let (cod_entrata, tipo_contabilita, codice_contabilita) = match &v.origine {
+                Some(crate::domain::OrigineVoce::Entrata { cod_entrata }) => {
+                    (Some(cod_entrata.clone()), None, None)
+                }
+                Some(crate::domain::OrigineVoce::Iban {
+                    tipo_contabilita,
+                    codice_contabilita,
+                }) => (
+                    None,
+                    Some(tipo_contabilita.clone()),
+                    Some(codice_contabilita.clone()),
+                ),
+                None => (None, None, None),
+            };
+            VoceDettaglio {
+                indice: i + 1,
+                id_voce_pendenza: v.id_voce.clone(),
+                importo: v.importo,
+                descrizione: v.descrizione.clone(),
+                descrizione_causale_rpt: v.descrizione_causale_rpt.clone(),
+                id_dominio: v.dominio.clone(),
+                cod_entrata,
+                iban_accredito,
+                iban_appoggio,
+                tipo_contabilita,
+                codice_contabilita,
+                tipo_bollo,
+                hash_documento,
+                provincia_residenza,
+                tassonomia_transfer: v.transfer_category.clone(),
+                metadata: (!v.metadata.is_empty()).then(|| Metadata {
+                    map_entries: v
+                        .metadata
+                        .iter()
+                        .map(|(k, val)| MapEntry {
+                            key: k.clone(),
+                            value: val.clone(),
+                        })
+                        .collect(),
+                }),
+                contabilita: v.contabilita.clone(),
+                dati_allegati: v.dati_allegati.clone(),
+            }
+        })
+        .collect();
+    let s = &p.soggetto;
+    let d = &p.dettagli;
+    Ok(PendenzaDettaglio {
+        id_a2a: p.id_a2a.clone().unwrap_or_default(),
+        id_pendenza: p.id_pendenza.clone().unwrap_or_default(),
+        id_tipo_pendenza: p.id_tipo_pendenza.clone(),
+        dominio: DominioRef {
+            id_dominio: p.dominio.clone(),
+            ragione_sociale: dominio
+                .map(|d| d.ragione_sociale.clone())
+                .unwrap_or_default(),
+        },
+        id_unita_operativa: d.id_unita_operativa.clone(),
+        stato: stato_name(p.stato_at(now)).into(),
+        descrizione_stato: d.descrizione_stato.clone(),
+        causale: p.causale.clone(),
+        soggetto_pagatore: SoggettoJson {
+            tipo: s.tipo.clone(),
+            identificativo: s.identificativo.clone(),
+            anagrafica: Some(s.anagrafica.clone()),
+            indirizzo: s.indirizzo.clone(),
+            civico: s.civico.clone(),
+            cap: s.cap.clone(),
+            localita: s.localita.clone(),
+            provincia: s.provincia.clone(),
+            nazione: s.nazione.clone(),
+            email: s.email.clone(),
+            cellulare: s.cellulare.clone(),
+        },
+        importo: p.importo,
+        numero_avviso: p.numero_avviso.clone(),
+        iuv: p.iuv.clone(),
+        data_caricamento: p.created_at.to_rfc3339(),
+        data_validita: p.data_validita.map(|d| d.to_string()),
+        data_scadenza: p.data_scadenza.map(|d| d.to_string()),
+        anno_riferimento: d.anno_riferimento,
+        tassonomia: d.tassonomia.clone(),
+        tassonomia_avviso: d.tassonomia_avviso.clone(),
+        direzione: d.direzione.clone(),
+        divisione: d.divisione.clone(),
+        dati_allegati: d.dati_allegati.clone(),
+        documento: d.documento.clone(),
+        proprieta: d.proprieta.clone(),
+        uuid: d.uuid.clone(),
+        anomalo: p.anomala,
+        anomalie: p.anomalie.clone(),
+        voci,
+        ricevute,
+        tentativi,
+    })
+}
+
+/// Read one position.
+#[utoipa::path(
+    get,
+    path = "/pendenze/{idA2A}/{idPendenza}",
+    params(("idA2A" = String, Path, description = "Owning application"), ("idPendenza" = String, Path, description = "The application's id")),
+    responses((status = 200, body = PendenzaDettaglio), (status = 401, body = FaultBean), (status = 403, body = FaultBean), (status = 404, body = FaultBean)),
+    tag = "Pendenze"
+)]
+pub async fn get_pendenza(
+    State(state): State<ApiState>,
+    Path((id_a2a, id_pendenza)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<PendenzaDettaglio>, ApiError> {
+    let caller = state.auth.authenticate(&headers).await?;
+    own(&caller, &id_a2a)?;
+    let p = state
+        .nodo
+        .store
+        .pendenza_of_app(&id_a2a, &id_pendenza)?
+        .ok_or_else(|| ApiError::not_found(format!("pendenza {id_a2a}/{id_pendenza}")))?;
+    Ok(Json(dettaglio(&state, &p)?))
+}
+
+/// Read a position by notice number (only the owning application).
+#[utoipa::path(
+    get,
+    path = "/pendenze/byAvviso/{idDominio}/{numeroAvviso}",
+    params(("idDominio" = String, Path, description = "Creditor"), ("numeroAvviso" = String, Path, description = "Notice number")),
+    responses((status = 200, body = PendenzaDettaglio), (status = 401, body = FaultBean), (status = 403, body = FaultBean), (status = 404, body = FaultBean)),
+    tag = "Pendenze"
+)]
+pub async fn get_by_avviso(
+    State(state): State<ApiState>,
+    Path((id_dominio, numero_avviso)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<PendenzaDettaglio>, ApiError> {
+    let caller = state.auth.authenticate(&headers).await?;
+    let p = find_by_avviso(&state, &id_dominio, &numero_avviso)?;
+    if p.id_a2a.as_deref() != Some(caller.id_a2a.as_str()) {
+        // Do not reveal another application's positions.
+        return Err(ApiError::not_found(format!(
+            "avviso {id_dominio}/{numero_avviso}"
+        )));
+    }
+    Ok(Json(dettaglio(&state, &p)?))
+}
+
+/// The position a notice number names, or 404.
+pub fn find_by_avviso(
+    state: &ApiState,
+    id_dominio: &str,
+    numero_avviso: &str,
+) -> Result<Pendenza, ApiError> {
+    let missing = || ApiError::not_found(format!("avviso {id_dominio}/{numero_avviso}"));
+    let nav = NoticeNumber::parse(numero_avviso).map_err(|_| missing())?;
+    state
+        .nodo
+        .store
+        .pendenza(id_dominio, nav.iuv())?
+        .filter(|p| p.numero_avviso == numero_avviso)
+        .ok_or_else(missing)
+}
+
+/// List the caller's positions, newest first, with filters and paging.
+#[utoipa::path(
+    get,
+    path = "/pendenze",
+    params(ListaQuery),
+    responses((status = 200, body = ListaPendenze), (status = 401, body = FaultBean), (status = 403, body = FaultBean), (status = 422, body = FaultBean)),
+    tag = "Pendenze"
+)]
+pub async fn list_pendenze(
+    State(state): State<ApiState>,
+    Query(q): Query<ListaQuery>,
+    headers: HeaderMap,
+) -> Result<Json<ListaPendenze>, ApiError> {
+    let caller = state.auth.authenticate(&headers).await?;
+    if let Some(a) = &q.id_a2a {
+        own(&caller, a)?;
+    }
+    let per_page = q.risultati_per_pagina.unwrap_or(25);
+    if !(1..=200).contains(&per_page) {
+        return Err(ApiError::invalid(
+            "SINTASSI",
+            "risultatiPerPagina",
+            "must be between 1 and 200",
+        ));
+    }
+    let page = q.pagina.unwrap_or(1);
+    if page == 0 {
+        return Err(ApiError::invalid("SINTASSI", "pagina", "starts at 1"));
+    }
+    let day = |field: &str, v: &Option<String>| -> Result<Option<chrono::NaiveDate>, ApiError> {
+        v.as_deref()
+            .map(|s| {
+                chrono::NaiveDate::parse_from_str(s.get(..10).unwrap_or(s), "%Y-%m-%d").map_err(
+                    |_| ApiError::invalid("SINTASSI", field, "must be a date (YYYY-MM-DD)"),
+                )
+            })
+            .transpose()
+    };
+    let (from, to) = (day("dataDa", &q.data_da)?, day("dataA", &q.data_a)?);
+    let stato = match q.stato.as_deref() {
+        None => None,
+        Some("NON_ESEGUITA") => Some(StatoEffettivo::NonEseguita),
+        Some("ESEGUITA") => Some(StatoEffettivo::Eseguita),
+        Some("ANNULLATA") => Some(StatoEffettivo::Annullata),
+        Some("SCADUTA") => Some(StatoEffettivo::Scaduta),
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "SINTASSI",
+                "stato",
+                format!("{other:?} must be NON_ESEGUITA, ESEGUITA, ANNULLATA or SCADUTA"),
+            ));
+        }
+    };
+    let now = (state.nodo.clock)();
+    let mut all: Vec<Pendenza> = state
+        .nodo
+        .store
+        .pendenze_of_app(&caller.id_a2a)?
+        .into_iter()
+        .filter(|p| q.id_dominio.as_deref().is_none_or(|d| p.dominio == d))
+        .filter(|p| {
+            q.id_debitore
+                .as_deref()
+                .is_none_or(|d| p.soggetto.identificativo.eq_ignore_ascii_case(d))
+        })
+        .filter(|p| stato.is_none_or(|s| p.stato_at(now) == s))
+        .filter(|p| from.is_none_or(|f| p.created_at.date_naive() >= f))
+        .filter(|p| to.is_none_or(|t| p.created_at.date_naive() <= t))
+        .collect();
+    all.sort_by(|a, b| {
+        b.created_at
+            .cmp(&a.created_at)
+            .then_with(|| a.id_pendenza.cmp(&b.id_pendenza))
+    });
+    let total = all.len();
+    let risultati = all
+        .iter()
+        .skip((page - 1).saturating_mul(per_page))
+        .take(per_page)
+        .map(|p| dettaglio(&state, p))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(ListaPendenze {
+        num_risultati: total,
+        num_pagine: total.div_ceil(per_page),
+        risultati_per_pagina: per_page,
+        pagina: page,
+        risultati,
+    }))
+}
+
+/// Cancel or reopen a position (`/stato`), with a reason (`/descrizioneStato`).
+#[utoipa::path(
+    patch,
+    path = "/pendenze/{idA2A}/{idPendenza}",
+    params(("idA2A" = String, Path, description = "Owning application"), ("idPendenza" = String, Path, description = "The application's id")),
+    request_body(content = Vec<PatchOp>, content_type = "application/json-patch+json"),
+    responses((status = 200, body = PendenzaDettaglio), (status = 400, body = FaultBean), (status = 401, body = FaultBean), (status = 403, body = FaultBean), (status = 404, body = FaultBean), (status = 422, body = FaultBean)),
+    tag = "Pendenze"
+)]
+pub async fn patch_pendenza(
+    State(state): State<ApiState>,
+    Path((id_a2a, id_pendenza)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<PendenzaDettaglio>, ApiError> {
+    let caller = state.auth.authenticate(&headers).await?;
+    own(&caller, &id_a2a)?;
+    let ops: Vec<PatchOp> = json_body(&body)?;
+    let mut new_state = None;
+    let mut reason = None;
+    for (i, op) in ops.iter().enumerate() {
+        let field = format!("[{i}]");
+        match (op.op.to_ascii_uppercase().as_str(), op.path.as_str()) {
+            ("REPLACE", "/stato") => {
+                new_state = Some(match op.value.as_str() {
+                    Some("ANNULLATA") => Stato::Annullata,
+                    Some("NON_ESEGUITA") => Stato::NonEseguita,
+                    _ => {
+                        return Err(ApiError::invalid(
+                            "SINTASSI",
+                            &format!("{field}.value"),
+                            "must be ANNULLATA or NON_ESEGUITA",
+                        ));
+                    }
+                })
+            }
+            ("REPLACE" | "ADD", "/descrizioneStato") => {
+                reason = Some(
+                    op.value
+                        .as_str()
+                        .map(|s| s.chars().take(255).collect::<String>())
+                        .ok_or_else(|| {
+                            ApiError::invalid(
+                                "SINTASSI",
+                                &format!("{field}.value"),
+                                "must be a string",
+                            )
+                        })?,
+                )
+            }
+            (_, path) => {
+                return Err(ApiError::invalid(
+                    "SINTASSI",
+                    &format!("{field}.path"),
+                    format!(
+                        "{} {path} is not supported: use REPLACE /stato or /descrizioneStato",
+                        op.op
+                    ),
+                ));
+            }
+        }
+    }
+    let p = state
+        .nodo
+        .store
+        .pendenza_of_app(&id_a2a, &id_pendenza)?
+        .ok_or_else(|| ApiError::not_found(format!("pendenza {id_a2a}/{id_pendenza}")))?;
+    let now = (state.nodo.clock)();
+    let change = |current: &Pendenza| -> Result<Option<Pendenza>, ApiError> {
+        let mut next = current.clone();
+        if let Some(target) = new_state {
+            match (current.stato, target) {
+                (Stato::Eseguita, _) => {
+                    return Err(ApiError::operation(
+                        "VER_003",
+                        "the position is paid (ESEGUITA): its state cannot change",
+                    ));
+                }
+                (a, b) if a == b => {}
+                _ => next.stato = target,
+            }
+        }
+        if reason.is_some() {
+            next.dettagli.descrizione_stato = reason.clone();
+        }
+        if next == *current {
+            return Ok(None);
+        }
+        next.updated_at = now;
+        Ok(Some(next))
+    };
+    let updated = state
+        .nodo
+        .store
+        .update_pendenza(&p.dominio, &p.iuv, &change)?
+        .ok_or_else(|| ApiError::not_found(format!("pendenza {id_a2a}/{id_pendenza}")))??;
+    state.nodo.store.sync().await?;
+    Ok(Json(dettaglio(&state, &updated)?))
+}
+
+/// Load many positions in one call (a year of TARI): per-item results, stored in batches.
+#[utoipa::path(
+    post,
+    path = "/pendenze/tracciati",
+    request_body = Vec<PendenzaTracciato>,
+    responses((status = 200, body = EsitoCaricamento), (status = 400, body = FaultBean), (status = 401, body = FaultBean)),
+    tag = "Pendenze"
+)]
+pub async fn post_tracciato(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<EsitoCaricamento>, ApiError> {
+    let caller = state.auth.authenticate(&headers).await?;
+    let items: Vec<PendenzaTracciato> = json_body(&body)?;
+    let now = (state.nodo.clock)();
+    let store = state.nodo.store.clone();
+    let config = state.nodo.config.clone();
+    // Validation and storage are CPU work: keep them off the async workers.
+    let risultati =
+        tokio::task::spawn_blocking(move || -> Result<Vec<EsitoTracciato>, ApiError> {
+            let checked: Vec<Result<Validated, ApiError>> = items
+                .iter()
+                .map(|it| {
+                    validate::identifier("idA2A", &it.id_a2a)?;
+                    own(&caller, &it.id_a2a)?;
+                    validate::nuova_pendenza(&config, &caller, &it.id_pendenza, &it.pendenza, now)
+                })
+                .collect();
+            let mut out: Vec<Option<EsitoTracciato>> = vec![None; items.len()];
+            let mut batch_index = Vec::new();
+            for (i, c) in checked.iter().enumerate() {
+                match c {
+                    Ok(_) => batch_index.push(i),
+                    Err(e) => {
+                        out[i] = Some(EsitoTracciato {
+                            id_a2a: items[i].id_a2a.clone(),
+                            id_pendenza: items[i].id_pendenza.clone(),
+                            esito: "ERRORE".into(),
+                            id_dominio: None,
+                            numero_avviso: None,
+                            errore: Some(e.fault.clone()),
+                        })
+                    }
+                }
+            }
+            for chunk in batch_index.chunks(1000) {
+                let rules: Vec<_> = chunk
+                    .iter()
+                    .map(|&i| match &checked[i] {
+                        Ok(v) => plan(v, now),
+                        Err(_) => unreachable!("only validated items are batched"),
+                    })
+                    .collect();
+                let upserts: Vec<UpsertItem<'_, ApiError>> = chunk
+                    .iter()
+                    .zip(&rules)
+                    .map(|(&i, rule)| UpsertItem {
+                        id_a2a: &items[i].id_a2a,
+                        id_pendenza: &items[i].id_pendenza,
+                        rule,
+                    })
+                    .collect();
+                let results = store.upsert_batch(&upserts)?;
+                for (&i, r) in chunk.iter().zip(results) {
+                    let (esito, p, errore) = match r {
+                        Ok(Upserted::Created(p)) => ("CREATA", Some(p), None),
+                        Ok(Upserted::Updated(p)) => ("AGGIORNATA", Some(p), None),
+                        Ok(Upserted::Unchanged(p)) => ("INVARIATA", Some(p), None),
+                        Err(e) => ("ERRORE", None, Some(refused(e).fault)),
+                    };
+                    out[i] = Some(EsitoTracciato {
+                        id_a2a: items[i].id_a2a.clone(),
+                        id_pendenza: items[i].id_pendenza.clone(),
+                        esito: esito.into(),
+                        id_dominio: p.as_ref().map(|p| p.dominio.clone()),
+                        numero_avviso: p.map(|p| p.numero_avviso),
+                        errore,
+                    });
+                }
+            }
+            Ok(out.into_iter().flatten().collect())
+        })
+        .await
+        .map_err(ApiError::internal)??;
+    state.nodo.store.sync().await?;
+    let num_errori = risultati.iter().filter(|r| r.esito == "ERRORE").count();
+    tracing::info!(
+        items = risultati.len(),
+        errors = num_errori,
+        "bulk load stored"
+    );
+    Ok(Json(EsitoCaricamento {
+        num_pendenze: risultati.len(),
+        num_ok: risultati.len() - num_errori,
+        num_errori,
+        risultati,
+    }))
+}
+
+/// Whether the request accepts JSON (the default) rather than only PDF.
+pub fn wants_pdf(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/pdf") && !a.contains("application/json"))
+}

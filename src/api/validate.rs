@@ -1,0 +1,580 @@
+//! From a `NuovaPendenza` to a domain `Pendenza`: every rule of API Pendenze v2, each refusal
+//! naming its field; and GovPay's rules for updating a stored position.
+
+use super::dto::{NuovaPendenza, NuovaVoce, SoggettoJson};
+use super::error::ApiError;
+use crate::config::{Config, TipoContabilita, transfer_category};
+use crate::domain::{
+    Accredito, Dettagli, OrigineVoce, Pendenza, Soggetto, Stato, Voce, fiscal, iban,
+};
+use crate::notice::NoticeNumber;
+use crate::soap::schema::MAX_CENTS;
+use chrono::{DateTime, NaiveDate, Utc};
+
+/// An application as the API sees it.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// idA2A.
+    pub id_a2a: String,
+    /// Allowed domains (`*` = all).
+    pub domini: Vec<String>,
+    /// Allowed tipi pendenza (`*` = all).
+    pub tipi_pendenza: Vec<String>,
+}
+
+impl Caller {
+    /// May it use this domain?
+    pub fn may_use_domain(&self, id: &str) -> bool {
+        self.domini.iter().any(|d| d == "*" || d == id)
+    }
+    /// May it use this tipo pendenza?
+    pub fn may_use_tipo(&self, id: &str) -> bool {
+        self.tipi_pendenza.iter().any(|t| t == "*" || t == id)
+    }
+}
+
+/// A validated request: the position to store, and the segregation code to draw a notice
+/// number with when the request has none.
+#[derive(Debug, Clone)]
+pub struct Validated {
+    /// The position (iuv / numero_avviso empty when one is to be generated).
+    pub pendenza: Pendenza,
+    /// Segregation code for a generated number.
+    pub generate: Option<String>,
+}
+
+fn bad(field: &str, why: impl std::fmt::Display) -> ApiError {
+    ApiError::invalid("SINTASSI", field, why)
+}
+
+fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(bad(field, "must not be empty"));
+    }
+    if v.chars().count() > max {
+        return Err(bad(field, format!("must be at most {max} characters")));
+    }
+    if v.chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        return Err(bad(field, "must not contain control characters"));
+    }
+    Ok(v.to_owned())
+}
+
+fn opt_text(field: &str, value: &Option<String>, max: usize) -> Result<Option<String>, ApiError> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => text(field, v, max).map(Some),
+    }
+}
+
+/// An identifier used in URLs and keys: 1..35 characters, no `/`, no control characters.
+pub fn identifier(field: &str, value: &str) -> Result<(), ApiError> {
+    if value.is_empty()
+        || value.chars().count() > 35
+        || value.chars().any(|c| c == '/' || c.is_control())
+    {
+        return Err(bad(
+            field,
+            "must be 1 to 35 characters, without '/' or control characters",
+        ));
+    }
+    Ok(())
+}
+
+fn date(field: &str, value: &Option<String>) -> Result<Option<NaiveDate>, ApiError> {
+    match value.as_deref() {
+        None => Ok(None),
+        Some(v) => {
+            // GovPay clients sometimes send a date-time: take its calendar day.
+            let day = v.get(..10).unwrap_or(v);
+            NaiveDate::parse_from_str(day, "%Y-%m-%d")
+                .map(Some)
+                .map_err(|_| bad(field, format!("{v:?} is not a date (YYYY-MM-DD)")))
+        }
+    }
+}
+
+fn two_letters(field: &str, value: &Option<String>) -> Result<Option<String>, ApiError> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) if v.len() == 2 && v.bytes().all(|b| b.is_ascii_alphabetic()) => {
+            Ok(Some(v.to_ascii_uppercase()))
+        }
+        Some(v) => Err(bad(field, format!("{v:?} must be two letters"))),
+    }
+}
+
+fn soggetto(s: &SoggettoJson) -> Result<Soggetto, ApiError> {
+    let tipo = match s.tipo.as_str() {
+        "F" | "G" => s.tipo.clone(),
+        other => {
+            return Err(bad(
+                "soggettoPagatore.tipo",
+                format!("{other:?} must be F or G"),
+            ));
+        }
+    };
+    let id = s.identificativo.trim().to_uppercase();
+    let valid_id =
+        id == "ANONIMO" || fiscal::is_valid_personal(&id) || fiscal::is_valid_organisation(&id);
+    if !valid_id {
+        return Err(bad(
+            "soggettoPagatore.identificativo",
+            "must be a valid codice fiscale (16 characters), partita IVA (11 digits) or ANONIMO",
+        ));
+    }
+    let anagrafica = text(
+        "soggettoPagatore.anagrafica",
+        s.anagrafica.as_deref().unwrap_or(""),
+        70,
+    )?;
+    let email = opt_text("soggettoPagatore.email", &s.email, 256)?;
+    if let Some(e) = &email
+        && crate::soap::schema::Email::new(e.clone()).is_err()
+    {
+        return Err(bad(
+            "soggettoPagatore.email",
+            "is not a valid e-mail address",
+        ));
+    }
+    Ok(Soggetto {
+        tipo,
+        identificativo: id,
+        anagrafica,
+        indirizzo: opt_text("soggettoPagatore.indirizzo", &s.indirizzo, 70)?,
+        civico: opt_text("soggettoPagatore.civico", &s.civico, 16)?,
+        cap: opt_text("soggettoPagatore.cap", &s.cap, 16)?,
+        localita: opt_text("soggettoPagatore.localita", &s.localita, 35)?,
+        provincia: two_letters("soggettoPagatore.provincia", &s.provincia)?,
+        nazione: two_letters("soggettoPagatore.nazione", &s.nazione)?,
+        email,
+        cellulare: opt_text("soggettoPagatore.cellulare", &s.cellulare, 35)?,
+    })
+}
+
+fn tipo_contabilita(field: &str, v: &str) -> Result<TipoContabilita, ApiError> {
+    match v {
+        "CAPITOLO" => Ok(TipoContabilita::Capitolo),
+        "SPECIALE" => Ok(TipoContabilita::Speciale),
+        "SIOPE" => Ok(TipoContabilita::Siope),
+        "ALTRO" => Ok(TipoContabilita::Altro),
+        other => Err(bad(
+            field,
+            format!("{other:?} must be CAPITOLO, SPECIALE, SIOPE or ALTRO"),
+        )),
+    }
+}
+
+fn postal_of(iban: &str, appoggio: Option<&str>) -> Option<String> {
+    if iban::is_postal(iban) {
+        Some(iban.to_owned())
+    } else {
+        appoggio.filter(|a| iban::is_postal(a)).map(str::to_owned)
+    }
+}
+
+fn voce(config: &Config, default_domain: &str, i: usize, v: &NuovaVoce) -> Result<Voce, ApiError> {
+    let f = |name: &str| format!("voci[{i}].{name}");
+    identifier(&f("idVocePendenza"), &v.id_voce_pendenza)?;
+    if v.importo < 1 {
+        return Err(bad(&f("importo"), "must be at least 0.01"));
+    }
+    let descrizione = text(&f("descrizione"), &v.descrizione, 255)?;
+    let causale_rpt = opt_text(&f("descrizioneCausaleRPT"), &v.descrizione_causale_rpt, 140)?;
+    let dominio = v
+        .id_dominio
+        .clone()
+        .unwrap_or_else(|| default_domain.to_owned());
+    if !crate::config::is_fiscal_code_pa(&dominio) {
+        return Err(bad(&f("idDominio"), "must be 11 digits"));
+    }
+    let shapes = [
+        v.cod_entrata.is_some(),
+        v.iban_accredito.is_some(),
+        v.tipo_bollo.is_some() || v.hash_documento.is_some() || v.provincia_residenza.is_some(),
+    ];
+    if shapes.iter().filter(|s| **s).count() != 1 {
+        return Err(bad(
+            &f("codEntrata"),
+            "exactly one of codEntrata, ibanAccredito (+ tipoContabilita, codiceContabilita) or a bollo (tipoBollo, hashDocumento, provinciaResidenza) is required",
+        ));
+    }
+    let (accredito, category, origine) = if let Some(code) = &v.cod_entrata {
+        let beneficiary = config.dominio(&dominio).ok_or_else(|| {
+            bad(
+                &f("idDominio"),
+                format!("dominio {dominio} is not configured, so codEntrata cannot be resolved"),
+            )
+        })?;
+        let e = beneficiary
+            .entrate
+            .iter()
+            .find(|e| &e.id == code)
+            .ok_or_else(|| {
+                bad(
+                    &f("codEntrata"),
+                    format!("entrata {code} is not configured for dominio {dominio}"),
+                )
+            })?;
+        (
+            Accredito::Iban {
+                iban: e.iban.clone(),
+                iban_postale: postal_of(&e.iban, e.iban_appoggio.as_deref()),
+                iban_appoggio: e.iban_appoggio.clone(),
+            },
+            transfer_category(e.tipo_contabilita, &e.codice_contabilita),
+            OrigineVoce::Entrata {
+                cod_entrata: code.clone(),
+            },
+        )
+    } else if let Some(ib) = &v.iban_accredito {
+        if !iban::is_valid(ib) {
+            return Err(bad(
+                &f("ibanAccredito"),
+                format!("{ib:?} is not a valid IBAN"),
+            ));
+        }
+        if let Some(app) = &v.iban_appoggio
+            && !iban::is_valid(app)
+        {
+            return Err(bad(
+                &f("ibanAppoggio"),
+                format!("{app:?} is not a valid IBAN"),
+            ));
+        }
+        let tipo_raw = v
+            .tipo_contabilita
+            .as_deref()
+            .ok_or_else(|| bad(&f("tipoContabilita"), "is required with ibanAccredito"))?;
+        let tipo = tipo_contabilita(&f("tipoContabilita"), tipo_raw)?;
+        let codice = text(
+            &f("codiceContabilita"),
+            v.codice_contabilita.as_deref().unwrap_or(""),
+            138,
+        )?;
+        (
+            Accredito::Iban {
+                iban: ib.clone(),
+                iban_postale: postal_of(ib, v.iban_appoggio.as_deref()),
+                iban_appoggio: v.iban_appoggio.clone(),
+            },
+            transfer_category(tipo, &codice),
+            OrigineVoce::Iban {
+                tipo_contabilita: tipo_raw.to_owned(),
+                codice_contabilita: codice,
+            },
+        )
+    } else {
+        if v.tipo_bollo.as_deref() != Some("01") {
+            return Err(bad(&f("tipoBollo"), "must be \"01\""));
+        }
+        let hash = v.hash_documento.clone().unwrap_or_default();
+        let b64_ok = (4..=72).contains(&hash.len())
+            && hash.len().is_multiple_of(4)
+            && hash
+                .trim_end_matches('=')
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/');
+        if !b64_ok {
+            return Err(bad(
+                &f("hashDocumento"),
+                "must be base64, 4 to 72 characters",
+            ));
+        }
+        let provincia = two_letters(&f("provinciaResidenza"), &v.provincia_residenza)?
+            .ok_or_else(|| bad(&f("provinciaResidenza"), "is required for a bollo"))?;
+        (
+            Accredito::Bollo {
+                tipo_bollo: "01".into(),
+                hash_documento: hash,
+                provincia_residenza: provincia,
+            },
+            "9/0301116TS/".to_owned(),
+            OrigineVoce::Entrata {
+                cod_entrata: "BOLLOT".into(),
+            },
+        )
+    };
+    let mut metadata = Vec::new();
+    if let Some(m) = &v.metadata {
+        if m.map_entries.is_empty() || m.map_entries.len() > 15 {
+            return Err(bad(&f("metadata.mapEntries"), "must hold 1 to 15 entries"));
+        }
+        for (j, e) in m.map_entries.iter().enumerate() {
+            metadata.push((
+                text(&f(&format!("metadata.mapEntries[{j}].key")), &e.key, 140)?,
+                text(
+                    &f(&format!("metadata.mapEntries[{j}].value")),
+                    &e.value,
+                    140,
+                )?,
+            ));
+        }
+    }
+    Ok(Voce {
+        id_voce: v.id_voce_pendenza.clone(),
+        importo: v.importo,
+        descrizione,
+        descrizione_causale_rpt: causale_rpt,
+        dominio,
+        accredito,
+        transfer_category: category,
+        metadata,
+        origine: Some(origine),
+        contabilita: v.contabilita.clone(),
+        dati_allegati: v.dati_allegati.clone(),
+    })
+}
+
+/// Validates a `NuovaPendenza` for `caller` (403 for a domain or tipo it may not use).
+pub fn nuova_pendenza(
+    config: &Config,
+    caller: &Caller,
+    id_pendenza: &str,
+    r: &NuovaPendenza,
+    now: DateTime<Utc>,
+) -> Result<Validated, ApiError> {
+    identifier("idPendenza", id_pendenza)?;
+    let dominio = config.dominio(&r.id_dominio).ok_or_else(|| {
+        bad(
+            "idDominio",
+            format!("dominio {} is not configured", r.id_dominio),
+        )
+    })?;
+    if !caller.may_use_domain(&dominio.id) {
+        return Err(ApiError::forbidden(format!(
+            "application {} may not use dominio {}",
+            caller.id_a2a, dominio.id
+        )));
+    }
+    if !config
+        .tipi_pendenza
+        .iter()
+        .any(|t| t.id == r.id_tipo_pendenza)
+    {
+        return Err(bad(
+            "idTipoPendenza",
+            format!("tipo pendenza {} is not configured", r.id_tipo_pendenza),
+        ));
+    }
+    if !caller.may_use_tipo(&r.id_tipo_pendenza) {
+        return Err(ApiError::forbidden(format!(
+            "application {} may not use tipo pendenza {}",
+            caller.id_a2a, r.id_tipo_pendenza
+        )));
+    }
+    let causale = text("causale", &r.causale, 140)?;
+    let soggetto = soggetto(&r.soggetto_pagatore)?;
+    if r.voci.is_empty() || r.voci.len() > 5 {
+        return Err(bad(
+            "voci",
+            format!("must hold 1 to 5 items, found {}", r.voci.len()),
+        ));
+    }
+    let mut voci = Vec::with_capacity(r.voci.len());
+    for (i, v) in r.voci.iter().enumerate() {
+        if r.voci[..i]
+            .iter()
+            .any(|w| w.id_voce_pendenza == v.id_voce_pendenza)
+        {
+            return Err(bad(&format!("voci[{i}].idVocePendenza"), "is repeated"));
+        }
+        voci.push(voce(config, &dominio.id, i, v)?);
+    }
+    let sum: i64 = voci.iter().map(|v| v.importo).sum();
+    if r.importo != sum || sum > MAX_CENTS {
+        return Err(ApiError::invalid(
+            "VER_002",
+            "importo",
+            format!(
+                "{} is not the sum of the voci ({})",
+                crate::soap::schema::format_cents(r.importo),
+                crate::soap::schema::format_cents(sum)
+            ),
+        ));
+    }
+    let data_validita = date("dataValidita", &r.data_validita)?;
+    let data_scadenza = date("dataScadenza", &r.data_scadenza)?;
+    if let (Some(v), Some(s)) = (data_validita, data_scadenza)
+        && v > s
+    {
+        return Err(bad("dataValidita", "must not be after dataScadenza"));
+    }
+    let (iuv, numero_avviso, generate) = match &r.numero_avviso {
+        Some(n) => {
+            let nav = NoticeNumber::parse(n)
+                .map_err(|e| ApiError::invalid("VER_017", "numeroAvviso", e))?;
+            if nav.aux_digit() != dominio.aux_digit {
+                return Err(ApiError::invalid(
+                    "VER_039",
+                    "numeroAvviso",
+                    format!(
+                        "aux digit {} differs from the dominio's {}",
+                        nav.aux_digit(),
+                        dominio.aux_digit
+                    ),
+                ));
+            }
+            if let Some(seg) = nav.segregation_code()
+                && !dominio.segregation_codes.iter().any(|s| s == seg)
+            {
+                return Err(ApiError::invalid(
+                    "VER_027",
+                    "numeroAvviso",
+                    format!("segregation code {seg} is not the dominio's"),
+                ));
+            }
+            if let Some(app) = nav.application_code()
+                && dominio.application_code.as_deref() != Some(app)
+            {
+                return Err(ApiError::invalid(
+                    "VER_026",
+                    "numeroAvviso",
+                    format!("application code {app} is not the dominio's"),
+                ));
+            }
+            if !dominio.legacy_notice_numbers {
+                nav.verify_check_digits()
+                    .map_err(|e| ApiError::invalid("VER_017", "numeroAvviso", e))?;
+            }
+            (nav.iuv().to_owned(), nav.as_str().to_owned(), None)
+        }
+        None => match (dominio.aux_digit, dominio.segregation_codes.first()) {
+            (3, Some(seg)) => (String::new(), String::new(), Some(seg.clone())),
+            _ => {
+                return Err(bad(
+                    "numeroAvviso",
+                    format!(
+                        "is required: Varco generates numbers only for aux digit 3 (dominio {} has {})",
+                        dominio.id, dominio.aux_digit
+                    ),
+                ));
+            }
+        },
+    };
+    let dettagli = Dettagli {
+        id_unita_operativa: opt_text("idUnitaOperativa", &r.id_unita_operativa, 35)?,
+        anno_riferimento: r.anno_riferimento,
+        tassonomia: opt_text("tassonomia", &r.tassonomia, 35)?,
+        tassonomia_avviso: opt_text("tassonomiaAvviso", &r.tassonomia_avviso, 70)?,
+        direzione: opt_text("direzione", &r.direzione, 35)?,
+        divisione: opt_text("divisione", &r.divisione, 35)?,
+        dati_allegati: r.dati_allegati.clone(),
+        documento: r.documento.clone(),
+        proprieta: r.proprieta.clone(),
+        descrizione_stato: None,
+        uuid: None,
+    };
+    Ok(Validated {
+        pendenza: Pendenza {
+            dominio: dominio.id.clone(),
+            iuv,
+            numero_avviso,
+            id_a2a: Some(caller.id_a2a.clone()),
+            id_pendenza: Some(id_pendenza.to_owned()),
+            id_tipo_pendenza: r.id_tipo_pendenza.clone(),
+            causale,
+            soggetto,
+            importo: sum,
+            data_validita,
+            data_scadenza,
+            voci,
+            stato: Stato::NonEseguita,
+            anomala: false,
+            anomalie: vec![],
+            dettagli,
+            ricevute: vec![],
+            created_at: now,
+            updated_at: now,
+        },
+        generate,
+    })
+}
+
+/// What an update may change, as GovPay's rules have it. `Ok(None)` means identical.
+pub fn update(
+    existing: &Pendenza,
+    new: &Validated,
+    now: DateTime<Utc>,
+) -> Result<Option<Pendenza>, ApiError> {
+    let req = &new.pendenza;
+    if req.dominio != existing.dominio {
+        return Err(ApiError::operation(
+            "VER_028",
+            format!("idDominio cannot change from {}", existing.dominio),
+        ));
+    }
+    if new.generate.is_none() && req.numero_avviso != existing.numero_avviso {
+        return Err(ApiError::operation(
+            "VER_024",
+            format!("numeroAvviso cannot change from {}", existing.numero_avviso),
+        ));
+    }
+    if req.dettagli.id_unita_operativa != existing.dettagli.id_unita_operativa {
+        return Err(ApiError::operation(
+            "VER_004",
+            "idUnitaOperativa cannot change",
+        ));
+    }
+    // Existing items keep their identity and account; new ones are appended.
+    let mut voci = Vec::with_capacity(req.voci.len());
+    for old in &existing.voci {
+        let Some(v) = req.voci.iter().find(|v| v.id_voce == old.id_voce) else {
+            return Err(ApiError::operation(
+                "VER_005",
+                format!("voce {} cannot be removed", old.id_voce),
+            ));
+        };
+        if v.origine != old.origine {
+            return Err(ApiError::operation(
+                "VER_007",
+                format!("voce {} cannot change its entrata", old.id_voce),
+            ));
+        }
+        if v.accredito != old.accredito {
+            return Err(ApiError::operation(
+                "VER_023",
+                format!("voce {} cannot change its account", old.id_voce),
+            ));
+        }
+        voci.push(v.clone());
+    }
+    voci.extend(
+        req.voci
+            .iter()
+            .filter(|v| !existing.voci.iter().any(|o| o.id_voce == v.id_voce))
+            .cloned(),
+    );
+    let mut next = existing.clone();
+    next.id_tipo_pendenza = req.id_tipo_pendenza.clone();
+    next.causale = req.causale.clone();
+    next.soggetto = req.soggetto.clone();
+    next.importo = req.importo;
+    next.data_validita = req.data_validita;
+    next.data_scadenza = req.data_scadenza;
+    next.voci = voci;
+    let uuid = existing.dettagli.uuid.clone();
+    let descrizione_stato = existing.dettagli.descrizione_stato.clone();
+    next.dettagli = Dettagli {
+        uuid,
+        descrizione_stato,
+        ..req.dettagli.clone()
+    };
+    let same_content = next == *existing;
+    if same_content && existing.stato != Stato::Annullata {
+        return Ok(None);
+    }
+    if existing.stato == Stato::Eseguita {
+        return Err(ApiError::operation(
+            "VER_003",
+            "the position is paid (ESEGUITA) and cannot be updated",
+        ));
+    }
+    // Loading an ANNULLATA position again brings it back to NON_ESEGUITA.
+    next.stato = Stato::NonEseguita;
+    next.updated_at = now;
+    Ok(Some(next))
+}

@@ -1,0 +1,825 @@
+//! API Pendenze v2 through the router (no socket): every endpoint and every refusal, and a
+//! position loaded over REST that is verified, activated and paid over SOAP, then read back.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use base64::Engine;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use tower::ServiceExt;
+use varco::app::{AppState, api_router, nodo_router};
+use varco::config::{Config, DEMO_TOML, hash_password};
+use varco::nodo::Nodo;
+use varco::store::Store;
+
+struct Api {
+    api: Router,
+    nodo: Router,
+    store: Store,
+    _dir: tempfile::TempDir,
+}
+
+const DEMO: (&str, &str) = ("demo", "demo");
+const RESTRICTED: (&str, &str) = ("ristretta", "una password vera");
+
+fn setup() -> Api {
+    let extra = format!(
+        r#"
+[[tipi_pendenza]]
+id = "ALTRO"
+
+[[domini]]
+id = "11111111111"
+ragione_sociale = "Comune Vicino"
+segregation_codes = ["02"]
+legacy_notice_numbers = true
+
+[[domini.iban]]
+iban = "IT60X0542811101000000123456"
+
+[[applicazioni]]
+id_a2a = "ristretta"
+password_hash = "{}"
+domini = ["11111111111"]
+tipi_pendenza = ["ALTRO"]
+"#,
+        hash_password(RESTRICTED.1).unwrap()
+    );
+    let config = Arc::new(Config::parse(&format!("{DEMO_TOML}{extra}"), "test").unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 16).unwrap();
+    varco::demo::seed(&config, &store, chrono::Utc::now()).unwrap();
+    let state = AppState::new(
+        Nodo::new(config, store.clone(), varco::nodo::system_clock()),
+        Arc::new(AtomicBool::new(true)),
+    );
+    Api {
+        api: api_router(state.clone()),
+        nodo: nodo_router(state),
+        store,
+        _dir: dir,
+    }
+}
+
+fn basic((user, pass): (&str, &str)) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+    )
+}
+
+impl Api {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        who: Option<(&str, &str)>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let raw = body.map(|b| b.to_string().into_bytes());
+        self.call_raw(method, path, who, raw, "application/json")
+            .await
+    }
+
+    async fn call_raw(
+        &self,
+        method: &str,
+        path: &str,
+        who: Option<(&str, &str)>,
+        body: Option<Vec<u8>>,
+        accept: &str,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("/api/pendenze/v2{path}"))
+            .header("accept", accept)
+            .header(
+                "content-type",
+                if method == "PATCH" {
+                    "application/json-patch+json"
+                } else {
+                    "application/json"
+                },
+            );
+        if let Some(w) = who {
+            req = req.header("authorization", basic(w));
+        }
+        let resp = self
+            .api
+            .clone()
+            .oneshot(
+                req.body(body.map(Body::from).unwrap_or_else(Body::empty))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let raw = String::from_utf8_lossy(&bytes).into_owned();
+        let mut value: Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({}));
+        if let Some(o) = value.as_object_mut() {
+            // Keep the wire text: amounts must be written with two decimals.
+            o.insert("_raw".into(), Value::String(raw));
+        }
+        (status, value)
+    }
+
+    async fn soap(&self, action: &str, body: String) -> String {
+        let req = Request::post("/paForNode")
+            .header("content-type", "text/xml")
+            .header("soapaction", action)
+            .body(Body::from(body))
+            .unwrap();
+        let resp = self.nodo.clone().oneshot(req).await.unwrap();
+        String::from_utf8(
+            resp.into_body()
+                .collect()
+                .await
+                .unwrap()
+                .to_bytes()
+                .to_vec(),
+        )
+        .unwrap()
+    }
+}
+
+fn pendenza(importo: f64) -> Value {
+    json!({
+        "idTipoPendenza": "LIBERO",
+        "idDominio": "77777777777",
+        "causale": "Tassa rifiuti 2026 - rata unica",
+        "soggettoPagatore": {"tipo": "F", "identificativo": "RSSMRA80A01H501U", "anagrafica": "Mario Rossi", "email": "mario.rossi@example.org"},
+        "importo": importo,
+        "dataScadenza": "2099-12-31",
+        "voci": [
+            {"idVocePendenza": "tari", "importo": 100.00, "descrizione": "TARI", "codEntrata": "TARI"},
+            {"idVocePendenza": "tefa", "importo": 20.50, "descrizione": "TEFA", "ibanAccredito": "IT60X0542811101000000123456", "tipoContabilita": "ALTRO", "codiceContabilita": "0101102IM",
+             "metadata": {"mapEntries": [{"key": "anno", "value": "2026"}]}}
+        ]
+    })
+}
+
+fn field(v: &Value, name: &str) -> String {
+    v[name]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| v[name].to_string())
+}
+
+#[tokio::test]
+async fn create_update_read_and_refusals() {
+    let api = setup();
+    // Create: 201, a generated aux-3 number with good check digits, skipping the demo's 1..10.
+    let (s, created) = api
+        .call(
+            "PUT",
+            "/pendenze/demo/tari-1",
+            Some(DEMO),
+            Some(pendenza(120.50)),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let nav = field(&created, "numeroAvviso");
+    assert_eq!(nav, "301000000000001154");
+    varco::notice::NoticeNumber::parse_checked(&nav).unwrap();
+    assert_eq!(created["idDominio"], "77777777777");
+    assert!(!field(&created, "UUID").is_empty());
+
+    // The same PUT again: 200, same number, nothing changed.
+    let before = api
+        .store
+        .pendenza_of_app("demo", "tari-1")
+        .unwrap()
+        .unwrap();
+    let (s, again) = api
+        .call(
+            "PUT",
+            "/pendenze/demo/tari-1",
+            Some(DEMO),
+            Some(pendenza(120.50)),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(field(&again, "numeroAvviso"), nav);
+    assert_eq!(
+        api.store
+            .pendenza_of_app("demo", "tari-1")
+            .unwrap()
+            .unwrap(),
+        before
+    );
+
+    // An update keeps number and voci identity.
+    let mut changed = pendenza(120.50);
+    changed["causale"] = json!("Tassa rifiuti 2026 - aggiornata");
+    let (s, _) = api
+        .call(
+            "PUT",
+            "/pendenze/demo/tari-1",
+            Some(DEMO),
+            Some(changed.clone()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, detail) = api
+        .call("GET", "/pendenze/demo/tari-1", Some(DEMO), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(detail["causale"], "Tassa rifiuti 2026 - aggiornata");
+    assert_eq!(detail["numeroAvviso"], nav.as_str());
+    assert_eq!(detail["stato"], "NON_ESEGUITA");
+    assert!(
+        detail["_raw"]
+            .as_str()
+            .unwrap()
+            .contains(r#""importo":120.50,"#),
+        "{detail}"
+    );
+    assert_eq!(detail["voci"][1]["tassonomiaTransfer"], "9/0101102IM");
+    assert_eq!(detail["voci"][0]["codEntrata"], "TARI");
+    // Removing a voce or changing its account is refused.
+    let mut removed = changed.clone();
+    removed["voci"] = json!([changed["voci"][0]]);
+    removed["importo"] = json!(100.00);
+    let (s, e) = api
+        .call("PUT", "/pendenze/demo/tari-1", Some(DEMO), Some(removed))
+        .await;
+    assert_eq!(
+        (s, e["codice"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("VER_005")),
+        "{e}"
+    );
+    let mut moved = changed.clone();
+    moved["voci"][1]["ibanAccredito"] = json!("IT70X0760101600000012345678");
+    let (s, e) = api
+        .call("PUT", "/pendenze/demo/tari-1", Some(DEMO), Some(moved))
+        .await;
+    assert_eq!(
+        (s, e["codice"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("VER_023")),
+        "{e}"
+    );
+    let mut renumbered = changed.clone();
+    renumbered["numeroAvviso"] = json!("301000000000001255");
+    let (s, e) = api
+        .call("PUT", "/pendenze/demo/tari-1", Some(DEMO), Some(renumbered))
+        .await;
+    assert_eq!(
+        (s, e["codice"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("VER_024")),
+        "{e}"
+    );
+
+    // By notice, and the notice as JSON.
+    let (s, by) = api
+        .call(
+            "GET",
+            &format!("/pendenze/byAvviso/77777777777/{nav}"),
+            Some(DEMO),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, by["idPendenza"].as_str()),
+        (StatusCode::OK, Some("tari-1"))
+    );
+    let (s, avviso) = api
+        .call(
+            "GET",
+            &format!("/avvisi/77777777777/{nav}"),
+            Some(DEMO),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{avviso}");
+    assert_eq!(
+        avviso["qrcode"],
+        format!("PAGOPA|002|{nav}|77777777777|12050")
+    );
+    assert!(
+        avviso["_raw"]
+            .as_str()
+            .unwrap()
+            .contains(r#""importo":120.50"#),
+        "{avviso}"
+    );
+    assert_eq!(avviso["stato"], "NON_ESEGUITA");
+    let (s, _) = api
+        .call(
+            "GET",
+            "/avvisi/77777777777/301000000000099919",
+            Some(DEMO),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // A supplied number: accepted once, 409 for another position.
+    let mut supplied = pendenza(120.50);
+    supplied["numeroAvviso"] = json!("301000000000050078");
+    varco::notice::NoticeNumber::parse_checked("301000000000050078").unwrap();
+    let (s, e) = api
+        .call(
+            "PUT",
+            "/pendenze/demo/own-number",
+            Some(DEMO),
+            Some(supplied.clone()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{e}");
+    let (s, e) = api
+        .call(
+            "PUT",
+            "/pendenze/demo/own-number-2",
+            Some(DEMO),
+            Some(supplied.clone()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{e}");
+    assert!(
+        api.store
+            .pendenza_of_app("demo", "own-number-2")
+            .unwrap()
+            .is_none()
+    );
+
+    // Refusals name the field; nothing half-written is stored.
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (pendenza(99.00), "VER_002", "importo"),
+        (
+            {
+                let mut p = pendenza(120.50);
+                p["numeroAvviso"] = json!("301000000000050033");
+                p
+            },
+            "VER_017",
+            "numeroAvviso",
+        ),
+        (
+            {
+                let mut p = pendenza(120.50);
+                p["numeroAvviso"] = json!("302000000000000184");
+                p
+            },
+            "VER_027",
+            "numeroAvviso",
+        ),
+        (
+            {
+                let mut p = pendenza(0.0);
+                p["voci"] = json!([]);
+                p
+            },
+            "SINTASSI",
+            "voci",
+        ),
+        (
+            {
+                let mut p = pendenza(6.0);
+                p["voci"] = json!((0..6).map(|i| json!({"idVocePendenza": format!("v{i}"), "importo": 1.0, "descrizione": "x", "codEntrata": "TARI"})).collect::<Vec<_>>());
+                p
+            },
+            "SINTASSI",
+            "voci",
+        ),
+        (
+            {
+                let mut p = pendenza(120.50);
+                p["idDominio"] = json!("99999999999");
+                p
+            },
+            "SINTASSI",
+            "idDominio",
+        ),
+        (
+            {
+                let mut p = pendenza(120.50);
+                p["idTipoPendenza"] = json!("NESSUNO");
+                p
+            },
+            "SINTASSI",
+            "idTipoPendenza",
+        ),
+        (
+            {
+                let mut p = pendenza(120.50);
+                p["voci"][0]["codEntrata"] = json!("NESSUNA");
+                p
+            },
+            "SINTASSI",
+            "voci[0].codEntrata",
+        ),
+        (
+            {
+                let mut p = pendenza(120.50);
+                p["voci"][1]["ibanAccredito"] = json!("IT60X0542811101000000123457");
+                p
+            },
+            "SINTASSI",
+            "voci[1].ibanAccredito",
+        ),
+        (
+            {
+                let mut p = pendenza(120.50);
+                p["soggettoPagatore"]["identificativo"] = json!("RSSMRA80A01H501X");
+                p
+            },
+            "SINTASSI",
+            "soggettoPagatore.identificativo",
+        ),
+        (
+            {
+                let mut p = pendenza(120.50);
+                p["causale"] = json!("x".repeat(141));
+                p
+            },
+            "SINTASSI",
+            "causale",
+        ),
+        (
+            {
+                let mut p = pendenza(120.50);
+                p["importo"] = json!(120.505);
+                p
+            },
+            "SINTASSI",
+            "importo",
+        ),
+        (
+            {
+                let mut p = pendenza(120.50);
+                p["voci"][0]["ibanAccredito"] = json!("IT60X0542811101000000123456");
+                p
+            },
+            "SINTASSI",
+            "voci[0].codEntrata",
+        ),
+        (
+            {
+                let mut p = pendenza(120.50);
+                p.as_object_mut().unwrap().remove("causale");
+                p
+            },
+            "SINTASSI",
+            "causale",
+        ),
+    ];
+    for (body, codice, field_name) in cases {
+        let (s, e) = api
+            .call("PUT", "/pendenze/demo/refused", Some(DEMO), Some(body))
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{field_name}: {e}");
+        assert_eq!(e["codice"], codice, "{e}");
+        assert_eq!(e["categoria"].as_str().unwrap().is_empty(), false);
+        assert!(
+            e["dettaglio"].as_str().unwrap().contains(field_name),
+            "{field_name}: {e}"
+        );
+        assert!(
+            api.store
+                .pendenza_of_app("demo", "refused")
+                .unwrap()
+                .is_none()
+        );
+    }
+    let (s, e) = api
+        .call_raw(
+            "PUT",
+            "/pendenze/demo/refused",
+            Some(DEMO),
+            Some(b"{not json".to_vec()),
+            "application/json",
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(e["categoria"], "RICHIESTA");
+
+    // Authentication and authorisation.
+    let (s, _) = api.call("GET", "/pendenze/demo/tari-1", None, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _) = api
+        .call(
+            "GET",
+            "/pendenze/demo/tari-1",
+            Some(("demo", "wrong")),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _) = api
+        .call("GET", "/pendenze/demo/tari-1", Some(RESTRICTED), None)
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = api
+        .call(
+            "PUT",
+            "/pendenze/ristretta/p1",
+            Some(RESTRICTED),
+            Some(pendenza(120.50)),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "domain not allowed");
+    let mut other = pendenza(120.50);
+    other["idDominio"] = json!("11111111111");
+    other["voci"] = json!([{"idVocePendenza": "a", "importo": 120.50, "descrizione": "x", "ibanAccredito": "IT60X0542811101000000123456", "tipoContabilita": "ALTRO", "codiceContabilita": "X"}]);
+    let (s, _) = api
+        .call(
+            "PUT",
+            "/pendenze/ristretta/p1",
+            Some(RESTRICTED),
+            Some(other.clone()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "tipo pendenza not allowed");
+    other["idTipoPendenza"] = json!("ALTRO");
+    other["numeroAvviso"] = json!("302000000000000199"); // wrong check digits: the domain allows legacy numbers
+    let (s, e) = api
+        .call(
+            "PUT",
+            "/pendenze/ristretta/p1",
+            Some(RESTRICTED),
+            Some(other),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{e}");
+    let (s, list) = api.call("GET", "/pendenze", Some(RESTRICTED), None).await;
+    assert_eq!(
+        (s, list["numRisultati"].as_u64()),
+        (StatusCode::OK, Some(1)),
+        "an application sees only its own"
+    );
+    let (s, _) = api
+        .call("GET", "/pendenze?idA2A=demo", Some(RESTRICTED), None)
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = api
+        .call(
+            "GET",
+            &format!("/pendenze/byAvviso/77777777777/{nav}"),
+            Some(RESTRICTED),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn list_patch_and_pay_over_soap() {
+    let api = setup();
+    for i in 0..7 {
+        let (s, _) = api
+            .call(
+                "PUT",
+                &format!("/pendenze/demo/p{i}"),
+                Some(DEMO),
+                Some(pendenza(120.50)),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+    }
+    // The demo seed's ten positions belong to `demo` too.
+    let (s, page) = api
+        .call(
+            "GET",
+            "/pendenze?risultatiPerPagina=5&pagina=2",
+            Some(DEMO),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(page["numRisultati"], 17);
+    assert_eq!(page["numPagine"], 4);
+    assert_eq!(page["risultati"].as_array().unwrap().len(), 5);
+    let (_, paid) = api
+        .call("GET", "/pendenze?stato=ESEGUITA", Some(DEMO), None)
+        .await;
+    assert_eq!(paid["numRisultati"], 1);
+    let (_, expired) = api
+        .call(
+            "GET",
+            "/pendenze?stato=SCADUTA&idDominio=77777777777",
+            Some(DEMO),
+            None,
+        )
+        .await;
+    assert_eq!(expired["numRisultati"], 1);
+    let (_, mine) = api
+        .call(
+            "GET",
+            "/pendenze?idDebitore=RSSMRA80A01H501U&dataDa=2000-01-01",
+            Some(DEMO),
+            None,
+        )
+        .await;
+    assert_eq!(mine["numRisultati"], 17);
+    let (s, _) = api
+        .call("GET", "/pendenze?stato=BOH", Some(DEMO), None)
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Cancel: the Nodo is told ANNULLATO; reopen; then pay over SOAP.
+    let (_, p0) = api.call("GET", "/pendenze/demo/p0", Some(DEMO), None).await;
+    let nav = p0["numeroAvviso"].as_str().unwrap().to_owned();
+    let verify = format!(
+        r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><p:paVerifyPaymentNoticeReq xmlns:p="http://pagopa-api.pagopa.gov.it/pa/paForNode.xsd"><idPA>77777777777</idPA><idBrokerPA>77777777777</idBrokerPA><idStation>77777777777_01</idStation><qrCode><fiscalCode>77777777777</fiscalCode><noticeNumber>{nav}</noticeNumber></qrCode></p:paVerifyPaymentNoticeReq></s:Body></s:Envelope>"#
+    );
+    let patch = json!([{"op": "REPLACE", "path": "/stato", "value": "ANNULLATA"}, {"op": "REPLACE", "path": "/descrizioneStato", "value": "Sgravio"}]);
+    let (s, d) = api
+        .call("PATCH", "/pendenze/demo/p0", Some(DEMO), Some(patch))
+        .await;
+    assert_eq!(
+        (s, d["stato"].as_str(), d["descrizioneStato"].as_str()),
+        (StatusCode::OK, Some("ANNULLATA"), Some("Sgravio"))
+    );
+    assert!(
+        api.soap("paVerifyPaymentNotice", verify.clone())
+            .await
+            .contains("PAA_PAGAMENTO_ANNULLATO")
+    );
+    let (s, _) = api
+        .call(
+            "PATCH",
+            "/pendenze/demo/p0",
+            Some(DEMO),
+            Some(json!([{"op": "REPLACE", "path": "/stato", "value": "NON_ESEGUITA"}])),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = api
+        .call(
+            "PATCH",
+            "/pendenze/demo/p0",
+            Some(DEMO),
+            Some(json!([{"op": "REPLACE", "path": "/importo", "value": 1}])),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let (s, _) = api
+        .call(
+            "PATCH",
+            "/pendenze/demo/nessuna",
+            Some(DEMO),
+            Some(json!([{"op": "REPLACE", "path": "/stato", "value": "ANNULLATA"}])),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    let answer = api.soap("paVerifyPaymentNotice", verify.clone()).await;
+    assert!(
+        answer.contains("<outcome>OK</outcome>") && answer.contains("<amount>120.50</amount>"),
+        "{answer}"
+    );
+    let activate = verify.replace("paVerifyPaymentNoticeReq", "paGetPaymentV2Request");
+    let answer = api.soap("paGetPaymentV2", activate).await;
+    assert!(
+        answer.contains("<paymentAmount>120.50</paymentAmount>")
+            && answer.contains("<IBAN>IT60X0542811101000000123456</IBAN>"),
+        "{answer}"
+    );
+    let iuv = &nav[1..];
+    let receipt = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/demo/send-rt-v2.xml"
+    ))
+    .unwrap()
+    .replace("301000000000001053", &nav)
+    .replace("01000000000001053", iuv)
+    .replace("120.00", "120.50")
+    .replace("d3m0000000000000000000000000000a", "rest-flow-receipt");
+    let answer = api.soap("paSendRTV2", receipt).await;
+    assert!(answer.contains("<outcome>OK</outcome>"), "{answer}");
+
+    let (_, d) = api.call("GET", "/pendenze/demo/p0", Some(DEMO), None).await;
+    assert_eq!(d["stato"], "ESEGUITA");
+    assert_eq!(d["ricevute"][0]["idRicevuta"], "rest-flow-receipt");
+    assert_eq!(d["ricevute"][0]["stato"], "ACCETTATA");
+    assert!(
+        d["_raw"]
+            .as_str()
+            .unwrap()
+            .contains(r#""idRicevuta":"rest-flow-receipt","importo":120.50"#),
+        "{d}"
+    );
+    assert_eq!(d["tentativi"][0]["primitiva"], "paGetPaymentV2");
+    // A paid position can no longer be cancelled or changed.
+    let (s, e) = api
+        .call(
+            "PATCH",
+            "/pendenze/demo/p0",
+            Some(DEMO),
+            Some(json!([{"op": "REPLACE", "path": "/stato", "value": "ANNULLATA"}])),
+        )
+        .await;
+    assert_eq!(
+        (s, e["codice"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("VER_003"))
+    );
+    let mut changed = pendenza(120.50);
+    changed["causale"] = json!("altro");
+    let (s, e) = api
+        .call("PUT", "/pendenze/demo/p0", Some(DEMO), Some(changed))
+        .await;
+    assert_eq!(
+        (s, e["codice"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("VER_003"))
+    );
+}
+
+#[tokio::test]
+async fn bulk_load_answers_per_item() {
+    let api = setup();
+    let mut items = Vec::new();
+    for i in 0..250 {
+        let mut p = pendenza(120.50);
+        p["idA2A"] = json!("demo");
+        p["idPendenza"] = json!(format!("bulk-{i}"));
+        if i == 7 {
+            p["importo"] = json!(1.0);
+        }
+        if i == 8 {
+            p["idA2A"] = json!("ristretta");
+        }
+        items.push(p);
+    }
+    let (s, out) = api
+        .call(
+            "POST",
+            "/pendenze/tracciati",
+            Some(DEMO),
+            Some(Value::Array(items)),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{out}");
+    assert_eq!(out["numPendenze"], 250);
+    assert_eq!(out["numErrori"], 2);
+    assert_eq!(out["risultati"][7]["errore"]["codice"], "VER_002");
+    assert_eq!(out["risultati"][8]["errore"]["categoria"], "AUTORIZZAZIONE");
+    assert_eq!(out["risultati"][9]["esito"], "CREATA");
+    let navs: std::collections::HashSet<String> = out["risultati"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["numeroAvviso"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        navs.len(),
+        248,
+        "every stored position has its own notice number"
+    );
+    assert!(
+        api.store
+            .pendenza_of_app("demo", "bulk-249")
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        api.store
+            .pendenza_of_app("demo", "bulk-7")
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn openapi_lists_every_route() {
+    let api = setup();
+    let (s, doc) = api.call("GET", "/openapi.json", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        doc["openapi"].as_str().map(|v| v.starts_with("3.")),
+        Some(true)
+    );
+    let routes = [
+        ("put", "/pendenze/{idA2A}/{idPendenza}"),
+        ("get", "/pendenze/{idA2A}/{idPendenza}"),
+        ("patch", "/pendenze/{idA2A}/{idPendenza}"),
+        ("get", "/pendenze"),
+        ("get", "/pendenze/byAvviso/{idDominio}/{numeroAvviso}"),
+        ("post", "/pendenze/tracciati"),
+        ("get", "/avvisi/{idDominio}/{numeroAvviso}"),
+    ];
+    let paths = doc["paths"].as_object().unwrap();
+    for (method, path) in routes {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} missing from openapi.json"
+        );
+    }
+    // And every documented operation is a route (unauthenticated → 401, never 404/405).
+    for (path, item) in paths {
+        for method in item.as_object().unwrap().keys() {
+            let concrete = path
+                .replace("{idA2A}", "demo")
+                .replace('{', "")
+                .replace('}', "");
+            let (s, _) = api
+                .call(&method.to_uppercase(), &concrete, None, None)
+                .await;
+            assert_eq!(s, StatusCode::UNAUTHORIZED, "{method} {path}");
+        }
+    }
+    assert_eq!(paths.len(), 5);
+}
