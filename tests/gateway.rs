@@ -180,12 +180,21 @@ fn replay_command_passes_against_the_binary_and_http_refusals() {
             common::get(&format!("{}/healthz", gw.api)).await.unwrap().0,
             200
         );
-        // A body over the limit is refused with 413 before it is read whole.
-        let big = vec![b'x'; 2 * 1024 * 1024];
-        let (s, _) = varco::replay::post(&gw.nodo, Some("paVerifyPaymentNotice"), big)
-            .await
-            .unwrap();
-        assert_eq!(s, 413);
+        // A body over the limit is refused with 413 from its Content-Length, before it is
+        // read at all: the headers alone get the answer.
+        let addr = gw.nodo.trim_start_matches("http://").trim_end_matches("/paForNode").to_owned();
+        let answer = tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Write};
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            write!(s, "POST /paForNode HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\nContent-Length: 104857600\r\n\r\n").unwrap();
+            let mut buf = [0u8; 256];
+            let n = s.read(&mut buf).unwrap();
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        })
+        .await
+        .unwrap();
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
         // A JSON body is not SOAP.
         let client: hyper_util::client::legacy::Client<_, http_body_util::Full<bytes::Bytes>> =
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
@@ -281,4 +290,50 @@ fn kill_9_during_a_stream_of_receipts_loses_none_answered_ok() {
     // And the binary itself comes back on that directory.
     let gw = Gateway::start(dir.path());
     drop(gw);
+}
+
+/// PUT over HTTP with Basic auth.
+async fn put_json(url: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    use base64::Engine;
+    let client: hyper_util::client::legacy::Client<_, http_body_util::Full<bytes::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    let req = hyper::Request::put(url)
+        .header("content-type", "application/json")
+        .header("authorization", format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("demo:demo")))
+        .body(http_body_util::Full::new(bytes::Bytes::from(body.to_string())))
+        .unwrap();
+    let resp = client.request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let bytes = http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or_default())
+}
+
+#[test]
+fn positions_created_with_201_survive_kill_9_and_are_payable_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(dir.path());
+    let base = format!("{}/api/pendenze/v2/pendenze/demo", gw.api);
+    let mut created = Vec::new();
+    rt().block_on(async {
+        for i in 0..40 {
+            let body = serde_json::json!({
+                "idTipoPendenza": "LIBERO", "idDominio": "77777777777", "causale": format!("Mensa scolastica {i}"),
+                "soggettoPagatore": {"tipo": "F", "identificativo": "RSSMRA80A01H501U", "anagrafica": "Mario Rossi"},
+                "importo": 35.00,
+                "voci": [{"idVocePendenza": "mensa", "importo": 35.00, "descrizione": "Mensa", "codEntrata": "TARI"}]
+            });
+            let (s, v) = put_json(&format!("{base}/mensa-{i}"), &body).await;
+            assert_eq!(s, 201, "{v}");
+            created.push(v["numeroAvviso"].as_str().unwrap().to_owned());
+        }
+    });
+    // No graceful shutdown: the process dies right after the last 201.
+    gw.kill9();
+    let gw = Gateway::start(dir.path());
+    rt().block_on(async {
+        for nav in &created {
+            let (_, verify) = soap(&gw.nodo, "paVerifyPaymentNotice", &qr_request("paVerifyPaymentNoticeReq", nav, "")).await;
+            assert_eq!(element(&verify, "amount"), Some("35.00"), "{verify}");
+        }
+    });
 }

@@ -158,11 +158,7 @@ pub fn render(avviso: &Avviso) -> Result<Vec<u8>, PdfError> {
         }
         None => None,
     };
-    let logo = avviso
-        .logo
-        .as_ref()
-        .map(|bytes| load_logo(bytes))
-        .transpose()?;
+    let logo = avviso.logo.as_ref().map(load_logo).transpose()?;
 
     let mut document = Document::new();
     document.set_metadata(
@@ -523,21 +519,20 @@ impl Pen<'_, '_> {
         let module = side / m.width().max(m.height()) as f32;
         let q = quiet as f32 * module;
         self.fill_rect(x - q, y - q, side + 2.0 * q, side + 2.0 * q, WHITE);
+        // Drawn in module units (integer coordinates keep the content stream small).
         let mut pb = PathBuilder::new();
-        for (row, col, len) in m.dark_runs() {
-            if let Some(rect) = Rect::from_xywh(
-                x + col as f32 * module,
-                y + row as f32 * module,
-                len as f32 * module,
-                module,
-            ) {
+        for (mx, my, mw, mh) in m.dark_rects() {
+            if let Some(rect) = Rect::from_xywh(mx as f32, my as f32, mw as f32, mh as f32) {
                 pb.push_rect(rect);
             }
         }
         if let Some(path) = pb.finish() {
+            self.surface
+                .push_transform(&Transform::from_row(module, 0.0, 0.0, module, x, y));
             self.surface.set_stroke(None);
             self.surface.set_fill(Some(paint_fill(BLACK)));
             self.surface.draw_path(&path);
+            self.surface.pop();
         }
     }
 

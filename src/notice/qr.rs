@@ -243,25 +243,41 @@ impl ModuleMatrix {
         self.modules[y * self.width + x]
     }
 
-    /// The horizontal runs of dark modules, as `(row, first column, length)`: drawing one
-    /// rectangle per run gives a compact vector symbol without seams between modules.
-    pub fn dark_runs(&self) -> Vec<(usize, usize, usize)> {
-        let mut runs = Vec::new();
+    /// The dark modules as non-overlapping rectangles `(x, y, width, height)` in modules:
+    /// horizontal runs, merged downwards while the next row has the same run. Drawing one
+    /// rectangle each gives a compact vector symbol without seams between modules.
+    pub fn dark_rects(&self) -> Vec<(usize, usize, usize, usize)> {
+        let mut rects: Vec<(usize, usize, usize, usize)> = Vec::new();
+        // Rectangles that reach the previous row, by (x, width) -> index in `rects`.
+        let mut open: Vec<((usize, usize), usize)> = Vec::new();
         for y in 0..self.height() {
+            let mut next_open = Vec::new();
             let mut x = 0;
             while x < self.width {
-                if self.is_dark(x, y) {
-                    let start = x;
-                    while x < self.width && self.is_dark(x, y) {
-                        x += 1;
-                    }
-                    runs.push((y, start, x - start));
-                } else {
+                if !self.is_dark(x, y) {
+                    x += 1;
+                    continue;
+                }
+                let start = x;
+                while x < self.width && self.is_dark(x, y) {
                     x += 1;
                 }
+                let key = (start, x - start);
+                let index = match open.iter().find(|(k, _)| *k == key) {
+                    Some(&(_, i)) => {
+                        rects[i].3 += 1;
+                        i
+                    }
+                    None => {
+                        rects.push((start, y, x - start, 1));
+                        rects.len() - 1
+                    }
+                };
+                next_open.push((key, index));
             }
+            open = next_open;
         }
-        runs
+        rects
     }
 }
 
@@ -464,13 +480,7 @@ mod tests {
         let longest = qr_payload(&notice(), "77777777777", MAX_CENTS);
         assert_eq!(qr_matrix(&longest).unwrap().width(), 33);
         assert_eq!(decode_qr(&m), payload);
-        // Runs cover exactly the dark modules.
-        let dark: usize = m.dark_runs().iter().map(|r| r.2).sum();
-        let count = (0..33)
-            .flat_map(|y| (0..33).map(move |x| (x, y)))
-            .filter(|&(x, y)| m.is_dark(x, y))
-            .count();
-        assert_eq!(dark, count);
+        assert_rects_cover_dark_modules(&m);
     }
 
     #[test]
@@ -493,8 +503,26 @@ mod tests {
             .flat_map(|y| (0..m.width()).map(move |x| (x, y)))
             .map(|(x, y)| m.is_dark(x, y))
             .collect();
+        assert_rects_cover_dark_modules(&m);
         let decoded = datamatrix::DataMatrix::decode(&bits, m.width()).unwrap();
         assert_eq!(String::from_utf8(decoded).unwrap(), payload);
+    }
+
+    /// The rectangles cover every dark module exactly once and no light one.
+    fn assert_rects_cover_dark_modules(m: &ModuleMatrix) {
+        let mut covered = vec![0u8; m.width() * m.height()];
+        for (x, y, w, h) in m.dark_rects() {
+            for yy in y..y + h {
+                for xx in x..x + w {
+                    covered[yy * m.width() + xx] += 1;
+                }
+            }
+        }
+        for y in 0..m.height() {
+            for x in 0..m.width() {
+                assert_eq!(covered[y * m.width() + x], u8::from(m.is_dark(x, y)));
+            }
+        }
     }
 
     /// Renders the matrix at 4 px per module with a 4-module quiet zone and decodes it with
