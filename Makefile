@@ -13,12 +13,13 @@ run: build
 build:
 	$(CARGO) build --release --bin varco
 
-# xmllint validates every SOAP response against the official schema in the tests.
+# xmllint validates every SOAP response against the official schema; pdftotext/pdftoppm
+# (poppler-utils) and dmtxread (dmtx-utils) read the rendered notices back in the tests.
 tools:
-	@command -v xmllint >/dev/null 2>&1 || { \
-	  echo "installing xmllint (libxml2-utils)"; \
-	  (apt-get update -qq && apt-get install -y -qq libxml2-utils) >/dev/null || \
-	  (sudo apt-get update -qq && sudo apt-get install -y -qq libxml2-utils) >/dev/null; }
+	@(command -v xmllint && command -v pdftoppm && command -v pdftotext && command -v dmtxread) >/dev/null 2>&1 || { \
+	  echo "installing test tools (libxml2-utils poppler-utils dmtx-utils)"; \
+	  (apt-get update -qq && apt-get install -y -qq libxml2-utils poppler-utils dmtx-utils) >/dev/null || \
+	  (sudo apt-get update -qq && sudo apt-get install -y -qq libxml2-utils poppler-utils dmtx-utils) >/dev/null; }
 
 fmt:
 	$(CARGO) fmt --all -- --check

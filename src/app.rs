@@ -56,15 +56,18 @@ pub const API_MAX_BODY: usize = 256 * 1024 * 1024;
 
 /// The router gestionali and operators call: health, and API Pendenze v2.
 pub fn api_router(state: AppState) -> Router {
-    let (pendenze, _) = api::pendenze_v2(ApiState {
+    let api_state = ApiState {
         nodo: state.nodo.clone(),
         auth: state.auth.clone(),
-    });
+    };
+    let (pendenze, _) = api::pendenze_v2(api_state.clone());
+    let backoffice = api::backoffice_v1(api_state);
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .with_state(state)
         .nest(api::PENDENZE_BASE, pendenze)
+        .nest(api::backoffice::BASE, backoffice)
         .layer(RequestBodyLimitLayer::new(API_MAX_BODY))
         .layer(DefaultBodyLimit::disable())
 }

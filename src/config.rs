@@ -33,6 +33,9 @@ pub struct Config {
     /// Seed demo positions on first start.
     #[serde(default)]
     pub demo: DemoConfig,
+    /// Receipt forwarding to gestionali.
+    #[serde(default)]
+    pub outbox: OutboxConfig,
     /// Stations of the broker.
     pub stazioni: Vec<Stazione>,
     /// Creditors.
@@ -43,6 +46,53 @@ pub struct Config {
     /// Client applications (gestionali).
     #[serde(default)]
     pub applicazioni: Vec<Applicazione>,
+    /// Operators of the backoffice API.
+    #[serde(default)]
+    pub operatori: Vec<Operatore>,
+}
+
+/// `[outbox]`: how receipts are forwarded to gestionali.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxConfig {
+    /// First retry delay, ms.
+    pub base_delay_ms: u64,
+    /// Longest retry delay, ms.
+    pub max_delay_ms: u64,
+    /// Spread of each delay (0..1, ± that fraction).
+    pub jitter: f64,
+    /// After this many seconds of failures an entry is parked as dead (never dropped).
+    pub horizon_secs: u64,
+    /// Deliveries in flight per connector.
+    pub parallel: usize,
+    /// Timeout of one delivery, ms.
+    pub timeout_ms: u64,
+    /// On shutdown, how long to wait for deliveries in flight, ms.
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self {
+            base_delay_ms: 30_000,
+            max_delay_ms: 3_600_000,
+            jitter: 0.2,
+            horizon_secs: 7 * 24 * 3600,
+            parallel: 4,
+            timeout_ms: 10_000,
+            shutdown_grace_ms: 10_000,
+        }
+    }
+}
+
+/// `[[operatori]]`: people (or scripts) allowed on the backoffice API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Operatore {
+    /// Login.
+    pub username: String,
+    /// Argon2 PHC hash (`varco hash-password`).
+    pub password_hash: String,
 }
 
 /// `[intermediario]`
@@ -293,6 +343,17 @@ pub struct Applicazione {
     /// Its gestionale, for receipts and verification on the fly.
     #[serde(default)]
     pub connettore: Option<Connettore>,
+    /// Notices this application owns without loading them in Varco: a regular expression over
+    /// the IUV. Varco asks the gestionale about them (verification on the fly).
+    #[serde(default)]
+    pub iuv_pattern: Option<String>,
+    /// Same, by segregation code (aux 3 notices).
+    #[serde(default)]
+    pub segregation_codes: Vec<String>,
+    /// When refreshing a position at the gestionale fails, refuse (PAA_SYSTEM_ERROR) instead of
+    /// answering from the stored copy.
+    #[serde(default)]
+    pub verifica_obbligatoria: bool,
 }
 
 /// `[applicazioni.connettore]`
@@ -304,6 +365,13 @@ pub struct Connettore {
     /// How to authenticate.
     #[serde(default)]
     pub auth: ConnettoreAuth,
+    /// Budget of a verification call, ms (well under the Nodo's 7 s).
+    #[serde(default = "default_verify_timeout")]
+    pub verify_timeout_ms: u64,
+}
+
+fn default_verify_timeout() -> u64 {
+    3000
 }
 
 /// Authentication toward a gestionale.
@@ -510,11 +578,41 @@ impl Config {
                     bail!("{key}.tipi_pendenza[{j}]: {t} is not a configured tipo pendenza");
                 }
             }
-            if let Some(c) = &a.connettore
-                && !(c.url.starts_with("http://") || c.url.starts_with("https://"))
-            {
-                bail!("{key}.connettore.url: must be an http:// or https:// URL");
+            if let Some(c) = &a.connettore {
+                if !(c.url.starts_with("http://") || c.url.starts_with("https://")) {
+                    bail!("{key}.connettore.url: must be an http:// or https:// URL");
+                }
+                if c.verify_timeout_ms == 0 || c.verify_timeout_ms > 6000 {
+                    bail!(
+                        "{key}.connettore.verify_timeout_ms: must be 1..6000 (the Nodo waits 7 s)"
+                    );
+                }
             }
+            if let Some(p) = &a.iuv_pattern
+                && let Err(e) = regex::Regex::new(p)
+            {
+                bail!("{key}.iuv_pattern: not a regular expression: {e}");
+            }
+            if (a.iuv_pattern.is_some() || !a.segregation_codes.is_empty())
+                && a.connettore.is_none()
+            {
+                bail!("{key}.connettore: iuv_pattern / segregation_codes need a connettore to ask");
+            }
+        }
+        for (i, o) in self.operatori.iter().enumerate() {
+            if o.username.is_empty()
+                || argon2::password_hash::phc::PasswordHash::new(&o.password_hash).is_err()
+            {
+                bail!(
+                    "operatori[{i}]: needs a username and a PHC password_hash (`varco hash-password`)"
+                );
+            }
+        }
+        if !(0.0..=1.0).contains(&self.outbox.jitter)
+            || self.outbox.parallel == 0
+            || self.outbox.base_delay_ms == 0
+        {
+            bail!("outbox: jitter must be 0..1, parallel and base_delay_ms at least 1");
         }
         Ok(())
     }

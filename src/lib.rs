@@ -15,6 +15,8 @@
 //! - [`store`]: the only module that knows sled; `store::keys` builds every key.
 //! - [`domain`]: positions, items, receipts, attempts, outbox entries: no protocol.
 //! - [`notice`]: notice numbers and their check digits.
+//! - [`gestionale`]: asks a gestionale about notices Varco does not hold (verification on the fly).
+//! - [`outbox`]: forwards stored receipts to gestionali until delivered (worker, backoff, sender).
 //! - [`demo`]: the demo positions seeded on first start.
 //! - [`replay`]: replays recorded exchanges against a running gateway.
 
@@ -24,8 +26,10 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod gestionale;
 pub mod nodo;
 pub mod notice;
+pub mod outbox;
 pub mod replay;
 pub mod server;
 pub mod soap;

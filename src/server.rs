@@ -40,9 +40,12 @@ pub async fn run(
         }
     }
     let state = AppState::new(
-        Nodo::new(config.clone(), store.clone(), clock),
+        Nodo::new(config.clone(), store.clone(), clock.clone()),
         ready.clone(),
     );
+    let sender = crate::outbox::sender::HttpSender::new(&config)
+        .context("building the gestionale clients")?;
+    let worker = crate::outbox::Worker::new(store.clone(), config.clone(), sender, clock);
     let nodo_listener = TcpListener::bind(config.nodo.listen)
         .await
         .with_context(|| format!("binding the nodo listener on {}", config.nodo.listen))?;
@@ -63,8 +66,9 @@ pub async fn run(
         .with_graceful_shutdown(stopped(stop_rx.clone()))
         .into_future();
     let api_server = axum::serve(api_listener, api_router(state.clone()))
-        .with_graceful_shutdown(stopped(stop_rx))
+        .with_graceful_shutdown(stopped(stop_rx.clone()))
         .into_future();
+    let worker_task = tokio::spawn(worker.run(stop_rx.clone()));
     let nodo_task = tokio::spawn(nodo_server);
     let api_task = tokio::spawn(api_server);
     ready.store(true, Ordering::Release);
@@ -74,9 +78,10 @@ pub async fn run(
     tracing::info!("shutting down: draining requests");
     ready.store(false, Ordering::Release);
     let _ = stop_tx.send(true);
-    let (a, b) = tokio::join!(nodo_task, api_task);
+    let (a, b, c) = tokio::join!(nodo_task, api_task, worker_task);
     a??;
     b??;
+    c?;
     store.flush_blocking().context("flushing the store")?;
     tracing::info!("stopped");
     Ok(())

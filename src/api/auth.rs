@@ -18,6 +18,7 @@ use std::sync::{Arc, RwLock};
 #[derive(Debug)]
 pub struct Authenticator {
     apps: HashMap<String, (String, Caller)>,
+    operators: HashMap<String, String>,
     salt: [u8; 16],
     verified: RwLock<HashMap<String, [u8; 32]>>,
     allow_demo_password: bool,
@@ -44,8 +45,14 @@ impl Authenticator {
             })
             .collect();
         let salt = *uuid::Uuid::new_v4().as_bytes();
+        let operators = config
+            .operatori
+            .iter()
+            .map(|o| (o.username.clone(), o.password_hash.clone()))
+            .collect();
         Arc::new(Self {
             apps,
+            operators,
             salt,
             verified: RwLock::new(HashMap::new()),
             allow_demo_password: config.loopback_only(),
@@ -61,37 +68,47 @@ impl Authenticator {
         h.finalize().into()
     }
 
-    /// The caller named by an `Authorization: Basic` header, or 401.
+    /// The application named by an `Authorization: Basic` header, or 401.
     pub async fn authenticate(self: &Arc<Self>, headers: &HeaderMap) -> Result<Caller, ApiError> {
-        let value = headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
+        let (id, password) = basic_credentials(headers).ok_or_else(ApiError::unauthenticated)?;
+        let (hash, caller) = self.apps.get(&id).ok_or_else(ApiError::unauthenticated)?;
+        self.check(&format!("app:{id}"), &password, hash).await?;
+        Ok(caller.clone())
+    }
+
+    /// The operator named by an `Authorization: Basic` header, or 401.
+    pub async fn authenticate_operator(
+        self: &Arc<Self>,
+        headers: &HeaderMap,
+    ) -> Result<String, ApiError> {
+        let (id, password) = basic_credentials(headers).ok_or_else(ApiError::unauthenticated)?;
+        let hash = self
+            .operators
+            .get(&id)
             .ok_or_else(ApiError::unauthenticated)?;
-        let encoded = value
-            .strip_prefix("Basic ")
-            .or_else(|| value.strip_prefix("basic "))
-            .ok_or_else(ApiError::unauthenticated)?;
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(encoded.trim())
-            .map_err(|_| ApiError::unauthenticated())?;
-        let decoded = String::from_utf8(decoded).map_err(|_| ApiError::unauthenticated())?;
-        let (id, password) = decoded
-            .split_once(':')
-            .ok_or_else(ApiError::unauthenticated)?;
-        let (hash, caller) = self.apps.get(id).ok_or_else(ApiError::unauthenticated)?;
+        self.check(&format!("op:{id}"), &password, hash).await?;
+        Ok(id)
+    }
+
+    async fn check(
+        self: &Arc<Self>,
+        key: &str,
+        password: &str,
+        hash: &str,
+    ) -> Result<(), ApiError> {
         if password == "demo" && !self.allow_demo_password {
             return Err(ApiError::unauthenticated());
         }
-        let digest = self.digest(id, password);
+        let digest = self.digest(key, password);
         let cached = self
             .verified
             .read()
-            .map(|m| m.get(id) == Some(&digest))
+            .map(|m| m.get(key) == Some(&digest))
             .unwrap_or(false);
         if cached {
-            return Ok(caller.clone());
+            return Ok(());
         }
-        let (hash, pw) = (hash.clone(), password.to_owned());
+        let (hash, pw) = (hash.to_owned(), password.to_owned());
         let ok = tokio::task::spawn_blocking(move || verify_password(&pw, &hash))
             .await
             .map_err(ApiError::internal)?;
@@ -99,8 +116,25 @@ impl Authenticator {
             return Err(ApiError::unauthenticated());
         }
         if let Ok(mut m) = self.verified.write() {
-            m.insert(id.to_owned(), digest);
+            m.insert(key.to_owned(), digest);
         }
-        Ok(caller.clone())
+        Ok(())
     }
+}
+
+/// `(user, password)` from `Authorization: Basic ...`.
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (id, password) = decoded.split_once(':')?;
+    Some((id.to_owned(), password.to_owned()))
 }

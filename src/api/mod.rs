@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod avvisi;
+pub mod backoffice;
 pub mod dto;
 pub mod error;
 pub mod pendenze;
@@ -93,4 +94,19 @@ pub fn pendenze_v2(state: ApiState) -> (Router, utoipa::openapi::OpenApi) {
         get(move || async move { Json((*doc).clone()) }),
     );
     (router, openapi)
+}
+
+/// The backoffice API (paths relative to [`backoffice::BASE`]).
+pub fn backoffice_v1(state: ApiState) -> Router {
+    let (router, mut openapi) = OpenApiRouter::new()
+        .routes(routes!(backoffice::list_outbox))
+        .routes(routes!(backoffice::retry_outbox))
+        .with_state(state)
+        .split_for_parts();
+    openapi.info.title = "Varco backoffice".into();
+    openapi.servers = Some(vec![utoipa::openapi::Server::new(backoffice::BASE)]);
+    router.route(
+        "/openapi.json",
+        get(move || async move { Json(openapi.clone()) }),
+    )
 }

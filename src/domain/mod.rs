@@ -430,6 +430,9 @@ pub struct OutboxEntry {
     /// The last failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// When an operator last asked for it to be sent again (restarts the retry horizon).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requeued_at: Option<DateTime<Utc>>,
 }
 
 #[cfg(test)]

@@ -22,11 +22,13 @@ fn record(nodo: &Nodo, p: &Pendenza, r: &PaGetPaymentReq, primitiva: &str) -> Re
 }
 
 /// paGetPayment (V1).
-pub fn handle_v1(nodo: &Nodo, r: &PaGetPaymentReq) -> Result<Response, Fault> {
-    let (p, _) = nodo.payable(
-        r.qr_code.fiscal_code.as_str(),
-        r.qr_code.notice_number.as_str(),
-    )?;
+pub async fn handle_v1(nodo: &Nodo, r: &PaGetPaymentReq) -> Result<Response, Fault> {
+    let (p, _) = nodo
+        .payable(
+            r.qr_code.fiscal_code.as_str(),
+            r.qr_code.notice_number.as_str(),
+        )
+        .await?;
     let data = mapping::payment_v1(&nodo.config, &p, r.transfer_type)
         .map_err(|why| Fault::new(FaultCode::Semantica, why))?;
     record(nodo, &p, r, "paGetPayment")?;
@@ -38,11 +40,13 @@ pub fn handle_v1(nodo: &Nodo, r: &PaGetPaymentReq) -> Result<Response, Fault> {
 }
 
 /// paGetPaymentV2.
-pub fn handle_v2(nodo: &Nodo, r: &PaGetPaymentReq) -> Result<Response, Fault> {
-    let (p, _) = nodo.payable(
-        r.qr_code.fiscal_code.as_str(),
-        r.qr_code.notice_number.as_str(),
-    )?;
+pub async fn handle_v2(nodo: &Nodo, r: &PaGetPaymentReq) -> Result<Response, Fault> {
+    let (p, _) = nodo
+        .payable(
+            r.qr_code.fiscal_code.as_str(),
+            r.qr_code.notice_number.as_str(),
+        )
+        .await?;
     let data = mapping::payment_v2(&nodo.config, &p, r.transfer_type)
         .map_err(|why| Fault::new(FaultCode::Semantica, why))?;
     record(nodo, &p, r, "paGetPaymentV2")?;

@@ -10,7 +10,8 @@ mod send_rt;
 mod verify;
 
 use crate::config::{Config, Topology};
-use crate::domain::{Pendenza, StatoEffettivo};
+use crate::domain::{Pendenza, Stato, StatoEffettivo, rome_today};
+use crate::gestionale::{Gestionale, Verifica};
 use crate::notice::NoticeNumber;
 use crate::soap::schema::Text35;
 use crate::soap::{Fault, FaultCode, Request, Response};
@@ -37,6 +38,8 @@ pub struct Nodo {
     pub store: Store,
     /// Current time.
     pub clock: Clock,
+    /// Gestionali to ask about notices Varco does not hold.
+    pub gestionale: Arc<Gestionale>,
 }
 
 impl Nodo {
@@ -44,6 +47,7 @@ impl Nodo {
     pub fn new(config: Arc<Config>, store: Store, clock: Clock) -> Self {
         Self {
             topology: Arc::new(Topology::new(&config)),
+            gestionale: Arc::new(Gestionale::new(&config)),
             config,
             store,
             clock,
@@ -54,30 +58,42 @@ impl Nodo {
     pub async fn handle(&self, request: Request, raw: &[u8]) -> Response {
         let op = operation_of(&request);
         let result = match request {
-            Request::Verify(r) => self
-                .check_caller(
+            Request::Verify(r) => {
+                let caller = self.check_caller(
                     &r.id_pa,
                     &r.id_broker_pa,
                     &r.id_station,
                     r.qr_code.fiscal_code.as_str(),
-                )
-                .and_then(|()| verify::handle(self, &r)),
-            Request::GetPayment(r) => self
-                .check_caller(
+                );
+                match caller {
+                    Ok(()) => verify::handle(self, &r).await,
+                    Err(f) => Err(f),
+                }
+            }
+            Request::GetPayment(r) => {
+                let caller = self.check_caller(
                     &r.id_pa,
                     &r.id_broker_pa,
                     &r.id_station,
                     r.qr_code.fiscal_code.as_str(),
-                )
-                .and_then(|()| get_payment::handle_v1(self, &r)),
-            Request::GetPaymentV2(r) => self
-                .check_caller(
+                );
+                match caller {
+                    Ok(()) => get_payment::handle_v1(self, &r).await,
+                    Err(f) => Err(f),
+                }
+            }
+            Request::GetPaymentV2(r) => {
+                let caller = self.check_caller(
                     &r.id_pa,
                     &r.id_broker_pa,
                     &r.id_station,
                     r.qr_code.fiscal_code.as_str(),
-                )
-                .and_then(|()| get_payment::handle_v2(self, &r)),
+                );
+                match caller {
+                    Ok(()) => get_payment::handle_v2(self, &r).await,
+                    Err(f) => Err(f),
+                }
+            }
             Request::SendRt(r) => match self.check_caller(
                 &r.id_pa,
                 &r.id_broker_pa,
@@ -142,7 +158,13 @@ impl Nodo {
     }
 
     /// Finds a payable position for a notice, or the fault that says why it is not payable.
-    fn payable(&self, fiscal_code: &str, notice: &str) -> Result<(Pendenza, NoticeNumber), Fault> {
+    /// A notice Varco does not hold, or whose validity day has passed, is first asked of the
+    /// gestionale that owns it (verification on the fly), when one does.
+    async fn payable(
+        &self,
+        fiscal_code: &str,
+        notice: &str,
+    ) -> Result<(Pendenza, NoticeNumber), Fault> {
         let unknown = || {
             Fault::new(
                 FaultCode::PagamentoSconosciuto,
@@ -150,13 +172,27 @@ impl Nodo {
             )
         };
         let nav = NoticeNumber::parse(notice).map_err(|_| unknown())?;
-        let pendenza = self
+        let now = (self.clock)();
+        let stored = self
             .store
             .pendenza(fiscal_code, nav.iuv())
             .map_err(system_error)?
-            .filter(|p| p.numero_avviso == nav.as_str())
-            .ok_or_else(unknown)?;
-        match pendenza.stato_at((self.clock)()) {
+            .filter(|p| p.numero_avviso == nav.as_str());
+        let stale = match &stored {
+            None => true,
+            Some(p) => {
+                p.stato == Stato::NonEseguita
+                    && p.data_validita.is_some_and(|d| rome_today(now) > d)
+            }
+        };
+        let pendenza = match (
+            stale,
+            self.gestionale.owner(&self.config, fiscal_code, &nav),
+        ) {
+            (true, Some(app)) => self.refresh(app, fiscal_code, &nav, stored, now).await?,
+            _ => stored.ok_or_else(unknown)?,
+        };
+        match pendenza.stato_at(now) {
             StatoEffettivo::NonEseguita => Ok((pendenza, nav)),
             StatoEffettivo::Eseguita => Err(Fault::new(
                 FaultCode::PagamentoDuplicato,
@@ -176,6 +212,99 @@ impl Nodo {
                         .unwrap_or_default()
                 ),
             )),
+        }
+    }
+
+    /// Asks the gestionale; stores and returns what it says, or falls back to the stored copy.
+    async fn refresh(
+        &self,
+        app: &crate::config::Applicazione,
+        dominio: &str,
+        nav: &NoticeNumber,
+        stored: Option<Pendenza>,
+        now: DateTime<Utc>,
+    ) -> Result<Pendenza, Fault> {
+        let unknown = |why: &str| {
+            Fault::new(
+                FaultCode::PagamentoSconosciuto,
+                format!("notice {nav} is unknown to creditor {dominio}{why}"),
+            )
+        };
+        match self
+            .gestionale
+            .verify(&self.config, app, dominio, nav, now)
+            .await
+        {
+            Ok(Verifica::Pendenza(fresh)) => {
+                let mut fresh = *fresh;
+                match &stored {
+                    Some(old) => {
+                        // Keep what Varco knows about the position; take the gestionale's data.
+                        fresh.created_at = old.created_at;
+                        fresh.dettagli.uuid = old.dettagli.uuid.clone();
+                        fresh.ricevute = old.ricevute.clone();
+                        fresh.anomala = old.anomala;
+                        fresh.anomalie = old.anomalie.clone();
+                        self.store.put_pendenza(&fresh).map_err(system_error)?;
+                    }
+                    None => {
+                        fresh.dettagli.uuid = Some(uuid::Uuid::new_v4().simple().to_string());
+                        if !self.store.insert_pendenza(&fresh).map_err(system_error)? {
+                            // Another request stored it meanwhile, or the gestionale reused an
+                            // idPendenza of another notice: answer from what is stored.
+                            return self
+                                .store
+                                .pendenza(dominio, nav.iuv())
+                                .map_err(system_error)?
+                                .filter(|p| p.numero_avviso == nav.as_str())
+                                .ok_or_else(|| {
+                                    unknown(" (the gestionale's idPendenza is already used)")
+                                });
+                        }
+                    }
+                }
+                tracing::info!(notice = %nav, id_a2a = %app.id_a2a, "position verified at the gestionale");
+                Ok(fresh)
+            }
+            Ok(Verifica::Annullata(why)) => {
+                self.mark(&stored, Stato::Annullata);
+                Err(Fault::new(
+                    FaultCode::PagamentoAnnullato,
+                    format!("notice {nav} was cancelled by the creditor {why}")
+                        .trim_end()
+                        .to_owned(),
+                ))
+            }
+            Ok(Verifica::Scaduta(why)) => Err(Fault::new(
+                FaultCode::PagamentoScaduto,
+                format!("notice {nav} expired {why}").trim_end().to_owned(),
+            )),
+            Ok(Verifica::Sconosciuta(_)) => stored.ok_or_else(|| unknown("")),
+            Err(e) => {
+                tracing::warn!(notice = %nav, id_a2a = %app.id_a2a, error = %e, "gestionale verification failed");
+                match stored {
+                    Some(_) if app.verifica_obbligatoria => Err(Fault::new(
+                        FaultCode::SystemError,
+                        "the creditor's system could not confirm the position; please retry",
+                    )),
+                    Some(p) => Ok(p),
+                    None => Err(unknown("")),
+                }
+            }
+        }
+    }
+
+    /// Records a state the gestionale reported on the stored copy (best effort).
+    fn mark(&self, stored: &Option<Pendenza>, stato: Stato) {
+        if let Some(p) = stored {
+            let change = |cur: &Pendenza| -> Result<Option<Pendenza>, ()> {
+                let mut next = cur.clone();
+                next.stato = stato;
+                Ok((next != *cur).then_some(next))
+            };
+            if let Err(e) = self.store.update_pendenza(&p.dominio, &p.iuv, &change) {
+                tracing::error!(error = %e, "cannot record the gestionale's state");
+            }
         }
     }
 }

@@ -267,6 +267,10 @@ pub async fn handle(nodo: &Nodo, incoming: Incoming) -> Result<Response, Fault> 
             .map_err(system_error)?;
     // Also for a receipt already stored: the earlier write may not have reached the disk yet.
     nodo.store.sync().await.map_err(system_error)?;
+    // Persist, then notify: the outbox worker delivers it to the gestionale.
+    if matches!(applied, ReceiptApplied::Stored(_)) {
+        nodo.store.outbox_signal().notify_one();
+    }
     let status = match &applied {
         ReceiptApplied::Stored(s) | ReceiptApplied::AlreadyStored(s) => s,
     };

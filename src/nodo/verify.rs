@@ -6,11 +6,13 @@ use crate::soap::schema::{Outcome, Text140};
 use crate::soap::{Fault, Response};
 
 /// Answers a verify: one EQ payment option with the current amount.
-pub fn handle(nodo: &Nodo, r: &PaVerifyPaymentNoticeReq) -> Result<Response, Fault> {
-    let (p, _nav) = nodo.payable(
-        r.qr_code.fiscal_code.as_str(),
-        r.qr_code.notice_number.as_str(),
-    )?;
+pub async fn handle(nodo: &Nodo, r: &PaVerifyPaymentNoticeReq) -> Result<Response, Fault> {
+    let (p, _nav) = nodo
+        .payable(
+            r.qr_code.fiscal_code.as_str(),
+            r.qr_code.notice_number.as_str(),
+        )
+        .await?;
     let dominio = nodo.config.dominio(&p.dominio);
     Ok(Response::Verify(PaVerifyPaymentNoticeRes {
         outcome: Outcome::Ok,

@@ -2,7 +2,7 @@
 //!
 //! | code | payload | where |
 //! |---|---|---|
-//! | pagoPA QR code (ISO/IEC 18004, ECC level M, version 4 = 33×33 modules) | `PAGOPA|002|<notice 18>|<EC fiscal code 11>|<cents>` | every notice ([`qr_payload`]) |
+//! | pagoPA QR code (ISO/IEC 18004, ECC level M, version 4 = 33×33 modules) | `PAGOPA\|002\|<notice 18>\|<EC fiscal code 11>\|<cents>` | every notice ([`qr_payload`]) |
 //! | GS1-128 | `415<GLN 13>8020<notice 18>3902<cents>` | domains with a GLN ([`gs1_payload`]) |
 //! | Poste Data Matrix (ECC 200) | `codfase=NBPA;<codeline 50>1P1<...>A`, 256 characters | the Bollettino PA part ([`poste_datamatrix_payload`]) |
 //!

@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use std::path::Path;
+use std::sync::Arc;
 
 /// Store failures.
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +119,7 @@ pub struct Store {
     attempts: sled::Tree,
     outbox: sled::Tree,
     commit: GroupCommit,
+    outbox_signal: Arc<tokio::sync::Notify>,
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
@@ -172,6 +174,7 @@ impl Store {
             outbox: db.open_tree(keys::OUTBOX)?,
             db,
             commit,
+            outbox_signal: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -407,6 +410,7 @@ impl Store {
                         created_at: now,
                         next_attempt_at: now,
                         last_error: None,
+                        requeued_at: None,
                     };
                     outbox.insert(
                         &keys::outbox(id),
@@ -426,6 +430,36 @@ impl Store {
     /// Outbox entries, oldest first.
     pub fn outbox(&self) -> Result<Vec<OutboxEntry>> {
         self.outbox.iter().values().map(|v| decode(&v?)).collect()
+    }
+
+    /// One outbox entry.
+    pub fn outbox_entry(&self, id: u64) -> Result<Option<OutboxEntry>> {
+        self.outbox
+            .get(keys::outbox(id))?
+            .map(|v| decode(&v))
+            .transpose()
+    }
+
+    /// Rewrites an outbox entry (delivery attempt recorded, parked, re-queued).
+    pub fn put_outbox(&self, entry: &OutboxEntry) -> Result<()> {
+        self.outbox.insert(keys::outbox(entry.id), encode(entry)?)?;
+        Ok(())
+    }
+
+    /// Removes a delivered entry.
+    pub fn remove_outbox(&self, id: u64) -> Result<()> {
+        self.outbox.remove(keys::outbox(id))?;
+        Ok(())
+    }
+
+    /// Number of outbox entries (pending and dead).
+    pub fn outbox_len(&self) -> usize {
+        self.outbox.len()
+    }
+
+    /// Woken after a receipt (and its outbox entry) is durable, and on a manual retry.
+    pub fn outbox_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.outbox_signal.clone()
     }
 }
 

@@ -1,0 +1,277 @@
+//! Receipt forwarding: every stored receipt has an outbox entry (written in the receipt's own
+//! transaction); this worker delivers it to the owning application's gestionale with
+//! `PUT {url}/ricevute/{idDominio}/{iuv}/{idRicevuta}` until a 2xx, retrying with capped
+//! exponential backoff and jitter, oldest first, a bounded number in flight per connector.
+//! After the horizon an entry is parked as dead, never dropped; an operator re-sends it.
+//!
+//! The worker arms its wake-up before it scans, so a receipt stored during a scan is not
+//! missed, and sleeps until the next entry is due: no busy polling. Deliveries are idempotent
+//! from the gestionale's side (the receipt's identity is sent as `Idempotency-Key`).
+
+pub mod backoff;
+pub mod ricevuta;
+pub mod sender;
+
+use crate::config::{Config, Connettore};
+use crate::domain::{OutboxEntry, OutboxState};
+use crate::nodo::Clock;
+use crate::store::Store;
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+/// Delivers one receipt body to one connector; `Err` holds the reason (always retried).
+pub trait Deliver: Send + Sync + 'static {
+    /// Sends `body` for `entry` to `connettore` of application `id_a2a`.
+    fn deliver(
+        &self,
+        id_a2a: &str,
+        connettore: &Connettore,
+        entry: &OutboxEntry,
+        body: Vec<u8>,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// The worker.
+pub struct Worker<D> {
+    store: Store,
+    config: Arc<Config>,
+    deliver: Arc<D>,
+    clock: Clock,
+    permits: HashMap<String, Arc<Semaphore>>,
+}
+
+impl<D: Deliver> Worker<D> {
+    /// A worker over `store` using `deliver`.
+    pub fn new(store: Store, config: Arc<Config>, deliver: D, clock: Clock) -> Self {
+        let permits = config
+            .applicazioni
+            .iter()
+            .map(|a| {
+                (
+                    a.id_a2a.clone(),
+                    Arc::new(Semaphore::new(config.outbox.parallel)),
+                )
+            })
+            .collect();
+        Self {
+            store,
+            config,
+            deliver: Arc::new(deliver),
+            clock,
+            permits,
+        }
+    }
+
+    /// Runs until `shutdown` turns true; then waits for deliveries in flight up to the grace.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let signal = self.store.outbox_signal();
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            // Arm the wake-up first: a receipt stored while we scan still wakes us.
+            let notified = signal.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+
+            let now = (self.clock)();
+            let entries = match self.store.outbox() {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::error!(error = %e, "outbox scan failed");
+                    Vec::new()
+                }
+            };
+            let pending: Vec<OutboxEntry> = entries
+                .into_iter()
+                .filter(|e| e.stato == OutboxState::Pending)
+                .collect();
+            let (due, later): (Vec<_>, Vec<_>) =
+                pending.into_iter().partition(|e| e.next_attempt_at <= now);
+            if !due.is_empty() {
+                let mut round = JoinSet::new();
+                for entry in due {
+                    let job = self.job(entry);
+                    round.spawn(job);
+                }
+                let drained = async { while round.join_next().await.is_some() {} };
+                tokio::select! {
+                    () = drained => continue,
+                    () = stopped(&mut shutdown) => {
+                        let grace = Duration::from_millis(self.config.outbox.shutdown_grace_ms);
+                        let _ = tokio::time::timeout(grace, async { while round.join_next().await.is_some() {} }).await;
+                        return;
+                    }
+                }
+            }
+            let sleep = later
+                .iter()
+                .map(|e| e.next_attempt_at)
+                .min()
+                .map(|t| (t - now).to_std().unwrap_or_default());
+            tokio::select! {
+                () = &mut notified => {}
+                () = async { match sleep { Some(d) => tokio::time::sleep(d).await, None => std::future::pending().await } } => {}
+                () = stopped(&mut shutdown) => return,
+            }
+        }
+    }
+
+    /// One delivery attempt, as a task.
+    fn job(&self, entry: OutboxEntry) -> impl Future<Output = ()> + Send + 'static {
+        let store = self.store.clone();
+        let config = self.config.clone();
+        let deliver = self.deliver.clone();
+        let clock = self.clock.clone();
+        let permit = entry
+            .id_a2a
+            .as_ref()
+            .and_then(|a| self.permits.get(a))
+            .cloned();
+        async move {
+            let _permit = match &permit {
+                Some(p) => p.clone().acquire_owned().await.ok(),
+                None => None,
+            };
+            let result = attempt(&store, &config, deliver.as_ref(), &entry).await;
+            let now = clock();
+            let outcome = match result {
+                Ok(()) => {
+                    tracing::info!(outbox_id = entry.id, notice_iuv = %entry.iuv, attempts = entry.tentativi + 1, "receipt delivered to the gestionale");
+                    store.remove_outbox(entry.id)
+                }
+                Err(Failure::NoConnector(why)) => store.put_outbox(&park(entry, now, why)),
+                Err(Failure::Retry(why)) => {
+                    store.put_outbox(&failed(&config, entry, now, why, fastrand::f64()))
+                }
+            };
+            if let Err(e) = outcome {
+                tracing::error!(error = %e, "cannot record an outbox delivery");
+            }
+        }
+    }
+}
+
+/// Resolves when shutdown is asked for (the watch guard never lives across an await).
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _closed_or_stopped = rx.wait_for(|s| *s).await.is_ok();
+}
+
+enum Failure {
+    NoConnector(String),
+    Retry(String),
+}
+
+async fn attempt<D: Deliver>(
+    store: &Store,
+    config: &Config,
+    deliver: &D,
+    entry: &OutboxEntry,
+) -> Result<(), Failure> {
+    let Some(id_a2a) = entry.id_a2a.as_deref() else {
+        return Err(Failure::NoConnector(
+            "the receipt belongs to no application (unknown notice)".into(),
+        ));
+    };
+    let Some(connettore) = config
+        .applicazioni
+        .iter()
+        .find(|a| a.id_a2a == id_a2a)
+        .and_then(|a| a.connettore.as_ref())
+    else {
+        return Err(Failure::NoConnector(format!(
+            "application {id_a2a} has no connettore"
+        )));
+    };
+    let receipt = store
+        .ricevuta(&entry.dominio, &entry.iuv, &entry.receipt_id)
+        .map_err(|e| Failure::Retry(e.to_string()))?
+        .ok_or_else(|| Failure::Retry("the receipt is missing from the store".into()))?;
+    let position = store
+        .pendenza(&entry.dominio, &entry.iuv)
+        .map_err(|e| Failure::Retry(e.to_string()))?
+        .filter(|p| p.numero_avviso == receipt.numero_avviso);
+    let name = config
+        .dominio(&entry.dominio)
+        .map(|d| d.ragione_sociale.clone());
+    let body = serde_json::to_vec(&ricevuta::build(&receipt, position.as_ref(), name))
+        .map_err(|e| Failure::Retry(e.to_string()))?;
+    let budget = Duration::from_millis(config.outbox.timeout_ms);
+    match tokio::time::timeout(budget, deliver.deliver(id_a2a, connettore, entry, body)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(why)) => Err(Failure::Retry(why)),
+        Err(_) => Err(Failure::Retry(format!(
+            "no answer within {} ms",
+            budget.as_millis()
+        ))),
+    }
+}
+
+/// The entry after a failed attempt: retried later, or dead past the horizon.
+pub fn failed(
+    config: &Config,
+    mut entry: OutboxEntry,
+    now: DateTime<Utc>,
+    why: String,
+    random: f64,
+) -> OutboxEntry {
+    entry.tentativi += 1;
+    entry.last_error = Some(why);
+    let since = entry.requeued_at.unwrap_or(entry.created_at);
+    let horizon = chrono::Duration::seconds(config.outbox.horizon_secs.min(i64::MAX as u64) as i64);
+    if now - since >= horizon {
+        entry.stato = OutboxState::Dead;
+        tracing::warn!(
+            outbox_id = entry.id,
+            attempts = entry.tentativi,
+            "receipt delivery given up: parked as dead"
+        );
+        return entry;
+    }
+    let o = &config.outbox;
+    let delay = backoff::delay(
+        entry.tentativi,
+        Duration::from_millis(o.base_delay_ms),
+        Duration::from_millis(o.max_delay_ms),
+        o.jitter,
+        random,
+    );
+    entry.next_attempt_at =
+        now + chrono::Duration::from_std(delay).unwrap_or_else(|_| chrono::Duration::hours(1));
+    tracing::info!(
+        outbox_id = entry.id,
+        attempts = entry.tentativi,
+        retry_in_ms = delay.as_millis() as u64,
+        "receipt delivery failed; will retry"
+    );
+    entry
+}
+
+fn park(mut entry: OutboxEntry, now: DateTime<Utc>, why: String) -> OutboxEntry {
+    entry.stato = OutboxState::Dead;
+    entry.last_error = Some(why);
+    entry.next_attempt_at = now;
+    entry
+}
+
+/// Puts an entry back in the queue now (manual re-send); true when it exists.
+pub fn requeue(
+    store: &Store,
+    id: u64,
+    now: DateTime<Utc>,
+) -> crate::store::Result<Option<OutboxEntry>> {
+    let Some(mut entry) = store.outbox_entry(id)? else {
+        return Ok(None);
+    };
+    entry.stato = OutboxState::Pending;
+    entry.next_attempt_at = now;
+    entry.requeued_at = Some(now);
+    store.put_outbox(&entry)?;
+    store.outbox_signal().notify_one();
+    Ok(Some(entry))
+}

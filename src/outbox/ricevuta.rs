@@ -1,0 +1,241 @@
+//! The `Ricevuta` JSON a gestionale receives (GovPay "API Ente Creditore v2" shape).
+
+use crate::api::dto::money;
+use crate::domain::{Pendenza, ReceiptVersion, Ricevuta, Soggetto};
+use base64::Engine;
+use serde::Serialize;
+
+/// Body of `PUT {url}/ricevute/{idDominio}/{iuv}/{idRicevuta}`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RicevutaJson {
+    /// Creditor.
+    pub dominio: DominioJson,
+    /// IUV.
+    pub iuv: String,
+    /// receiptId.
+    pub id_ricevuta: String,
+    /// Amount paid.
+    #[serde(with = "money")]
+    pub importo: i64,
+    /// ESEGUITO or NON_ESEGUITO.
+    pub esito: String,
+    /// The PSP that attests the payment.
+    pub istituto_attestante: IstitutoAttestante,
+    /// Who paid, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub versante: Option<SoggettoOut>,
+    /// The paid position, when Varco holds it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pendenza: Option<PendenzaPagata>,
+    /// When Varco received the receipt.
+    pub data: String,
+    /// paymentDateTime as sent by pagoPA.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_pagamento: Option<String>,
+    /// The activation, as GovPay names it.
+    pub rpt: Documento,
+    /// The receipt: `ctReceipt` / `ctReceiptV2`, with the SOAP request as received (base64).
+    pub rt: Documento,
+    /// Anomalies Varco recorded on this receipt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anomalia: Option<String>,
+}
+
+/// `{idDominio, ragioneSociale}`
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DominioJson {
+    /// Fiscal code.
+    pub id_dominio: String,
+    /// Name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ragione_sociale: Option<String>,
+}
+
+/// `istitutoAttestante`
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IstitutoAttestante {
+    /// PSP id.
+    #[serde(rename = "idPSP")]
+    pub id_psp: String,
+    /// PSP name.
+    pub denominazione: String,
+    /// Channel id.
+    pub id_canale: String,
+    /// Channel description.
+    pub descrizione: String,
+}
+
+/// A subject.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SoggettoOut {
+    /// F / G.
+    pub tipo: String,
+    /// Identifier.
+    pub identificativo: String,
+    /// Name.
+    pub anagrafica: String,
+}
+
+/// The paid position with its items and what was collected for each.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendenzaPagata {
+    /// Owning application.
+    #[serde(rename = "idA2A", skip_serializing_if = "Option::is_none")]
+    pub id_a2a: Option<String>,
+    /// The application's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_pendenza: Option<String>,
+    /// Tipo pendenza.
+    pub id_tipo_pendenza: String,
+    /// Subject.
+    pub causale: String,
+    /// Total.
+    #[serde(with = "money")]
+    pub importo: i64,
+    /// Notice number.
+    pub numero_avviso: String,
+    /// Debtor.
+    pub soggetto_pagatore: SoggettoOut,
+    /// Items.
+    pub voci: Vec<VocePagata>,
+}
+
+/// An item and its collection (`riscossione`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VocePagata {
+    /// 1-based.
+    pub indice: usize,
+    /// The gestionale's id.
+    pub id_voce_pendenza: String,
+    /// Amount.
+    #[serde(with = "money")]
+    pub importo: i64,
+    /// Description.
+    pub descrizione: String,
+    /// What was collected for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub riscossione: Option<Riscossione>,
+}
+
+/// `riscossione`
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Riscossione {
+    /// IUV.
+    pub iuv: String,
+    /// receiptId.
+    pub iur: String,
+    /// idTransfer.
+    pub indice: u8,
+    /// RISCOSSA.
+    pub stato: String,
+    /// ENTRATA or MBT (stamp).
+    pub tipo: String,
+    /// Amount.
+    #[serde(with = "money")]
+    pub importo: i64,
+    /// paymentDateTime, else when received.
+    pub data: String,
+}
+
+/// `{tipo, xml (base64)}`
+#[derive(Debug, Clone, Serialize)]
+pub struct Documento {
+    /// `ctPaymentPA`, `ctPaymentPAV2`, `ctReceipt`, `ctReceiptV2`.
+    pub tipo: String,
+    /// The document, base64 (absent for the activation, which Varco does not keep as XML).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub xml: Option<String>,
+}
+
+fn soggetto(s: &Soggetto) -> SoggettoOut {
+    SoggettoOut {
+        tipo: s.tipo.clone(),
+        identificativo: s.identificativo.clone(),
+        anagrafica: s.anagrafica.clone(),
+    }
+}
+
+/// Builds the body for a stored receipt and its position (if Varco holds it).
+pub fn build(r: &Ricevuta, p: Option<&Pendenza>, ragione_sociale: Option<String>) -> RicevutaJson {
+    let data = r
+        .data_pagamento
+        .clone()
+        .unwrap_or_else(|| r.received_at.to_rfc3339());
+    let v2 = r.versione == ReceiptVersion::V2;
+    RicevutaJson {
+        dominio: DominioJson {
+            id_dominio: r.dominio.clone(),
+            ragione_sociale,
+        },
+        iuv: r.iuv.clone(),
+        id_ricevuta: r.receipt_id.clone(),
+        importo: r.importo,
+        esito: if r.esito_pagamento == "OK" {
+            "ESEGUITO"
+        } else {
+            "NON_ESEGUITO"
+        }
+        .into(),
+        istituto_attestante: IstitutoAttestante {
+            id_psp: r.id_psp.clone(),
+            denominazione: r.psp_denominazione.clone(),
+            id_canale: r.id_canale.clone(),
+            descrizione: r.descrizione_canale.clone(),
+        },
+        versante: None,
+        pendenza: p.map(|p| PendenzaPagata {
+            id_a2a: p.id_a2a.clone(),
+            id_pendenza: p.id_pendenza.clone(),
+            id_tipo_pendenza: p.id_tipo_pendenza.clone(),
+            causale: p.causale.clone(),
+            importo: p.importo,
+            numero_avviso: p.numero_avviso.clone(),
+            soggetto_pagatore: soggetto(&p.soggetto),
+            voci: p
+                .voci
+                .iter()
+                .enumerate()
+                .map(|(i, v)| VocePagata {
+                    indice: i + 1,
+                    id_voce_pendenza: v.id_voce.clone(),
+                    importo: v.importo,
+                    descrizione: v.descrizione.clone(),
+                    riscossione: r
+                        .transfers
+                        .iter()
+                        .find(|t| usize::from(t.id_transfer) == i + 1)
+                        .map(|t| Riscossione {
+                            iuv: r.iuv.clone(),
+                            iur: r.receipt_id.clone(),
+                            indice: t.id_transfer,
+                            stato: "RISCOSSA".into(),
+                            tipo: if t.iban.is_some() { "ENTRATA" } else { "MBT" }.into(),
+                            importo: t.importo,
+                            data: data.clone(),
+                        }),
+                })
+                .collect(),
+        }),
+        data: r.received_at.to_rfc3339(),
+        data_pagamento: r.data_pagamento.clone(),
+        rpt: Documento {
+            tipo: if v2 { "ctPaymentPAV2" } else { "ctPaymentPA" }.into(),
+            xml: None,
+        },
+        rt: Documento {
+            tipo: if v2 { "ctReceiptV2" } else { "ctReceipt" }.into(),
+            xml: Some(base64::engine::general_purpose::STANDARD.encode(r.xml.as_bytes())),
+        },
+        anomalia: match &r.stato {
+            crate::domain::ReceiptStatus::Anomala { motivo } => Some(motivo.clone()),
+            _ => None,
+        },
+    }
+}
