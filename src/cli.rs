@@ -53,4 +53,64 @@ pub enum Command {
     },
     /// Print the argon2 hash of a password read from standard input, for applicazioni.password_hash.
     HashPassword,
+    /// Payment notices.
+    Notice {
+        /// What to do.
+        #[command(subcommand)]
+        command: NoticeCommand,
+    },
+    /// The receipt outbox of a running gateway (through its backoffice API).
+    Outbox {
+        /// Base URL of the api listener.
+        #[arg(long, default_value = "http://127.0.0.1:8081")]
+        api: String,
+        /// Operator user (see `[[operatori]]`).
+        #[arg(long, env = "VARCO_OPERATOR")]
+        user: String,
+        /// Operator password.
+        #[arg(long, env = "VARCO_OPERATOR_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// What to do.
+        #[command(subcommand)]
+        command: OutboxCommand,
+    },
+}
+
+/// `varco notice ...`
+#[derive(Debug, Subcommand)]
+pub enum NoticeCommand {
+    /// Render the PDF notice of a stored position (the gateway must not be running on that store).
+    Pdf {
+        /// Creditor fiscal code.
+        #[arg(long)]
+        domain: String,
+        /// Notice number (18 digits).
+        #[arg(long)]
+        notice: String,
+        /// Output file.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Configuration file (the demo when absent).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Store directory (overrides store.data_dir).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+/// `varco outbox ...`
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// List entries (pending, failing, dead; all by default).
+    List {
+        /// pending, failing or dead.
+        #[arg(long)]
+        stato: Option<String>,
+    },
+    /// Send one entry again now.
+    Retry {
+        /// Entry id (from `list`).
+        id: u64,
+    },
 }

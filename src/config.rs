@@ -654,6 +654,15 @@ impl Config {
         if self.loopback_only() {
             return Ok(());
         }
+        for (i, o) in self.operatori.iter().enumerate() {
+            if verify_password("demo", &o.password_hash) {
+                bail!(
+                    "operatori[{i}].password_hash: operator {} uses the demo password, which is \
+                     accepted only while both listeners are on loopback; set a real one with `varco hash-password`",
+                    o.username
+                );
+            }
+        }
         for (i, a) in self.applicazioni.iter().enumerate() {
             if verify_password("demo", &a.password_hash) {
                 bail!(
@@ -733,6 +742,9 @@ mod tests {
         assert!(!verify_password("demo2", &c.applicazioni[0].password_hash));
         c.check_demo_password().unwrap();
         c.api.listen = "0.0.0.0:8081".parse().unwrap();
+        let err = c.check_demo_password().unwrap_err().to_string();
+        assert!(err.contains("operatori[0].password_hash"), "{err}");
+        c.operatori.clear();
         let err = c.check_demo_password().unwrap_err().to_string();
         assert!(err.contains("applicazioni[0].password_hash"), "{err}");
         c.applicazioni[0].password_hash = hash_password("a real secret").unwrap();

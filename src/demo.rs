@@ -258,3 +258,47 @@ pub fn instructions(
     out.push_str("Then verify again: the answer is PAA_PAGAMENTO_DUPLICATO.\n");
     out
 }
+
+/// A payable single-item position (120.00) of the first domain for `nav`, for tests and
+/// benchmarks.
+pub fn sample(config: &Config, nav: &NoticeNumber, now: DateTime<Utc>) -> Pendenza {
+    let dominio = &config.domini[0];
+    let e = &dominio.entrate[0];
+    Pendenza {
+        dominio: dominio.id.clone(),
+        iuv: nav.iuv().to_owned(),
+        numero_avviso: nav.as_str().to_owned(),
+        id_a2a: None,
+        id_pendenza: Some(format!("sample-{nav}")),
+        id_tipo_pendenza: "LIBERO".into(),
+        causale: "Tassa rifiuti 2026".into(),
+        soggetto: debtor(),
+        importo: 12000,
+        data_validita: None,
+        data_scadenza: None,
+        voci: vec![Voce {
+            id_voce: "tari".into(),
+            importo: 12000,
+            descrizione: "TARI 2026".into(),
+            descrizione_causale_rpt: None,
+            dominio: dominio.id.clone(),
+            accredito: Accredito::Iban {
+                iban: e.iban.clone(),
+                iban_postale: None,
+                iban_appoggio: None,
+            },
+            transfer_category: transfer_category(e.tipo_contabilita, &e.codice_contabilita),
+            metadata: vec![],
+            origine: None,
+            contabilita: None,
+            dati_allegati: None,
+        }],
+        stato: Stato::NonEseguita,
+        anomala: false,
+        anomalie: vec![],
+        dettagli: Default::default(),
+        ricevute: vec![],
+        created_at: now,
+        updated_at: now,
+    }
+}

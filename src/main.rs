@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::Parser;
 use std::io::Read;
-use varco::cli::{Cli, Command, LogFormat};
+use varco::cli::{Cli, Command, LogFormat, NoticeCommand, OutboxCommand};
 use varco::config::{Config, Overrides};
 
 fn init_logging(format: LogFormat) {
@@ -54,6 +54,66 @@ fn main() -> anyhow::Result<()> {
         Command::Replay { dir, url } => {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(varco::replay::run(&dir, &url))
+        }
+        Command::Notice {
+            command:
+                NoticeCommand::Pdf {
+                    domain,
+                    notice,
+                    output,
+                    config,
+                    data_dir,
+                },
+        } => {
+            let overrides = Overrides {
+                data_dir,
+                ..Default::default()
+            };
+            let config = Config::load(config.as_deref(), &overrides)?;
+            let store = varco::store::Store::open(&config.store.data_dir, config.store.cache_mb)
+                .with_context(|| format!("opening {} (is the gateway running on it? use GET /api/pendenze/v2/avvisi/... then)", config.store.data_dir.display()))?;
+            let nav = varco::notice::NoticeNumber::parse(&notice).context("--notice")?;
+            let p = store
+                .pendenza(&domain, nav.iuv())?
+                .filter(|p| p.numero_avviso == notice)
+                .with_context(|| format!("no position for notice {notice} of {domain}"))?;
+            let avviso = varco::api::avvisi::avviso_of(&config, &p)
+                .map_err(|e| anyhow::anyhow!("{:?}", e.fault))?;
+            let pdf = varco::notice::render(&avviso)?;
+            std::fs::write(&output, pdf)
+                .with_context(|| format!("writing {}", output.display()))?;
+            println!("{}", output.display());
+            Ok(())
+        }
+        Command::Outbox {
+            api,
+            user,
+            password,
+            command,
+        } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async move {
+                let client = reqwest::Client::new();
+                let base = format!(
+                    "{}{}/outbox",
+                    api.trim_end_matches('/'),
+                    varco::api::backoffice::BASE
+                );
+                let req = match command {
+                    OutboxCommand::List { stato } => {
+                        let q: Vec<(&str, String)> =
+                            stato.map(|s| vec![("stato", s)]).unwrap_or_default();
+                        client.get(&base).query(&q)
+                    }
+                    OutboxCommand::Retry { id } => client.post(format!("{base}/{id}/retry")),
+                };
+                let resp = req.basic_auth(user, Some(password)).send().await?;
+                let status = resp.status();
+                let body: serde_json::Value = resp.json().await.unwrap_or_default();
+                println!("{}", serde_json::to_string_pretty(&body)?);
+                anyhow::ensure!(status.is_success(), "the gateway answered HTTP {status}");
+                Ok(())
+            })
         }
         Command::HashPassword => {
             let mut password = String::new();

@@ -360,3 +360,87 @@ fn positions_created_with_201_survive_kill_9_and_are_payable_after_restart() {
         }
     });
 }
+
+#[test]
+fn cli_renders_a_notice_and_lists_the_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(dir.path());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_varco"))
+        .args([
+            "outbox",
+            "--api",
+            &gw.api,
+            "--user",
+            "admin",
+            "--password",
+            "demo",
+            "list",
+            "--stato",
+            "dead",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(),
+        serde_json::json!([])
+    );
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_varco"))
+        .args([
+            "outbox",
+            "--api",
+            &gw.api,
+            "--user",
+            "admin",
+            "--password",
+            "wrong",
+            "list",
+        ])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert_eq!(gw.terminate(), Some(0));
+    let pdf = dir.path().join("avviso.pdf");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_varco"))
+        .args([
+            "notice",
+            "pdf",
+            "--domain",
+            "77777777777",
+            "--notice",
+            "301000000000000144",
+            "-o",
+        ])
+        .arg(&pdf)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-"));
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_varco"))
+        .args([
+            "notice",
+            "pdf",
+            "--domain",
+            "77777777777",
+            "--notice",
+            "301000000000099919",
+            "-o",
+        ])
+        .arg(&pdf)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no position for notice"));
+}

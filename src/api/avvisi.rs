@@ -14,8 +14,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 
 /// The printable notice of a position.
-pub fn avviso_of(state: &ApiState, p: &Pendenza) -> Result<notice::Avviso, ApiError> {
-    let config = &state.nodo.config;
+pub fn avviso_of(config: &crate::config::Config, p: &Pendenza) -> Result<notice::Avviso, ApiError> {
     let dominio = config.dominio(&p.dominio).ok_or_else(|| {
         ApiError::internal(format!("dominio {} is no longer configured", p.dominio))
     })?;
@@ -83,7 +82,7 @@ pub fn avviso_of(state: &ApiState, p: &Pendenza) -> Result<notice::Avviso, ApiEr
 
 /// The PDF of a position, base64.
 pub fn pdf_base64(state: &ApiState, p: &Pendenza) -> Result<String, ApiError> {
-    let pdf = notice::render(&avviso_of(state, p)?).map_err(ApiError::internal)?;
+    let pdf = notice::render(&avviso_of(&state.nodo.config, p)?).map_err(ApiError::internal)?;
     Ok(base64::engine::general_purpose::STANDARD.encode(pdf))
 }
 
@@ -115,7 +114,8 @@ pub async fn get_avviso(
     }
     let p = find_by_avviso(&state, &id_dominio, &numero_avviso)?;
     if wants_pdf(&headers) {
-        let pdf = notice::render(&avviso_of(&state, &p)?).map_err(ApiError::internal)?;
+        let pdf =
+            notice::render(&avviso_of(&state.nodo.config, &p)?).map_err(ApiError::internal)?;
         return Ok((
             [(
                 header::CONTENT_TYPE,

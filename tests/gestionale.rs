@@ -1,0 +1,735 @@
+//! Talking to the gestionale: receipts forwarded until delivered (failures, downtime, slow and
+//! garbage answers, a Varco restart in the middle, dead entries re-sent by the API), the backoff
+//! schedule (paused time), and verification on the fly for each kind of answer.
+
+mod common;
+
+use axum::body::Body;
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tower::ServiceExt;
+use varco::config::{Config, DEMO_TOML, hash_password};
+
+// ---- a gestionale, on loopback -------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Mode {
+    Ok,
+    FailNext(u32),
+    Slow(u64),
+    Garbage,
+}
+
+#[derive(Default)]
+struct Gestionale {
+    mode: Mutex<Option<Mode>>,
+    /// Receipts processed, by idempotency key (each once).
+    processed: Mutex<HashSet<String>>,
+    /// Deliveries of an already processed receipt (acknowledged, not processed again).
+    duplicates: Mutex<u32>,
+    /// Every delivery attempt that reached us.
+    attempts: Mutex<u32>,
+    /// Answers to GET /avvisi/{dominio}/{numero}: (delay ms, status, body).
+    avvisi: Mutex<HashMap<String, (u64, u16, String)>>,
+    /// Authorization headers seen.
+    auth: Mutex<HashSet<String>>,
+}
+
+impl Gestionale {
+    fn set(&self, mode: Mode) {
+        *self.mode.lock().unwrap() = Some(mode);
+    }
+
+    async fn handle(
+        self: Arc<Self>,
+        req: hyper::Request<hyper::body::Incoming>,
+    ) -> hyper::Response<Full<Bytes>> {
+        let path = req.uri().path().to_owned();
+        if let Some(a) = req.headers().get("authorization") {
+            self.auth
+                .lock()
+                .unwrap()
+                .insert(a.to_str().unwrap_or("").to_owned());
+        }
+        let key = req
+            .headers()
+            .get("idempotency-key")
+            .map(|v| v.to_str().unwrap_or("").to_owned());
+        let method = req.method().clone();
+        let body = req
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let reply = |status: u16, body: String| {
+            hyper::Response::builder()
+                .status(status)
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(body)))
+                .unwrap()
+        };
+        if method == hyper::Method::GET && path.starts_with("/avvisi/") {
+            let nav = path.rsplit('/').next().unwrap_or("").to_owned();
+            let answer = self.avvisi.lock().unwrap().get(&nav).cloned();
+            return match answer {
+                Some((delay, status, body)) => {
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
+                    reply(status, body)
+                }
+                None => reply(404, "{}".into()),
+            };
+        }
+        *self.attempts.lock().unwrap() += 1;
+        let mode = self.mode.lock().unwrap().unwrap_or(Mode::Ok);
+        match mode {
+            Mode::FailNext(n) if n > 0 => {
+                self.set(Mode::FailNext(n - 1));
+                return reply(503, "{}".into());
+            }
+            Mode::Garbage => return reply(500, "<html>Internal Server Error</html>".into()),
+            Mode::Slow(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+            _ => {}
+        }
+        let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let key = key.unwrap_or_default();
+        assert_eq!(
+            path,
+            format!(
+                "/ricevute/{}/{}/{}",
+                parsed["dominio"]["idDominio"].as_str().unwrap(),
+                parsed["iuv"].as_str().unwrap(),
+                parsed["idRicevuta"].as_str().unwrap()
+            ),
+            "the path names the receipt in the body"
+        );
+        if !self.processed.lock().unwrap().insert(key) {
+            *self.duplicates.lock().unwrap() += 1;
+        }
+        reply(201, "{}".into())
+    }
+}
+
+/// Serves `g` on `addr` until the returned handle is aborted (then connections are refused).
+async fn serve(g: Arc<Gestionale>, addr: SocketAddr) -> tokio::task::JoinHandle<()> {
+    let listener = TcpListener::bind(addr).await.unwrap();
+    tokio::spawn(async move {
+        let mut conns = tokio::task::JoinSet::new();
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let g = g.clone();
+            conns.spawn(async move {
+                let svc = service_fn(move |req| {
+                    let g = g.clone();
+                    async move { Ok::<_, std::convert::Infallible>(g.handle(req).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    })
+}
+
+// ---- Varco in process ----------------------------------------------------------------------
+
+const GEST_PASSWORD: &str = "una password del gestionale";
+const OPERATOR: (&str, &str) = ("operatore", "una password da operatore");
+
+fn config(gestionale: SocketAddr, data_dir: &std::path::Path, extra: &str) -> Config {
+    let toml = format!(
+        r#"{}
+[[applicazioni]]
+id_a2a = "gest"
+password_hash = "{}"
+domini = ["*"]
+tipi_pendenza = ["*"]
+segregation_codes = ["09"]
+{extra}
+[applicazioni.connettore]
+url = "http://{gestionale}/"
+verify_timeout_ms = 300
+auth = {{ tipo = "basic", username = "varco", password = "s3greto" }}
+
+[[operatori]]
+username = "{}"
+password_hash = "{}"
+
+[outbox]
+base_delay_ms = 50
+max_delay_ms = 400
+jitter = 0.0
+timeout_ms = 300
+horizon_secs = 2
+"#,
+        // The demo without its operators and [outbox] (redefined below).
+        DEMO_TOML
+            .split("\n# Operators of the backoffice API")
+            .next()
+            .unwrap()
+            .replace(
+                r#"segregation_codes = ["01"]"#,
+                r#"segregation_codes = ["01", "09"]"#
+            ),
+        hash_password(GEST_PASSWORD).unwrap(),
+        OPERATOR.0,
+        hash_password(OPERATOR.1).unwrap()
+    );
+    let mut c = Config::parse(&toml, "test").unwrap();
+    c.store.data_dir = data_dir.to_owned();
+    c.nodo.listen = "127.0.0.1:0".parse().unwrap();
+    c.api.listen = "127.0.0.1:0".parse().unwrap();
+    c
+}
+
+struct Running {
+    nodo: String,
+    api: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+async fn start(c: Config) -> Running {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (bound_tx, bound_rx) = std::sync::mpsc::channel();
+    let task = tokio::spawn(varco::server::run(
+        c,
+        varco::nodo::system_clock(),
+        async move {
+            let _ = stopped.await;
+        },
+        move |b, _| {
+            bound_tx.send(b).unwrap();
+        },
+    ));
+    let bound = tokio::task::spawn_blocking(move || {
+        bound_rx.recv_timeout(Duration::from_secs(20)).unwrap()
+    })
+    .await
+    .unwrap();
+    Running {
+        nodo: format!("http://{}/paForNode", bound.nodo),
+        api: format!("http://{}", bound.api),
+        stop,
+        task,
+    }
+}
+
+impl Running {
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+fn client() -> hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    Full<Bytes>,
+> {
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http()
+}
+
+async fn http(method: &str, url: &str, who: (&str, &str), body: Option<Value>) -> (u16, Value) {
+    let auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", who.0, who.1))
+    );
+    let req = hyper::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("authorization", auth)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(
+            body.map(|b| b.to_string()).unwrap_or_default(),
+        )))
+        .unwrap();
+    let resp = client().request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// Creates a position of `gest` over REST and pays it over SOAP; returns the receipt key.
+async fn load_and_pay(v: &Running, n: u32) -> String {
+    let (s, created) = http(
+        "PUT",
+        &format!("{}/api/pendenze/v2/pendenze/gest/p{n}", v.api),
+        ("gest", GEST_PASSWORD),
+        Some(json!({
+            "idTipoPendenza": "LIBERO", "idDominio": "77777777777", "causale": format!("Retta {n}"),
+            "soggettoPagatore": {"tipo": "F", "identificativo": "RSSMRA80A01H501U", "anagrafica": "Mario Rossi"},
+            "importo": 120.00,
+            "voci": [{"idVocePendenza": "retta", "importo": 120.00, "descrizione": "Retta", "codEntrata": "TARI"}]
+        })),
+    )
+    .await;
+    assert_eq!(s, 201, "{created}");
+    let nav = created["numeroAvviso"].as_str().unwrap().to_owned();
+    let rid = format!("rcpt-{n}");
+    let receipt = common::fixture("demo/send-rt-v2.xml")
+        .replace("301000000000001053", &nav)
+        .replace("01000000000001053", &nav[1..])
+        .replace("d3m0000000000000000000000000000a", &rid);
+    let (_, body) = common::soap(&v.nodo, "paSendRTV2", &receipt).await;
+    assert_eq!(common::element(&body, "outcome"), Some("OK"), "{body}");
+    format!("77777777777/{}/{rid}", &nav[1..])
+}
+
+async fn until(what: &str, secs: u64, cond: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_are_delivered_once_through_failures_downtime_and_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = Arc::new(Gestionale::default());
+    let addr: SocketAddr = format!("127.0.0.1:{}", common::free_port())
+        .parse()
+        .unwrap();
+    let mut server = serve(g.clone(), addr).await;
+    let v = start(config(addr, dir.path(), "")).await;
+    let mut expected = HashSet::new();
+
+    // 1. The first three deliveries fail: retried until accepted.
+    g.set(Mode::FailNext(3));
+    for n in 0..3 {
+        expected.insert(load_and_pay(&v, n).await);
+    }
+    until("three receipts delivered", 10, || {
+        g.processed.lock().unwrap().len() == 3
+    })
+    .await;
+    assert!(*g.attempts.lock().unwrap() >= 6);
+    assert!(g.auth.lock().unwrap().contains(&format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("varco:s3greto")
+    )));
+
+    // 2. Garbage answers, then slow ones (over the 300 ms delivery timeout), then good ones.
+    g.set(Mode::Garbage);
+    expected.insert(load_and_pay(&v, 3).await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    g.set(Mode::Slow(600));
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    g.set(Mode::Ok);
+    until("the fourth receipt delivered", 10, || {
+        g.processed.lock().unwrap().len() == 4
+    })
+    .await;
+
+    // 3. The gestionale goes down; receipts keep coming; Varco restarts in the middle.
+    server.abort();
+    let _ = (&mut server).await;
+    for n in 4..7 {
+        expected.insert(load_and_pay(&v, n).await);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    v.stop().await;
+    let v = start(config(addr, dir.path(), "")).await;
+    expected.insert(load_and_pay(&v, 7).await);
+    let _server = serve(g.clone(), addr).await;
+
+    // Everything arrives; the gestionale processed each receipt exactly once.
+    until("all receipts delivered", 15, || {
+        g.processed.lock().unwrap().len() == expected.len()
+    })
+    .await;
+    assert_eq!(*g.processed.lock().unwrap(), expected);
+    // Delivered entries leave the outbox (dead ones would stay).
+    let mut left = Value::Null;
+    for _ in 0..100 {
+        left = http(
+            "GET",
+            &format!("{}/api/backoffice/v1/outbox", v.api),
+            OPERATOR,
+            None,
+        )
+        .await
+        .1;
+        if left.as_array().is_some_and(|a| a.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(left, json!([]));
+    v.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_entries_are_listed_and_sent_again_by_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = Arc::new(Gestionale::default());
+    let addr: SocketAddr = format!("127.0.0.1:{}", common::free_port())
+        .parse()
+        .unwrap();
+    // Down from the start: with a 2 s horizon the entry is parked as dead.
+    let v = start(config(addr, dir.path(), "")).await;
+    let key = load_and_pay(&v, 0).await;
+    let url = format!("{}/api/backoffice/v1/outbox", v.api);
+    let mut dead = Value::Null;
+    for _ in 0..200 {
+        dead = http("GET", &format!("{url}?stato=dead"), OPERATOR, None)
+            .await
+            .1;
+        if dead.as_array().is_some_and(|a| !a.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let entry = &dead[0];
+    assert_eq!(entry["stato"], "dead", "{dead}");
+    assert!(entry["tentativi"].as_u64().unwrap() >= 2);
+    assert!(
+        entry["ultimoErrore"]
+            .as_str()
+            .unwrap()
+            .contains("request failed"),
+        "{entry}"
+    );
+    assert_eq!(
+        http("GET", &format!("{url}?stato=nope"), OPERATOR, None)
+            .await
+            .0,
+        422
+    );
+    assert_eq!(
+        http("GET", &url, ("gest", GEST_PASSWORD), None).await.0,
+        401,
+        "applications are not operators"
+    );
+
+    // The gestionale comes back; nothing happens until an operator asks.
+    let _server = serve(g.clone(), addr).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(g.processed.lock().unwrap().is_empty());
+    let id = entry["id"].as_u64().unwrap();
+    let (s, again) = http("POST", &format!("{url}/{id}/retry"), OPERATOR, None).await;
+    assert_eq!(
+        (s, again["stato"].as_str()),
+        (200, Some("failing")),
+        "queued again, with its history: {again}"
+    );
+    until("the re-sent receipt delivered", 10, || {
+        g.processed.lock().unwrap().contains(&key)
+    })
+    .await;
+    assert_eq!(
+        http("POST", &format!("{url}/999999/retry"), OPERATOR, None)
+            .await
+            .0,
+        404
+    );
+    v.stop().await;
+}
+
+// ---- the schedule, with paused time --------------------------------------------------------
+
+struct Recorder {
+    clock: varco::nodo::Clock,
+    seen: Arc<Mutex<Vec<chrono::DateTime<chrono::Utc>>>>,
+    fail: u32,
+}
+
+impl varco::outbox::Deliver for Recorder {
+    async fn deliver(
+        &self,
+        _: &str,
+        _: &varco::config::Connettore,
+        _: &varco::domain::OutboxEntry,
+        _: Vec<u8>,
+    ) -> Result<(), String> {
+        let mut seen = self.seen.lock().unwrap();
+        seen.push((self.clock)());
+        if seen.len() as u32 <= self.fail {
+            Err("refused".into())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_backoff_schedule_is_honoured() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let mut c = config(addr, dir.path(), "");
+    c.outbox.horizon_secs = 3600;
+    let c = Arc::new(c);
+    let store = varco::store::Store::open(dir.path(), 8).unwrap();
+    // Time moves only when the worker sleeps: the clock is tokio's (paused) clock.
+    let origin = chrono::Utc::now();
+    let start = tokio::time::Instant::now();
+    let clock: varco::nodo::Clock =
+        Arc::new(move || origin + chrono::Duration::from_std(start.elapsed()).unwrap());
+    // A stored receipt of application `gest`, with its outbox entry.
+    let nodo = varco::nodo::Nodo::new(c.clone(), store.clone(), clock.clone());
+    let nav = varco::notice::NoticeNumber::aux3("09", 1);
+    let mut p = varco::demo::sample(&c, &nav, origin);
+    p.id_a2a = Some("gest".into());
+    assert!(store.insert_pendenza(&p).unwrap());
+    let receipt = common::fixture("demo/send-rt-v2.xml")
+        .replace("301000000000001053", nav.as_str())
+        .replace("01000000000001053", nav.iuv());
+    let request = varco::soap::decode(Some("paSendRTV2"), receipt.as_bytes()).unwrap();
+    let answer = nodo.handle(request, receipt.as_bytes()).await;
+    assert_eq!(answer.outcome().0, varco::soap::schema::Outcome::Ok);
+
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let worker = varco::outbox::Worker::new(
+        store.clone(),
+        c,
+        Recorder {
+            clock: clock.clone(),
+            seen: seen.clone(),
+            fail: 4,
+        },
+        clock,
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(worker.run(stop_rx));
+    while seen.lock().unwrap().len() < 5 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let _ = stop_tx.send(true);
+    task.await.unwrap();
+    let times = seen.lock().unwrap().clone();
+    let gaps: Vec<i64> = times
+        .windows(2)
+        .map(|w| (w[1] - w[0]).num_milliseconds())
+        .collect();
+    // base 50 ms, doubling, capped at 400 ms, no jitter.
+    assert_eq!(gaps, vec![50, 100, 200, 400], "{times:?}");
+    assert!(
+        store.outbox().unwrap().is_empty(),
+        "delivered on the fifth attempt"
+    );
+}
+
+// ---- verification on the fly ---------------------------------------------------------------
+
+fn verificata(nav: &str, importo: f64) -> String {
+    json!({
+        "stato": "NON_ESEGUITA",
+        "pendenza": {
+            "idA2A": "gest", "idPendenza": format!("ext-{nav}"), "idTipoPendenza": "LIBERO", "idDominio": "77777777777",
+            "causale": "Retta mensa dicembre", "numeroAvviso": nav, "importo": importo,
+            "soggettoPagatore": {"tipo": "F", "identificativo": "RSSMRA80A01H501U", "anagrafica": "Mario Rossi"},
+            "voci": [{"idVocePendenza": "mensa", "importo": importo, "descrizione": "Mensa", "codEntrata": "TARI"}]
+        }
+    })
+    .to_string()
+}
+
+async fn verify(router: &axum::Router, nav: &str) -> String {
+    let body = format!(
+        r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><p:paVerifyPaymentNoticeReq xmlns:p="http://pagopa-api.pagopa.gov.it/pa/paForNode.xsd"><idPA>77777777777</idPA><idBrokerPA>77777777777</idBrokerPA><idStation>77777777777_01</idStation><qrCode><fiscalCode>77777777777</fiscalCode><noticeNumber>{nav}</noticeNumber></qrCode></p:paVerifyPaymentNoticeReq></s:Body></s:Envelope>"#
+    );
+    let req = axum::http::Request::post("/paForNode")
+        .header("soapaction", "paVerifyPaymentNotice")
+        .body(Body::from(body))
+        .unwrap();
+    let resp = router.clone().oneshot(req).await.unwrap();
+    String::from_utf8(
+        resp.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap()
+}
+
+fn router(c: Config, store: &varco::store::Store) -> axum::Router {
+    let state = varco::app::AppState::new(
+        varco::nodo::Nodo::new(Arc::new(c), store.clone(), varco::nodo::system_clock()),
+        Arc::new(std::sync::atomic::AtomicBool::new(true)),
+    );
+    varco::app::nodo_router(state)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_notices_are_verified_at_the_gestionale() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = Arc::new(Gestionale::default());
+    let addr: SocketAddr = format!("127.0.0.1:{}", common::free_port())
+        .parse()
+        .unwrap();
+    let server = serve(g.clone(), addr).await;
+    let store = varco::store::Store::open(dir.path(), 8).unwrap();
+    let r = router(config(addr, dir.path(), ""), &store);
+    let nav = |n| {
+        varco::notice::NoticeNumber::aux3("09", n)
+            .as_str()
+            .to_owned()
+    };
+    {
+        let mut a = g.avvisi.lock().unwrap();
+        a.insert(nav(1), (0, 200, verificata(&nav(1), 45.10)));
+        a.insert(
+            nav(2),
+            (
+                0,
+                200,
+                json!({"stato": "ANNULLATA", "descrizioneStato": "sgravio"}).to_string(),
+            ),
+        );
+        a.insert(nav(3), (0, 200, json!({"stato": "SCADUTA"}).to_string()));
+        a.insert(
+            nav(4),
+            (0, 200, json!({"stato": "SCONOSCIUTA"}).to_string()),
+        );
+        a.insert(nav(5), (2000, 200, verificata(&nav(5), 10.0)));
+        a.insert(nav(6), (0, 200, verificata(&nav(7), 10.0)));
+        a.insert(nav(8), (0, 200, "<html>oops</html>".into()));
+        a.insert(nav(9), (0, 503, "{}".into()));
+    }
+    let fault = |xml: &str| common::element(xml, "faultCode").map(str::to_owned);
+
+    let ok = verify(&r, &nav(1)).await;
+    assert_eq!(common::element(&ok, "amount"), Some("45.10"), "{ok}");
+    let stored = store
+        .pendenza("77777777777", &nav(1)[1..])
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (stored.id_a2a.as_deref(), stored.importo),
+        (Some("gest"), 4510)
+    );
+    assert_eq!(
+        fault(&verify(&r, &nav(2)).await).as_deref(),
+        Some("PAA_PAGAMENTO_ANNULLATO")
+    );
+    assert_eq!(
+        fault(&verify(&r, &nav(3)).await).as_deref(),
+        Some("PAA_PAGAMENTO_SCADUTO")
+    );
+    assert_eq!(
+        fault(&verify(&r, &nav(4)).await).as_deref(),
+        Some("PAA_PAGAMENTO_SCONOSCIUTO")
+    );
+    let started = std::time::Instant::now();
+    assert_eq!(
+        fault(&verify(&r, &nav(5)).await).as_deref(),
+        Some("PAA_PAGAMENTO_SCONOSCIUTO")
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "the 300 ms budget holds: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        fault(&verify(&r, &nav(6)).await).as_deref(),
+        Some("PAA_PAGAMENTO_SCONOSCIUTO"),
+        "another notice's answer is refused"
+    );
+    assert!(
+        store
+            .pendenza("77777777777", &nav(7)[1..])
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        fault(&verify(&r, &nav(8)).await).as_deref(),
+        Some("PAA_PAGAMENTO_SCONOSCIUTO")
+    );
+    assert_eq!(
+        fault(&verify(&r, &nav(9)).await).as_deref(),
+        Some("PAA_PAGAMENTO_SCONOSCIUTO")
+    );
+    // A notice no application claims is never asked about.
+    assert_eq!(
+        fault(&verify(&r, "301000000000099919").await).as_deref(),
+        Some("PAA_PAGAMENTO_SCONOSCIUTO")
+    );
+
+    // Once stored, the gestionale being down does not matter.
+    server.abort();
+    let again = verify(&r, &nav(1)).await;
+    assert_eq!(common::element(&again, "outcome"), Some("OK"), "{again}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_positions_are_refreshed_or_answered_from_the_stored_copy() {
+    let g = Arc::new(Gestionale::default());
+    let addr: SocketAddr = format!("127.0.0.1:{}", common::free_port())
+        .parse()
+        .unwrap();
+    let server = serve(g.clone(), addr).await;
+    let nav = varco::notice::NoticeNumber::aux3("09", 20);
+    for mandatory in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = varco::store::Store::open(dir.path(), 8).unwrap();
+        let extra = if mandatory {
+            "verifica_obbligatoria = true\n"
+        } else {
+            ""
+        };
+        let c = config(addr, dir.path(), extra);
+        // A stored position of `gest` whose validity day has passed.
+        let mut p = varco::demo::sample(&c, &nav, chrono::Utc::now());
+        p.id_a2a = Some("gest".into());
+        p.data_validita = chrono::NaiveDate::from_ymd_opt(2020, 1, 1);
+        assert!(store.insert_pendenza(&p).unwrap());
+        let r = router(c, &store);
+        // The gestionale answers with a new amount: refreshed.
+        g.avvisi.lock().unwrap().insert(
+            nav.as_str().to_owned(),
+            (0, 200, verificata(nav.as_str(), 130.0)),
+        );
+        let fresh = verify(&r, nav.as_str()).await;
+        assert_eq!(common::element(&fresh, "amount"), Some("130.00"), "{fresh}");
+        // Make it stale again, and the gestionale fail.
+        store
+            .update_pendenza(
+                "77777777777",
+                nav.iuv(),
+                &|cur: &varco::domain::Pendenza| -> Result<_, ()> {
+                    let mut n = cur.clone();
+                    n.data_validita = chrono::NaiveDate::from_ymd_opt(2020, 1, 1);
+                    Ok(Some(n))
+                },
+            )
+            .unwrap();
+        g.avvisi
+            .lock()
+            .unwrap()
+            .insert(nav.as_str().to_owned(), (0, 500, "{}".into()));
+        let answer = verify(&r, nav.as_str()).await;
+        if mandatory {
+            assert_eq!(
+                common::element(&answer, "faultCode"),
+                Some("PAA_SYSTEM_ERROR"),
+                "{answer}"
+            );
+        } else {
+            assert_eq!(
+                common::element(&answer, "amount"),
+                Some("130.00"),
+                "{answer}"
+            );
+        }
+    }
+    server.abort();
+}
