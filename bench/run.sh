@@ -47,3 +47,6 @@ import json, sys
 out = json.load(open(sys.argv[1])); secs = float(sys.argv[2])
 print(f"op=tracciati positions={out['numPendenze']} errors={out['numErrori']} seconds={secs:.2f} positions_per_s={out['numPendenze']/secs:.0f}")
 PY
+
+# Notices rendered per second on one core (PDF with its QR code).
+cargo run --release -q --example notice_timing -- 1000

@@ -820,3 +820,77 @@ async fn openapi_lists_every_route() {
     }
     assert_eq!(paths.len(), 5);
 }
+
+#[tokio::test]
+async fn notices_are_served_as_pdf() {
+    let api = setup();
+    let (s, created) = api
+        .call(
+            "PUT",
+            "/pendenze/demo/stampa?stampaAvviso=true",
+            Some(DEMO),
+            Some(pendenza(120.50)),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let pdf = base64::engine::general_purpose::STANDARD
+        .decode(created["pdf"].as_str().unwrap())
+        .unwrap();
+    assert!(pdf.starts_with(b"%PDF-"));
+    let nav = created["numeroAvviso"].as_str().unwrap().to_owned();
+    let req = Request::get(format!("/api/pendenze/v2/avvisi/77777777777/{nav}"))
+        .header("accept", "application/pdf")
+        .header("authorization", basic(DEMO))
+        .body(Body::empty())
+        .unwrap();
+    let resp = api.api.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "application/pdf");
+    let served = resp.into_body().collect().await.unwrap().to_bytes();
+    assert!(served.starts_with(b"%PDF-"));
+    let (s, _) = api
+        .call_raw(
+            "GET",
+            &format!("/avvisi/77777777777/{nav}"),
+            Some(DEMO),
+            None,
+            "image/png",
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_ACCEPTABLE);
+    // What a citizen reads on it (when poppler is available; required in CI).
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("avviso.pdf");
+    std::fs::write(&file, &served).unwrap();
+    match std::process::Command::new("pdftotext")
+        .arg("-layout")
+        .arg(&file)
+        .arg("-")
+        .output()
+    {
+        Ok(out) if out.status.success() => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            let grouped = varco::notice::NoticeNumber::parse(&nav).unwrap().grouped();
+            for expected in [
+                grouped.as_str(),
+                "120,50 €",
+                "77777777777",
+                "RSSMRA80A01H501U",
+                "Tassa rifiuti 2026 - rata unica",
+                "31/12/2099",
+            ] {
+                assert!(
+                    text.contains(expected),
+                    "{expected:?} missing from:\n{text}"
+                );
+            }
+        }
+        _ => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "pdftotext is required in CI"
+            );
+            eprintln!("SKIPPED: pdftotext not available");
+        }
+    }
+}

@@ -36,6 +36,9 @@ pub trait Deliver: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), String>> + Send;
 }
 
+/// Most deliveries started in one round.
+const ROUND: usize = 256;
+
 /// The worker.
 pub struct Worker<D> {
     store: Store,
@@ -80,19 +83,13 @@ impl<D: Deliver> Worker<D> {
             notified.as_mut().enable();
 
             let now = (self.clock)();
-            let entries = match self.store.outbox() {
+            let due = match self.store.outbox_due(now, ROUND) {
                 Ok(e) => e,
                 Err(e) => {
                     tracing::error!(error = %e, "outbox scan failed");
                     Vec::new()
                 }
             };
-            let pending: Vec<OutboxEntry> = entries
-                .into_iter()
-                .filter(|e| e.stato == OutboxState::Pending)
-                .collect();
-            let (due, later): (Vec<_>, Vec<_>) =
-                pending.into_iter().partition(|e| e.next_attempt_at <= now);
             if !due.is_empty() {
                 let mut round = JoinSet::new();
                 for entry in due {
@@ -109,11 +106,13 @@ impl<D: Deliver> Worker<D> {
                     }
                 }
             }
-            let sleep = later
-                .iter()
-                .map(|e| e.next_attempt_at)
-                .min()
-                .map(|t| (t - now).to_std().unwrap_or_default());
+            let sleep = match self.store.outbox_next_due() {
+                Ok(next) => next.map(|t| (t - (self.clock)()).to_std().unwrap_or_default()),
+                Err(e) => {
+                    tracing::error!(error = %e, "outbox scan failed");
+                    Some(Duration::from_secs(1))
+                }
+            };
             tokio::select! {
                 () = &mut notified => {}
                 () = async { match sleep { Some(d) => tokio::time::sleep(d).await, None => std::future::pending().await } } => {}

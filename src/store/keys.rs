@@ -6,6 +6,7 @@
 //! | `receipts`  | `<dominio>/<iuv>/<receiptId>`         | JSON `Ricevuta`  |
 //! | `attempts`  | `<dominio>/<iuv>/` + u64 big-endian   | JSON `Attivazione` |
 //! | `outbox`    | u64 big-endian (oldest first)         | JSON `OutboxEntry` |
+//! | `outbox_due`| i64 ms big-endian (offset) + u64 id   | empty: pending entries by next attempt |
 //! | `by_app`    | `<idA2A>` NUL `<idPendenza>`          | `<dominio>/<iuv>` (a `positions` key) |
 //! | `counters`  | `<dominio>/<segregation code>`        | u64 big-endian: last reference used |
 //! | `meta`      | a name                                | bytes            |
@@ -21,6 +22,8 @@ pub const RECEIPTS: &str = "receipts";
 pub const ATTEMPTS: &str = "attempts";
 /// Tree of outbox entries.
 pub const OUTBOX: &str = "outbox";
+/// Index of pending outbox entries by next attempt time.
+pub const OUTBOX_DUE: &str = "outbox_due";
 /// Index of positions by owning application.
 pub const BY_APP: &str = "by_app";
 /// Per-domain IUV reference counters.
@@ -89,6 +92,30 @@ pub fn outbox(id: u64) -> [u8; 8] {
     id.to_be_bytes()
 }
 
+/// Next-attempt time (Unix ms, sign bit flipped so byte order is numeric order) then the id.
+pub fn outbox_due(millis: i64, id: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&((millis as u64) ^ (1 << 63)).to_be_bytes());
+    k[8..].copy_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// The id part of an `outbox_due` key.
+pub fn outbox_due_id(key: &[u8]) -> u64 {
+    key.get(8..16)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or(0)
+}
+
+/// The time part of an `outbox_due` key (Unix ms).
+pub fn outbox_due_millis(key: &[u8]) -> i64 {
+    key.get(..8)
+        .and_then(|b| b.try_into().ok())
+        .map(|b| (u64::from_be_bytes(b) ^ (1 << 63)) as i64)
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +140,16 @@ mod tests {
         assert!(app_position("demo", "x").starts_with(&app_prefix("demo")));
         assert!(!app_position("demo2", "x").starts_with(&app_prefix("demo")));
         assert_eq!(counter("77777777777", "01"), b"77777777777/01");
+        assert!(outbox_due(-5, 9) < outbox_due(3, 1));
+        assert!(outbox_due(3, 1) < outbox_due(3, 2));
+        assert!(outbox_due(3, 2) < outbox_due(1_800_000_000_000, 0));
+        assert_eq!(
+            (
+                outbox_due_millis(&outbox_due(-5, 9)),
+                outbox_due_id(&outbox_due(-5, 9))
+            ),
+            (-5, 9)
+        );
         assert!(outbox(255) < outbox(256));
         assert!(
             receipt("77777777777", "01000000000000144", "x")

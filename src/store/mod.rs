@@ -118,6 +118,7 @@ pub struct Store {
     receipts: sled::Tree,
     attempts: sled::Tree,
     outbox: sled::Tree,
+    outbox_due: sled::Tree,
     commit: GroupCommit,
     outbox_signal: Arc<tokio::sync::Notify>,
 }
@@ -172,6 +173,7 @@ impl Store {
             receipts: db.open_tree(keys::RECEIPTS)?,
             attempts: db.open_tree(keys::ATTEMPTS)?,
             outbox: db.open_tree(keys::OUTBOX)?,
+            outbox_due: db.open_tree(keys::OUTBOX_DUE)?,
             db,
             commit,
             outbox_signal: Arc::new(tokio::sync::Notify::new()),
@@ -369,8 +371,13 @@ impl Store {
     ) -> Result<ReceiptApplied> {
         let rkey = keys::receipt(&ricevuta.dominio, &ricevuta.iuv, &ricevuta.receipt_id);
         let pkey = keys::position(&ricevuta.dominio, &ricevuta.iuv);
-        let outcome = (&self.receipts, &self.positions, &self.outbox).transaction(
-            |(receipts, positions, outbox)| {
+        let outcome = (
+            &self.receipts,
+            &self.positions,
+            &self.outbox,
+            &self.outbox_due,
+        )
+            .transaction(|(receipts, positions, outbox, outbox_due)| {
                 if let Some(existing) = receipts.get(&rkey)? {
                     let existing: Ricevuta =
                         decode(&existing).map_err(ConflictableTransactionError::Abort)?;
@@ -416,10 +423,10 @@ impl Store {
                         &keys::outbox(id),
                         encode(&entry).map_err(ConflictableTransactionError::Abort)?,
                     )?;
+                    outbox_due.insert(&keys::outbox_due(now.timestamp_millis(), id), &[])?;
                 }
                 Ok(ReceiptApplied::Stored(status))
-            },
-        );
+            });
         match outcome {
             Ok(v) => Ok(v),
             Err(TransactionError::Abort(e)) => Err(e),
@@ -440,16 +447,73 @@ impl Store {
             .transpose()
     }
 
-    /// Rewrites an outbox entry (delivery attempt recorded, parked, re-queued).
+    /// Rewrites an outbox entry (delivery attempt recorded, parked, re-queued), keeping the
+    /// due index in step: only pending entries are in it, under their next attempt time.
     pub fn put_outbox(&self, entry: &OutboxEntry) -> Result<()> {
-        self.outbox.insert(keys::outbox(entry.id), encode(entry)?)?;
-        Ok(())
+        let value = encode(entry)?;
+        let key = keys::outbox(entry.id);
+        let outcome = (&self.outbox, &self.outbox_due).transaction(|(outbox, due)| {
+            if let Some(old) = outbox.get(key)? {
+                let old: OutboxEntry = decode(&old).map_err(abort)?;
+                due.remove(&keys::outbox_due(
+                    old.next_attempt_at.timestamp_millis(),
+                    old.id,
+                ))?;
+            }
+            outbox.insert(&key, value.as_slice())?;
+            if entry.stato == OutboxState::Pending {
+                due.insert(
+                    &keys::outbox_due(entry.next_attempt_at.timestamp_millis(), entry.id),
+                    &[],
+                )?;
+            }
+            Ok(())
+        });
+        outcome.map_err(|e| match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => StoreError::Engine(e),
+        })
     }
 
     /// Removes a delivered entry.
     pub fn remove_outbox(&self, id: u64) -> Result<()> {
-        self.outbox.remove(keys::outbox(id))?;
-        Ok(())
+        let key = keys::outbox(id);
+        let outcome = (&self.outbox, &self.outbox_due).transaction(|(outbox, due)| {
+            if let Some(old) = outbox.remove(&key)? {
+                let old: OutboxEntry = decode(&old).map_err(abort)?;
+                due.remove(&keys::outbox_due(
+                    old.next_attempt_at.timestamp_millis(),
+                    old.id,
+                ))?;
+            }
+            Ok(())
+        });
+        outcome.map_err(|e| match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => StoreError::Engine(e),
+        })
+    }
+
+    /// Pending entries due at `now`, earliest due first (then oldest), at most `limit`:
+    /// a range scan of the due index, so dead and future entries cost nothing.
+    pub fn outbox_due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<OutboxEntry>> {
+        let end = keys::outbox_due(now.timestamp_millis(), u64::MAX);
+        let mut out = Vec::new();
+        for key in self.outbox_due.range(..=end.as_slice()).keys().take(limit) {
+            let id = keys::outbox_due_id(&key?);
+            if let Some(v) = self.outbox.get(keys::outbox(id))? {
+                out.push(decode(&v)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// When the earliest pending entry is due.
+    pub fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>> {
+        Ok(self
+            .outbox_due
+            .first()?
+            .and_then(|(k, _)| DateTime::from_timestamp_millis(keys::outbox_due_millis(&k))))
     }
 
     /// Number of outbox entries (pending and dead).
