@@ -256,15 +256,22 @@ pub async fn handle(nodo: &Nodo, incoming: Incoming) -> Result<Response, Fault> 
     let notice = ricevuta.numero_avviso.clone();
     let receipt_rule = rule(now);
     let store = nodo.store.clone();
+    let config = nodo.config.clone();
     // The transaction runs on a blocking thread: sled may retry it under contention.
-    let applied =
-        tokio::task::spawn_blocking(move || store.apply_receipt(ricevuta, &receipt_rule, now))
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "receipt task failed");
-                Fault::new(FaultCode::SystemError, "internal error; please retry")
-            })?
-            .map_err(system_error)?;
+    let applied = tokio::task::spawn_blocking(move || {
+        store.apply_receipt(
+            ricevuta,
+            &receipt_rule,
+            &|app| crate::outbox::undeliverable(&config, app),
+            now,
+        )
+    })
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "receipt task failed");
+        Fault::new(FaultCode::SystemError, "internal error; please retry")
+    })?
+    .map_err(system_error)?;
     // Also for a receipt already stored: the earlier write may not have reached the disk yet.
     nodo.store.sync().await.map_err(system_error)?;
     // Persist, then notify: the outbox worker delivers it to the gestionale.

@@ -166,17 +166,28 @@ enum Failure {
     Retry(String),
 }
 
+/// Why a receipt of application `id_a2a` cannot be delivered (None: it can).
+pub fn undeliverable(config: &Config, id_a2a: Option<&str>) -> Option<String> {
+    let Some(id) = id_a2a else {
+        return Some("the receipt belongs to no application (unknown notice)".into());
+    };
+    match config.applicazioni.iter().find(|a| a.id_a2a == id) {
+        Some(a) if a.connettore.is_some() => None,
+        Some(_) => Some(format!("application {id} has no connettore")),
+        None => Some(format!("application {id} is not configured")),
+    }
+}
+
 async fn attempt<D: Deliver>(
     store: &Store,
     config: &Config,
     deliver: &D,
     entry: &OutboxEntry,
 ) -> Result<(), Failure> {
-    let Some(id_a2a) = entry.id_a2a.as_deref() else {
-        return Err(Failure::NoConnector(
-            "the receipt belongs to no application (unknown notice)".into(),
-        ));
-    };
+    if let Some(why) = undeliverable(config, entry.id_a2a.as_deref()) {
+        return Err(Failure::NoConnector(why));
+    }
+    let id_a2a = entry.id_a2a.as_deref().unwrap_or_default();
     let Some(connettore) = config
         .applicazioni
         .iter()

@@ -361,12 +361,15 @@ impl Store {
     /// Stores a receipt, updates its position and queues it for the gestionale, atomically.
     ///
     /// `rule` decides the position's new content and the receipt's status from what is
-    /// stored. A receipt whose receiptId is already stored changes nothing. The write is not
-    /// durable until [`Store::sync`] returns.
+    /// stored. A receipt whose receiptId is already stored changes nothing. `undeliverable`
+    /// says why the owning application (if any) cannot receive it: such an entry is written
+    /// already parked (dead, with the reason) instead of queued. The write is not durable until
+    /// [`Store::sync`] returns.
     pub fn apply_receipt(
         &self,
         ricevuta: Ricevuta,
         rule: ReceiptRule<'_>,
+        undeliverable: &dyn Fn(Option<&str>) -> Option<String>,
         now: DateTime<Utc>,
     ) -> Result<ReceiptApplied> {
         let rkey = keys::receipt(&ricevuta.dominio, &ricevuta.iuv, &ricevuta.receipt_id);
@@ -403,27 +406,35 @@ impl Store {
                 }
                 if !matches!(status, ReceiptStatus::Rifiutata { .. }) {
                     let id = outbox.generate_id()?;
+                    let id_a2a = updated
+                        .as_ref()
+                        .or(pendenza.as_ref())
+                        .and_then(|p| p.id_a2a.clone());
+                    let parked = undeliverable(id_a2a.as_deref());
                     let entry = OutboxEntry {
                         id,
                         dominio: stored.dominio.clone(),
                         iuv: stored.iuv.clone(),
                         receipt_id: stored.receipt_id.clone(),
-                        id_a2a: updated
-                            .as_ref()
-                            .or(pendenza.as_ref())
-                            .and_then(|p| p.id_a2a.clone()),
-                        stato: OutboxState::Pending,
+                        id_a2a,
+                        stato: if parked.is_some() {
+                            OutboxState::Dead
+                        } else {
+                            OutboxState::Pending
+                        },
                         tentativi: 0,
                         created_at: now,
                         next_attempt_at: now,
-                        last_error: None,
+                        last_error: parked,
                         requeued_at: None,
                     };
                     outbox.insert(
                         &keys::outbox(id),
                         encode(&entry).map_err(ConflictableTransactionError::Abort)?,
                     )?;
-                    outbox_due.insert(&keys::outbox_due(now.timestamp_millis(), id), &[])?;
+                    if entry.stato == OutboxState::Pending {
+                        outbox_due.insert(&keys::outbox_due(now.timestamp_millis(), id), &[])?;
+                    }
                 }
                 Ok(ReceiptApplied::Stored(status))
             });
@@ -706,11 +717,11 @@ mod tests {
         store.put_pendenza(&sample_pendenza()).unwrap();
         let now = Utc::now();
         let first = store
-            .apply_receipt(sample_ricevuta("r1"), &close, now)
+            .apply_receipt(sample_ricevuta("r1"), &close, &|_| None, now)
             .unwrap();
         assert_eq!(first, ReceiptApplied::Stored(ReceiptStatus::Accettata));
         let again = store
-            .apply_receipt(sample_ricevuta("r1"), &close, now)
+            .apply_receipt(sample_ricevuta("r1"), &close, &|_| None, now)
             .unwrap();
         assert_eq!(
             again,
