@@ -231,6 +231,12 @@ pub struct Dominio {
     /// GLN, for the GS1-128 barcode.
     #[serde(default)]
     pub gln: Option<String>,
+    /// The creditor's logo for printed notices: a PNG or JPEG file (read once at startup).
+    #[serde(default)]
+    pub logo: Option<PathBuf>,
+    /// The logo's bytes, loaded from `logo`.
+    #[serde(skip)]
+    pub logo_bytes: Option<std::sync::Arc<Vec<u8>>>,
     /// Poste Italiane's authorisation to print bollettini (`AUT. DB/...`): with a postal
     /// account, notices get the Bollettino PA part.
     #[serde(default)]
@@ -445,6 +451,19 @@ impl Config {
         };
         if let Some(dir) = &overrides.data_dir {
             config.store.data_dir = dir.clone();
+        }
+        for (i, d) in config.domini.iter_mut().enumerate() {
+            if let Some(path) = &d.logo {
+                let bytes = std::fs::read(path)
+                    .with_context(|| format!("domini[{i}].logo: cannot read {}", path.display()))?;
+                if !(bytes.starts_with(b"\x89PNG") || bytes.starts_with(&[0xff, 0xd8])) {
+                    bail!(
+                        "domini[{i}].logo: {} is not a PNG or JPEG image",
+                        path.display()
+                    );
+                }
+                d.logo_bytes = Some(std::sync::Arc::new(bytes));
+            }
         }
         if let Some(addr) = overrides.nodo_listen {
             config.nodo.listen = addr;
@@ -749,6 +768,34 @@ mod tests {
         assert!(err.contains("applicazioni[0].password_hash"), "{err}");
         c.applicazioni[0].password_hash = hash_password("a real secret").unwrap();
         c.check_demo_password().unwrap();
+    }
+
+    #[test]
+    fn logos_are_loaded_once_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let png = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/avviso-demo.png");
+        let with_logo = DEMO_TOML.replacen(
+            "ufficio = \"Ufficio Tributi\"",
+            &format!("ufficio = \"Ufficio Tributi\"\nlogo = \"{png}\""),
+            1,
+        );
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, &with_logo).unwrap();
+        let c = Config::load(Some(&path), &Overrides::default()).unwrap();
+        assert!(
+            c.domini[0]
+                .logo_bytes
+                .as_ref()
+                .is_some_and(|b| b.len() > 1000)
+        );
+        let not_image = dir.path().join("logo.txt");
+        std::fs::write(&not_image, "hello").unwrap();
+        std::fs::write(&path, with_logo.replace(png, not_image.to_str().unwrap())).unwrap();
+        let err = format!(
+            "{:#}",
+            Config::load(Some(&path), &Overrides::default()).unwrap_err()
+        );
+        assert!(err.contains("domini[0].logo"), "{err}");
     }
 
     #[test]

@@ -444,3 +444,139 @@ fn cli_renders_a_notice_and_lists_the_outbox() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no position for notice"));
 }
+
+/// Any REST call over HTTP as the demo application: (status, content type, body).
+async fn rest(method: &str, url: &str, body: Option<&str>, accept: &str) -> (u16, String, Vec<u8>) {
+    use base64::Engine;
+    let client: hyper_util::client::legacy::Client<_, http_body_util::Full<bytes::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
+    let req = hyper::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("accept", accept)
+        .header(
+            "content-type",
+            if method == "PATCH" {
+                "application/json-patch+json"
+            } else {
+                "application/json"
+            },
+        )
+        .header(
+            "authorization",
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode("demo:demo")
+            ),
+        )
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            body.unwrap_or("").to_owned(),
+        )))
+        .unwrap();
+    let resp = client.request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let bytes = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    (status, ct, bytes)
+}
+
+#[test]
+fn every_rest_endpoint_answers_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(dir.path());
+    let a = format!("{}/api/pendenze/v2", gw.api);
+    let body = fixture("rest/tari-2026-0001.json");
+    rt().block_on(async {
+        let (s, _, created) = rest(
+            "PUT",
+            &format!("{a}/pendenze/demo/tari-2026-0001?stampaAvviso=true"),
+            Some(&body),
+            "application/json",
+        )
+        .await;
+        assert_eq!(s, 201);
+        let created: serde_json::Value = serde_json::from_slice(&created).unwrap();
+        let nav = created["numeroAvviso"].as_str().unwrap().to_owned();
+        assert!(
+            created["pdf"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("JVBERi0")),
+            "a base64 PDF"
+        );
+        let json = "application/json";
+        for (method, path, payload, want) in [
+            ("GET", "/pendenze/demo/tari-2026-0001".to_owned(), None, 200),
+            (
+                "GET",
+                format!("/pendenze/byAvviso/77777777777/{nav}"),
+                None,
+                200,
+            ),
+            (
+                "GET",
+                "/pendenze?stato=NON_ESEGUITA&risultatiPerPagina=5".to_owned(),
+                None,
+                200,
+            ),
+            ("GET", format!("/avvisi/77777777777/{nav}"), None, 200),
+            ("GET", "/openapi.json".to_owned(), None, 200),
+            (
+                "PATCH",
+                "/pendenze/demo/tari-2026-0001".to_owned(),
+                Some(r#"[{"op":"REPLACE","path":"/stato","value":"ANNULLATA"}]"#.to_owned()),
+                200,
+            ),
+            (
+                "POST",
+                "/pendenze/tracciati".to_owned(),
+                Some(format!(
+                    "[{}]",
+                    body.replacen('{', r#"{"idA2A":"demo","idPendenza":"bulk-1","#, 1)
+                )),
+                200,
+            ),
+            (
+                "PUT",
+                "/pendenze/demo/bad".to_owned(),
+                Some("{oops".to_owned()),
+                400,
+            ),
+        ] {
+            let (s, ct, out) = rest(method, &format!("{a}{path}"), payload.as_deref(), json).await;
+            assert_eq!(
+                s,
+                want,
+                "{method} {path}: {}",
+                String::from_utf8_lossy(&out)
+            );
+            assert!(ct.starts_with("application/json"), "{method} {path}: {ct}");
+        }
+        let (s, ct, pdf) = rest(
+            "GET",
+            &format!("{a}/avvisi/77777777777/{nav}"),
+            None,
+            "application/pdf",
+        )
+        .await;
+        assert_eq!((s, ct.as_str()), (200, "application/pdf"));
+        assert!(pdf.starts_with(b"%PDF-"));
+        let (s, _, _) = rest(
+            "GET",
+            &format!("{}/api/backoffice/v1/outbox", gw.api),
+            None,
+            "application/json",
+        )
+        .await;
+        assert_eq!(s, 401, "applications are not operators");
+    });
+}

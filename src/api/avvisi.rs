@@ -69,7 +69,7 @@ pub fn avviso_of(config: &crate::config::Config, p: &Pendenza) -> Result<notice:
         creditor_fiscal_code: dominio.id.clone(),
         cbill: dominio.cbill.clone(),
         gln: dominio.gln.clone(),
-        logo: None,
+        logo: dominio.logo_bytes.clone(),
         debtor_name: s.anagrafica.clone(),
         debtor_fiscal_code: s.identificativo.clone(),
         debtor_address: (!address.is_empty()).then_some(address),
