@@ -1,6 +1,8 @@
 //! API Pendenze v2 through the router (no socket): every endpoint and every refusal, and a
 //! position loaded over REST that is verified, activated and paid over SOAP, then read back.
 
+mod common;
+
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -623,9 +625,7 @@ async fn list_patch_and_pay_over_soap() {
     // Cancel: the Nodo is told ANNULLATO; reopen; then pay over SOAP.
     let (_, p0) = api.call("GET", "/pendenze/demo/p0", Some(DEMO), None).await;
     let nav = p0["numeroAvviso"].as_str().unwrap().to_owned();
-    let verify = format!(
-        r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><p:paVerifyPaymentNoticeReq xmlns:p="http://pagopa-api.pagopa.gov.it/pa/paForNode.xsd"><idPA>77777777777</idPA><idBrokerPA>77777777777</idBrokerPA><idStation>77777777777_01</idStation><qrCode><fiscalCode>77777777777</fiscalCode><noticeNumber>{nav}</noticeNumber></qrCode></p:paVerifyPaymentNoticeReq></s:Body></s:Envelope>"#
-    );
+    let verify = common::qr_request("paVerifyPaymentNoticeReq", &nav, "");
     let patch = json!([{"op": "REPLACE", "path": "/stato", "value": "ANNULLATA"}, {"op": "REPLACE", "path": "/descrizioneStato", "value": "Sgravio"}]);
     let (s, d) = api
         .call("PATCH", "/pendenze/demo/p0", Some(DEMO), Some(patch))

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Gateway, element, fixture, soap};
+use common::{Gateway, element, fixture, qr_request, soap};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,13 +18,6 @@ fn rt() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
-}
-
-/// A verify/getPayment request for demo notice `nav`.
-fn qr_request(element_name: &str, nav: &str, extra: &str) -> String {
-    format!(
-        r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:p="http://pagopa-api.pagopa.gov.it/pa/paForNode.xsd"><soapenv:Body><p:{element_name}><idPA>77777777777</idPA><idBrokerPA>77777777777</idBrokerPA><idStation>77777777777_01</idStation><qrCode><fiscalCode>77777777777</fiscalCode><noticeNumber>{nav}</noticeNumber></qrCode>{extra}</p:{element_name}></soapenv:Body></soapenv:Envelope>"#
-    )
 }
 
 /// A receipt for demo notice reference `n` (120.00, one transfer), from the V2 fixture.
@@ -300,29 +293,7 @@ fn kill_9_during_a_stream_of_receipts_loses_none_answered_ok() {
 
 /// PUT over HTTP with Basic auth.
 async fn put_json(url: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
-    use base64::Engine;
-    let client: hyper_util::client::legacy::Client<_, http_body_util::Full<bytes::Bytes>> =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build_http();
-    let req = hyper::Request::put(url)
-        .header("content-type", "application/json")
-        .header(
-            "authorization",
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode("demo:demo")
-            ),
-        )
-        .body(http_body_util::Full::new(bytes::Bytes::from(
-            body.to_string(),
-        )))
-        .unwrap();
-    let resp = client.request(req).await.unwrap();
-    let status = resp.status().as_u16();
-    let bytes = http_body_util::BodyExt::collect(resp.into_body())
-        .await
-        .unwrap()
-        .to_bytes();
+    let (status, _, bytes) = rest("PUT", url, Some(&body.to_string()), "application/json").await;
     (status, serde_json::from_slice(&bytes).unwrap_or_default())
 }
 

@@ -542,9 +542,7 @@ fn verificata(nav: &str, importo: f64) -> String {
 }
 
 async fn verify(router: &axum::Router, nav: &str) -> String {
-    let body = format!(
-        r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><p:paVerifyPaymentNoticeReq xmlns:p="http://pagopa-api.pagopa.gov.it/pa/paForNode.xsd"><idPA>77777777777</idPA><idBrokerPA>77777777777</idBrokerPA><idStation>77777777777_01</idStation><qrCode><fiscalCode>77777777777</fiscalCode><noticeNumber>{nav}</noticeNumber></qrCode></p:paVerifyPaymentNoticeReq></s:Body></s:Envelope>"#
-    );
+    let body = common::qr_request("paVerifyPaymentNoticeReq", nav, "");
     let req = axum::http::Request::post("/paForNode")
         .header("soapaction", "paVerifyPaymentNotice")
         .body(Body::from(body))

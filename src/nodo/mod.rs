@@ -57,71 +57,75 @@ impl Nodo {
     /// Answers one decoded request. `raw` is the request body, kept with receipts.
     pub async fn handle(&self, request: Request, raw: &[u8]) -> Response {
         let op = operation_of(&request);
+        // Each handler's future is built first and polled only when the caller checks pass.
         let result = match request {
             Request::Verify(r) => {
-                let caller = self.check_caller(
-                    &r.id_pa,
-                    &r.id_broker_pa,
-                    &r.id_station,
-                    r.qr_code.fiscal_code.as_str(),
-                );
-                match caller {
-                    Ok(()) => verify::handle(self, &r).await,
-                    Err(f) => Err(f),
-                }
+                let ec = r.qr_code.fiscal_code.as_str();
+                self.guarded(
+                    (&r.id_pa, &r.id_broker_pa, &r.id_station, ec),
+                    verify::handle(self, &r),
+                )
+                .await
             }
             Request::GetPayment(r) => {
-                let caller = self.check_caller(
-                    &r.id_pa,
-                    &r.id_broker_pa,
-                    &r.id_station,
-                    r.qr_code.fiscal_code.as_str(),
-                );
-                match caller {
-                    Ok(()) => get_payment::handle_v1(self, &r).await,
-                    Err(f) => Err(f),
-                }
+                let ec = r.qr_code.fiscal_code.as_str();
+                self.guarded(
+                    (&r.id_pa, &r.id_broker_pa, &r.id_station, ec),
+                    get_payment::handle_v1(self, &r),
+                )
+                .await
             }
             Request::GetPaymentV2(r) => {
-                let caller = self.check_caller(
-                    &r.id_pa,
-                    &r.id_broker_pa,
-                    &r.id_station,
-                    r.qr_code.fiscal_code.as_str(),
-                );
-                match caller {
-                    Ok(()) => get_payment::handle_v2(self, &r).await,
-                    Err(f) => Err(f),
-                }
+                let ec = r.qr_code.fiscal_code.as_str();
+                self.guarded(
+                    (&r.id_pa, &r.id_broker_pa, &r.id_station, ec),
+                    get_payment::handle_v2(self, &r),
+                )
+                .await
             }
-            Request::SendRt(r) => match self.check_caller(
-                &r.id_pa,
-                &r.id_broker_pa,
-                &r.id_station,
-                r.receipt.fiscal_code.as_str(),
-            ) {
-                Ok(()) => send_rt::handle(self, send_rt::Incoming::v1(&r, raw)).await,
-                Err(f) => Err(f),
-            },
-            Request::SendRtV2(r) => match self.check_caller(
-                &r.id_pa,
-                &r.id_broker_pa,
-                &r.id_station,
-                r.receipt.fiscal_code.as_str(),
-            ) {
-                Ok(()) => send_rt::handle(self, send_rt::Incoming::v2(&r, raw)).await,
-                Err(f) => Err(f),
-            },
-            Request::Demand(r) => self
-                .check_caller(&r.id_pa, &r.id_broker_pa, &r.id_station, r.id_pa.as_str())
-                .and_then(|()| {
+            Request::SendRt(r) => {
+                let ec = r.receipt.fiscal_code.as_str();
+                let incoming = send_rt::Incoming::v1(&r, raw);
+                self.guarded(
+                    (&r.id_pa, &r.id_broker_pa, &r.id_station, ec),
+                    send_rt::handle(self, incoming),
+                )
+                .await
+            }
+            Request::SendRtV2(r) => {
+                let ec = r.receipt.fiscal_code.as_str();
+                let incoming = send_rt::Incoming::v2(&r, raw);
+                self.guarded(
+                    (&r.id_pa, &r.id_broker_pa, &r.id_station, ec),
+                    send_rt::handle(self, incoming),
+                )
+                .await
+            }
+            Request::Demand(r) => {
+                let refuse = async {
                     Err(Fault::new(
                         FaultCode::PagamentoSconosciuto,
                         "spontaneous payment services are not offered by this station",
                     ))
-                }),
+                };
+                self.guarded(
+                    (&r.id_pa, &r.id_broker_pa, &r.id_station, r.id_pa.as_str()),
+                    refuse,
+                )
+                .await
+            }
         };
         result.unwrap_or_else(|fault| Response::ko(op, fault.bean(&self.topology.broker)))
+    }
+
+    /// Runs `handler` once the caller checks pass (idPA, idBrokerPA, idStation, EC fiscal code).
+    async fn guarded(
+        &self,
+        (id_pa, id_broker, id_station, ec): (&Text35, &Text35, &Text35, &str),
+        handler: impl std::future::Future<Output = Result<Response, Fault>>,
+    ) -> Result<Response, Fault> {
+        self.check_caller(id_pa, id_broker, id_station, ec)?;
+        handler.await
     }
 
     /// Broker, station of that broker, and both creditor codes served through the station.

@@ -225,3 +225,10 @@ pub fn element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
     let end = xml[start..].find("</")? + start;
     Some(&xml[start..end])
 }
+
+/// A verify / getPayment request of the demo station for notice `nav` of the demo creditor.
+pub fn qr_request(element_name: &str, nav: &str, extra: &str) -> String {
+    format!(
+        r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:p="http://pagopa-api.pagopa.gov.it/pa/paForNode.xsd"><soapenv:Body><p:{element_name}><idPA>77777777777</idPA><idBrokerPA>77777777777</idBrokerPA><idStation>77777777777_01</idStation><qrCode><fiscalCode>77777777777</fiscalCode><noticeNumber>{nav}</noticeNumber></qrCode>{extra}</p:{element_name}></soapenv:Body></soapenv:Envelope>"#
+    )
+}
