@@ -92,9 +92,29 @@ fn xml(status: StatusCode, body: String) -> axum::response::Response {
         .into_response()
 }
 
-async fn wsdl(RawQuery(query): RawQuery) -> axum::response::Response {
+/// The address the served WSDL names: `nodo.public_url`, else the listener's own address.
+fn wsdl_text(config: &crate::config::Config) -> String {
+    let url = config
+        .nodo
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}/paForNode", config.nodo.listen));
+    let mut escaped = String::new();
+    crate::soap::schema::escape_into(&mut escaped, &url);
+    WSDL.replace(
+        r#"location="http://127.0.0.1:8080/paForNode""#,
+        &format!(r#"location="{escaped}""#),
+    )
+}
+
+async fn wsdl(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> axum::response::Response {
     match query.as_deref() {
-        Some(q) if q.eq_ignore_ascii_case("wsdl") => xml(StatusCode::OK, WSDL.to_owned()),
+        Some(q) if q.eq_ignore_ascii_case("wsdl") => {
+            xml(StatusCode::OK, wsdl_text(&state.nodo.config))
+        }
         Some("xsd=paForNode.xsd") => xml(StatusCode::OK, XSD.to_owned()),
         _ => (
             StatusCode::METHOD_NOT_ALLOWED,

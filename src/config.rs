@@ -116,7 +116,8 @@ pub struct NodoConfig {
     /// Largest request body accepted, in bytes (refused with 413 before it is read whole).
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
-    /// The address written in the served WSDL's soap:address (defaults to the listener).
+    /// The URL written in the served WSDL's soap:address, as pagoPA reaches the station
+    /// (behind a proxy, say); defaults to `http://<listen>/paForNode`.
     #[serde(default)]
     pub public_url: Option<String>,
 }
