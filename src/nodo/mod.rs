@@ -189,12 +189,15 @@ impl Nodo {
                     && p.data_validita.is_some_and(|d| rome_today(now) > d)
             }
         };
-        let pendenza = match (
-            stale,
-            self.gestionale.owner(&self.config, fiscal_code, &nav),
-        ) {
-            (true, Some(app)) => self.refresh(app, fiscal_code, &nav, stored, now).await?,
-            _ => stored.ok_or_else(unknown)?,
+        // Only a notice Varco cannot answer alone costs a look at the gestionale owners.
+        let owner = if stale {
+            self.gestionale.owner(&self.config, fiscal_code, &nav)
+        } else {
+            None
+        };
+        let pendenza = match owner {
+            Some(app) => self.refresh(app, fiscal_code, &nav, stored, now).await?,
+            None => stored.ok_or_else(unknown)?,
         };
         match pendenza.stato_at(now) {
             StatoEffettivo::NonEseguita => Ok((pendenza, nav)),
