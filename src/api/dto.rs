@@ -11,24 +11,7 @@ pub mod money {
 
     /// Parses the decimal text of a JSON number (`120`, `120.5`, `120.50`) into cents.
     pub fn parse(text: &str) -> Option<i64> {
-        let (units, decimals) = text.split_once('.').unwrap_or((text, ""));
-        if units.is_empty() || !units.bytes().all(|b| b.is_ascii_digit()) || decimals.len() > 2 {
-            return None;
-        }
-        if !decimals.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        let significant = units.trim_start_matches('0');
-        if significant.len() > 9 {
-            return None;
-        }
-        let units: i64 = if significant.is_empty() {
-            0
-        } else {
-            significant.parse().ok()?
-        };
-        let cents: i64 = format!("{decimals:0<2}").parse().ok()?;
-        Some(units * 100 + cents)
+        crate::soap::schema::decimal_to_cents(text)
     }
 
     /// `\d+\.\d{2}`

@@ -527,8 +527,17 @@ pub struct AmountNotZero(pub i64);
 
 /// Parses `\d+\.\d{2}` into cents without floating point; `None` when malformed or too large.
 pub fn parse_cents(text: &str) -> Option<i64> {
-    let (units, cents) = text.split_once('.')?;
-    if units.is_empty() || cents.len() != 2 || !all_digits(units) || !all_digits(cents) {
+    match text.split_once('.') {
+        Some((_, decimals)) if decimals.len() == 2 => decimal_to_cents(text),
+        _ => None,
+    }
+}
+
+/// Parses `\d+(\.\d{0,2})?` (euro, at most two decimals, at most 999999999.99) into cents,
+/// digit by digit: no floating point anywhere.
+pub fn decimal_to_cents(text: &str) -> Option<i64> {
+    let (units, decimals) = text.split_once('.').unwrap_or((text, ""));
+    if units.is_empty() || decimals.len() > 2 || !all_digits(units) || !all_digits(decimals) {
         return None;
     }
     let significant = units.trim_start_matches('0');
@@ -540,7 +549,7 @@ pub fn parse_cents(text: &str) -> Option<i64> {
     } else {
         significant.parse().ok()?
     };
-    let cents: i64 = cents.parse().ok()?;
+    let cents: i64 = format!("{decimals:0<2}").parse().ok()?;
     Some(units * 100 + cents)
 }
 
