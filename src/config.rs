@@ -116,6 +116,9 @@ pub struct NodoConfig {
     /// Largest request body accepted, in bytes (refused with 413 before it is read whole).
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// Time a client has to send a request's headers (slow-loris guard), ms.
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_ms: u64,
     /// The URL written in the served WSDL's soap:address, as pagoPA reaches the station
     /// (behind a proxy, say); defaults to `http://<listen>/paForNode`.
     #[serde(default)]
@@ -127,6 +130,7 @@ impl Default for NodoConfig {
         Self {
             listen: default_nodo_listen(),
             max_body_bytes: default_max_body(),
+            header_timeout_ms: default_header_timeout(),
             public_url: None,
         }
     }
@@ -137,6 +141,9 @@ fn default_nodo_listen() -> SocketAddr {
 }
 fn default_api_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8081))
+}
+fn default_header_timeout() -> u64 {
+    10_000
 }
 fn default_max_body() -> usize {
     1024 * 1024

@@ -10,6 +10,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -59,15 +60,22 @@ pub async fn run(
     tracing::info!(nodo = %bound.nodo, api = %bound.api, "listening");
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = move |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
+    let timeouts = Timeouts {
+        header: Duration::from_millis(config.nodo.header_timeout_ms),
+        drain: Duration::from_millis(config.outbox.shutdown_grace_ms),
     };
-    let nodo_server = axum::serve(nodo_listener, nodo_router(state.clone()))
-        .with_graceful_shutdown(stopped(stop_rx.clone()))
-        .into_future();
-    let api_server = axum::serve(api_listener, api_router(state.clone()))
-        .with_graceful_shutdown(stopped(stop_rx.clone()))
-        .into_future();
+    let nodo_server = serve(
+        nodo_listener,
+        nodo_router(state.clone()),
+        stop_rx.clone(),
+        timeouts,
+    );
+    let api_server = serve(
+        api_listener,
+        api_router(state.clone()),
+        stop_rx.clone(),
+        timeouts,
+    );
     let worker_task = tokio::spawn(worker.run(stop_rx.clone()));
     let nodo_task = tokio::spawn(nodo_server);
     let api_task = tokio::spawn(api_server);
@@ -79,12 +87,79 @@ pub async fn run(
     ready.store(false, Ordering::Release);
     let _ = stop_tx.send(true);
     let (a, b, c) = tokio::join!(nodo_task, api_task, worker_task);
-    a??;
-    b??;
+    a?;
+    b?;
     c?;
     store.flush_blocking().context("flushing the store")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Connection timeouts.
+#[derive(Debug, Clone, Copy)]
+struct Timeouts {
+    /// A request's headers must arrive within this (slow-loris guard).
+    header: Duration,
+    /// On shutdown, in-flight requests get this long to finish.
+    drain: Duration,
+}
+
+/// Resolves when shutdown is asked for.
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _closed_or_stopped = rx.wait_for(|stop| *stop).await.is_ok();
+}
+
+/// Serves `router` on `listener` (HTTP/1.1, keep-alive) until `stop`, then lets in-flight
+/// requests finish for up to `drain`. Unlike `axum::serve`, every connection gets a header
+/// read timeout, so a client that trickles its headers is cut off instead of holding a task
+/// and a socket forever.
+async fn serve(
+    listener: TcpListener,
+    router: axum::Router,
+    stop: watch::Receiver<bool>,
+    timeouts: Timeouts,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(timeouts.header)
+        .keep_alive(true);
+    let stopping = stopped(stop);
+    tokio::pin!(stopping);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _peer)) => stream,
+                    Err(e) => {
+                        // Out of file descriptors, say: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let service = router
+                    .clone()
+                    .map_request(|req: hyper::Request<hyper::body::Incoming>| req.map(axum::body::Body::new));
+                let conn = http.serve_connection(TokioIo::new(stream), hyper_util::service::TowerToHyperService::new(service));
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            () = &mut stopping => break,
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(timeouts.drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still in flight after the shutdown grace period");
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

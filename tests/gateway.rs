@@ -548,3 +548,49 @@ fn every_rest_endpoint_answers_over_http() {
         assert_eq!(s, 401, "applications are not operators");
     });
 }
+
+#[test]
+fn a_client_trickling_its_headers_is_cut_off_and_others_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("varco.toml");
+    std::fs::write(
+        &config,
+        varco::config::DEMO_TOML.replace("header_timeout_ms = 10000", "header_timeout_ms = 500"),
+    )
+    .unwrap();
+    let gw = Gateway::start_with(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let addr = gw
+        .nodo
+        .trim_start_matches("http://")
+        .trim_end_matches("/paForNode")
+        .to_owned();
+    use std::io::{Read, Write};
+    let mut slow = std::net::TcpStream::connect(&addr).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let started = std::time::Instant::now();
+    slow.write_all(b"POST /paForNode HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    // Meanwhile a normal client is served.
+    rt().block_on(async {
+        let (s, body) = soap(
+            &gw.nodo,
+            "paVerifyPaymentNotice",
+            &fixture("demo/verify.xml"),
+        )
+        .await;
+        assert_eq!((s, element(&body, "outcome")), (200, Some("OK")));
+    });
+    // The trickler gets nothing more than a close (or a 408) once its time is up.
+    let mut buf = [0u8; 512];
+    let n = slow.read(&mut buf).unwrap_or(0);
+    let answer = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(n == 0 || answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(400) && waited < Duration::from_secs(4),
+        "{waited:?}"
+    );
+}

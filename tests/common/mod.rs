@@ -119,9 +119,16 @@ pub struct Gateway {
 impl Gateway {
     /// Starts `varco serve` on the demo configuration with `data_dir`, and waits until ready.
     pub fn start(data_dir: &Path) -> Gateway {
+        Self::start_with(data_dir, &[])
+    }
+
+    /// Same, with extra `serve` arguments (e.g. `--config FILE`).
+    pub fn start_with(data_dir: &Path, extra: &[&str]) -> Gateway {
         let (np, ap) = (free_port(), free_port());
         let child = Command::new(env!("CARGO_BIN_EXE_varco"))
-            .args(["serve", "--data-dir"])
+            .arg("serve")
+            .args(extra)
+            .arg("--data-dir")
             .arg(data_dir)
             .args([
                 "--nodo-listen",
