@@ -34,6 +34,7 @@ pub struct AppState {
 impl AppState {
     /// State for both routers.
     pub fn new(nodo: Nodo, ready: Arc<AtomicBool>) -> Self {
+        crate::metrics::install();
         let auth = Authenticator::new(&nodo.config);
         Self { nodo, ready, auth }
     }
@@ -65,11 +66,40 @@ pub fn api_router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .with_state(state)
         .nest(api::PENDENZE_BASE, pendenze)
         .nest(api::backoffice::BASE, backoffice)
+        .layer(axum::middleware::from_fn(track_rest))
         .layer(RequestBodyLimitLayer::new(API_MAX_BODY))
         .layer(DefaultBodyLimit::disable())
+}
+
+/// Counts and times every REST request (method and status only: paths carry ids).
+async fn track_rest(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let started = Instant::now();
+    let method = req.method().as_str().to_owned();
+    let response = next.run(req).await;
+    crate::metrics::rest_request(
+        &method,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let text = crate::metrics::render(&state.nodo.store, (state.nodo.clock)());
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
+        text,
+    )
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
@@ -182,6 +212,12 @@ async fn soap_endpoint(
         }
     };
     let (outcome, fault) = response.outcome();
+    crate::metrics::soap_request(
+        response.operation().name(),
+        outcome.as_str(),
+        fault.unwrap_or(""),
+        started.elapsed().as_secs_f64(),
+    );
     tracing::info!(
         operation = response.operation().name(),
         outcome = outcome.as_str(),

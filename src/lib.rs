@@ -18,6 +18,7 @@
 //! - [`gestionale`]: asks a gestionale about notices Varco does not hold (verification on the fly).
 //! - [`outbox`]: forwards stored receipts to gestionali until delivered (worker, backoff, sender).
 //! - [`demo`]: the demo positions seeded on first start.
+//! - [`metrics`]: Prometheus metrics (`GET /metrics` on the api listener).
 //! - [`replay`]: replays recorded exchanges against a running gateway.
 
 pub mod api;
@@ -27,6 +28,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod gestionale;
+pub mod metrics;
 pub mod nodo;
 pub mod notice;
 pub mod outbox;

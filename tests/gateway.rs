@@ -171,11 +171,21 @@ fn replay_command_passes_against_the_binary_and_http_refusals() {
             .unwrap();
         assert_eq!(s, 200);
         assert!(xsd.contains("paVerifyPaymentNoticeReq"));
-        // Health.
-        assert_eq!(
-            common::get(&format!("{}/healthz", gw.api)).await.unwrap().0,
-            200
-        );
+        // Health and metrics (the replay above sent traffic of every kind).
+        assert_eq!(common::get(&format!("{}/healthz", gw.api)).await.unwrap().0, 200);
+        assert_eq!(common::get(&format!("{}/readyz", gw.api)).await.unwrap().0, 200);
+        let (s, metrics) = common::get(&format!("{}/metrics", gw.api)).await.unwrap();
+        assert_eq!(s, 200);
+        for expected in [
+            r#"varco_soap_requests_total{operation="paVerifyPaymentNotice",outcome="OK",fault=""}"#,
+            r#"varco_soap_requests_total{operation="paVerifyPaymentNotice",outcome="KO",fault="PAA_PAGAMENTO_SCONOSCIUTO"}"#,
+            r#"varco_soap_request_duration_seconds_bucket{operation="paSendRTV2",le="0.002"}"#,
+            "\nvarco_outbox_entries ",
+            "\nvarco_store_positions 10\n",
+            "\nvarco_store_disk_bytes ",
+        ] {
+            assert!(metrics.contains(expected), "{expected} missing from:\n{metrics}");
+        }
         // A body over the limit is refused with 413 from its Content-Length, before it is
         // read at all: the headers alone get the answer.
         let addr = gw.nodo.trim_start_matches("http://").trim_end_matches("/paForNode").to_owned();
