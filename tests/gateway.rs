@@ -604,3 +604,68 @@ fn a_client_trickling_its_headers_is_cut_off_and_others_are_served() {
         "{waited:?}"
     );
 }
+
+#[test]
+fn json_logs_parse_and_carry_no_personal_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let (np, ap) = (common::free_port(), common::free_port());
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_varco"))
+        .args(["--log-format", "json", "serve", "--data-dir"])
+        .arg(dir.path())
+        .args([
+            "--nodo-listen",
+            &format!("127.0.0.1:{np}"),
+            "--api-listen",
+            &format!("127.0.0.1:{ap}"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let nodo = format!("http://127.0.0.1:{np}/paForNode");
+    rt().block_on(async {
+        for _ in 0..200 {
+            if common::get(&format!("http://127.0.0.1:{ap}/readyz"))
+                .await
+                .is_ok_and(|(s, _)| s == 200)
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let (_, body) = soap(&nodo, "paVerifyPaymentNotice", &fixture("demo/verify.xml")).await;
+        assert_eq!(element(&body, "outcome"), Some("OK"));
+        let (_, body) = soap(&nodo, "paSendRTV2", &fixture("demo/send-rt-v2.xml")).await;
+        assert_eq!(element(&body, "outcome"), Some("OK"));
+    });
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let logs = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let verify = lines
+        .iter()
+        .find(|l| l["operation"] == "paVerifyPaymentNotice")
+        .unwrap_or_else(|| panic!("no request line in:\n{logs}"));
+    assert_eq!(verify["outcome"], "OK");
+    assert!(verify["duration_us"].is_u64());
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["operation"] == "paSendRTV2" && l["outcome"] == "OK")
+    );
+    for personal in [
+        "RSSMRA80A01H501U",
+        "Mario Rossi",
+        "mario.rossi@example.org",
+        "<soapenv:",
+    ] {
+        assert!(!logs.contains(personal), "{personal} in the logs:\n{logs}");
+    }
+}

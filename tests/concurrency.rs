@@ -1,0 +1,95 @@
+//! Many activations and receipts on the same notice at once leave one consistent state.
+
+mod common;
+
+use axum::body::Body;
+use http_body_util::BodyExt;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use tower::ServiceExt;
+use varco::domain::{ReceiptStatus, Stato};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_four_activations_and_receipts_on_one_notice() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Arc::new(varco::config::Config::demo());
+    let store = varco::store::Store::open(dir.path(), 16).unwrap();
+    varco::demo::seed(&config, &store, chrono::Utc::now()).unwrap();
+    let state = varco::app::AppState::new(
+        varco::nodo::Nodo::new(config, store.clone(), varco::nodo::system_clock()),
+        Arc::new(AtomicBool::new(true)),
+    );
+    let router = varco::app::nodo_router(state);
+    let nav = "301000000000001053";
+    let activate = common::qr_request("paGetPaymentV2Request", nav, "");
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let router = router.clone();
+        let (action, body) = if i % 2 == 0 {
+            ("paGetPaymentV2", activate.clone())
+        } else {
+            (
+                "paSendRTV2",
+                common::fixture("demo/send-rt-v2.xml").replace(
+                    "d3m0000000000000000000000000000a",
+                    &format!("same-notice-{i}"),
+                ),
+            )
+        };
+        tasks.push(tokio::spawn(async move {
+            let req = axum::http::Request::post("/paForNode")
+                .header("soapaction", action)
+                .body(Body::from(body))
+                .unwrap();
+            let resp = router.oneshot(req).await.unwrap();
+            let text = String::from_utf8(
+                resp.into_body()
+                    .collect()
+                    .await
+                    .unwrap()
+                    .to_bytes()
+                    .to_vec(),
+            )
+            .unwrap();
+            (action, text)
+        }));
+    }
+    let mut ok_receipts = 0;
+    for t in tasks {
+        let (action, text) = t.await.unwrap();
+        let outcome = common::element(&text, "outcome").unwrap().to_owned();
+        match action {
+            // Receipts are always accepted (the second and later ones as anomalies).
+            "paSendRTV2" => {
+                assert_eq!(outcome, "OK", "{text}");
+                ok_receipts += 1;
+            }
+            // An activation answers OK before the first receipt lands, DUPLICATO after.
+            _ => assert!(
+                outcome == "OK" || text.contains("PAA_PAGAMENTO_DUPLICATO"),
+                "{text}"
+            ),
+        }
+    }
+    assert_eq!(ok_receipts, 32);
+    let p = store.pendenza("77777777777", &nav[1..]).unwrap().unwrap();
+    assert_eq!(p.stato, Stato::Eseguita);
+    assert_eq!(
+        p.ricevute.len(),
+        32,
+        "every receipt is recorded once on the position"
+    );
+    let receipts = store.ricevute("77777777777", &nav[1..]).unwrap();
+    assert_eq!(receipts.len(), 32);
+    let accepted = receipts
+        .iter()
+        .filter(|r| r.stato == ReceiptStatus::Accettata)
+        .count();
+    assert_eq!(
+        accepted, 1,
+        "exactly one receipt closed the position; the others are anomalies"
+    );
+    assert_eq!(store.outbox().unwrap().len(), 32);
+    let attempts = store.attempts("77777777777", &nav[1..]).unwrap().len();
+    assert!((1..=32).contains(&attempts), "{attempts}");
+}
