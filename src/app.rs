@@ -2,7 +2,7 @@
 //! (SOAP for pagoPA, and the WSDL) and the api router (health for now; REST later).
 
 use crate::api::{self, ApiState, auth::Authenticator};
-use crate::nodo::{Nodo, operation_of};
+use crate::nodo::Nodo;
 use crate::soap::{self, DecodeError, Response};
 use axum::Router;
 use axum::body::Bytes;
@@ -190,12 +190,7 @@ async fn soap_endpoint(
     }
     let action = headers.get("soapaction").and_then(|v| v.to_str().ok());
     let response = match soap::decode(action, &body) {
-        Ok(request) => {
-            let op = operation_of(&request);
-            let response = state.nodo.handle(request, &body).await;
-            debug_assert_eq!(response.operation().request_element(), op.request_element());
-            response
-        }
+        Ok(request) => state.nodo.handle(request, &body).await,
         Err(DecodeError::Fault(op, fault)) => {
             Response::ko(op, fault.bean(&state.nodo.topology.broker))
         }

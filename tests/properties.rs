@@ -98,40 +98,20 @@ proptest! {
         use varco::domain::*;
         let config = Arc::new(varco::config::Config::demo());
         let now = chrono::Utc::now();
-        let voci: Vec<Voce> = amounts.iter().enumerate().map(|(i, a)| Voce {
+        // The demo sample, with every free text and the items replaced by generated ones.
+        let nav = varco::notice::NoticeNumber::aux3("01", 1);
+        let mut p = varco::demo::sample(&config, &nav, now);
+        let template = p.voci[0].clone();
+        p.voci = amounts.iter().enumerate().map(|(i, a)| Voce {
             id_voce: format!("v{i}"),
             importo: *a,
             descrizione: descr.clone(),
-            descrizione_causale_rpt: None,
-            dominio: "77777777777".into(),
-            accredito: Accredito::Iban { iban: "IT60X0542811101000000123456".into(), iban_postale: None, iban_appoggio: None },
-            transfer_category: "9/0101101IM".into(),
-            metadata: meta.clone(), origine: None, contabilita: None, dati_allegati: None,
+            metadata: meta.clone(),
+            ..template.clone()
         }).collect();
-        let p = Pendenza {
-            dominio: "77777777777".into(),
-            iuv: "01000000000000144".into(),
-            numero_avviso: "301000000000000144".into(),
-            id_a2a: None,
-            id_pendenza: None,
-            id_tipo_pendenza: "LIBERO".into(),
-            causale,
-            soggetto: Soggetto {
-                tipo: "F".into(), identificativo, anagrafica, indirizzo, civico: None, cap: None,
-                localita: None, provincia: None, nazione, email, cellulare: None,
-            },
-            importo: amounts.iter().sum(),
-            data_validita: None,
-            data_scadenza: None,
-            voci,
-            stato: Stato::NonEseguita,
-            anomala: false,
-            anomalie: vec![],
-            dettagli: Default::default(),
-            ricevute: vec![],
-            created_at: now,
-            updated_at: now,
-        };
+        p.importo = amounts.iter().sum();
+        p.causale = causale;
+        p.soggetto = Soggetto { identificativo, anagrafica, indirizzo, nazione, email, ..p.soggetto.clone() };
         let dir = tempfile::tempdir().unwrap();
         let store = varco::store::Store::open(dir.path(), 8).unwrap();
         store.put_pendenza(&p).unwrap();

@@ -5,7 +5,7 @@ use super::ApiState;
 use super::dto::AvvisoJson;
 use super::error::{ApiError, FaultBean};
 use super::pendenze::{find_by_avviso, wants_pdf};
-use crate::domain::{Accredito, Pendenza, StatoEffettivo};
+use crate::domain::{Accredito, Pendenza};
 use crate::notice::{self, NoticeNumber};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -55,7 +55,8 @@ pub fn avviso_of(config: &crate::config::Config, p: &Pendenza) -> Result<notice:
         postal_iban.collect::<Option<Vec<_>>>(),
     ) {
         (Some(aut), Some(ibans)) if !ibans.is_empty() => Some(notice::PostalPart {
-            account_number: ibans[0][ibans[0].len().saturating_sub(12)..].to_owned(),
+            // The notice module takes the account number from the postal IBAN itself.
+            account_number: ibans[0].clone(),
             holder: dominio.ragione_sociale.clone(),
             authorisation: aut.clone(),
         }),
@@ -138,13 +139,7 @@ pub async fn get_avviso(
     let now = (state.nodo.clock)();
     let dominio = state.nodo.config.dominio(&p.dominio);
     Ok(Json(AvvisoJson {
-        stato: match p.stato_at(now) {
-            StatoEffettivo::NonEseguita => "NON_ESEGUITA",
-            StatoEffettivo::Eseguita => "ESEGUITA",
-            StatoEffettivo::Annullata => "ANNULLATA",
-            StatoEffettivo::Scaduta => "SCADUTA",
-        }
-        .into(),
+        stato: p.stato_at(now).as_str().into(),
         importo: p.importo,
         id_dominio: p.dominio.clone(),
         numero_avviso: p.numero_avviso.clone(),

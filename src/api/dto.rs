@@ -14,15 +14,11 @@ pub mod money {
         crate::soap::schema::decimal_to_cents(text)
     }
 
-    /// `\d+\.\d{2}`
-    pub fn format(cents: i64) -> String {
-        crate::soap::schema::format_cents(cents)
-    }
-
     /// Serde `serialize_with`.
     pub fn serialize<S: Serializer>(cents: &i64, s: S) -> Result<S::Ok, S::Error> {
-        let raw = serde_json::value::RawValue::from_string(format(*cents))
-            .map_err(serde::ser::Error::custom)?;
+        let raw =
+            serde_json::value::RawValue::from_string(crate::soap::schema::format_cents(*cents))
+                .map_err(serde::ser::Error::custom)?;
         raw.serialize(s)
     }
 

@@ -14,15 +14,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-fn stato_name(s: StatoEffettivo) -> &'static str {
-    match s {
-        StatoEffettivo::NonEseguita => "NON_ESEGUITA",
-        StatoEffettivo::Eseguita => "ESEGUITA",
-        StatoEffettivo::Annullata => "ANNULLATA",
-        StatoEffettivo::Scaduta => "SCADUTA",
-    }
-}
-
 fn own(caller: &Caller, id_a2a: &str) -> Result<(), ApiError> {
     if caller.id_a2a != id_a2a {
         return Err(ApiError::forbidden(format!(
@@ -256,7 +247,7 @@ pub fn dettaglio(state: &ApiState, p: &Pendenza) -> Result<PendenzaDettaglio, Ap
                 .unwrap_or_default(),
         },
         id_unita_operativa: d.id_unita_operativa.clone(),
-        stato: stato_name(p.stato_at(now)).into(),
+        stato: p.stato_at(now).as_str().into(),
         descrizione_stato: d.descrizione_stato.clone(),
         causale: p.causale.clone(),
         soggetto_pagatore: SoggettoJson {
@@ -399,17 +390,13 @@ pub async fn list_pendenze(
     let (from, to) = (day("dataDa", &q.data_da)?, day("dataA", &q.data_a)?);
     let stato = match q.stato.as_deref() {
         None => None,
-        Some("NON_ESEGUITA") => Some(StatoEffettivo::NonEseguita),
-        Some("ESEGUITA") => Some(StatoEffettivo::Eseguita),
-        Some("ANNULLATA") => Some(StatoEffettivo::Annullata),
-        Some("SCADUTA") => Some(StatoEffettivo::Scaduta),
-        Some(other) => {
-            return Err(ApiError::invalid(
+        Some(name) => Some(StatoEffettivo::parse(name).ok_or_else(|| {
+            ApiError::invalid(
                 "SINTASSI",
                 "stato",
-                format!("{other:?} must be NON_ESEGUITA, ESEGUITA, ANNULLATA or SCADUTA"),
-            ));
-        }
+                format!("{name:?} must be NON_ESEGUITA, ESEGUITA, ANNULLATA or SCADUTA"),
+            )
+        })?),
     };
     let now = (state.nodo.clock)();
     let mut all: Vec<Pendenza> = state

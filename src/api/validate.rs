@@ -272,12 +272,7 @@ fn voce(config: &Config, default_domain: &str, i: usize, v: &NuovaVoce) -> Resul
             return Err(bad(&f("tipoBollo"), "must be \"01\""));
         }
         let hash = v.hash_documento.clone().unwrap_or_default();
-        let b64_ok = (4..=72).contains(&hash.len())
-            && hash.len().is_multiple_of(4)
-            && hash
-                .trim_end_matches('=')
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/');
+        let b64_ok = (4..=72).contains(&hash.len()) && crate::soap::schema::is_base64(&hash);
         if !b64_ok {
             return Err(bad(
                 &f("hashDocumento"),

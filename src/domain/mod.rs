@@ -38,6 +38,34 @@ pub enum StatoEffettivo {
     Scaduta,
 }
 
+impl StatoEffettivo {
+    /// Every state, for parsing.
+    pub const ALL: [StatoEffettivo; 4] = [
+        StatoEffettivo::NonEseguita,
+        StatoEffettivo::Eseguita,
+        StatoEffettivo::Annullata,
+        StatoEffettivo::Scaduta,
+    ];
+
+    /// The name the APIs use (`NON_ESEGUITA`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatoEffettivo::NonEseguita => "NON_ESEGUITA",
+            StatoEffettivo::Eseguita => "ESEGUITA",
+            StatoEffettivo::Annullata => "ANNULLATA",
+            StatoEffettivo::Scaduta => "SCADUTA",
+        }
+    }
+
+    /// The state named `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+/// Largest amount pagoPA carries, in cents (999.999.999,99 €).
+pub const MAX_CENTS: Cents = 99_999_999_999;
+
 /// Today's calendar day in Europe/Rome, the day the protocol's dates refer to.
 pub fn rome_today(now: DateTime<Utc>) -> NaiveDate {
     now.with_timezone(&Rome).date_naive()
@@ -441,40 +469,11 @@ mod tests {
     use chrono::TimeZone;
 
     fn pendenza(scadenza: Option<NaiveDate>) -> Pendenza {
-        let now = Utc::now();
-        Pendenza {
-            dominio: "77777777777".into(),
-            iuv: "01000000000000144".into(),
-            numero_avviso: "301000000000000144".into(),
-            id_a2a: None,
-            id_pendenza: None,
-            id_tipo_pendenza: "LIBERO".into(),
-            causale: "x".into(),
-            soggetto: Soggetto {
-                tipo: "F".into(),
-                identificativo: "ANONIMO".into(),
-                anagrafica: "x".into(),
-                indirizzo: None,
-                civico: None,
-                cap: None,
-                localita: None,
-                provincia: None,
-                nazione: None,
-                email: None,
-                cellulare: None,
-            },
-            importo: 100,
-            data_validita: None,
-            data_scadenza: scadenza,
-            voci: vec![],
-            stato: Stato::NonEseguita,
-            anomala: false,
-            anomalie: vec![],
-            dettagli: Default::default(),
-            ricevute: vec![],
-            created_at: now,
-            updated_at: now,
-        }
+        let config = crate::config::Config::demo();
+        let nav = crate::notice::NoticeNumber::aux3("01", 1);
+        let mut p = crate::demo::sample(&config, &nav, Utc::now());
+        p.data_scadenza = scadenza;
+        p
     }
 
     #[test]

@@ -19,7 +19,7 @@
 use super::NoticeNumber;
 
 /// The largest amount a notice can carry: 999.999.999,99 € (11 digits of cents).
-pub const MAX_CENTS: i64 = 99_999_999_999;
+pub use crate::domain::MAX_CENTS;
 
 /// The largest amount the Poste codeline can carry: 10 digits of cents (99.999.999,99 €).
 pub const MAX_POSTE_CENTS: i64 = 9_999_999_999;

@@ -168,13 +168,23 @@ enum Failure {
 
 /// Why a receipt of application `id_a2a` cannot be delivered (None: it can).
 pub fn undeliverable(config: &Config, id_a2a: Option<&str>) -> Option<String> {
+    connector(config, id_a2a).err()
+}
+
+/// The connector of application `id_a2a`, or why there is none.
+fn connector<'c>(
+    config: &'c Config,
+    id_a2a: Option<&str>,
+) -> Result<(&'c str, &'c Connettore), String> {
     let Some(id) = id_a2a else {
-        return Some("the receipt belongs to no application (unknown notice)".into());
+        return Err("the receipt belongs to no application (unknown notice)".into());
     };
     match config.applicazioni.iter().find(|a| a.id_a2a == id) {
-        Some(a) if a.connettore.is_some() => None,
-        Some(_) => Some(format!("application {id} has no connettore")),
-        None => Some(format!("application {id} is not configured")),
+        Some(a) => match &a.connettore {
+            Some(c) => Ok((&a.id_a2a, c)),
+            None => Err(format!("application {id} has no connettore")),
+        },
+        None => Err(format!("application {id} is not configured")),
     }
 }
 
@@ -184,20 +194,8 @@ async fn attempt<D: Deliver>(
     deliver: &D,
     entry: &OutboxEntry,
 ) -> Result<(), Failure> {
-    if let Some(why) = undeliverable(config, entry.id_a2a.as_deref()) {
-        return Err(Failure::NoConnector(why));
-    }
-    let id_a2a = entry.id_a2a.as_deref().unwrap_or_default();
-    let Some(connettore) = config
-        .applicazioni
-        .iter()
-        .find(|a| a.id_a2a == id_a2a)
-        .and_then(|a| a.connettore.as_ref())
-    else {
-        return Err(Failure::NoConnector(format!(
-            "application {id_a2a} has no connettore"
-        )));
-    };
+    let (id_a2a, connettore) =
+        connector(config, entry.id_a2a.as_deref()).map_err(Failure::NoConnector)?;
     let receipt = store
         .ricevuta(&entry.dominio, &entry.iuv, &entry.receipt_id)
         .map_err(|e| Failure::Retry(e.to_string()))?

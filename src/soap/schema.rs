@@ -509,7 +509,7 @@ impl XmlType for IdTransfer {
 }
 
 /// Largest amount the schema allows, in cents (999999999.99).
-pub const MAX_CENTS: i64 = 99_999_999_999;
+pub use crate::domain::MAX_CENTS;
 
 /// `common:stAmount`: `\d+\.\d{2}`, at most 999999999.99, held as integer cents.
 #[derive(
@@ -699,7 +699,8 @@ impl XmlType for IsoDateTime {
 #[serde(transparent)]
 pub struct Base64Binary(pub String);
 
-fn is_base64(text: &str) -> bool {
+/// Whether `text` is base64 (`xsd:base64Binary`, whitespace allowed).
+pub fn is_base64(text: &str) -> bool {
     let compact: Vec<u8> = text.bytes().filter(|b| !b" \t\r\n".contains(b)).collect();
     if !compact.len().is_multiple_of(4) {
         return false;

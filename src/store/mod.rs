@@ -36,6 +36,10 @@ pub enum StoreError {
     /// Opening failed for another reason.
     #[error("cannot open the store: {0}")]
     Open(String),
+    /// A write that would break an invariant of the store (exhausted counter, a rule that
+    /// planned against a state it was not shown).
+    #[error("store invariant: {0}")]
+    Invariant(String),
 }
 
 /// Result alias.
@@ -103,6 +107,14 @@ pub struct UpsertItem<'a, E> {
 }
 
 type TxResult<T> = std::result::Result<T, ConflictableTransactionError<StoreError>>;
+
+/// A finished transaction's result in the store's error type.
+fn finish<T>(outcome: std::result::Result<T, TransactionError<StoreError>>) -> Result<T> {
+    outcome.map_err(|e| match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => StoreError::Engine(e),
+    })
+}
 
 fn abort(e: impl Into<StoreError>) -> ConflictableTransactionError<StoreError> {
     ConflictableTransactionError::Abort(e.into())
@@ -242,11 +254,7 @@ impl Store {
             positions.insert(pkey.as_slice(), value.as_slice())?;
             Ok(true)
         });
-        match outcome {
-            Ok(v) => Ok(v),
-            Err(TransactionError::Abort(e)) => Err(e),
-            Err(TransactionError::Storage(e)) => Err(StoreError::Engine(e)),
-        }
+        finish(outcome)
     }
 
     /// A position by its owning application's id.
@@ -283,11 +291,7 @@ impl Store {
                     .collect::<TxResult<Vec<_>>>()
             },
         );
-        match outcome {
-            Ok(v) => Ok(v),
-            Err(TransactionError::Abort(e)) => Err(e),
-            Err(TransactionError::Storage(e)) => Err(StoreError::Engine(e)),
-        }
+        finish(outcome)
     }
 
     /// Changes a stored position with `change` (None = leave it), atomically.
@@ -312,11 +316,7 @@ impl Store {
                 Err(e) => Ok(Some(Err(e))),
             }
         });
-        match outcome {
-            Ok(v) => Ok(v),
-            Err(TransactionError::Abort(e)) => Err(e),
-            Err(TransactionError::Storage(e)) => Err(StoreError::Engine(e)),
-        }
+        finish(outcome)
     }
 
     /// Number of stored positions.
@@ -438,11 +438,7 @@ impl Store {
                 }
                 Ok(ReceiptApplied::Stored(status))
             });
-        match outcome {
-            Ok(v) => Ok(v),
-            Err(TransactionError::Abort(e)) => Err(e),
-            Err(TransactionError::Storage(e)) => Err(StoreError::Engine(e)),
-        }
+        finish(outcome)
     }
 
     /// Outbox entries, oldest first.
@@ -480,10 +476,7 @@ impl Store {
             }
             Ok(())
         });
-        outcome.map_err(|e| match e {
-            TransactionError::Abort(e) => e,
-            TransactionError::Storage(e) => StoreError::Engine(e),
-        })
+        finish(outcome)
     }
 
     /// Removes a delivered entry.
@@ -499,10 +492,7 @@ impl Store {
             }
             Ok(())
         });
-        outcome.map_err(|e| match e {
-            TransactionError::Abort(e) => e,
-            TransactionError::Storage(e) => StoreError::Engine(e),
-        })
+        finish(outcome)
     }
 
     /// Pending entries due at `now`, earliest due first (then oldest), at most `limit`:
@@ -579,18 +569,16 @@ fn upsert_one<E: Clone>(
             if let Some(seg) = generate {
                 let ckey = keys::counter(&pendenza.dominio, &seg);
                 let mut next = match counters.get(&ckey)? {
-                    Some(v) => u64::from_be_bytes(
-                        v.as_ref()
-                            .try_into()
-                            .map_err(|_| abort(StoreError::Layout("counter".into())))?,
-                    ),
+                    Some(v) => u64::from_be_bytes(v.as_ref().try_into().map_err(|_| {
+                        abort(StoreError::Invariant("a counter is not 8 bytes".into()))
+                    })?),
                     None => 0,
                 };
                 // Skip references a gestionale already used with its own numbers.
                 let nav = loop {
                     next += 1;
                     if next >= 10u64.pow(13) {
-                        return Err(abort(StoreError::Open(format!(
+                        return Err(abort(StoreError::Invariant(format!(
                             "IUV references exhausted for {}/{seg}",
                             pendenza.dominio
                         ))));
@@ -618,7 +606,7 @@ fn upsert_one<E: Clone>(
             Ok(Ok(Upserted::Created(pendenza)))
         }
         // A rule that planned against a different state than the one it was shown.
-        (planned, existing) => Err(abort(StoreError::Open(format!(
+        (planned, existing) => Err(abort(StoreError::Invariant(format!(
             "upsert rule returned {} for a position that {}",
             match planned {
                 Planned::Unchanged => "Unchanged",
@@ -637,43 +625,15 @@ fn upsert_one<E: Clone>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ReceiptVersion, Soggetto, Stato};
+    use crate::domain::{ReceiptVersion, Stato};
 
     pub(crate) fn sample_pendenza() -> Pendenza {
-        let now = Utc::now();
-        Pendenza {
-            dominio: "77777777777".into(),
-            iuv: "01000000000000144".into(),
-            numero_avviso: "301000000000000144".into(),
-            id_a2a: Some("demo".into()),
-            id_pendenza: Some("p1".into()),
-            id_tipo_pendenza: "LIBERO".into(),
-            causale: "Test".into(),
-            soggetto: Soggetto {
-                tipo: "F".into(),
-                identificativo: "ANONIMO".into(),
-                anagrafica: "Anon".into(),
-                indirizzo: None,
-                civico: None,
-                cap: None,
-                localita: None,
-                provincia: None,
-                nazione: None,
-                email: None,
-                cellulare: None,
-            },
-            importo: 100,
-            data_validita: None,
-            data_scadenza: None,
-            voci: vec![],
-            stato: Stato::NonEseguita,
-            anomala: false,
-            anomalie: vec![],
-            dettagli: Default::default(),
-            ricevute: vec![],
-            created_at: now,
-            updated_at: now,
-        }
+        let config = crate::config::Config::demo();
+        let nav = crate::notice::NoticeNumber::aux3("01", 1);
+        let mut p = crate::demo::sample(&config, &nav, Utc::now());
+        p.id_a2a = Some("demo".into());
+        p.id_pendenza = Some("p1".into());
+        p
     }
 
     fn sample_ricevuta(id: &str) -> Ricevuta {
