@@ -3,9 +3,9 @@ SHELL := /bin/bash
 CARGO ?= cargo
 DEMO_DIR ?= .varco/demo
 BENCH_SECS ?= 10
-BENCH_CONNS ?= 64
+BENCH_CONNS ?= 1 64 512
 
-.PHONY: run test check fmt clippy tools bench build clean-demo
+.PHONY: run test check fmt clippy tools bench bench-micro bench-scale build clean-demo fuzz
 
 run: build
 	./target/release/varco serve --data-dir $(DEMO_DIR)
@@ -14,12 +14,15 @@ build:
 	$(CARGO) build --release --bin varco
 
 # xmllint validates every SOAP response against the official schema; pdftotext/pdftoppm
-# (poppler-utils) and dmtxread (dmtx-utils) read the rendered notices back in the tests.
+# (poppler-utils) and dmtxread (dmtx-utils) read the rendered notices back in the tests;
+# nginx (nginx-light) runs deploy/nginx/varco.conf in tests/nginx.rs.
+TEST_PACKAGES := libxml2-utils poppler-utils dmtx-utils nginx-light
 tools:
-	@(command -v xmllint && command -v pdftoppm && command -v pdftotext && command -v dmtxread) >/dev/null 2>&1 || { \
-	  echo "installing test tools (libxml2-utils poppler-utils dmtx-utils)"; \
-	  (apt-get update -qq && apt-get install -y -qq libxml2-utils poppler-utils dmtx-utils) >/dev/null || \
-	  (sudo apt-get update -qq && sudo apt-get install -y -qq libxml2-utils poppler-utils dmtx-utils) >/dev/null; }
+	@(command -v xmllint && command -v pdftoppm && command -v pdftotext && command -v dmtxread && \
+	  (command -v nginx || test -x /usr/sbin/nginx)) >/dev/null 2>&1 || { \
+	  echo "installing test tools ($(TEST_PACKAGES))"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_PACKAGES)) >/dev/null || \
+	  (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_PACKAGES)) >/dev/null; }
 
 fmt:
 	$(CARGO) fmt --all -- --check
@@ -36,5 +39,41 @@ check: test
 clean-demo:
 	rm -rf $(DEMO_DIR)
 
+# Varco vs a bare hyper server at each connection count, store preloaded with
+# BENCH_PRELOAD (1,000,000) positions; figures and method in BENCHMARKS.md.
 bench:
 	./bench/run.sh $(BENCH_SECS) $(BENCH_CONNS)
+
+# Micro-benchmarks (divan): SOAP decode/encode per message, store paths.
+bench-micro:
+	$(CARGO) bench -p varco-bench --bench soap --bench store
+
+# 1M and 10M positions: verify latency, RSS, disk bytes/position, restart-to-ready
+# (needs ~40 GB free under BENCH_SCALE_DIR, default /tmp/varco-scale).
+bench-scale:
+	./bench/scale.sh
+
+# Fuzzing (not part of `make test` or CI): needs the nightly toolchain; installs cargo-fuzz when
+# missing. Each target runs FUZZ_SECS seconds, one job, seeded from the fixtures (the corpus
+# and any crash inputs stay under fuzz/corpus and fuzz/artifacts, both ignored by git).
+FUZZ_SECS ?= 60
+FUZZ_TARGETS ?= soap_decode rest_json notice_codes
+FUZZ_FLAGS ?= -O -a -s none
+
+fuzz:
+	@rustup run nightly cargo --version >/dev/null 2>&1 || { echo "make fuzz needs a nightly toolchain (rustup toolchain install nightly)"; exit 1; }
+	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz
+	@mkdir -p fuzz/corpus/soap_decode fuzz/corpus/rest_json fuzz/corpus/notice_codes
+	@for f in fixtures/soap/*/*.xml fixtures/demo/*.xml; do \
+	  cp "$$f" "fuzz/corpus/soap_decode/$$(basename "$$(dirname "$$f")")-$$(basename "$$f")"; done
+	@for f in fixtures/rest/*.json; do \
+	  cp "$$f" fuzz/corpus/rest_json/; \
+	  sed '1s/^{/[{"idA2A": "demo", "idPendenza": "fuzz-1",/; $$s/}$$/}]/' "$$f" > "fuzz/corpus/rest_json/tracciato-$$(basename "$$f")"; done
+	@printf '[{"op":"REPLACE","path":"/stato","value":"ANNULLATA"}]' > fuzz/corpus/rest_json/patch.json
+	@printf '301000000000000144' > fuzz/corpus/notice_codes/notice
+	@printf '120.50' > fuzz/corpus/notice_codes/amount
+	@printf 'PAGOPA|002|301000000000000144|77777777777|12050|8012345678901|IT70X0760101600000012345678|RSSMRA80A01H501U|Mario Rossi|TARI 2026' > fuzz/corpus/notice_codes/qr
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "== fuzz $$t for $(FUZZ_SECS)s"; \
+	  (cd fuzz && $(CARGO) +nightly fuzz run $(FUZZ_FLAGS) $$t -- -max_total_time=$(FUZZ_SECS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1) || exit 1; \
+	done

@@ -1,52 +1,110 @@
 #!/usr/bin/env bash
-# make bench: Varco (release binary, demo configuration, fresh store) against a bare hyper
-# server answering the same bytes, in one run, on loopback, for verify, activate (V2) and
-# durable receipts (V2, each receiptId unique).
+# make bench: Varco (release binary, demo configuration, a fresh store preloaded with
+# BENCH_PRELOAD positions through the API) against a bare hyper server answering the same
+# bytes, in one run, on loopback, for verify, activate (V2) and durable receipts (V2, each
+# receiptId unique, each closing a different preloaded position), at each connection count.
 #
-# Usage: bench/run.sh [SECONDS] [CONNECTIONS]
+# Usage: bench/run.sh [SECONDS] [CONNECTIONS...]
+# Environment (defaults in brackets):
+#   BENCH_SECS [10]            measured seconds per run (plus BENCH_WARMUP [1] of warm-up)
+#   BENCH_CONNS ["1 64 512"]   connection counts
+#   BENCH_PRELOAD [1000000]    positions in the store (a 100k single-request bulk load among them)
+#   BENCH_BULK [100000]        positions of the single-request bulk load (timed on the fresh store)
+#   BENCH_CHUNK [10000]        positions per request of the chunked preload
+#   BENCH_RECEIPTS [100000]    positions reserved per connection count for the receipt runs
+#   BENCH_CACHE_MB [256]       store.cache_mb
+#   BENCH_OUT [target/bench/summary-<UTC time>.jsonl]  machine-readable summary (one JSON per line)
+#   BENCH_NOTICES [1]          also run examples/notice_timing (0 to skip)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-secs=${1:-10}
-conns=${2:-64}
+secs=${1:-${BENCH_SECS:-10}}
+shift || true
+conns_list=${*:-${BENCH_CONNS:-1 64 512}}
+warmup=${BENCH_WARMUP:-1}
+preload=${BENCH_PRELOAD:-1000000}
+bulk=${BENCH_BULK:-100000}
+chunk=${BENCH_CHUNK:-10000}
+reserve=${BENCH_RECEIPTS:-100000}
+cache_mb=${BENCH_CACHE_MB:-256}
+mkdir -p target/bench
+out=${BENCH_OUT:-target/bench/summary-$(date -u +%Y%m%dT%H%M%SZ).jsonl}
+: > "$out"
+nconns=$(wc -w <<<"$conns_list")
+if (( preload < bulk + reserve * nconns + 1000 )); then
+  echo "BENCH_PRELOAD=$preload is too small for BENCH_BULK=$bulk + $nconns x BENCH_RECEIPTS=$reserve" >&2
+  exit 2
+fi
+
 cargo build --release -q --bin varco -p varco-bench --bin varco-bench --workspace
-work=$(mktemp -d)
+work=$(mktemp -d /tmp/varco-bench.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 np=$(port); ap=$(port); bp=$(port)
-VARCO_LOG=error ./target/release/varco serve --data-dir "$work/data" \
-  --nodo-listen 127.0.0.1:$np --api-listen 127.0.0.1:$ap > /dev/null &
+sed "s/^cache_mb = .*/cache_mb = $cache_mb/" varco.example.toml > "$work/varco.toml"
+VARCO_LOG=error ./target/release/varco serve --config "$work/varco.toml" --data-dir "$work/data" \
+  --nodo-listen 127.0.0.1:$np --api-listen 127.0.0.1:$ap > "$work/varco.log" 2>&1 &
+varco_pid=$!
 for _ in $(seq 100); do curl -sf http://127.0.0.1:$ap/readyz >/dev/null && break; sleep 0.1; done
 B=./target/release/varco-bench
+api=http://127.0.0.1:$ap
 varco=http://127.0.0.1:$np/paForNode
-# Receipts go to a notice the store does not hold, so each one is a full durable write
-# (receipt + outbox entry + group-commit flush) without growing one position's history.
-sed 's/301000000000000144/301000000009999967/; s/01000000000000144/01000000009999967/g' \
-  bench/requests/send_rt_v2.xml > "$work/send_rt_v2.xml"
-echo "# $(date -u +%FT%TZ) $(nproc) cores, ${secs}s per run, $conns connections, load generator on the same machine"
-for spec in "paVerifyPaymentNotice bench/requests/verify.xml" \
-            "paGetPaymentV2 bench/requests/get_payment_v2.xml" \
-            "paSendRTV2 $work/send_rt_v2.xml --unique-receipts"; do
-  set -- $spec
-  op=$1; body=$2; shift 2
-  $B capture --url "$varco" --soap-action "$op" --body-file "$body" -o "$work/$op.res.xml" >/dev/null
-  $B bare --listen 127.0.0.1:$bp --response-file "$work/$op.res.xml" 2>/dev/null &
-  bare_pid=$!
-  sleep 0.3
-  $B compare --varco-url "$varco" --bare-url http://127.0.0.1:$bp/ --soap-action "$op" \
-    --body-file "$body" --connections "$conns" --duration "$secs" "$@"
-  kill $bare_pid; wait $bare_pid 2>/dev/null || true
-done
+mem() { awk '/^VmRSS|^VmHWM/ {printf "%s=%dMiB ", $1, $2/1024}' /proc/$varco_pid/status; }
+kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 
-# Bulk load: POST /api/pendenze/v2/tracciati with 100k positions (one request, answered once
-# every position is stored and flushed).
-python3 bench/tracciato.py 100000 > "$work/tracciato.json"
-secs_bulk=$(curl -sf -u demo:demo -H 'Content-Type: application/json' --data-binary @"$work/tracciato.json" \
-  -o "$work/tracciato.out" -w '%{time_total}' http://127.0.0.1:$ap/api/pendenze/v2/pendenze/tracciati)
-python3 - "$work/tracciato.out" "$secs_bulk" <<'PY'
-import json, sys
-out = json.load(open(sys.argv[1])); secs = float(sys.argv[2])
-print(f"op=tracciati positions={out['numPendenze']} errors={out['numErrori']} seconds={secs:.2f} positions_per_s={out['numPendenze']/secs:.0f}")
-PY
+echo "# $(date -u +%FT%TZ) $(nproc) cores, $(git rev-parse --short HEAD 2>/dev/null || echo '?'), ${secs}s per run, connections: $conns_list, store.cache_mb=$cache_mb, load generator on the same machine"
+
+# Bulk load: one POST /api/pendenze/v2/pendenze/tracciati of BENCH_BULK positions into the
+# fresh store (answered once every position is stored and flushed); then the rest of the
+# preload in chunks.
+line=$($B preload --api-url "$api" --count "$bulk" --chunk "$bulk" --id-prefix bulk --json-out "$out")
+echo "bulk (one request): $line"
+first=$(kv first_reference <<<"$line")
+line=$($B preload --api-url "$api" --count $((preload - bulk)) --chunk "$chunk" --id-prefix pre --json-out "$out")
+echo "preload (chunks of $chunk): $line"
+last=$(kv last_reference <<<"$line")
+if (( last - first + 1 != preload )); then
+  echo "warning: references $first..=$last are not $preload contiguous positions" >&2
+fi
+du_bytes=$(du -sb "$work/data" | cut -f1)
+echo "store: $preload positions, $du_bytes bytes on disk = $((du_bytes / preload)) bytes/position; $(mem)"
+echo "{\"op\":\"store\",\"positions\":$preload,\"disk_bytes\":$du_bytes,\"rss\":\"$(mem)\"}" >> "$out"
+
+# Verify and activate draw a random preloaded notice per request; the top nconns x
+# BENCH_RECEIPTS references are kept for receipts, one slice per connection count, walked in
+# order, so every receipt is a full durable write (receipt + the position closed + outbox
+# entry, one group-commit flush) on a position paid once.
+hot="$first..=$((last - reserve * nconns))"
+slice=0
+for conns in $conns_list; do
+  rfrom=$((last - reserve * nconns + 1 + reserve * slice))
+  rto=$((rfrom + reserve - 1))
+  slice=$((slice + 1))
+  for spec in "paVerifyPaymentNotice bench/requests/verify.xml $hot $first" \
+              "paGetPaymentV2 bench/requests/get_payment_v2.xml $hot $first" \
+              "paSendRTV2 bench/requests/send_rt_v2.xml $rfrom..=$rto $rto --unique-receipts --sequential-notices"; do
+    set -- $spec
+    op=$1; body=$2; range=$3; sample=$4; shift 4
+    # The bare server answers with the bytes Varco gives for one of these requests.
+    $B capture --url "$varco" --soap-action "$op" --body-file "$body" --notices "$sample" \
+      -o "$work/$op.res.xml" >/dev/null
+    $B bare --listen 127.0.0.1:$bp --response-file "$work/$op.res.xml" 2>/dev/null &
+    bare_pid=$!
+    for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$bp) 2>/dev/null && break; sleep 0.1; done
+    $B compare --varco-url "$varco" --bare-url http://127.0.0.1:$bp/ --soap-action "$op" \
+      --body-file "$body" --notices "$range" --connections "$conns" --duration "$secs" \
+      --warmup "$warmup" --json-out "$out" --label "store=$preload" "$@"
+    kill $bare_pid; wait $bare_pid 2>/dev/null || true
+  done
+  echo "after $conns connections: $(mem)"
+done
+flushes=$(curl -sf "$api/metrics" | awk '/^varco_store_flushes_total /{print $2}') || true
+waiters=$(curl -sf "$api/metrics" | awk '/^varco_store_flush_waiters_total /{print $2}') || true
+echo "group commit: ${flushes:-?} flushes for ${waiters:-?} waiters"
+echo "{\"op\":\"rss_end\",\"rss\":\"$(mem)\"}" >> "$out"
 
 # Notices rendered per second on one core (PDF with its QR code).
-cargo run --release -q --example notice_timing -- 1000
+if [[ ${BENCH_NOTICES:-1} != 0 ]]; then
+  cargo run --release -q --example notice_timing -- 1000
+fi
+python3 bench/summary.py "$out"
+echo "summary: $out"

@@ -3,7 +3,8 @@
 
 use crate::api::{self, ApiState, auth::Authenticator};
 use crate::nodo::Nodo;
-use crate::soap::{self, DecodeError, Response};
+use crate::soap::{self, DecodeError, Request, Response};
+use crate::store::journal::{self, Categoria, DatiPagoPa, Esito, Evento, Journal, Parametri};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, RawQuery, State};
@@ -29,6 +30,8 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// Application credentials for the REST APIs.
     pub auth: Arc<Authenticator>,
+    /// The event journal's recorder (`[journal]`).
+    pub journal: Journal,
 }
 
 impl AppState {
@@ -36,7 +39,13 @@ impl AppState {
     pub fn new(nodo: Nodo, ready: Arc<AtomicBool>) -> Self {
         crate::metrics::install();
         let auth = Authenticator::new(&nodo.config);
-        Self { nodo, ready, auth }
+        let journal = Journal::start(&nodo.store, &nodo.config.journal, nodo.clock.clone());
+        Self {
+            nodo,
+            ready,
+            auth,
+            journal,
+        }
     }
 }
 
@@ -54,6 +63,8 @@ pub fn nodo_router(state: AppState) -> Router {
 
 /// Largest REST body (a bulk load of many positions).
 pub const API_MAX_BODY: usize = 256 * 1024 * 1024;
+/// Largest body of any other REST call (one position, a patch).
+pub const API_MAX_ITEM_BODY: usize = 4 * 1024 * 1024;
 
 /// The router gestionali and operators call: health, and API Pendenze v2.
 pub fn api_router(state: AppState) -> Router {
@@ -63,6 +74,8 @@ pub fn api_router(state: AppState) -> Router {
     };
     let (pendenze, _) = api::pendenze_v2(api_state.clone());
     let backoffice = api::backoffice_v1(api_state);
+    let tracked = state.clone();
+    let api_state_for_auth = state.auth.clone();
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -70,25 +83,273 @@ pub fn api_router(state: AppState) -> Router {
         .with_state(state)
         .nest(api::PENDENZE_BASE, pendenze)
         .nest(api::backoffice::BASE, backoffice)
-        .layer(axum::middleware::from_fn(track_rest))
+        .layer(axum::middleware::from_fn_with_state(
+            api_state_for_auth,
+            credentials_first,
+        ))
+        .layer(axum::middleware::from_fn_with_state(tracked, track_rest))
         .layer(RequestBodyLimitLayer::new(API_MAX_BODY))
         .layer(DefaultBodyLimit::disable())
 }
 
-/// Counts and times every REST request (method and status only: paths carry ids).
+/// Checks credentials before a REST body is read, so an anonymous client cannot make Varco
+/// buffer a large upload only to answer 401; and holds every call but a bulk load to
+/// [`API_MAX_ITEM_BODY`]. (Handlers authenticate again and check ownership: the second check
+/// hits the credential cache.)
+async fn credentials_first(
+    State(auth): State<Arc<Authenticator>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let path = req.uri().path();
+    let operator = if path.ends_with("/openapi.json") {
+        None
+    } else if path.starts_with(api::PENDENZE_BASE) {
+        Some(false)
+    } else if path.starts_with(api::backoffice::BASE) {
+        Some(true)
+    } else {
+        None
+    };
+    let Some(operator) = operator else {
+        return next.run(req).await;
+    };
+    let checked = if operator {
+        auth.authenticate_operator(req.headers()).await.map(drop)
+    } else {
+        auth.authenticate(req.headers()).await.map(drop)
+    };
+    if let Err(e) = checked {
+        return e.into_response();
+    }
+    if path.ends_with("/pendenze/tracciati") {
+        return next.run(req).await;
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > API_MAX_ITEM_BODY as u64) {
+        return api::error::ApiError::too_large(API_MAX_ITEM_BODY).into_response();
+    }
+    let req = req
+        .map(|body| axum::body::Body::new(http_body_util::Limited::new(body, API_MAX_ITEM_BODY)));
+    next.run(req).await
+}
+
+/// Counts and times every REST request (metrics: method and status only, as paths carry ids)
+/// and records it in the journal (probes excepted).
 async fn track_rest(
+    State(state): State<AppState>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let started = Instant::now();
     let method = req.method().as_str().to_owned();
-    let response = next.run(req).await;
-    crate::metrics::rest_request(
-        &method,
-        response.status().as_u16(),
-        started.elapsed().as_secs_f64(),
+    let probe = matches!(req.uri().path(), "/healthz" | "/readyz" | "/metrics");
+    if probe || !state.journal.enabled() {
+        let response = next.run(req).await;
+        let status = response.status().as_u16();
+        let elapsed = started.elapsed();
+        crate::metrics::rest_request(&method, status, elapsed.as_secs_f64());
+        if probe {
+            tracing::debug!(method = %method, status, duration_us = elapsed.as_micros() as u64, "api");
+        } else {
+            tracing::info!(method = %method, status, duration_us = elapsed.as_micros() as u64, "api");
+        }
+        return response;
+    }
+    let (mut parts, body) = req.into_parts();
+    let call = RestCall::of(&mut parts).await;
+    let (req, request_payload) = if state.journal.payloads() {
+        match axum::body::to_bytes(body, usize::MAX).await {
+            Ok(bytes) => {
+                let text = rest_payload(&parts.headers, &bytes);
+                (
+                    axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes)),
+                    Some(text),
+                )
+            }
+            // Over the body limit (or a broken upload): what the handler would have answered.
+            Err(_) => return StatusCode::PAYLOAD_TOO_LARGE.into_response(),
+        }
+    } else {
+        (axum::extract::Request::from_parts(parts, body), None)
+    };
+    let mut response = next.run(req).await;
+    let status = response.status().as_u16();
+    let mut response_payload = None;
+    if request_payload.is_some() {
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .unwrap_or_default();
+        response_payload = Some(rest_payload(&parts.headers, &bytes));
+        response = axum::response::Response::from_parts(parts, axum::body::Body::from(bytes));
+    }
+    let elapsed = started.elapsed();
+    crate::metrics::rest_request(&method, status, elapsed.as_secs_f64());
+    // The route as declared, never the path: a path may carry ids a gestionale chose.
+    tracing::info!(
+        method = %method,
+        route = %call.template,
+        status,
+        duration_us = elapsed.as_micros() as u64,
+        "api"
     );
+    state.journal.record(call.event(
+        (state.nodo.clock)(),
+        elapsed,
+        status,
+        request_payload,
+        response_payload,
+    ));
     response
+}
+
+/// What the journal keeps of a REST request, taken before the handler runs.
+struct RestCall {
+    method: String,
+    path: String,
+    /// The route with its parameters named: `/api/pendenze/v2/pendenze/{idA2A}/{idPendenza}`.
+    template: String,
+    params: Vec<(String, String)>,
+    /// The user named by `Authorization: Basic` (kept only when the call was authenticated).
+    user: Option<String>,
+}
+
+impl RestCall {
+    async fn of(parts: &mut axum::http::request::Parts) -> Self {
+        use axum::extract::{FromRequestParts, RawPathParams};
+        let params: Vec<(String, String)> = RawPathParams::from_request_parts(parts, &())
+            .await
+            .map(|p| {
+                p.iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let path = parts.uri.path().to_owned();
+        // Each parameter's value replaced by its name, in order: the route as declared.
+        let mut pending = params.iter().peekable();
+        let template = path
+            .split('/')
+            .map(|segment| {
+                let decoded = percent_encoding::percent_decode_str(segment).decode_utf8_lossy();
+                match pending.peek() {
+                    Some((name, value)) if *value == decoded => {
+                        let named = format!("{{{name}}}");
+                        pending.next();
+                        named
+                    }
+                    _ => segment.to_owned(),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        Self {
+            method: parts.method.as_str().to_owned(),
+            path,
+            template,
+            params,
+            user: basic_user(&parts.headers),
+        }
+    }
+
+    fn param(&self, name: &str) -> Option<String> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn event(
+        self,
+        at: chrono::DateTime<chrono::Utc>,
+        elapsed: std::time::Duration,
+        status: u16,
+        request_payload: Option<String>,
+        response_payload: Option<String>,
+    ) -> Evento {
+        let esito = match status {
+            ..400 => Esito::Ok,
+            400..500 => Esito::Ko,
+            _ => Esito::Fail,
+        };
+        let mut e = Evento::new(
+            Categoria::Rest,
+            format!("{} {}", self.method, self.template),
+            at,
+            elapsed,
+            esito,
+        );
+        let backoffice = self.path.starts_with(api::backoffice::BASE);
+        if backoffice {
+            e.componente = "API_BACKOFFICE".into();
+        }
+        e.sottotipo_esito = Some(status.to_string());
+        // A user is recorded only once the handler accepted the credentials (no 401), and only
+        // where credentials are asked for.
+        let authenticated = status != 401 && !self.path.ends_with("/openapi.json");
+        e.id_dominio = self.param("idDominio");
+        e.id_pendenza = self.param("idPendenza");
+        e.principal = self.user.clone().filter(|_| authenticated);
+        e.id_a2a = self
+            .param("idA2A")
+            .or_else(|| e.principal.clone().filter(|_| !backoffice));
+        if let Some(nav) = self.param("numeroAvviso") {
+            e.iuv = crate::notice::NoticeNumber::parse(&nav)
+                .ok()
+                .map(|n| n.iuv().to_owned());
+            e.numero_avviso = Some(nav);
+        }
+        if backoffice {
+            e.id_outbox = self.param("id").and_then(|id| id.parse().ok());
+        }
+        e.parametri_richiesta = Some(Parametri {
+            metodo: Some(self.method),
+            url: Some(self.path),
+            status: None,
+            payload: request_payload,
+        });
+        e.parametri_risposta = Some(Parametri {
+            status: Some(status),
+            payload: response_payload,
+            ..Parametri::default()
+        });
+        e
+    }
+}
+
+/// The user of an `Authorization: Basic` header (the password is not looked at).
+fn basic_user(headers: &HeaderMap) -> Option<String> {
+    use base64::Engine;
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    Some(decoded.split_once(':')?.0.to_owned())
+}
+
+/// A REST body for the journal: text as is (cut), anything else as its size.
+fn rest_payload(headers: &HeaderMap, bytes: &[u8]) -> String {
+    let kind = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let textual = kind.is_empty()
+        || kind.contains("json")
+        || kind.contains("xml")
+        || kind.starts_with("text/");
+    if textual {
+        journal::payload(bytes)
+    } else {
+        format!("[{} bytes of {kind}]", bytes.len())
+    }
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
@@ -188,22 +449,38 @@ async fn soap_endpoint(
         )
             .into_response();
     }
+    let journaled = state.journal.enabled();
     let action = headers.get("soapaction").and_then(|v| v.to_str().ok());
-    let response = match soap::decode(action, &body) {
-        Ok(request) => state.nodo.handle(request, &body).await,
-        Err(DecodeError::Fault(op, fault)) => {
-            Response::ko(op, fault.bean(&state.nodo.topology.broker))
+    let (response, ids) = match soap::decode(action, &body) {
+        Ok(request) => {
+            let ids = journaled.then(|| SoapIds::of(&request));
+            (state.nodo.handle(request, &body).await, ids)
         }
+        Err(DecodeError::Fault(op, fault)) => (
+            Response::ko(op, fault.bean(&state.nodo.topology.broker)),
+            None,
+        ),
         Err(DecodeError::UnknownOperation(message)) => {
             tracing::info!(
                 outcome = "SOAP_FAULT",
                 duration_us = started.elapsed().as_micros() as u64,
                 "paForNode request names no operation"
             );
-            return xml(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                soap::envelope::encode_soap_fault(&message),
-            );
+            let text = soap::envelope::encode_soap_fault(&message);
+            if journaled {
+                let mut e = Evento::new(
+                    Categoria::Soap,
+                    action.map_or("", soap::envelope::clean_action),
+                    (state.nodo.clock)(),
+                    started.elapsed(),
+                    Esito::Fail,
+                );
+                e.sottotipo_esito = Some("SOAP_FAULT".into());
+                e.dettaglio_esito = Some(message);
+                soap_payloads(&state.journal, &mut e, &body, &text);
+                state.journal.record(e);
+            }
+            return xml(StatusCode::INTERNAL_SERVER_ERROR, text);
         }
     };
     let (outcome, fault) = response.outcome();
@@ -220,5 +497,133 @@ async fn soap_endpoint(
         duration_us = started.elapsed().as_micros() as u64,
         "paForNode"
     );
-    xml(StatusCode::OK, soap::encode(&response))
+    let text = soap::encode(&response);
+    if journaled {
+        let esito = match (outcome, fault) {
+            (soap::schema::Outcome::Ok, _) => Esito::Ok,
+            (_, Some("PAA_SYSTEM_ERROR")) => Esito::Fail,
+            _ => Esito::Ko,
+        };
+        let mut e = Evento::new(
+            Categoria::Soap,
+            response.operation().name(),
+            (state.nodo.clock)(),
+            started.elapsed(),
+            esito,
+        );
+        e.sottotipo_esito = fault.map(str::to_owned);
+        e.dettaglio_esito = fault_description(&response);
+        if let Some(ids) = ids {
+            ids.fill(&mut e);
+        }
+        soap_payloads(&state.journal, &mut e, &body, &text);
+        state.journal.record(e);
+    }
+    xml(StatusCode::OK, text)
+}
+
+/// The ids a paForNode request names, for the journal.
+struct SoapIds {
+    dominio: String,
+    notice: String,
+    iuv: Option<String>,
+    receipt_id: Option<String>,
+    dati: DatiPagoPa,
+}
+
+impl SoapIds {
+    fn of(request: &Request) -> Self {
+        let (_, broker, station) = request.header();
+        let mut dati = DatiPagoPa {
+            id_intermediario: Some(broker.to_owned()),
+            id_stazione: Some(station.to_owned()),
+            ..DatiPagoPa::default()
+        };
+        let (dominio, notice, receipt_id, creditor_reference) = match request {
+            Request::Verify(r) => (
+                r.qr_code.fiscal_code.as_str(),
+                r.qr_code.notice_number.as_str(),
+                None,
+                None,
+            ),
+            Request::GetPayment(r) | Request::GetPaymentV2(r) => (
+                r.qr_code.fiscal_code.as_str(),
+                r.qr_code.notice_number.as_str(),
+                None,
+                None,
+            ),
+            Request::SendRt(r) => {
+                let t = &r.receipt;
+                dati.id_psp = Some(t.id_psp.as_str().to_owned());
+                dati.id_canale = Some(t.id_channel.as_str().to_owned());
+                (
+                    t.fiscal_code.as_str(),
+                    t.notice_number.as_str(),
+                    Some(t.receipt_id.0.clone()),
+                    Some(t.creditor_reference_id.as_str()),
+                )
+            }
+            Request::SendRtV2(r) => {
+                let t = &r.receipt;
+                dati.id_psp = Some(t.id_psp.as_str().to_owned());
+                dati.id_canale = Some(t.id_channel.as_str().to_owned());
+                (
+                    t.fiscal_code.as_str(),
+                    t.notice_number.as_str(),
+                    Some(t.receipt_id.0.clone()),
+                    Some(t.creditor_reference_id.as_str()),
+                )
+            }
+            Request::Demand(r) => (r.id_pa.as_str(), "", None, None),
+        };
+        // As the store keys it: the notice number's IUV, else creditorReferenceId.
+        let iuv = crate::notice::NoticeNumber::parse(notice)
+            .map(|n| n.iuv().to_owned())
+            .ok()
+            .or_else(|| creditor_reference.map(str::to_owned));
+        Self {
+            dominio: dominio.to_owned(),
+            notice: notice.to_owned(),
+            iuv,
+            receipt_id,
+            dati,
+        }
+    }
+
+    fn fill(self, e: &mut Evento) {
+        e.id_dominio = Some(self.dominio);
+        e.numero_avviso = (!self.notice.is_empty()).then_some(self.notice);
+        e.iuv = self.iuv;
+        e.id_ricevuta = self.receipt_id;
+        e.dati_pago_pa = Some(self.dati);
+    }
+}
+
+/// The fault's description of a KO answer.
+fn fault_description(response: &Response) -> Option<String> {
+    let fault = match response {
+        Response::Verify(r) => &r.fault,
+        Response::GetPayment(r) => &r.fault,
+        Response::GetPaymentV2(r) => &r.fault,
+        Response::SendRt(_, r) => &r.fault,
+        Response::Demand(r) => &r.fault,
+    };
+    fault
+        .as_ref()
+        .and_then(|f| f.description.as_ref())
+        .map(|d| d.0.clone())
+}
+
+/// Both SOAP bodies, when the journal keeps payloads.
+fn soap_payloads(journal: &Journal, e: &mut Evento, request: &[u8], response: &str) {
+    if journal.payloads() {
+        e.parametri_richiesta = Some(Parametri {
+            payload: Some(journal::payload(request)),
+            ..Parametri::default()
+        });
+        e.parametri_risposta = Some(Parametri {
+            payload: Some(journal::payload(response.as_bytes())),
+            ..Parametri::default()
+        });
+    }
 }

@@ -36,6 +36,9 @@ pub struct Config {
     /// Receipt forwarding to gestionali.
     #[serde(default)]
     pub outbox: OutboxConfig,
+    /// The event journal.
+    #[serde(default)]
+    pub journal: JournalConfig,
     /// Stations of the broker.
     pub stazioni: Vec<Stazione>,
     /// Creditors.
@@ -85,6 +88,34 @@ impl Default for OutboxConfig {
     }
 }
 
+/// `[journal]`: the event journal (SOAP, REST and outbound calls), bounded by age and count.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JournalConfig {
+    /// Record events.
+    pub enabled: bool,
+    /// Also record request and response bodies (personal data; cut at 64 KiB each).
+    pub payloads: bool,
+    /// Events older than this many days are purged (0: no age bound).
+    pub max_age_days: u64,
+    /// The oldest events beyond this many are purged (0: no count bound).
+    pub max_events: u64,
+    /// Events waiting to be written; when full, new ones are dropped (and counted).
+    pub queue: usize,
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            payloads: false,
+            max_age_days: 90,
+            max_events: 10_000_000,
+            queue: 65_536,
+        }
+    }
+}
+
 /// `[[operatori]]`: people (or scripts) allowed on the backoffice API.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -123,6 +154,15 @@ pub struct NodoConfig {
     /// (behind a proxy, say); defaults to `http://<listen>/paForNode`.
     #[serde(default)]
     pub public_url: Option<String>,
+    /// `[nodo.tls]`: serve HTTPS (reloaded on SIGHUP).
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    /// `[nodo.client_auth]`: every request needs an allowed client certificate (pagoPA's).
+    #[serde(default)]
+    pub client_auth: Option<ClientAuthConfig>,
+    /// `[nodo.access]`: IP allowlist, trusted proxies, the proxy's client-certificate header.
+    #[serde(default)]
+    pub access: AccessConfig,
 }
 
 impl Default for NodoConfig {
@@ -132,6 +172,9 @@ impl Default for NodoConfig {
             max_body_bytes: default_max_body(),
             header_timeout_ms: default_header_timeout(),
             public_url: None,
+            tls: None,
+            client_auth: None,
+            access: AccessConfig::default(),
         }
     }
 }
@@ -156,14 +199,70 @@ pub struct ApiConfig {
     /// Address to listen on.
     #[serde(default = "default_api_listen")]
     pub listen: SocketAddr,
+    /// `[api.tls]`: serve HTTPS (reloaded on SIGHUP).
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    /// `[api.client_auth]`: every request needs an allowed client certificate.
+    #[serde(default)]
+    pub client_auth: Option<ClientAuthConfig>,
+    /// `[api.access]`: IP allowlist, trusted proxies, the proxy's client-certificate header.
+    #[serde(default)]
+    pub access: AccessConfig,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
         Self {
             listen: default_api_listen(),
+            tls: None,
+            client_auth: None,
+            access: AccessConfig::default(),
         }
     }
+}
+
+/// `[nodo.tls]` / `[api.tls]`: the listener's own certificate.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file: the certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM file: the private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// `[nodo.client_auth]` / `[api.client_auth]`: which client certificates are let in. A
+/// certificate is taken from the TLS handshake, or from `access.client_cert_header` when the
+/// peer is a trusted proxy; it must chain to `ca` (when given) and match one of `pins` (when
+/// given). At least one of the two is required.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientAuthConfig {
+    /// PEM file of the CA certificates client certificates must chain to.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    /// SHA-256 fingerprints of the allowed client certificates (DER), hex with or without
+    /// colons, optionally prefixed `sha256:`.
+    #[serde(default)]
+    pub pins: Vec<String>,
+}
+
+/// `[nodo.access]` / `[api.access]`: who may connect.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessConfig {
+    /// Client addresses or CIDR ranges allowed (empty: everyone). Behind a trusted proxy the
+    /// client address is the one the proxy forwards.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Peers (addresses or CIDR ranges) whose `Forwarded` / `X-Forwarded-For`,
+    /// `X-Request-Id` and client-certificate header are believed. Nobody else's are.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// Header in which a trusted proxy passes the client certificate it verified (PEM,
+    /// URL-encoded, as nginx's `$ssl_client_escaped_cert`).
+    #[serde(default)]
+    pub client_cert_header: Option<String>,
 }
 
 /// `[store]`
@@ -490,6 +589,8 @@ impl Config {
                 self.intermediario.id
             );
         }
+        crate::edge::validate("nodo", &self.nodo.access, self.nodo.client_auth.as_ref())?;
+        crate::edge::validate("api", &self.api.access, self.api.client_auth.as_ref())?;
         if self.nodo.max_body_bytes < 1024 {
             bail!("nodo.max_body_bytes: must be at least 1024");
         }

@@ -8,11 +8,13 @@
 //! - [`cli`]: the command line (`serve`, `replay`, `hash-password`).
 //! - [`config`]: configuration entities, loaded and validated once; the embedded demo.
 //! - [`server`]: listeners, readiness, graceful shutdown.
+//! - [`edge`]: TLS and mutual TLS, IP allowlists, trusted proxies, request ids.
 //! - [`app`]: the nodo and api routers (callable without a socket).
 //! - [`api`]: REST for gestionali: API Pendenze v2, its OpenAPI document, notices.
 //! - [`soap`]: XML tree, bindings (one declaration per message), envelope, faults.
 //! - [`nodo`]: verify, activate (V1/V2), receipt (V1/V2), demand: typed in, typed out.
-//! - [`store`]: the only module that knows sled; `store::keys` builds every key.
+//! - [`store`]: the only module that knows sled; `store::keys` builds every key;
+//!   `store::journal` is the event journal (recorder thread, purge, queries).
 //! - [`domain`]: positions, items, receipts, attempts, outbox entries: no protocol.
 //! - [`notice`]: notice numbers and their check digits.
 //! - [`gestionale`]: asks a gestionale about notices Varco does not hold (verification on the fly).
@@ -27,6 +29,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod edge;
 pub mod gestionale;
 pub mod metrics;
 pub mod nodo;

@@ -1,5 +1,6 @@
-//! Prometheus metrics: requests by operation and outcome, latency histograms, and, computed at
-//! scrape time, the outbox depth, its oldest pending entry's age and the store's size.
+//! Prometheus metrics: requests by operation and outcome, latency histograms, the event
+//! journal (events written, dropped, purged, held), and, computed at scrape time, the outbox
+//! depth, its oldest pending entry's age and the store's size.
 
 use crate::store::Store;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -39,6 +40,32 @@ pub fn rest_request(method: &str, status: u16, seconds: f64) {
     metrics::counter!("varco_rest_requests_total", "method" => method.to_owned(), "status" => status.to_string()).increment(1);
     metrics::histogram!("varco_rest_request_duration_seconds", "method" => method.to_owned())
         .record(seconds);
+}
+
+/// A connection or request refused at a listener's edge (allowlist, client certificate).
+pub fn edge_refused(listener: &'static str, reason: &'static str) {
+    metrics::counter!("varco_edge_refused_total", "listener" => listener, "reason" => reason)
+        .increment(1);
+}
+
+/// Journal events written to the store.
+pub fn journal_written(n: u64) {
+    metrics::counter!("varco_journal_events_total").increment(n);
+}
+
+/// A journal event dropped because the queue was full (or the journal closed).
+pub fn journal_dropped() {
+    metrics::counter!("varco_journal_dropped_total").increment(1);
+}
+
+/// Journal events removed by the purge (age or count bound).
+pub fn journal_purged(n: u64) {
+    metrics::counter!("varco_journal_purged_total").increment(n);
+}
+
+/// Events held in the journal.
+pub fn journal_entries(n: u64) {
+    metrics::gauge!("varco_journal_entries").set(n as f64);
 }
 
 /// The text of `GET /metrics`.

@@ -222,6 +222,18 @@ fn replay_command_passes_against_the_binary_and_http_refusals() {
 
 #[test]
 fn kill_9_during_a_stream_of_receipts_loses_none_answered_ok() {
+    receipts_answered_ok_survive(Gateway::kill9);
+}
+
+#[test]
+fn sigterm_during_a_stream_of_receipts_exits_0_and_loses_none_answered_ok() {
+    receipts_answered_ok_survive(|gw| assert_eq!(gw.terminate(), Some(0), "graceful exit"));
+}
+
+/// Streams receipts from 16 connections, stops the process with `stop` part-way, and checks
+/// on the same directory that every receipt answered `OK` is stored with its outbox entry and
+/// its position closed.
+fn receipts_answered_ok_survive(stop_process: impl FnOnce(Gateway)) {
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(dir.path());
     let url = gw.nodo.clone();
@@ -259,7 +271,7 @@ fn kill_9_during_a_stream_of_receipts_loses_none_answered_ok() {
     }
     // Let receipts flow, then kill the process mid-stream.
     std::thread::sleep(Duration::from_millis(1500));
-    gw.kill9();
+    stop_process(gw);
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
         runtime.block_on(t).unwrap();
@@ -284,7 +296,7 @@ fn kill_9_during_a_stream_of_receipts_loses_none_answered_ok() {
         let r = store.ricevuta("77777777777", nav.iuv(), id).unwrap();
         assert!(
             r.is_some(),
-            "receipt {id} was answered OK but is missing after kill -9"
+            "receipt {id} was answered OK but is missing after the stop"
         );
         assert!(outbox.contains(id), "receipt {id} has no outbox entry");
         if *n < 500 {

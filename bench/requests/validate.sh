@@ -13,7 +13,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 for f in "$dir"/*.xml; do
     name=$(basename "$f" .xml)
-    sed 's/{{RECEIPT_ID}}/0123456789abcdef0000000000000001/g' "$f" >"$tmp/$name.full.xml"
+    sed 's/{{RECEIPT_ID}}/0123456789abcdef0000000000000001/g; s/{{NOTICE}}/301000000000000144/g; s/{{IUV}}/01000000000000144/g' "$f" >"$tmp/$name.full.xml"
     python3 - "$tmp/$name.full.xml" "$tmp/$name.payload.xml" <<'PY'
 import sys
 import xml.etree.ElementTree as ET

@@ -88,14 +88,32 @@ impl Conn {
         soap_action: &HeaderValue,
         body: Bytes,
     ) -> Result<(StatusCode, Bytes)> {
-        let req = Request::builder()
+        self.post(
+            target,
+            HeaderValue::from_static(TEXT_XML),
+            &[("SOAPAction", soap_action.clone())],
+            body,
+        )
+        .await
+    }
+
+    /// Sends one POST with `content_type` and `headers` and reads the whole response body.
+    pub async fn post(
+        &mut self,
+        target: &Target,
+        content_type: HeaderValue,
+        headers: &[(&'static str, HeaderValue)],
+        body: Bytes,
+    ) -> Result<(StatusCode, Bytes)> {
+        let mut req = Request::builder()
             .method(Method::POST)
             .uri(target.path.clone())
             .header(HOST, target.authority())
-            .header(CONTENT_TYPE, HeaderValue::from_static(TEXT_XML))
-            .header("SOAPAction", soap_action)
-            .body(Full::new(body))
-            .context("building request")?;
+            .header(CONTENT_TYPE, content_type);
+        for (name, value) in headers {
+            req = req.header(*name, value);
+        }
+        let req = req.body(Full::new(body)).context("building request")?;
         let response = self
             .sender
             .send_request(req)

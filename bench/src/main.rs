@@ -1,7 +1,7 @@
 //! `varco-bench`: a small, dependency-light benchmark harness for Varco's
 //! paForNode SOAP endpoint.
 //!
-//! It has four sub-commands:
+//! It has five sub-commands:
 //!
 //! * `bare`    — a bare hyper HTTP/1.1 server that answers every request with
 //!   the same fixed bytes. It is the baseline: "how fast could *any* Rust HTTP
@@ -11,10 +11,13 @@
 //!   ratio of the two throughputs.
 //! * `capture` — sends one request and saves the response body, so the bare
 //!   server can be started with exactly the bytes Varco returns.
+//! * `preload` — bulk-loads positions through `POST /pendenze/tracciati` in
+//!   chunks and reports positions per second and the notice numbers drawn.
 
 mod bare;
 mod client;
 mod load;
+mod preload;
 mod template;
 
 use std::net::SocketAddr;
@@ -25,7 +28,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 
 use crate::load::{LoadConfig, LoadReport};
-use crate::template::BodySource;
+use crate::template::{BodySource, NoticePick};
 
 /// Benchmark harness for the Varco paForNode SOAP gateway.
 ///
@@ -46,11 +49,11 @@ use crate::template::BodySource;
 ///
 /// Typical use:
 ///
-///   varco-bench capture --url http://127.0.0.1:8080/ --soap-action paVerifyPaymentNotice --body-file bench/requests/verify.xml -o /tmp/verify-res.xml
+///   varco-bench capture --url http://127.0.0.1:8080/ --soap-action paVerifyPaymentNotice --body-file bench/requests/verify.xml --notices 1 -o /tmp/verify-res.xml
 ///
 ///   varco-bench bare --listen 127.0.0.1:18080 --response-file /tmp/verify-res.xml &
 ///
-///   varco-bench compare --varco-url http://127.0.0.1:8080/ --bare-url http://127.0.0.1:18080/ --soap-action paVerifyPaymentNotice --body-file bench/requests/verify.xml --connections 64 --duration 10
+///   varco-bench compare --varco-url http://127.0.0.1:8080/ --bare-url http://127.0.0.1:18080/ --soap-action paVerifyPaymentNotice --body-file bench/requests/verify.xml --notices 11..=1000010 --connections 64 --duration 10
 #[derive(Debug, Parser)]
 #[command(name = "varco-bench", version, verbatim_doc_comment)]
 struct Cli {
@@ -124,7 +127,72 @@ enum Command {
         /// Write the body even on a non-200 status or a KO outcome.
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        notices: NoticeOpts,
     },
+    /// Bulk-load positions through `POST /api/pendenze/v2/pendenze/tracciati`, in chunks.
+    ///
+    /// Prints `op=preload positions=N errors=E seconds=S positions_per_s=X
+    /// first_notice=.. last_notice=.. first_reference=A last_reference=B` (or
+    /// JSON with --json): the references are what `--notices A..=B` takes.
+    Preload {
+        /// Base URL of Varco's api listener, e.g. http://127.0.0.1:8081
+        #[arg(long)]
+        api_url: String,
+        /// Application (idA2A) and HTTP Basic user.
+        #[arg(long, default_value = "demo")]
+        user: String,
+        /// HTTP Basic password.
+        #[arg(long, default_value = "demo")]
+        password: String,
+        /// Domain of the positions.
+        #[arg(long, default_value = "77777777777")]
+        id_dominio: String,
+        /// Number of positions.
+        #[arg(long)]
+        count: u64,
+        /// Positions per request.
+        #[arg(long, default_value_t = 10_000)]
+        chunk: u64,
+        /// Index of the first position (idPendenza `<prefix>-<index:010>`).
+        #[arg(long, default_value_t = 0)]
+        start: u64,
+        /// Prefix of the idPendenza.
+        #[arg(long, default_value = "bench")]
+        id_prefix: String,
+        /// Print a JSON object instead of the key=value line.
+        #[arg(long)]
+        json: bool,
+        /// Also append the JSON object as one line to this file.
+        #[arg(long)]
+        json_out: Option<PathBuf>,
+    },
+}
+
+/// Which notices `{{NOTICE}}` / `{{IUV}}` in a body file name.
+#[derive(Debug, Args)]
+struct NoticeOpts {
+    /// Fill `{{NOTICE}}` (18-digit aux-3 notice number) and `{{IUV}}` (its IUV) with the
+    /// notice of a reference in this range (`FIRST..=LAST`, `FIRST..END`, or one number),
+    /// drawn at random per request (uniformly, so the whole range is hit, not one key).
+    #[arg(long, value_name = "RANGE")]
+    notices: Option<String>,
+    /// Segregation code of those notices.
+    #[arg(long, default_value = "01")]
+    segregation: String,
+    /// Walk the range in order instead (each request a different notice until it wraps):
+    /// receipts that each close another position.
+    #[arg(long)]
+    sequential_notices: bool,
+}
+
+impl NoticeOpts {
+    fn pick(&self) -> Result<Option<NoticePick>> {
+        self.notices
+            .as_deref()
+            .map(|r| NoticePick::parse(r, &self.segregation, self.sequential_notices))
+            .transpose()
+    }
 }
 
 /// Options shared by `load` and `compare`.
@@ -158,13 +226,22 @@ struct LoadOpts {
     /// Print a JSON object instead of the key=value line.
     #[arg(long)]
     json: bool,
+    /// Also append the JSON object as one line to this file (a machine-readable summary
+    /// of a whole `bench/run.sh`).
+    #[arg(long)]
+    json_out: Option<PathBuf>,
+    /// Free-form label put into the JSON object (`"label"`), e.g. the store size.
+    #[arg(long)]
+    label: Option<String>,
+    #[command(flatten)]
+    notices: NoticeOpts,
 }
 
 impl LoadOpts {
     fn config(&self, url: &str) -> Result<LoadConfig> {
         let bytes = std::fs::read(&self.body_file)
             .with_context(|| format!("reading body file {}", self.body_file.display()))?;
-        let body = BodySource::new(bytes, self.unique_receipts)?;
+        let body = BodySource::new(bytes, self.unique_receipts, self.notices.pick()?)?;
         if self.connections == 0 {
             bail!("--connections must be at least 1");
         }
@@ -198,12 +275,54 @@ async fn main() -> Result<()> {
         }
         Command::Load { url, opts } => {
             let report = load::run(opts.config(&url)?).await?;
+            let mut out = report.to_json();
+            if let Some(label) = &opts.label {
+                out["label"] = label.as_str().into();
+            }
             if opts.json {
+                println!("{out}");
+            } else {
+                println!("{}", report.line());
+            }
+            append_json(opts.json_out.as_deref(), &out)?;
+            report.warn_errors();
+            Ok(())
+        }
+        Command::Preload {
+            api_url,
+            user,
+            password,
+            id_dominio,
+            count,
+            chunk,
+            start,
+            id_prefix,
+            json,
+            json_out,
+        } => {
+            let base = api_url.trim_end_matches('/');
+            let report = preload::run(preload::PreloadConfig {
+                target: client::Target::parse(&format!(
+                    "{base}/api/pendenze/v2/pendenze/tracciati"
+                ))?,
+                user,
+                password,
+                count,
+                chunk,
+                start,
+                id_prefix,
+                id_dominio,
+            })
+            .await?;
+            if json {
                 println!("{}", report.to_json());
             } else {
                 println!("{}", report.line());
             }
-            report.warn_errors();
+            append_json(json_out.as_deref(), &report.to_json())?;
+            if report.errors > 0 {
+                bail!("{} positions refused", report.errors);
+            }
             Ok(())
         }
         Command::Compare {
@@ -217,12 +336,13 @@ async fn main() -> Result<()> {
             body_file,
             output,
             force,
+            notices,
         } => {
             let bytes = std::fs::read(&body_file)
                 .with_context(|| format!("reading body file {}", body_file.display()))?;
             let target = client::Target::parse(&url)?;
-            let (status, response) =
-                client::send_once(&target, &soap_action, BodySource::one_shot(bytes)).await?;
+            let body = BodySource::one_shot(bytes, notices.pick()?)?;
+            let (status, response) = client::send_once(&target, &soap_action, body).await?;
             let ko = load::is_ko(&response);
             if !force && (status != 200 || ko) {
                 bail!(
@@ -251,12 +371,18 @@ async fn compare(varco_url: &str, bare_url: &str, opts: &LoadOpts) -> Result<()>
     let varco = load::run(opts.config(varco_url)?).await?;
     let bare = load::run(opts.config(bare_url)?).await?;
     let ratio = ratio(&varco, &bare);
+    let mut out = serde_json::json!({
+        "op": opts.soap_action,
+        "conns": opts.connections,
+        "varco": varco.to_json(),
+        "bare": bare.to_json(),
+        "ratio_rps": ratio,
+    });
+    if let Some(label) = &opts.label {
+        out["label"] = label.as_str().into();
+    }
+    append_json(opts.json_out.as_deref(), &out)?;
     if opts.json {
-        let out = serde_json::json!({
-            "varco": varco.to_json(),
-            "bare": bare.to_json(),
-            "ratio_rps": ratio,
-        });
         println!("{out}");
     } else {
         println!("target=varco {}", varco.line());
@@ -266,6 +392,18 @@ async fn compare(varco_url: &str, bare_url: &str, opts: &LoadOpts) -> Result<()>
     varco.warn_errors();
     bare.warn_errors();
     Ok(())
+}
+
+/// Appends `value` as one JSON line to `path` (if any).
+fn append_json(path: Option<&std::path::Path>, value: &serde_json::Value) -> Result<()> {
+    use std::io::Write as _;
+    let Some(path) = path else { return Ok(()) };
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    writeln!(file, "{value}").with_context(|| format!("writing {}", path.display()))
 }
 
 fn ratio(varco: &LoadReport, bare: &LoadReport) -> f64 {

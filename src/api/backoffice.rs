@@ -1,9 +1,10 @@
 //! Backoffice API for operators (`/api/backoffice/v1`): the receipt outbox — what is pending,
-//! failing or dead, and re-sending one now.
+//! failing or dead, and re-sending one now — and the event journal.
 
 use super::ApiState;
 use super::error::{ApiError, FaultBean};
 use crate::domain::{OutboxEntry, OutboxState};
+use crate::store::journal::{self, Categoria, Esito, Evento, Filtro};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
@@ -128,4 +129,209 @@ pub async fn retry_outbox(
     state.nodo.store.sync().await?;
     tracing::info!(outbox_id = id, operator = %operator, "receipt queued again by an operator");
     Ok(Json(entry.into()))
+}
+
+/// Filters and paging of the event journal.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct EventiQuery {
+    /// Events at or after (RFC 3339 date-time, or a day YYYY-MM-DD: from its start, UTC).
+    pub data_da: Option<String>,
+    /// Events at or before (RFC 3339 date-time, or a day YYYY-MM-DD: to its end, UTC).
+    pub data_a: Option<String>,
+    /// SOAP, REST or OUTBOX.
+    pub categoria_evento: Option<String>,
+    /// The operation, exactly as listed (`paVerifyPaymentNotice`, `GET /api/...`).
+    pub tipo_evento: Option<String>,
+    /// OK, KO or FAIL.
+    pub esito: Option<String>,
+    /// Creditor fiscal code.
+    pub id_dominio: Option<String>,
+    /// IUV.
+    pub iuv: Option<String>,
+    /// Notice number (its IUV is matched).
+    pub numero_avviso: Option<String>,
+    /// Receipt id.
+    pub id_ricevuta: Option<String>,
+    /// Application.
+    #[serde(rename = "idA2A")]
+    #[param(rename = "idA2A")]
+    pub id_a2a: Option<String>,
+    /// The application's position id.
+    pub id_pendenza: Option<String>,
+    /// Page, from 1 (ignored with `cursore`).
+    pub pagina: Option<usize>,
+    /// Results per page, 1..200 (25).
+    pub risultati_per_pagina: Option<usize>,
+    /// Continue after this event id (the previous answer's `cursore`).
+    pub cursore: Option<String>,
+}
+
+/// A page of the event journal, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListaEventi {
+    /// Results in this page.
+    pub num_risultati: usize,
+    /// Page size asked for.
+    pub risultati_per_pagina: usize,
+    /// This page (1 with a cursor).
+    pub pagina: usize,
+    /// When more may follow: the `cursore` for the next page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursore: Option<String>,
+    /// When more may follow: the next page's URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prossimi_risultati: Option<String>,
+    /// The events.
+    pub risultati: Vec<Evento>,
+}
+
+fn instant(
+    field: &str,
+    value: &Option<String>,
+    end_of_day: bool,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+    let Some(v) = value.as_deref() else {
+        return Ok(None);
+    };
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
+        return Ok(Some(t.with_timezone(&chrono::Utc)));
+    }
+    let day = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| {
+        ApiError::invalid(
+            "SINTASSI",
+            field,
+            "must be a date (YYYY-MM-DD) or an RFC 3339 date-time",
+        )
+    })?;
+    let time = if end_of_day {
+        chrono::NaiveTime::from_hms_milli_opt(23, 59, 59, 999)
+    } else {
+        Some(chrono::NaiveTime::MIN)
+    };
+    Ok(time.map(|t| day.and_time(t).and_utc()))
+}
+
+/// The event journal: SOAP calls, REST calls and receipt deliveries, newest first, filtered.
+/// Paging by `pagina` re-reads the pages before it; `cursore` continues where the last page
+/// ended. There is no total count: counting would read the whole window.
+#[utoipa::path(
+    get,
+    path = "/eventi",
+    params(EventiQuery),
+    responses((status = 200, body = ListaEventi), (status = 401, body = FaultBean), (status = 422, body = FaultBean)),
+    tag = "Backoffice"
+)]
+pub async fn list_eventi(
+    State(state): State<ApiState>,
+    Query(q): Query<EventiQuery>,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
+    headers: HeaderMap,
+) -> Result<Json<ListaEventi>, ApiError> {
+    state.auth.authenticate_operator(&headers).await?;
+    let per_page = q.risultati_per_pagina.unwrap_or(25);
+    if !(1..=journal::MAX_PAGE).contains(&per_page) {
+        return Err(ApiError::invalid(
+            "SINTASSI",
+            "risultatiPerPagina",
+            "must be between 1 and 200",
+        ));
+    }
+    let page = q.pagina.unwrap_or(1);
+    if page == 0 {
+        return Err(ApiError::invalid("SINTASSI", "pagina", "starts at 1"));
+    }
+    let cursore = match q.cursore.as_deref() {
+        None => None,
+        Some(c) => Some(journal::parse_id(c).ok_or_else(|| {
+            ApiError::invalid("SINTASSI", "cursore", "must be an event id (32 hex digits)")
+        })?),
+    };
+    let categoria = match q.categoria_evento.as_deref() {
+        None => None,
+        Some(c) => Some(Categoria::parse(c).ok_or_else(|| {
+            ApiError::invalid(
+                "SINTASSI",
+                "categoriaEvento",
+                "must be SOAP, REST or OUTBOX",
+            )
+        })?),
+    };
+    let esito = match q.esito.as_deref() {
+        None => None,
+        Some(e) => Some(
+            Esito::parse(e)
+                .ok_or_else(|| ApiError::invalid("SINTASSI", "esito", "must be OK, KO or FAIL"))?,
+        ),
+    };
+    let iuv = match (&q.iuv, q.numero_avviso.as_deref()) {
+        (Some(iuv), _) => Some(iuv.clone()),
+        (None, Some(nav)) => Some(
+            crate::notice::NoticeNumber::parse(nav)
+                .map_err(|e| ApiError::invalid("SINTASSI", "numeroAvviso", e))?
+                .iuv()
+                .to_owned(),
+        ),
+        (None, None) => None,
+    };
+    let filter = Filtro {
+        da: instant("dataDa", &q.data_da, false)?,
+        a: instant("dataA", &q.data_a, true)?,
+        cursore,
+        categoria,
+        tipo_evento: q.tipo_evento.clone(),
+        esito,
+        id_dominio: q.id_dominio.clone(),
+        iuv,
+        id_ricevuta: q.id_ricevuta.clone(),
+        id_a2a: q.id_a2a.clone(),
+        id_pendenza: q.id_pendenza.clone(),
+    };
+    let store = state.nodo.store.clone();
+    let found = tokio::task::spawn_blocking(move || store.eventi(&filter, page, per_page))
+        .await
+        .map_err(ApiError::internal)??;
+    let next = found.cursore.as_ref().map(|c| {
+        let mut query: Vec<&str> = raw
+            .as_deref()
+            .unwrap_or("")
+            .split('&')
+            .filter(|p| !p.is_empty() && !p.starts_with("pagina=") && !p.starts_with("cursore="))
+            .collect();
+        let tail = format!("cursore={c}");
+        query.push(&tail);
+        format!("{BASE}/eventi?{}", query.join("&"))
+    });
+    Ok(Json(ListaEventi {
+        num_risultati: found.risultati.len(),
+        risultati_per_pagina: per_page,
+        pagina: if cursore.is_some() { 1 } else { page },
+        cursore: found.cursore,
+        prossimi_risultati: next,
+        risultati: found.risultati,
+    }))
+}
+
+/// One event of the journal.
+#[utoipa::path(
+    get,
+    path = "/eventi/{id}",
+    params(("id" = String, Path, description = "Event id")),
+    responses((status = 200, body = Evento), (status = 401, body = FaultBean), (status = 404, body = FaultBean)),
+    tag = "Backoffice"
+)]
+pub async fn get_evento(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Evento>, ApiError> {
+    state.auth.authenticate_operator(&headers).await?;
+    state
+        .nodo
+        .store
+        .evento(&id)?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("event {id}")))
 }

@@ -71,6 +71,19 @@ impl ApiError {
         )
     }
 
+    /// 413: the body is larger than the call takes.
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RICHIESTA",
+            "SINTASSI",
+            "Richiesta troppo grande",
+            Some(format!(
+                "the body of this call may be at most {limit} bytes"
+            )),
+        )
+    }
+
     /// 401: missing or wrong credentials.
     pub fn unauthenticated() -> Self {
         Self::new(

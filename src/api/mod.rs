@@ -101,6 +101,8 @@ pub fn backoffice_v1(state: ApiState) -> Router {
     let (router, mut openapi) = OpenApiRouter::new()
         .routes(routes!(backoffice::list_outbox))
         .routes(routes!(backoffice::retry_outbox))
+        .routes(routes!(backoffice::list_eventi))
+        .routes(routes!(backoffice::get_evento))
         .with_state(state)
         .split_for_parts();
     openapi.info.title = "Varco backoffice".into();

@@ -84,6 +84,31 @@ pub fn identifier(field: &str, value: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Deepest nesting accepted in the opaque JSON a position carries (`datiAllegati`,
+/// `documento`, `proprieta`, and an item's `contabilita` and `datiAllegati`). The store keeps
+/// positions as JSON, where these values sit deeper than in the request, and JSON readers stop
+/// at 128 levels: a deeper value would be stored, answered 201, and never read back.
+pub const MAX_OPAQUE_DEPTH: usize = 32;
+
+fn json_depth(value: &serde_json::Value) -> usize {
+    use serde_json::Value;
+    match value {
+        Value::Array(items) => 1 + items.iter().map(json_depth).max().unwrap_or(0),
+        Value::Object(fields) => 1 + fields.values().map(json_depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn opaque(field: &str, value: &Option<serde_json::Value>) -> Result<(), ApiError> {
+    match value {
+        Some(v) if json_depth(v) > MAX_OPAQUE_DEPTH => Err(bad(
+            field,
+            format!("must not be nested more than {MAX_OPAQUE_DEPTH} levels deep"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn date(field: &str, value: &Option<String>) -> Result<Option<NaiveDate>, ApiError> {
     match value.as_deref() {
         None => Ok(None),
@@ -183,6 +208,8 @@ fn voce(config: &Config, default_domain: &str, i: usize, v: &NuovaVoce) -> Resul
         return Err(bad(&f("importo"), "must be at least 0.01"));
     }
     let descrizione = text(&f("descrizione"), &v.descrizione, 255)?;
+    opaque(&f("contabilita"), &v.contabilita)?;
+    opaque(&f("datiAllegati"), &v.dati_allegati)?;
     let causale_rpt = opt_text(&f("descrizioneCausaleRPT"), &v.descrizione_causale_rpt, 140)?;
     let dominio = v
         .id_dominio
@@ -450,6 +477,9 @@ pub fn nuova_pendenza(
             }
         },
     };
+    opaque("datiAllegati", &r.dati_allegati)?;
+    opaque("documento", &r.documento)?;
+    opaque("proprieta", &r.proprieta)?;
     let dettagli = Dettagli {
         id_unita_operativa: opt_text("idUnitaOperativa", &r.id_unita_operativa, 35)?,
         anno_riferimento: r.anno_riferimento,

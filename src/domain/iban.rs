@@ -36,11 +36,18 @@ pub fn is_valid(iban: &str) -> bool {
 
 /// Whether an Italian IBAN belongs to Poste Italiane (ABI 07601), i.e. a postal account.
 pub fn is_postal(iban: &str) -> bool {
-    iban.len() == 27 && iban.starts_with("IT") && &iban[5..10] == "07601"
+    // `get`, not indexing: byte 5 may fall inside a multi-byte character of garbage input.
+    iban.len() == 27 && iban.starts_with("IT") && iban.get(5..10) == Some("07601")
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn postal_check_survives_multibyte_garbage() {
+        assert!(!super::is_postal("IT60é111111111111111111111"));
+        assert!(super::is_postal("IT70X0760101600000012345678"));
+    }
+
     use super::*;
 
     #[test]

@@ -136,10 +136,10 @@ pub fn poste_datamatrix_payload(
 /// of an Italian postal IBAN (`IT` + 25 characters, spaces ignored).
 pub fn postal_account_digits(account: &str) -> Result<String, CodeError> {
     let compact: String = account.chars().filter(|c| !c.is_whitespace()).collect();
-    let digits = if compact.len() == 27 && compact[..2].eq_ignore_ascii_case("IT") {
-        &compact[15..]
-    } else {
-        &compact[..]
+    // `get`, not indexing: the text is arbitrary and byte 2 or 15 may fall inside a character.
+    let digits = match (compact.len(), compact.get(..2), compact.get(15..)) {
+        (27, Some(country), Some(account)) if country.eq_ignore_ascii_case("IT") => account,
+        _ => &compact[..],
     };
     if digits.is_empty() || digits.len() > 12 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(CodeError::PostalAccount(account.to_owned()));
@@ -329,6 +329,20 @@ fn push_field(out: &mut String, value: &str, width: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn postal_accounts_with_multibyte_characters_are_refused_not_a_panic() {
+        // Found by `make fuzz` (notice_codes, crash-ff15345d): 27 bytes whose second
+        // character is two bytes long made `compact[..2]` panic.
+        let input = "P\u{f8}OPOPA|002|02|34|1\u{0}\u{7f}000\u{0}7";
+        assert_eq!(input.len(), 27);
+        assert!(postal_account_digits(input).is_err());
+        assert!(postal_account_digits("IT60X054281110\u{e9}00000123456").is_err());
+        assert_eq!(
+            postal_account_digits("IT70 X076 0101 6000 0001 2345 678").as_deref(),
+            Ok("000012345678")
+        );
+    }
 
     fn notice() -> NoticeNumber {
         NoticeNumber::parse("301000000000000144").unwrap()

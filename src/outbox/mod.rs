@@ -16,6 +16,7 @@ use crate::config::{Config, Connettore};
 use crate::domain::{OutboxEntry, OutboxState};
 use crate::nodo::Clock;
 use crate::store::Store;
+use crate::store::journal::{self, Categoria, Esito, Evento, Journal, Parametri};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::future::Future;
@@ -46,6 +47,7 @@ pub struct Worker<D> {
     deliver: Arc<D>,
     clock: Clock,
     permits: HashMap<String, Arc<Semaphore>>,
+    journal: Journal,
 }
 
 impl<D: Deliver> Worker<D> {
@@ -67,7 +69,14 @@ impl<D: Deliver> Worker<D> {
             deliver: Arc::new(deliver),
             clock,
             permits,
+            journal: Journal::disabled(),
         }
+    }
+
+    /// Records every delivery attempt in `journal`.
+    pub fn with_journal(mut self, journal: Journal) -> Self {
+        self.journal = journal;
+        self
     }
 
     /// Runs until `shutdown` turns true; then waits for deliveries in flight up to the grace.
@@ -127,6 +136,7 @@ impl<D: Deliver> Worker<D> {
         let config = self.config.clone();
         let deliver = self.deliver.clone();
         let clock = self.clock.clone();
+        let journal = self.journal.clone();
         let permit = entry
             .id_a2a
             .as_ref()
@@ -137,18 +147,47 @@ impl<D: Deliver> Worker<D> {
                 Some(p) => p.clone().acquire_owned().await.ok(),
                 None => None,
             };
-            let result = attempt(&store, &config, deliver.as_ref(), &entry).await;
+            let started = std::time::Instant::now();
+            let mut sent = journal.payloads().then(Vec::new);
+            let result = attempt(&store, &config, deliver.as_ref(), &entry, sent.as_mut()).await;
+            let elapsed = started.elapsed();
             let now = clock();
+            let mut event = journal
+                .enabled()
+                .then(|| delivery_event(&entry, now, elapsed, sent.as_deref()));
             let outcome = match result {
                 Ok(()) => {
                     tracing::info!(outbox_id = entry.id, notice_iuv = %entry.iuv, attempts = entry.tentativi + 1, "receipt delivered to the gestionale");
                     store.remove_outbox(entry.id)
                 }
-                Err(Failure::NoConnector(why)) => store.put_outbox(&park(entry, now, why)),
+                Err(Failure::NoConnector(why)) => {
+                    if let Some(e) = &mut event {
+                        e.esito = Esito::Ko;
+                        e.sottotipo_esito = Some("dead".into());
+                        e.dettaglio_esito = Some(why.clone());
+                    }
+                    store.put_outbox(&park(entry, now, why))
+                }
                 Err(Failure::Retry(why)) => {
-                    store.put_outbox(&failed(&config, entry, now, why, fastrand::f64()))
+                    let next = failed(&config, entry, now, why, fastrand::f64());
+                    if let Some(e) = &mut event {
+                        e.esito = Esito::Fail;
+                        e.sottotipo_esito = Some(
+                            if next.stato == OutboxState::Dead {
+                                "dead"
+                            } else {
+                                "failing"
+                            }
+                            .into(),
+                        );
+                        e.dettaglio_esito = next.last_error.clone();
+                    }
+                    store.put_outbox(&next)
                 }
             };
+            if let Some(e) = event {
+                journal.record(e);
+            }
             if let Err(e) = outcome {
                 tracing::error!(error = %e, "cannot record an outbox delivery");
             }
@@ -188,11 +227,42 @@ fn connector<'c>(
     }
 }
 
+/// The journal's record of one delivery attempt, as if it succeeded (the caller adjusts it).
+fn delivery_event(
+    entry: &OutboxEntry,
+    at: DateTime<Utc>,
+    elapsed: Duration,
+    sent: Option<&[u8]>,
+) -> Evento {
+    let mut e = Evento::new(
+        Categoria::Outbox,
+        "PUT /ricevute/{idDominio}/{iuv}/{idRicevuta}",
+        at,
+        elapsed,
+        Esito::Ok,
+    );
+    e.sottotipo_esito = Some("delivered".into());
+    e.id_dominio = Some(entry.dominio.clone());
+    e.iuv = Some(entry.iuv.clone());
+    e.id_ricevuta = Some(entry.receipt_id.clone());
+    e.id_a2a = entry.id_a2a.clone();
+    e.id_outbox = Some(entry.id);
+    e.tentativo = Some(entry.tentativi + 1);
+    e.parametri_richiesta = Some(Parametri {
+        metodo: Some("PUT".into()),
+        payload: sent.map(journal::payload),
+        ..Parametri::default()
+    });
+    e
+}
+
+/// One delivery; the body sent is copied into `sent` when given (the journal's payload).
 async fn attempt<D: Deliver>(
     store: &Store,
     config: &Config,
     deliver: &D,
     entry: &OutboxEntry,
+    sent: Option<&mut Vec<u8>>,
 ) -> Result<(), Failure> {
     let (id_a2a, connettore) =
         connector(config, entry.id_a2a.as_deref()).map_err(Failure::NoConnector)?;
@@ -209,6 +279,9 @@ async fn attempt<D: Deliver>(
         .map(|d| d.ragione_sociale.clone());
     let body = serde_json::to_vec(&ricevuta::build(&receipt, position.as_ref(), name))
         .map_err(|e| Failure::Retry(e.to_string()))?;
+    if let Some(copy) = sent {
+        copy.clone_from(&body);
+    }
     let budget = Duration::from_millis(config.outbox.timeout_ms);
     match tokio::time::timeout(budget, deliver.deliver(id_a2a, connettore, entry, body)).await {
         Ok(Ok(())) => Ok(()),

@@ -93,6 +93,30 @@ pub struct Fault {
     pub description: String,
 }
 
+/// Longest fault description sent back, in characters: a parser's message may quote the
+/// request, and the answer should not grow with it.
+pub const MAX_DESCRIPTION_CHARS: usize = 1024;
+
+/// The description as sent: cut to [`MAX_DESCRIPTION_CHARS`] (with `…`), and characters XML
+/// cannot carry shown as U+FFFD instead of silently dropped by the writer.
+fn description_text(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .take(MAX_DESCRIPTION_CHARS)
+        .map(|c| {
+            if super::schema::is_xml_char(c) {
+                c
+            } else {
+                '\u{fffd}'
+            }
+        })
+        .collect();
+    if text.chars().nth(MAX_DESCRIPTION_CHARS).is_some() {
+        out.push('…');
+    }
+    out
+}
+
 impl Fault {
     /// A fault with a description.
     pub fn new(code: FaultCode, description: impl Into<String>) -> Self {
@@ -108,11 +132,26 @@ impl Fault {
             fault_code: Str(self.code.code().into()),
             fault_string: Str(self.code.fault_string().into()),
             id: Str(id.into()),
-            description: Some(Str(self.description.clone())),
+            description: Some(Str(description_text(&self.description))),
             serial: None,
             original_fault_code: None,
             original_fault_string: None,
             original_description: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_are_capped_and_carry_only_xml_characters() {
+        let long = Fault::new(FaultCode::SintassiExtraxsd, "x".repeat(5000)).bean("b");
+        let text = long.description.unwrap().0;
+        assert_eq!(text.chars().count(), MAX_DESCRIPTION_CHARS + 1);
+        assert!(text.ends_with('…'));
+        let odd = Fault::new(FaultCode::SintassiXsd, "a\u{2}\0b\r\n").bean("b");
+        assert_eq!(odd.description.unwrap().0, "a\u{fffd}\u{fffd}b\r\n");
     }
 }

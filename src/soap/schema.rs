@@ -183,11 +183,13 @@ fn collapsed(el: &Element) -> Result<&str, SchemaError> {
 }
 
 /// Appends XML-escaped text. Characters XML 1.0 cannot carry at all (most C0 controls,
-/// U+FFFE, U+FFFF) are dropped rather than written into an unparseable document.
+/// U+FFFE, U+FFFF) are dropped rather than written into an unparseable document; a carriage
+/// return is written as a reference, since a parser turns a literal one into a line feed.
 pub fn escape_into(out: &mut String, text: &str) {
     for c in text.chars() {
         match c {
             c if !is_xml_char(c) => {}
+            '\r' => out.push_str("&#13;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),

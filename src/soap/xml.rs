@@ -6,7 +6,8 @@
 //! every rule of well-formedness in this one file.
 //!
 //! What is refused here (all as [`XmlError`], which the caller maps to `PAA_SINTASSI_EXTRAXSD`):
-//! invalid UTF-8, anything quick-xml finds ill-formed, a DOCTYPE (so no entity is ever defined,
+//! invalid UTF-8, characters XML 1.0 excludes (literal or as character references), anything
+//! quick-xml finds ill-formed, a DOCTYPE (so no entity is ever defined,
 //! let alone expanded), any entity reference other than the five predefined ones and character
 //! references, undeclared prefixes, nesting deeper than [`MAX_DEPTH`], more than
 //! [`MAX_ELEMENTS`] elements, and text or a second element outside the root.
@@ -14,6 +15,8 @@
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
 use quick_xml::reader::NsReader;
+
+use super::schema::is_xml_char;
 
 /// Deepest nesting accepted. paForNode messages nest at most 8 levels inside the envelope.
 pub const MAX_DEPTH: usize = 32;
@@ -84,6 +87,11 @@ pub enum XmlError {
 /// Parses a whole document into its root [`Element`].
 pub fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
     let text = std::str::from_utf8(bytes).map_err(|_| XmlError::NotUtf8)?;
+    // The tokenizer lets through characters XML 1.0 excludes (NUL, most C0 controls, U+FFFE,
+    // U+FFFF) in names, text and attribute values alike: one scan refuses them all.
+    if let Some(c) = text.chars().find(|c| !is_xml_char(*c)) {
+        return Err(not_xml_char(c));
+    }
     let mut reader = NsReader::from_str(text);
     let config = reader.config_mut();
     config.check_end_names = true;
@@ -144,7 +152,14 @@ pub fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
                 let resolved = if r.is_char_ref() {
                     r.resolve_char_ref()
                         .map_err(|e| XmlError::IllFormed(e.to_string()))?
-                        .ok_or_else(|| XmlError::Entity(r.xml10_content().into_owned()))?
+                        .ok_or_else(|| XmlError::Entity(r.xml10_content().into_owned()))
+                        .and_then(|c| {
+                            if is_xml_char(c) {
+                                Ok(c)
+                            } else {
+                                Err(not_xml_char(c))
+                            }
+                        })?
                 } else {
                     match &*r.xml10_content() {
                         "lt" => '<',
@@ -171,6 +186,13 @@ pub fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
         ));
     }
     root.ok_or(XmlError::NotOneRoot)
+}
+
+fn not_xml_char(c: char) -> XmlError {
+    XmlError::IllFormed(format!(
+        "character U+{:04X} is not allowed in XML",
+        u32::from(c)
+    ))
 }
 
 fn push_text(stack: &mut [Element], content: &str) -> Result<(), XmlError> {
@@ -209,9 +231,14 @@ fn open(
             ResolveResult::Unbound => None,
             ResolveResult::Unknown(prefix) => return Err(XmlError::UnknownPrefix(prefix)),
         };
-        // Attribute values may hold entity references too; refuse unknown ones.
-        attr.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+        // Attribute values may hold entity references too; refuse unknown ones, and character
+        // references to characters XML cannot carry.
+        let value = attr
+            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
             .map_err(|e| XmlError::IllFormed(e.to_string()))?;
+        if let Some(c) = value.chars().find(|c| !is_xml_char(*c)) {
+            return Err(not_xml_char(c));
+        }
         if attr_ns.as_deref() == Some(XSI_NS) {
             continue;
         }
@@ -267,6 +294,39 @@ mod tests {
             parse(&[0x3c, 0x61, 0xff, 0x2f, 0x3e]),
             Err(XmlError::NotUtf8)
         );
+    }
+
+    #[test]
+    fn refuses_characters_xml_cannot_carry() {
+        // Found by `make fuzz` (soap_decode): control characters inside an end tag were
+        // accepted by the tokenizer and echoed into the fault description.
+        let doc = b"<a><b>1</\x02\x00\x00PA></a>";
+        assert!(matches!(parse(doc), Err(XmlError::IllFormed(_))));
+        for doc in [
+            &b"<a>x\x01y</a>"[..],
+            b"<a b=\"\x1f\"/>",
+            b"<a>\x00</a>",
+            b"<a><![CDATA[\x0b]]></a>",
+            "<a>\u{fffe}</a>".as_bytes(),
+            b"<a>&#1;</a>",
+            b"<a>&#0;</a>",
+            b"<a>&#xFFFF;</a>",
+            b"<a>&#xD800;</a>",
+            b"<a b='&#2;'/>",
+        ] {
+            assert!(
+                matches!(
+                    parse(doc),
+                    Err(XmlError::IllFormed(_) | XmlError::Entity(_))
+                ),
+                "{:?}: {:?}",
+                String::from_utf8_lossy(doc),
+                parse(doc)
+            );
+        }
+        // Tabs, line ends and characters beyond the BMP are XML.
+        let ok = parse("<a>\t\r\n\u{1f600}&#9;&#xA;&#13;</a>".as_bytes()).unwrap();
+        assert_eq!(ok.text, "\t\n\u{1f600}\t\n\r");
     }
 
     #[test]

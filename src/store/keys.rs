@@ -9,6 +9,7 @@
 //! | `outbox_due`| i64 ms big-endian (offset) + u64 id   | empty: pending entries by next attempt |
 //! | `by_app`    | `<idA2A>` NUL `<idPendenza>`          | `<dominio>/<iuv>` (a `positions` key) |
 //! | `counters`  | `<dominio>/<segregation code>`        | u64 big-endian: last reference used |
+//! | `journal`   | i64 ms big-endian (offset) + u64 sequence, of a chunk's first event | last event's ms (8 bytes) + count (u32) + JSON lines of `Evento` |
 //! | `meta`      | a name                                | bytes            |
 //!
 //! `dominio` is 11 digits and `iuv` is 15 or 17 digits, so `<dominio>/<iuv>/` is an exact
@@ -28,6 +29,8 @@ pub const OUTBOX_DUE: &str = "outbox_due";
 pub const BY_APP: &str = "by_app";
 /// Per-domain IUV reference counters.
 pub const COUNTERS: &str = "counters";
+/// Tree of the event journal.
+pub const JOURNAL: &str = "journal";
 /// Tree of store metadata.
 pub const META: &str = "meta";
 
@@ -116,6 +119,22 @@ pub fn outbox_due_millis(key: &[u8]) -> i64 {
         .unwrap_or(0)
 }
 
+/// Event time (Unix ms, sign bit flipped so byte order is numeric order) then a sequence:
+/// events sort by time, so the newest are at the end and the oldest at the start.
+pub fn journal(millis: i64, seq: u64) -> [u8; 16] {
+    outbox_due(millis, seq)
+}
+
+/// The sequence part of a `journal` key.
+pub fn journal_seq(key: &[u8]) -> u64 {
+    outbox_due_id(key)
+}
+
+/// The time part of a `journal` key (Unix ms).
+pub fn journal_millis(key: &[u8]) -> i64 {
+    outbox_due_millis(key)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,6 +174,23 @@ mod tests {
             receipt("77777777777", "01000000000000144", "x")
                 .starts_with(&position_children("77777777777", "01000000000000144"))
         );
+        assert_eq!(
+            journal(1_700_000_000_000, 5),
+            [
+                0x80, 0, 1, 0x8b, 0xcf, 0xe5, 0x68, 0, 0, 0, 0, 0, 0, 0, 0, 5
+            ]
+        );
+        assert!(journal(-1, u64::MAX) < journal(0, 0));
+        assert!(journal(10, u64::MAX) < journal(11, 0));
+        assert!(journal(11, 0) < journal(11, 1));
+        assert_eq!(
+            (
+                journal_millis(&journal(1_700_000_000_000, 5)),
+                journal_seq(&journal(1_700_000_000_000, 5))
+            ),
+            (1_700_000_000_000, 5)
+        );
+        assert_eq!(JOURNAL, "journal");
         assert_eq!(SCHEMA_VERSION, b"1");
     }
 }

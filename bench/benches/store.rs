@@ -1,0 +1,227 @@
+//! Store micro-benchmarks on a temporary store (sled, 64 MiB cache) holding 10,000 positions:
+//! the paths verify, activate, receipts and bulk loads take. Run: `make bench-micro` (or
+//! `cargo bench -p varco-bench --bench store`).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::Utc;
+use varco::config::Config;
+use varco::domain::{Attivazione, Pendenza, ReceiptStatus, ReceiptVersion, Ricevuta, Stato};
+use varco::notice::NoticeNumber;
+use varco::store::{Planned, Store, UpsertItem};
+
+fn main() {
+    divan::main();
+}
+
+const PRELOADED: u64 = 10_000;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    store: Store,
+    config: Config,
+    runtime: tokio::runtime::Runtime,
+}
+
+fn position(config: &Config, reference: u64, id: &str) -> Pendenza {
+    let nav = NoticeNumber::aux3("01", reference);
+    let mut p = varco::demo::sample(config, &nav, Utc::now());
+    p.id_a2a = Some("demo".into());
+    p.id_pendenza = Some(id.into());
+    p
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path(), 64).expect("store");
+    let config = Config::demo();
+    for r in 1..=PRELOADED {
+        store
+            .put_pendenza(&position(&config, r, &format!("pre-{r}")))
+            .unwrap();
+    }
+    store.flush_blocking().unwrap();
+    Fixture {
+        _dir: dir,
+        store,
+        config,
+        runtime: tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap(),
+    }
+}
+
+static NEXT: AtomicU64 = AtomicU64::new(1);
+
+fn next() -> u64 {
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A stored position by key, decoded (verify and activate, before the mapping).
+#[divan::bench]
+fn pendenza_get(bencher: divan::Bencher) {
+    let f = fixture();
+    let keys: Vec<String> = (1..=PRELOADED)
+        .map(|r| NoticeNumber::aux3("01", r).iuv().to_owned())
+        .collect();
+    let mut i = 0usize;
+    bencher.bench_local(|| {
+        i = (i + 7919) % keys.len();
+        f.store.pendenza("77777777777", &keys[i]).unwrap().unwrap()
+    });
+}
+
+/// A position decoded from its stored JSON (the codec part of `pendenza_get`).
+#[divan::bench]
+fn pendenza_decode_json(bencher: divan::Bencher) {
+    let config = Config::demo();
+    let json = serde_json::to_vec(&position(&config, 1, "p")).unwrap();
+    bencher
+        .counter(divan::counter::BytesCount::new(json.len()))
+        .bench(|| serde_json::from_slice::<Pendenza>(divan::black_box(&json)).unwrap());
+}
+
+/// A position encoded to JSON.
+#[divan::bench]
+fn pendenza_encode_json(bencher: divan::Bencher) {
+    let p = position(&Config::demo(), 1, "p");
+    bencher.bench(|| serde_json::to_vec(divan::black_box(&p)).unwrap());
+}
+
+/// A new position with its application index (transaction), not flushed.
+#[divan::bench]
+fn pendenza_insert(bencher: divan::Bencher) {
+    let f = fixture();
+    bencher
+        .with_inputs(|| {
+            let n = PRELOADED + next();
+            position(&f.config, n, &format!("ins-{n}"))
+        })
+        .bench_local_values(|p| assert!(f.store.insert_pendenza(&p).unwrap()));
+}
+
+/// An activation attempt (paGetPayment/V2 writes one per call), not flushed.
+#[divan::bench]
+fn record_attempt(bencher: divan::Bencher) {
+    let f = fixture();
+    let attempt = Attivazione {
+        at: Utc::now(),
+        primitiva: "paGetPaymentV2".into(),
+        importo_richiesto: Some(12050),
+        transfer_type: None,
+        payment_note: None,
+        id_stazione: "77777777777_01".into(),
+    };
+    let mut r = 0u64;
+    bencher.bench_local(|| {
+        r = r % PRELOADED + 1;
+        let iuv = NoticeNumber::aux3("01", r);
+        f.store
+            .record_attempt("77777777777", iuv.iuv(), &attempt)
+            .unwrap()
+    });
+}
+
+fn ricevuta(reference: u64, receipt_id: String) -> Ricevuta {
+    let nav = NoticeNumber::aux3("01", reference);
+    Ricevuta {
+        dominio: "77777777777".into(),
+        iuv: nav.iuv().to_owned(),
+        receipt_id,
+        numero_avviso: nav.as_str().to_owned(),
+        creditor_reference_id: nav.iuv().to_owned(),
+        versione: ReceiptVersion::V2,
+        esito_pagamento: "OK".into(),
+        importo: 12000,
+        id_psp: "60000000001".into(),
+        psp_denominazione: "PSP Demo".into(),
+        id_canale: "60000000001_01".into(),
+        descrizione_canale: "app".into(),
+        metodo_pagamento: Some("creditCard".into()),
+        data_pagamento: Some("2026-03-15T10:30:00".into()),
+        commissioni: Some(100),
+        stand_in: false,
+        transfers: vec![],
+        id_stazione: "77777777777_01".into(),
+        received_at: Utc::now(),
+        stato: ReceiptStatus::Accettata,
+        xml: "x".repeat(3000),
+    }
+}
+
+fn close(p: Option<&Pendenza>, _r: &Ricevuta) -> (Option<Pendenza>, ReceiptStatus) {
+    let mut p = p.cloned();
+    if let Some(p) = &mut p {
+        p.stato = Stato::Eseguita;
+    }
+    (p, ReceiptStatus::Accettata)
+}
+
+/// A receipt (receipt + position closed + outbox entry, one transaction), without the flush.
+#[divan::bench]
+fn apply_receipt(bencher: divan::Bencher) {
+    let f = fixture();
+    bencher
+        .with_inputs(|| {
+            let n = next();
+            ricevuta(n % PRELOADED + 1, format!("{n:032x}"))
+        })
+        .bench_local_values(|r| {
+            f.store
+                .apply_receipt(r, &close, &|_| None, Utc::now())
+                .unwrap()
+        });
+}
+
+/// The same, then `Store::sync` (the group-commit flush a receipt waits for before `OK`),
+/// alone: one fsync per receipt, the worst case of the group commit.
+#[divan::bench(sample_count = 30, sample_size = 10)]
+fn apply_receipt_flushed(bencher: divan::Bencher) {
+    let f = fixture();
+    bencher
+        .with_inputs(|| {
+            let n = next();
+            ricevuta(n % PRELOADED + 1, format!("{n:032x}"))
+        })
+        .bench_local_values(|r| {
+            f.store
+                .apply_receipt(r, &close, &|_| None, Utc::now())
+                .unwrap();
+            f.runtime.block_on(f.store.sync()).unwrap()
+        });
+}
+
+/// 1,000 new positions in one `upsert_batch` (a bulk-load request is cut into these), with
+/// generated notice numbers, not flushed.
+#[divan::bench(sample_count = 20, sample_size = 1)]
+fn upsert_batch_1000(bencher: divan::Bencher) {
+    let f = fixture();
+    let template = position(&f.config, 1, "x");
+    bencher
+        .counter(divan::counter::ItemsCount::new(1000usize))
+        .with_inputs(|| {
+            let base = next() * 10_000;
+            (0..1000)
+                .map(|i| format!("batch-{}", base + i))
+                .collect::<Vec<String>>()
+        })
+        .bench_local_values(|ids| {
+            let rule = |_: Option<&Pendenza>| -> Result<Planned, String> {
+                Ok(Planned::Create {
+                    pendenza: template.clone(),
+                    generate: Some("01".into()),
+                })
+            };
+            let items: Vec<UpsertItem<'_, String>> = ids
+                .iter()
+                .map(|id| UpsertItem {
+                    id_a2a: "demo",
+                    id_pendenza: id,
+                    rule: &rule,
+                })
+                .collect();
+            let out = f.store.upsert_batch(&items).unwrap();
+            assert!(out.iter().all(Result::is_ok));
+        });
+}

@@ -1,0 +1,572 @@
+//! The network edge of each listener: who may connect and with which client certificate,
+//! before a request reaches a handler.
+//!
+//! Two deployments are covered. Varco terminates TLS itself ([`tls`]): the client certificate
+//! comes from the handshake. Or a reverse proxy terminates it: the proxy's own address is a
+//! *trusted proxy*, the client's address comes from `Forwarded` / `X-Forwarded-For`, and the
+//! certificate the proxy verified comes in a configured header. Nobody else's forwarding
+//! headers are believed.
+//!
+//! Checks happen as early as the information exists: a peer outside the allowlist is dropped at
+//! accept; a handshake certificate that is not pinned drops the connection; what depends on
+//! forwarded headers is checked per request by [`guard`], which answers 403 and never calls the
+//! handler.
+
+pub mod tls;
+
+use crate::config::{AccessConfig, ClientAuthConfig};
+use anyhow::{Context, bail};
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use ipnet::IpNet;
+use rustls::pki_types::CertificateDer;
+use sha2::{Digest, Sha256};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use tracing::Instrument;
+
+/// A SHA-256 fingerprint of a certificate's DER.
+pub type Fingerprint = [u8; 32];
+
+/// What the accept loop knows about a connection, attached to each of its requests.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    /// The TCP peer.
+    pub peer: SocketAddr,
+    /// The client certificate presented in the TLS handshake (already verified).
+    pub client_cert: Option<Arc<CertificateDer<'static>>>,
+}
+
+/// The client address a request is attributed to (after trusted-proxy resolution).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub IpAddr);
+
+/// The id of a request: the trusted proxy's `X-Request-Id`, else a new one. Logged with every
+/// line of the request and sent back in `X-Request-Id`.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Access rules of one listener, parsed once.
+#[derive(Debug)]
+pub struct Policy {
+    /// Listener name, for logs.
+    pub listener: &'static str,
+    allow: Vec<IpNet>,
+    trusted: Vec<IpNet>,
+    cert_header: Option<HeaderName>,
+    client_auth: Option<ClientAuth>,
+}
+
+/// Accepted client certificates.
+#[derive(Debug)]
+pub struct ClientAuth {
+    /// Verifies a certificate passed by a proxy against the CA bundle.
+    ca: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
+    pins: Vec<Fingerprint>,
+}
+
+/// Why a request or connection was refused (logged; the client only sees 403).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The client address is not in the allowlist.
+    AddressNotAllowed,
+    /// No client certificate, from the handshake or a trusted proxy.
+    NoCertificate,
+    /// The certificate is not pinned or does not chain to the CA.
+    CertificateNotAllowed,
+    /// A trusted proxy sent a certificate header that does not hold a certificate.
+    CertificateUnreadable,
+    /// A trusted proxy sent a `Forwarded` / `X-Forwarded-For` that does not parse.
+    ForwardedUnreadable,
+}
+
+impl Refusal {
+    /// Stable name (logs, metrics).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AddressNotAllowed => "address_not_allowed",
+            Self::NoCertificate => "no_client_certificate",
+            Self::CertificateNotAllowed => "client_certificate_not_allowed",
+            Self::CertificateUnreadable => "client_certificate_unreadable",
+            Self::ForwardedUnreadable => "forwarded_header_unreadable",
+        }
+    }
+}
+
+/// Parses `10.0.0.0/8`, `192.0.2.7` or `::1`.
+pub fn parse_net(text: &str) -> anyhow::Result<IpNet> {
+    let text = text.trim();
+    if let Ok(net) = text.parse::<IpNet>() {
+        return Ok(net.trunc());
+    }
+    let ip: IpAddr = text
+        .parse()
+        .with_context(|| format!("{text:?} is neither an address nor a CIDR range"))?;
+    Ok(IpNet::from(ip))
+}
+
+/// Parses a SHA-256 fingerprint: 64 hex digits, colons allowed, optional `sha256:` prefix.
+pub fn parse_pin(text: &str) -> anyhow::Result<Fingerprint> {
+    let t = text.trim();
+    let t = t
+        .strip_prefix("sha256:")
+        .or_else(|| t.strip_prefix("SHA256:"))
+        .unwrap_or(t);
+    let hex: String = t.chars().filter(|c| *c != ':').collect();
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!("{text:?} is not a SHA-256 fingerprint (64 hex digits)");
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("checked hex");
+    }
+    Ok(out)
+}
+
+/// SHA-256 of a certificate's DER, the value pins are compared with.
+pub fn fingerprint(der: &[u8]) -> Fingerprint {
+    Sha256::digest(der).into()
+}
+
+/// Checks the syntax of a listener's access settings (files are read when serving starts).
+pub fn validate(
+    key: &str,
+    access: &AccessConfig,
+    client_auth: Option<&ClientAuthConfig>,
+) -> anyhow::Result<()> {
+    for (i, a) in access.allow.iter().enumerate() {
+        parse_net(a).with_context(|| format!("{key}.access.allow[{i}]"))?;
+    }
+    for (i, a) in access.trusted_proxies.iter().enumerate() {
+        parse_net(a).with_context(|| format!("{key}.access.trusted_proxies[{i}]"))?;
+    }
+    if let Some(h) = &access.client_cert_header {
+        HeaderName::try_from(h.as_str())
+            .with_context(|| format!("{key}.access.client_cert_header: not a header name"))?;
+        if access.trusted_proxies.is_empty() {
+            bail!(
+                "{key}.access.client_cert_header: needs {key}.access.trusted_proxies (only a trusted proxy's header is believed)"
+            );
+        }
+    }
+    if let Some(ca) = client_auth {
+        if ca.ca.is_none() && ca.pins.is_empty() {
+            bail!("{key}.client_auth: give a CA bundle (ca), pinned fingerprints (pins), or both");
+        }
+        for (i, p) in ca.pins.iter().enumerate() {
+            parse_pin(p).with_context(|| format!("{key}.client_auth.pins[{i}]"))?;
+        }
+    }
+    Ok(())
+}
+
+impl Policy {
+    /// Builds a listener's policy (reads the CA bundle).
+    pub fn new(
+        listener: &'static str,
+        access: &AccessConfig,
+        client_auth: Option<&ClientAuthConfig>,
+    ) -> anyhow::Result<Self> {
+        validate(listener, access, client_auth)?;
+        let nets = |v: &[String]| {
+            v.iter()
+                .map(|a| parse_net(a))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let client_auth = match client_auth {
+            None => None,
+            Some(c) => Some(ClientAuth {
+                ca: match &c.ca {
+                    Some(path) => Some(
+                        tls::client_verifier(path, true)
+                            .with_context(|| format!("{listener}.client_auth.ca"))?,
+                    ),
+                    None => None,
+                },
+                pins: c
+                    .pins
+                    .iter()
+                    .map(|p| parse_pin(p))
+                    .collect::<Result<_, _>>()?,
+            }),
+        };
+        Ok(Self {
+            listener,
+            allow: nets(&access.allow)?,
+            trusted: nets(&access.trusted_proxies)?,
+            cert_header: access
+                .client_cert_header
+                .as_deref()
+                .map(HeaderName::try_from)
+                .transpose()?,
+            client_auth,
+        })
+    }
+
+    /// True when nothing is configured: the guard has nothing to do but name the request.
+    pub fn is_open(&self) -> bool {
+        self.allow.is_empty() && self.client_auth.is_none() && self.trusted.is_empty()
+    }
+
+    /// Whether client certificates are required.
+    pub fn requires_client_cert(&self) -> bool {
+        self.client_auth.is_some()
+    }
+
+    /// Whether `ip` is a trusted proxy.
+    pub fn is_trusted(&self, ip: IpAddr) -> bool {
+        self.trusted.iter().any(|n| n.contains(&canonical(ip)))
+    }
+
+    fn allowed(&self, ip: IpAddr) -> bool {
+        self.allow.is_empty() || self.allow.iter().any(|n| n.contains(&canonical(ip)))
+    }
+
+    /// At accept: a peer that is neither allowed nor a trusted proxy is dropped at once.
+    pub fn admit_peer(&self, peer: IpAddr) -> Result<(), Refusal> {
+        if self.allowed(peer) || self.is_trusted(peer) {
+            Ok(())
+        } else {
+            Err(Refusal::AddressNotAllowed)
+        }
+    }
+
+    /// After the TLS handshake: the presented certificate must be pinned (the CA was checked
+    /// by the handshake). A missing certificate is left to [`Policy::check`], since a trusted
+    /// proxy may pass one in a header.
+    pub fn admit_handshake(&self, cert: Option<&CertificateDer<'_>>) -> Result<(), Refusal> {
+        match (&self.client_auth, cert) {
+            (Some(auth), Some(cert)) if !auth.pins.is_empty() => {
+                if auth.pins.contains(&fingerprint(cert)) {
+                    Ok(())
+                } else {
+                    Err(Refusal::CertificateNotAllowed)
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The client address of a request: the peer, or what a trusted peer forwards.
+    pub fn client_addr(
+        &self,
+        peer: IpAddr,
+        headers: &axum::http::HeaderMap,
+    ) -> Result<IpAddr, Refusal> {
+        if !self.is_trusted(peer) {
+            return Ok(peer);
+        }
+        let forwarded = forwarded_chain(headers).ok_or(Refusal::ForwardedUnreadable)?;
+        // Walk from the nearest hop back: the first address that is not one of our proxies is
+        // the client (anything further left was written by the client and is not believed).
+        let mut client = peer;
+        for hop in forwarded.iter().rev() {
+            client = *hop;
+            if !self.is_trusted(*hop) {
+                break;
+            }
+        }
+        Ok(client)
+    }
+
+    /// Every per-request check: the client address against the allowlist, and the client
+    /// certificate (handshake, or a trusted proxy's header) against the CA and pins.
+    pub fn check(
+        &self,
+        conn: &ConnInfo,
+        headers: &axum::http::HeaderMap,
+    ) -> Result<IpAddr, Refusal> {
+        let client = self.client_addr(conn.peer.ip(), headers)?;
+        if !self.allowed(client) {
+            return Err(Refusal::AddressNotAllowed);
+        }
+        let Some(auth) = &self.client_auth else {
+            return Ok(client);
+        };
+        if conn.client_cert.is_some() {
+            // Verified by the handshake (CA) and at accept (pins).
+            return Ok(client);
+        }
+        let from_proxy = match &self.cert_header {
+            Some(name) if self.is_trusted(conn.peer.ip()) => headers.get(name),
+            _ => None,
+        };
+        let Some(value) = from_proxy.filter(|v| !v.is_empty()) else {
+            return Err(Refusal::NoCertificate);
+        };
+        let der = cert_from_header(value).ok_or(Refusal::CertificateUnreadable)?;
+        if !auth.pins.is_empty() && !auth.pins.contains(&fingerprint(&der)) {
+            return Err(Refusal::CertificateNotAllowed);
+        }
+        if let Some(ca) = &auth.ca {
+            ca.verify_client_cert(&der, &[], rustls::pki_types::UnixTime::now())
+                .map_err(|_| Refusal::CertificateNotAllowed)?;
+        }
+        Ok(client)
+    }
+}
+
+/// IPv4-mapped IPv6 addresses (`::ffff:192.0.2.1`, as a dual-stack socket reports them) are
+/// compared as IPv4.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
+    }
+}
+
+/// The forwarded hops, oldest first: from `Forwarded` (RFC 7239) when present, else from
+/// `X-Forwarded-For`; an empty list when neither is sent. `None` when a header does not parse.
+pub fn forwarded_chain(headers: &axum::http::HeaderMap) -> Option<Vec<IpAddr>> {
+    let mut hops = Vec::new();
+    let forwarded = headers.get_all(axum::http::header::FORWARDED);
+    if forwarded.iter().next().is_some() {
+        for value in forwarded {
+            for element in value.to_str().ok()?.split(',') {
+                let for_value = element.split(';').find_map(|pair| {
+                    let (k, v) = pair.split_once('=')?;
+                    k.trim().eq_ignore_ascii_case("for").then(|| v.trim())
+                })?;
+                hops.push(parse_forwarded_node(for_value)?);
+            }
+        }
+        return Some(hops);
+    }
+    for value in headers.get_all("x-forwarded-for") {
+        for part in value.to_str().ok()?.split(',') {
+            hops.push(parse_forwarded_node(part.trim())?);
+        }
+    }
+    Some(hops)
+}
+
+/// `192.0.2.1`, `192.0.2.1:4711`, `"[2001:db8::1]:4711"`, `2001:db8::1`.
+fn parse_forwarded_node(text: &str) -> Option<IpAddr> {
+    let t = text.trim().trim_matches('"');
+    if let Ok(ip) = t.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Some(rest) = t.strip_prefix('[') {
+        return rest.split(']').next()?.parse().ok();
+    }
+    t.parse::<SocketAddr>().ok().map(|s| s.ip())
+}
+
+/// A certificate as nginx's `$ssl_client_escaped_cert` sends it: URL-encoded PEM (a plain
+/// PEM with its newlines folded to spaces or tabs is accepted too).
+pub fn cert_from_header(value: &HeaderValue) -> Option<CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject;
+    let decoded = percent_encoding::percent_decode(value.as_bytes())
+        .decode_utf8()
+        .ok()?;
+    let text = decoded.trim();
+    // Proxies that put a PEM on one line replace its newlines with spaces; restore them
+    // around the armour so the base64 body parses.
+    let text = text
+        .replace(
+            "-----BEGIN CERTIFICATE----- ",
+            "-----BEGIN CERTIFICATE-----\n",
+        )
+        .replace(" -----END CERTIFICATE-----", "\n-----END CERTIFICATE-----");
+    let mut certs = CertificateDer::pem_slice_iter(text.as_bytes());
+    let first = certs.next()?.ok()?;
+    Some(first)
+}
+
+/// Creates a request id (16 hex digits).
+fn new_request_id() -> String {
+    format!("{:016x}", fastrand::u64(..))
+}
+
+/// A proxy's `X-Request-Id` is kept when it is a plain token.
+fn usable_request_id(value: &HeaderValue) -> Option<String> {
+    let text = value.to_str().ok()?;
+    (!text.is_empty()
+        && text.len() <= 64
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)))
+    .then(|| text.to_owned())
+}
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Middleware on every listener: names the request (id, client address), runs the
+/// [`Policy`] checks and answers 403 without calling the handler when one fails.
+pub async fn guard(State(policy): State<Arc<Policy>>, mut req: Request, next: Next) -> Response {
+    let conn = req.extensions().get::<ConnInfo>().cloned();
+    let trusted_peer = conn
+        .as_ref()
+        .is_some_and(|c| policy.is_trusted(c.peer.ip()));
+    let id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .filter(|_| trusted_peer)
+        .and_then(usable_request_id)
+        .unwrap_or_else(new_request_id);
+    let client = match &conn {
+        None => None, // In-process (tests through the router): nothing to check.
+        Some(conn) => match policy.check(conn, req.headers()) {
+            Ok(ip) => Some(ip),
+            Err(refusal) => {
+                crate::metrics::edge_refused(policy.listener, refusal.as_str());
+                tracing::warn!(
+                    request_id = %id,
+                    listener = policy.listener,
+                    peer = %conn.peer,
+                    reason = refusal.as_str(),
+                    "request refused at the edge"
+                );
+                let mut response = (
+                    StatusCode::FORBIDDEN,
+                    axum::Json(serde_json::json!({
+                        "categoria": "AUTORIZZAZIONE",
+                        "codice": "403",
+                        "descrizione": "Accesso negato",
+                        "dettaglio": refusal.as_str(),
+                    })),
+                )
+                    .into_response();
+                if let Ok(v) = HeaderValue::from_str(&id) {
+                    response.headers_mut().insert(REQUEST_ID.clone(), v);
+                }
+                return response;
+            }
+        },
+    };
+    if let Some(ip) = client {
+        req.extensions_mut().insert(ClientAddr(ip));
+    }
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let span = match client {
+        Some(ip) => tracing::info_span!("request", id = %id, client = %ip),
+        None => tracing::info_span!("request", id = %id),
+    };
+    let mut response = next.run(req).instrument(span).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID.clone(), v);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderMap;
+
+    fn policy(allow: &[&str], trusted: &[&str]) -> Policy {
+        let access = AccessConfig {
+            allow: allow.iter().map(|s| s.to_string()).collect(),
+            trusted_proxies: trusted.iter().map(|s| s.to_string()).collect(),
+            client_cert_header: None,
+        };
+        Policy::new("nodo", &access, None).unwrap()
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::try_from(*k).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_headers_are_believed_only_from_trusted_proxies() {
+        let p = policy(&[], &["10.0.0.0/8"]);
+        let h = headers(&[("x-forwarded-for", "203.0.113.9, 10.0.0.2")]);
+        assert_eq!(p.client_addr(ip("10.0.0.1"), &h), Ok(ip("203.0.113.9")));
+        assert_eq!(
+            p.client_addr(ip("198.51.100.1"), &h),
+            Ok(ip("198.51.100.1"))
+        );
+        // A client that writes its own X-Forwarded-For gets the rightmost untrusted hop.
+        let h = headers(&[("x-forwarded-for", "1.2.3.4, 203.0.113.9")]);
+        assert_eq!(p.client_addr(ip("10.0.0.1"), &h), Ok(ip("203.0.113.9")));
+        // RFC 7239 wins over X-Forwarded-For.
+        let h = headers(&[
+            ("forwarded", r#"for="[2001:db8::7]:4711";proto=https"#),
+            ("x-forwarded-for", "1.2.3.4"),
+        ]);
+        assert_eq!(p.client_addr(ip("10.0.0.1"), &h), Ok(ip("2001:db8::7")));
+        let h = headers(&[("x-forwarded-for", "not-an-ip")]);
+        assert_eq!(
+            p.client_addr(ip("10.0.0.1"), &h),
+            Err(Refusal::ForwardedUnreadable)
+        );
+        // No header from the proxy: the proxy itself is the client.
+        assert_eq!(
+            p.client_addr(ip("10.0.0.1"), &HeaderMap::new()),
+            Ok(ip("10.0.0.1"))
+        );
+    }
+
+    #[test]
+    fn allowlist_applies_to_the_resolved_client() {
+        let p = policy(&["20.86.139.154", "192.0.2.0/24"], &["127.0.0.1"]);
+        let conn = |peer: &str| ConnInfo {
+            peer: SocketAddr::new(ip(peer), 5000),
+            client_cert: None,
+        };
+        assert!(p.check(&conn("192.0.2.77"), &HeaderMap::new()).is_ok());
+        assert_eq!(
+            p.check(&conn("198.51.100.1"), &HeaderMap::new()),
+            Err(Refusal::AddressNotAllowed)
+        );
+        let via_proxy = headers(&[("x-forwarded-for", "20.86.139.154")]);
+        assert!(p.check(&conn("127.0.0.1"), &via_proxy).is_ok());
+        // The same header from an untrusted peer is ignored.
+        assert_eq!(
+            p.check(&conn("198.51.100.1"), &via_proxy),
+            Err(Refusal::AddressNotAllowed)
+        );
+        assert!(p.admit_peer(ip("::ffff:192.0.2.5")).is_ok());
+        assert!(p.admit_peer(ip("127.0.0.1")).is_ok());
+        assert!(p.admit_peer(ip("198.51.100.1")).is_err());
+    }
+
+    #[test]
+    fn pins_parse_in_the_usual_spellings() {
+        let hex = "ab".repeat(32);
+        let colons = vec!["AB"; 32].join(":");
+        assert_eq!(parse_pin(&hex).unwrap(), [0xab; 32]);
+        assert_eq!(parse_pin(&format!("sha256:{colons}")).unwrap(), [0xab; 32]);
+        assert!(parse_pin("abcd").is_err());
+        assert!(parse_pin(&"zz".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn settings_are_validated_with_their_key() {
+        let access = AccessConfig {
+            client_cert_header: Some("X-SSL-Client-Cert".into()),
+            ..Default::default()
+        };
+        let e = validate("nodo", &access, None).unwrap_err();
+        assert!(format!("{e:#}").contains("nodo.access.client_cert_header"));
+        let access = AccessConfig {
+            allow: vec!["10.0.0.0/33".into()],
+            ..Default::default()
+        };
+        let e = validate("api", &access, None).unwrap_err();
+        assert!(format!("{e:#}").contains("api.access.allow[0]"));
+        let e = validate(
+            "nodo",
+            &AccessConfig::default(),
+            Some(&ClientAuthConfig::default()),
+        )
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("nodo.client_auth"));
+    }
+}

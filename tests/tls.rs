@@ -1,0 +1,440 @@
+//! The nodo listener's edge over real sockets: HTTPS, mutual TLS with a CA or pins, the
+//! certificate reloaded on SIGHUP, IP allowlists, and trusted-proxy headers. Every refusal is
+//! asserted twice: the client is turned away, and the SOAP handler never ran (its request
+//! counter did not move).
+
+mod common;
+
+use common::{Gateway, pki};
+use reqwest::{Certificate, Client, Identity};
+use std::net::IpAddr;
+use std::path::Path;
+use std::process::Command;
+
+/// A seeded demo notice.
+const NAV: &str = "301000000000000144";
+
+fn verify_body() -> String {
+    common::qr_request("paVerifyPaymentNoticeReq", NAV, "")
+}
+
+fn https(gw: &Gateway) -> String {
+    gw.nodo.replacen("http://", "https://", 1)
+}
+
+fn client(trust: &pki::Ca, identity: Option<&pki::Leaf>) -> Client {
+    let mut b = Client::builder()
+        .tls_certs_only([Certificate::from_pem(trust.issuer.pem().as_bytes()).unwrap()]);
+    if let Some(id) = identity {
+        b = b.identity(Identity::from_pem(&id.identity_pem()).unwrap());
+    }
+    b.build().unwrap()
+}
+
+/// POSTs the verify request; the status and body, or the transport error's text.
+async fn verify(
+    client: &Client,
+    url: &str,
+    headers: &[(&str, String)],
+) -> Result<(u16, String), String> {
+    let mut req = client
+        .post(url)
+        .header("content-type", "text/xml; charset=utf-8")
+        .header("soapaction", "paVerifyPaymentNotice")
+        .body(verify_body());
+    for (k, v) in headers {
+        req = req.header(*k, v);
+    }
+    match req.send().await {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            Ok((status, resp.text().await.unwrap_or_default()))
+        }
+        Err(e) => Err(format!("{e:?}")),
+    }
+}
+
+fn answered_ok(r: &Result<(u16, String), String>) -> bool {
+    matches!(r, Ok((200, body)) if body.contains("<outcome>OK</outcome>"))
+}
+
+/// The number of SOAP requests the handler answered, from `GET /metrics`.
+async fn soap_requests(gw: &Gateway) -> u64 {
+    let (_, text) = common::get(&format!("{}/metrics", gw.api)).await.unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("varco_soap_requests_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+async fn refused_count(gw: &Gateway, reason: &str) -> u64 {
+    let (_, text) = common::get(&format!("{}/metrics", gw.api)).await.unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("varco_edge_refused_total{") && l.contains(reason))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// Starts the gateway on `config` (from a plain thread: the start-up wait runs its own
+/// runtime).
+fn start(dir: &Path, config: &Path) -> Gateway {
+    let (data, config) = (dir.join("data"), config.to_owned());
+    std::thread::spawn(move || Gateway::start_with(&data, &["--config", config.to_str().unwrap()]))
+        .join()
+        .unwrap()
+}
+
+fn toml_path(p: &Path) -> String {
+    p.display().to_string().replace('\\', "/")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_with_a_ca_lets_in_only_its_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server_ca = pki::ca(d, "server-ca");
+    let server = pki::server(d, "server", &server_ca);
+    let pagopa_ca = pki::ca(d, "pagopa-ca");
+    let forwarder = pki::client(d, "forwarder", Some(&pagopa_ca));
+    let rogue = pki::client(d, "rogue", None);
+    let config = pki::config_with(
+        d,
+        &format!(
+            "[nodo.tls]\ncert = {:?}\nkey = {:?}\n[nodo.client_auth]\nca = {:?}\n",
+            toml_path(&server.cert_path),
+            toml_path(&server.key_path),
+            toml_path(&pagopa_ca.pem_path)
+        ),
+    );
+    let gw = start(d, &config);
+    let url = https(&gw);
+
+    let ok = verify(&client(&server_ca, Some(&forwarder)), &url, &[]).await;
+    assert!(
+        answered_ok(&ok),
+        "the forwarder's certificate is accepted: {ok:?}"
+    );
+    let served = soap_requests(&gw).await;
+
+    let none = verify(&client(&server_ca, None), &url, &[]).await;
+    assert!(
+        none.is_err(),
+        "no client certificate: the handshake fails ({none:?})"
+    );
+    let wrong = verify(&client(&server_ca, Some(&rogue)), &url, &[]).await;
+    assert!(
+        wrong.is_err(),
+        "a certificate of another CA: the handshake fails ({wrong:?})"
+    );
+    // Plain HTTP on the TLS port is not served either.
+    let plain = verify(&Client::new(), &gw.nodo, &[]).await;
+    assert!(
+        !answered_ok(&plain),
+        "plain HTTP on the TLS port: {plain:?}"
+    );
+    assert_eq!(
+        soap_requests(&gw).await,
+        served,
+        "the handler never ran for a refused client"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pinned_certificates_are_the_only_ones_let_in_and_reload_on_sighup() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ca1 = pki::ca(d, "ca-one");
+    let first = pki::server(d, "server-one", &ca1);
+    let pagopa_ca = pki::ca(d, "pagopa-ca");
+    let pinned = pki::client(d, "pinned", Some(&pagopa_ca));
+    let sibling = pki::client(d, "sibling", Some(&pagopa_ca));
+    let self_signed_pinned = pki::client(d, "self-signed", None);
+    // The files the listener reads; replaced below for the reload.
+    let cert = d.join("live.pem");
+    let key = d.join("live.key");
+    std::fs::copy(&first.cert_path, &cert).unwrap();
+    std::fs::copy(&first.key_path, &key).unwrap();
+    let config = pki::config_with(
+        d,
+        &format!(
+            "[nodo.tls]\ncert = {:?}\nkey = {:?}\n[nodo.client_auth]\npins = [{:?}, \"sha256:{}\"]\n",
+            toml_path(&cert),
+            toml_path(&key),
+            pinned.fingerprint,
+            self_signed_pinned.fingerprint.to_uppercase()
+        ),
+    );
+    let gw = start(d, &config);
+    let url = https(&gw);
+
+    let kept = client(&ca1, Some(&pinned));
+    assert!(answered_ok(&verify(&kept, &url, &[]).await));
+    assert!(
+        answered_ok(&verify(&client(&ca1, Some(&self_signed_pinned)), &url, &[]).await),
+        "pins alone admit a self-signed certificate"
+    );
+    let served = soap_requests(&gw).await;
+    let sibling_result = verify(&client(&ca1, Some(&sibling)), &url, &[]).await;
+    assert!(
+        !answered_ok(&sibling_result),
+        "same CA but not pinned: refused ({sibling_result:?})"
+    );
+    assert!(verify(&client(&ca1, None), &url, &[]).await.is_err());
+    assert_eq!(soap_requests(&gw).await, served);
+    assert!(refused_count(&gw, "client_certificate_not_allowed").await >= 1);
+
+    // A new certificate from another CA, then SIGHUP: new handshakes get it, the connection
+    // opened before keeps working.
+    let ca2 = pki::ca(d, "ca-two");
+    let second = pki::server(d, "server-two", &ca2);
+    std::fs::copy(&second.cert_path, &cert).unwrap();
+    std::fs::copy(&second.key_path, &key).unwrap();
+    let status = Command::new("kill")
+        .args(["-HUP", &gw.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut reloaded = false;
+    for _ in 0..100 {
+        if answered_ok(&verify(&client(&ca2, Some(&pinned)), &url, &[]).await) {
+            reloaded = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        reloaded,
+        "after SIGHUP the listener presents the new certificate"
+    );
+    assert!(
+        verify(&client(&ca1, Some(&pinned)), &url, &[])
+            .await
+            .is_err(),
+        "a client trusting only the old CA no longer connects"
+    );
+    assert!(
+        answered_ok(&verify(&kept, &url, &[]).await),
+        "the connection made before the reload still serves requests"
+    );
+
+    // A broken file on reload leaves the certificate in use.
+    std::fs::write(&cert, "not a certificate").unwrap();
+    Command::new("kill")
+        .args(["-HUP", &gw.child.id().to_string()])
+        .status()
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(answered_ok(
+        &verify(&client(&ca2, Some(&pinned)), &url, &[]).await
+    ));
+    assert!(gw.child.id() > 0);
+}
+
+/// A refusal case: what it is, who sends it, with which headers, and the reason expected.
+type Case = (
+    &'static str,
+    Client,
+    Vec<(&'static str, String)>,
+    &'static str,
+);
+
+fn from(local: &str) -> Client {
+    Client::builder()
+        .local_address(local.parse::<IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+fn escaped(pem: &str) -> String {
+    // What nginx's $ssl_client_escaped_cert looks like: the PEM, URL-encoded.
+    pem.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_proxy_only_the_trusted_proxy_is_believed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pagopa_ca = pki::ca(d, "pagopa-ca");
+    let forwarder = pki::client(d, "forwarder", Some(&pagopa_ca));
+    let other = pki::client(d, "other", Some(&pagopa_ca));
+    // 127.0.0.1 is the proxy; the Nodo's address is 203.0.113.0/24; 127.0.0.3 is a host on the
+    // allowlist that is not a proxy; 127.0.0.2 is nobody.
+    let config = pki::config_with(
+        d,
+        &format!(
+            "[nodo.access]\nallow = [\"203.0.113.0/24\", \"127.0.0.3\"]\ntrusted_proxies = [\"127.0.0.1\"]\nclient_cert_header = \"X-SSL-Client-Cert\"\n[nodo.client_auth]\nca = {:?}\npins = [{:?}]\n",
+            toml_path(&pagopa_ca.pem_path),
+            forwarder.fingerprint
+        ),
+    );
+    let gw = start(d, &config);
+    let url = gw.nodo.clone();
+    let proxy = from("127.0.0.1");
+    let good_cert = ("x-ssl-client-cert", escaped(&forwarder.cert_pem));
+    let nodo_ip = ("x-forwarded-for", "203.0.113.10".to_string());
+
+    let ok = verify(
+        &proxy,
+        &url,
+        &[
+            nodo_ip.clone(),
+            good_cert.clone(),
+            ("x-request-id", "abc-123".into()),
+        ],
+    )
+    .await;
+    assert!(
+        answered_ok(&ok),
+        "the proxy passing the Nodo's address and certificate: {ok:?}"
+    );
+    let resp = proxy
+        .get(format!("{}?wsdl", url))
+        .header("x-forwarded-for", "203.0.113.10")
+        .header("x-ssl-client-cert", escaped(&forwarder.cert_pem))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()["x-request-id"],
+        "abc-123",
+        "a trusted proxy's request id is kept"
+    );
+    let served = soap_requests(&gw).await;
+
+    let cases: Vec<Case> = vec![
+        (
+            "no certificate header",
+            from("127.0.0.1"),
+            vec![nodo_ip.clone()],
+            "no_client_certificate",
+        ),
+        (
+            "a certificate of the right CA that is not pinned",
+            from("127.0.0.1"),
+            vec![
+                nodo_ip.clone(),
+                ("x-ssl-client-cert", escaped(&other.cert_pem)),
+            ],
+            "client_certificate_not_allowed",
+        ),
+        (
+            "a header that holds no certificate",
+            from("127.0.0.1"),
+            vec![nodo_ip.clone(), ("x-ssl-client-cert", "garbage".into())],
+            "client_certificate_unreadable",
+        ),
+        (
+            "a client address outside the allowlist",
+            from("127.0.0.1"),
+            vec![
+                ("x-forwarded-for", "198.51.100.7".into()),
+                good_cert.clone(),
+            ],
+            "address_not_allowed",
+        ),
+        (
+            "forwarding headers from a host that is not a trusted proxy",
+            from("127.0.0.3"),
+            vec![nodo_ip.clone(), good_cert.clone()],
+            "no_client_certificate",
+        ),
+        (
+            "an unreadable X-Forwarded-For from the proxy",
+            from("127.0.0.1"),
+            vec![
+                ("x-forwarded-for", "203.0.113.10, nonsense".into()),
+                good_cert.clone(),
+            ],
+            "forwarded_header_unreadable",
+        ),
+    ];
+    for (what, client, headers, reason) in cases {
+        let before = refused_count(&gw, reason).await;
+        let r = verify(&client, &url, &headers).await;
+        let Ok((status, body)) = &r else {
+            panic!("{what}: expected a 403, got {r:?}")
+        };
+        assert_eq!(*status, 403, "{what}: {body}");
+        assert!(
+            body.contains(reason),
+            "{what}: the body names the reason: {body}"
+        );
+        assert_eq!(
+            refused_count(&gw, reason).await,
+            before + 1,
+            "{what}: counted"
+        );
+    }
+    // A peer neither allowed nor a proxy is dropped at accept.
+    let dropped = verify(
+        &from("127.0.0.2"),
+        &url,
+        &[nodo_ip.clone(), good_cert.clone()],
+    )
+    .await;
+    assert!(
+        dropped.is_err(),
+        "127.0.0.2 is disconnected at once: {dropped:?}"
+    );
+    assert_eq!(
+        soap_requests(&gw).await,
+        served,
+        "no refused request reached the handler"
+    );
+}
+
+#[test]
+fn a_configuration_that_cannot_work_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // client_auth without TLS or a proxy header: nothing could ever present a certificate.
+    let config = pki::config_with(
+        d,
+        &format!(
+            "[nodo.client_auth]\npins = [\"sha256:{}\"]\n",
+            "ab".repeat(32)
+        ),
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_varco"))
+        .args(["serve", "--config", config.to_str().unwrap(), "--data-dir"])
+        .arg(d.join("data"))
+        .args([
+            "--nodo-listen",
+            "127.0.0.1:0",
+            "--api-listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nodo.client_auth"), "{err}");
+    // A certificate file that does not exist is named by its key.
+    let config = pki::config_with(
+        d,
+        "[nodo.tls]\ncert = \"/nonexistent/cert.pem\"\nkey = \"/nonexistent/key.pem\"\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_varco"))
+        .args(["serve", "--config", config.to_str().unwrap(), "--data-dir"])
+        .arg(d.join("data"))
+        .args([
+            "--nodo-listen",
+            "127.0.0.1:0",
+            "--api-listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nodo.tls.cert"), "{err}");
+}
