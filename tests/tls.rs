@@ -438,3 +438,80 @@ fn a_configuration_that_cannot_work_is_refused_at_start() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("nodo.tls.cert"), "{err}");
 }
+
+#[test]
+fn the_api_listener_serves_https_and_keeps_its_own_allowlist() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ca = pki::ca(d, "api-ca");
+    let cert = pki::server(d, "api", &ca);
+    let config = pki::config_with(
+        d,
+        &format!(
+            "[api.tls]\ncert = {:?}\nkey = {:?}\n[api.access]\nallow = [\"127.0.0.1\"]\n",
+            toml_path(&cert.cert_path),
+            toml_path(&cert.key_path)
+        ),
+    );
+    let (np, ap) = (common::free_port(), common::free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_varco"))
+        .args(["serve", "--config", config.to_str().unwrap(), "--data-dir"])
+        .arg(d.join("data"))
+        .args(["--nodo-listen", &format!("127.0.0.1:{np}")])
+        .args(["--api-listen", &format!("127.0.0.1:{ap}")])
+        .env("VARCO_LOG", "warn")
+        .spawn()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let trusted = Client::builder()
+            .tls_certs_only([Certificate::from_pem(ca.issuer.pem().as_bytes()).unwrap()])
+            .local_address("127.0.0.1".parse::<IpAddr>().unwrap())
+            .build()
+            .unwrap();
+        let readyz = format!("https://127.0.0.1:{ap}/readyz");
+        let mut ready = false;
+        for _ in 0..200 {
+            if let Ok(r) = trusted.get(&readyz).send().await {
+                if r.status() == 200 {
+                    ready = true;
+                    break;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(ready, "readyz over HTTPS");
+        let r = trusted
+            .get(format!("https://127.0.0.1:{ap}/api/pendenze/v2/pendenze"))
+            .basic_auth("demo", Some("demo"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        // Plain HTTP on the HTTPS port gets no answer.
+        assert!(
+            !matches!(
+                common::get(&format!("http://127.0.0.1:{ap}/readyz")).await,
+                Ok((200, _))
+            ),
+            "plain HTTP is not served on the TLS listener"
+        );
+        // A peer outside the api allowlist is dropped, even with the right CA.
+        let outsider = Client::builder()
+            .tls_certs_only([Certificate::from_pem(ca.issuer.pem().as_bytes()).unwrap()])
+            .local_address("127.0.0.2".parse::<IpAddr>().unwrap())
+            .build()
+            .unwrap();
+        assert!(outsider.get(&readyz).send().await.is_err());
+        // The nodo listener, with no TLS configured, still speaks plain HTTP.
+        let (s, _) = common::get(&format!("http://127.0.0.1:{np}/paForNode?wsdl"))
+            .await
+            .unwrap();
+        assert_eq!(s, 200);
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+}
