@@ -453,8 +453,14 @@ async fn soap_endpoint(
     let action = headers.get("soapaction").and_then(|v| v.to_str().ok());
     let (response, ids) = match soap::decode(action, &body) {
         Ok(request) => {
-            let ids = journaled.then(|| SoapIds::of(&request));
-            (state.nodo.handle(request, &body).await, ids)
+            if journaled {
+                let ids = SoapIds::of(&request);
+                let (response, owner) =
+                    crate::nodo::Nodo::with_owner(state.nodo.handle(request, &body)).await;
+                (response, Some((ids, owner)))
+            } else {
+                (state.nodo.handle(request, &body).await, None)
+            }
         }
         Err(DecodeError::Fault(op, fault)) => (
             Response::ko(op, fault.bean(&state.nodo.topology.broker)),
@@ -513,8 +519,12 @@ async fn soap_endpoint(
         );
         e.sottotipo_esito = fault.map(str::to_owned);
         e.dettaglio_esito = fault_description(&response);
-        if let Some(ids) = ids {
+        if let Some((ids, owner)) = ids {
             ids.fill(&mut e);
+            if let Some(owner) = owner {
+                e.id_a2a = owner.id_a2a;
+                e.id_pendenza = owner.id_pendenza;
+            }
         }
         soap_payloads(&state.journal, &mut e, &body, &text);
         state.journal.record(e);

@@ -475,11 +475,11 @@ fn the_api_listener_serves_https_and_keeps_its_own_allowlist() {
         let readyz = format!("https://127.0.0.1:{ap}/readyz");
         let mut ready = false;
         for _ in 0..200 {
-            if let Ok(r) = trusted.get(&readyz).send().await {
-                if r.status() == 200 {
-                    ready = true;
-                    break;
-                }
+            if let Ok(r) = trusted.get(&readyz).send().await
+                && r.status() == 200
+            {
+                ready = true;
+                break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }

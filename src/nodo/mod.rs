@@ -27,6 +27,20 @@ pub fn system_clock() -> Clock {
     Arc::new(Utc::now)
 }
 
+/// The owner of the position a call read (application and its id for the position).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Owner {
+    /// Owning application.
+    pub id_a2a: Option<String>,
+    /// The application's id for the position.
+    pub id_pendenza: Option<String>,
+}
+
+tokio::task_local! {
+    /// Set by [`Nodo::with_owner`], filled where a position is read.
+    static OWNER: std::cell::RefCell<Option<Owner>>;
+}
+
 /// Everything a handler needs.
 #[derive(Clone)]
 pub struct Nodo {
@@ -161,6 +175,18 @@ impl Nodo {
         Ok(())
     }
 
+    /// Runs `call` (a [`Nodo::handle`]) and also returns the owner of the position it read, when
+    /// it read one: the journal records it without reading the position a second time.
+    pub async fn with_owner<F: std::future::Future>(call: F) -> (F::Output, Option<Owner>) {
+        OWNER
+            .scope(std::cell::RefCell::new(None), async {
+                let out = call.await;
+                let owner = OWNER.with(|o| o.borrow_mut().take());
+                (out, owner)
+            })
+            .await
+    }
+
     /// Finds a payable position for a notice, or the fault that says why it is not payable.
     /// A notice Varco does not hold, or whose validity day has passed, is first asked of the
     /// gestionale that owns it (verification on the fly), when one does.
@@ -199,6 +225,12 @@ impl Nodo {
             Some(app) => self.refresh(app, fiscal_code, &nav, stored, now).await?,
             None => stored.ok_or_else(unknown)?,
         };
+        let _outside_with_owner = OWNER.try_with(|o| {
+            *o.borrow_mut() = Some(Owner {
+                id_a2a: pendenza.id_a2a.clone(),
+                id_pendenza: pendenza.id_pendenza.clone(),
+            })
+        });
         match pendenza.stato_at(now) {
             StatoEffettivo::NonEseguita => Ok((pendenza, nav)),
             StatoEffettivo::Eseguita => Err(Fault::new(
