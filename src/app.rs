@@ -252,7 +252,7 @@ impl RestCall {
             path,
             template,
             params,
-            user: basic_user(&parts.headers),
+            user: api::auth::basic_credentials(&parts.headers).map(|(user, _)| user),
         }
     }
 
@@ -319,20 +319,6 @@ impl RestCall {
         });
         e
     }
-}
-
-/// The user of an `Authorization: Basic` header (the password is not looked at).
-fn basic_user(headers: &HeaderMap) -> Option<String> {
-    use base64::Engine;
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let encoded = value
-        .strip_prefix("Basic ")
-        .or_else(|| value.strip_prefix("basic "))?;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
-    let decoded = String::from_utf8(decoded).ok()?;
-    Some(decoded.split_once(':')?.0.to_owned())
 }
 
 /// A REST body for the journal: text as is (cut), anything else as its size.

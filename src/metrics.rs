@@ -42,6 +42,13 @@ pub fn rest_request(method: &str, status: u16, seconds: f64) {
         .record(seconds);
 }
 
+/// A TLS certificate reload (SIGHUP) that took effect or failed.
+pub fn tls_reload(listener: &'static str, ok: bool) {
+    let result = if ok { "ok" } else { "failed" };
+    metrics::counter!("varco_tls_reloads_total", "listener" => listener, "result" => result)
+        .increment(1);
+}
+
 /// A connection or request refused at a listener's edge (allowlist, client certificate).
 pub fn edge_refused(listener: &'static str, reason: &'static str) {
     metrics::counter!("varco_edge_refused_total", "listener" => listener, "reason" => reason)

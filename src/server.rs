@@ -257,7 +257,9 @@ fn reload_on_sighup(tls: Vec<Arc<Reloadable>>, stop: watch::Receiver<bool>) {
                 () = &mut stopping => return,
             }
             for t in &tls {
-                match t.reload() {
+                let reloaded = t.reload();
+                crate::metrics::tls_reload(t.listener(), reloaded.is_ok());
+                match reloaded {
                     Ok(()) => tracing::info!(listener = t.listener(), "TLS certificate reloaded"),
                     Err(e) => tracing::error!(
                         listener = t.listener(),

@@ -59,20 +59,21 @@ fn answered_ok(r: &Result<(u16, String), String>) -> bool {
 }
 
 /// The number of SOAP requests the handler answered, from `GET /metrics`.
-async fn soap_requests(gw: &Gateway) -> u64 {
+/// The sum of a counter's series (`prefix` up to the brace) whose labels contain `label`.
+async fn counter(gw: &Gateway, prefix: &str, label: &str) -> u64 {
     let (_, text) = common::get(&format!("{}/metrics", gw.api)).await.unwrap();
     text.lines()
-        .filter(|l| l.starts_with("varco_soap_requests_total{"))
+        .filter(|l| l.starts_with(prefix) && l.contains(label))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum::<f64>() as u64
 }
 
+async fn soap_requests(gw: &Gateway) -> u64 {
+    counter(gw, "varco_soap_requests_total{", "").await
+}
+
 async fn refused_count(gw: &Gateway, reason: &str) -> u64 {
-    let (_, text) = common::get(&format!("{}/metrics", gw.api)).await.unwrap();
-    text.lines()
-        .filter(|l| l.starts_with("varco_edge_refused_total{") && l.contains(reason))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
+    counter(gw, "varco_edge_refused_total{", reason).await
 }
 
 /// Starts the gateway on `config` (from a plain thread: the start-up wait runs its own
@@ -223,11 +224,22 @@ async fn pinned_certificates_are_the_only_ones_let_in_and_reload_on_sighup() {
         .args(["-HUP", &gw.child.id().to_string()])
         .status()
         .unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert!(answered_ok(
-        &verify(&client(&ca2, Some(&pinned)), &url, &[]).await
-    ));
-    assert!(gw.child.id() > 0);
+    let mut failed = false;
+    for _ in 0..100 {
+        if counter(&gw, "varco_tls_reloads_total{", "result=\"failed\"").await >= 1 {
+            failed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        failed,
+        "the reload of the broken file was attempted and reported"
+    );
+    assert!(
+        answered_ok(&verify(&client(&ca2, Some(&pinned)), &url, &[]).await),
+        "a certificate file that does not load leaves the one in use"
+    );
 }
 
 /// A refusal case: what it is, who sends it, with which headers, and the reason expected.
@@ -392,6 +404,23 @@ async fn behind_a_proxy_only_the_trusted_proxy_is_believed() {
     );
 }
 
+/// Starts `varco serve` on `config`, expects it to exit with an error, and returns its stderr.
+fn refused_start(dir: &Path, config: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_varco"))
+        .args(["serve", "--config", config.to_str().unwrap(), "--data-dir"])
+        .arg(dir.join("data"))
+        .args([
+            "--nodo-listen",
+            "127.0.0.1:0",
+            "--api-listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the configuration was accepted");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[test]
 fn a_configuration_that_cannot_work_is_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();
@@ -404,38 +433,14 @@ fn a_configuration_that_cannot_work_is_refused_at_start() {
             "ab".repeat(32)
         ),
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_varco"))
-        .args(["serve", "--config", config.to_str().unwrap(), "--data-dir"])
-        .arg(d.join("data"))
-        .args([
-            "--nodo-listen",
-            "127.0.0.1:0",
-            "--api-listen",
-            "127.0.0.1:0",
-        ])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused_start(d, &config);
     assert!(err.contains("nodo.client_auth"), "{err}");
     // A certificate file that does not exist is named by its key.
     let config = pki::config_with(
         d,
         "[nodo.tls]\ncert = \"/nonexistent/cert.pem\"\nkey = \"/nonexistent/key.pem\"\n",
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_varco"))
-        .args(["serve", "--config", config.to_str().unwrap(), "--data-dir"])
-        .arg(d.join("data"))
-        .args([
-            "--nodo-listen",
-            "127.0.0.1:0",
-            "--api-listen",
-            "127.0.0.1:0",
-        ])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused_start(d, &config);
     assert!(err.contains("nodo.tls.cert"), "{err}");
 }
 

@@ -123,7 +123,7 @@ impl Authenticator {
 }
 
 /// `(user, password)` from `Authorization: Basic ...`.
-fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+pub(crate) fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let value = headers
         .get(axum::http::header::AUTHORIZATION)?
         .to_str()

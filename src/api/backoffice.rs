@@ -231,18 +231,7 @@ pub async fn list_eventi(
     headers: HeaderMap,
 ) -> Result<Json<ListaEventi>, ApiError> {
     state.auth.authenticate_operator(&headers).await?;
-    let per_page = q.risultati_per_pagina.unwrap_or(25);
-    if !(1..=journal::MAX_PAGE).contains(&per_page) {
-        return Err(ApiError::invalid(
-            "SINTASSI",
-            "risultatiPerPagina",
-            "must be between 1 and 200",
-        ));
-    }
-    let page = q.pagina.unwrap_or(1);
-    if page == 0 {
-        return Err(ApiError::invalid("SINTASSI", "pagina", "starts at 1"));
-    }
+    let (page, per_page) = super::paging(q.pagina, q.risultati_per_pagina)?;
     let cursore = match q.cursore.as_deref() {
         None => None,
         Some(c) => Some(journal::parse_id(c).ok_or_else(|| {

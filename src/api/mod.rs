@@ -51,6 +51,30 @@ pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiEr
     Ok(value)
 }
 
+/// Most results a listing returns per page (GovPay's limit).
+pub const MAX_PAGE: usize = 200;
+
+/// `pagina` (from 1) and `risultatiPerPagina` (1 to [`MAX_PAGE`], default 25) of a listing, or
+/// a 422 naming the parameter.
+pub fn paging(
+    pagina: Option<usize>,
+    risultati_per_pagina: Option<usize>,
+) -> Result<(usize, usize), ApiError> {
+    let per_page = risultati_per_pagina.unwrap_or(25);
+    if !(1..=MAX_PAGE).contains(&per_page) {
+        return Err(ApiError::invalid(
+            "SINTASSI",
+            "risultatiPerPagina",
+            format!("must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    let page = pagina.unwrap_or(1);
+    if page == 0 {
+        return Err(ApiError::invalid("SINTASSI", "pagina", "starts at 1"));
+    }
+    Ok((page, per_page))
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Varco API Pendenze", version = "2", description = "GovPay-compatible API Pendenze v2 served by Varco"),

@@ -366,18 +366,7 @@ pub async fn list_pendenze(
     if let Some(a) = &q.id_a2a {
         own(&caller, a)?;
     }
-    let per_page = q.risultati_per_pagina.unwrap_or(25);
-    if !(1..=200).contains(&per_page) {
-        return Err(ApiError::invalid(
-            "SINTASSI",
-            "risultatiPerPagina",
-            "must be between 1 and 200",
-        ));
-    }
-    let page = q.pagina.unwrap_or(1);
-    if page == 0 {
-        return Err(ApiError::invalid("SINTASSI", "pagina", "starts at 1"));
-    }
+    let (page, per_page) = super::paging(q.pagina, q.risultati_per_pagina)?;
     let day = |field: &str, v: &Option<String>| -> Result<Option<chrono::NaiveDate>, ApiError> {
         v.as_deref()
             .map(|s| {

@@ -39,15 +39,6 @@ pub struct ConnInfo {
     pub client_cert: Option<Arc<CertificateDer<'static>>>,
 }
 
-/// The client address a request is attributed to (after trusted-proxy resolution).
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub IpAddr);
-
-/// The id of a request: the trusted proxy's `X-Request-Id`, else a new one. Logged with every
-/// line of the request and sent back in `X-Request-Id`.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
-
 /// Access rules of one listener, parsed once.
 #[derive(Debug)]
 pub struct Policy {
@@ -203,16 +194,6 @@ impl Policy {
                 .transpose()?,
             client_auth,
         })
-    }
-
-    /// True when nothing is configured: the guard has nothing to do but name the request.
-    pub fn is_open(&self) -> bool {
-        self.allow.is_empty() && self.client_auth.is_none() && self.trusted.is_empty()
-    }
-
-    /// Whether client certificates are required.
-    pub fn requires_client_cert(&self) -> bool {
-        self.client_auth.is_some()
     }
 
     /// Whether `ip` is a trusted proxy.
@@ -398,7 +379,7 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Middleware on every listener: names the request (id, client address), runs the
 /// [`Policy`] checks and answers 403 without calling the handler when one fails.
-pub async fn guard(State(policy): State<Arc<Policy>>, mut req: Request, next: Next) -> Response {
+pub async fn guard(State(policy): State<Arc<Policy>>, req: Request, next: Next) -> Response {
     let conn = req.extensions().get::<ConnInfo>().cloned();
     let trusted_peer = conn
         .as_ref()
@@ -439,10 +420,6 @@ pub async fn guard(State(policy): State<Arc<Policy>>, mut req: Request, next: Ne
             }
         },
     };
-    if let Some(ip) = client {
-        req.extensions_mut().insert(ClientAddr(ip));
-    }
-    req.extensions_mut().insert(RequestId(id.clone()));
     let span = match client {
         Some(ip) => tracing::info_span!("request", id = %id, client = %ip),
         None => tracing::info_span!("request", id = %id),
