@@ -61,21 +61,15 @@ pub fn nodo_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Largest REST body (a bulk load of many positions).
-pub const API_MAX_BODY: usize = 256 * 1024 * 1024;
-/// Largest body of any other REST call (one position, a patch).
-pub const API_MAX_ITEM_BODY: usize = 4 * 1024 * 1024;
-
-/// The router gestionali and operators call: health, and API Pendenze v2.
+/// The router gestionali and operators call: health, API Pendenze v2 and the backoffice.
+/// Authentication and the body caps are route layers of the two APIs (`api::pendenze_v2`,
+/// `api::backoffice_v1`); this adds the metrics and journal layer around everything and the
+/// listener's overall body cap.
 pub fn api_router(state: AppState) -> Router {
-    let api_state = ApiState {
-        nodo: state.nodo.clone(),
-        auth: state.auth.clone(),
-    };
+    let api_state = ApiState::new(state.nodo.clone(), state.auth.clone());
     let (pendenze, _) = api::pendenze_v2(api_state.clone());
     let backoffice = api::backoffice_v1(api_state);
     let tracked = state.clone();
-    let api_state_for_auth = state.auth.clone();
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -83,62 +77,15 @@ pub fn api_router(state: AppState) -> Router {
         .with_state(state)
         .nest(api::PENDENZE_BASE, pendenze)
         .nest(api::backoffice::BASE, backoffice)
-        .layer(axum::middleware::from_fn_with_state(
-            api_state_for_auth,
-            credentials_first,
-        ))
         .layer(axum::middleware::from_fn_with_state(tracked, track_rest))
-        .layer(RequestBodyLimitLayer::new(API_MAX_BODY))
+        .layer(RequestBodyLimitLayer::new(api::MAX_BULK_BODY))
         .layer(DefaultBodyLimit::disable())
 }
 
-/// Checks credentials before a REST body is read, so an anonymous client cannot make Varco
-/// buffer a large upload only to answer 401; and holds every call but a bulk load to
-/// [`API_MAX_ITEM_BODY`]. (Handlers authenticate again and check ownership: the second check
-/// hits the credential cache.)
-async fn credentials_first(
-    State(auth): State<Arc<Authenticator>>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let path = req.uri().path();
-    let operator = if path.ends_with("/openapi.json") {
-        None
-    } else if path.starts_with(api::PENDENZE_BASE) {
-        Some(false)
-    } else if path.starts_with(api::backoffice::BASE) {
-        Some(true)
-    } else {
-        None
-    };
-    let Some(operator) = operator else {
-        return next.run(req).await;
-    };
-    let checked = if operator {
-        auth.authenticate_operator(req.headers()).await.map(drop)
-    } else {
-        auth.authenticate(req.headers()).await.map(drop)
-    };
-    if let Err(e) = checked {
-        return e.into_response();
-    }
-    if path.ends_with("/pendenze/tracciati") {
-        return next.run(req).await;
-    }
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > API_MAX_ITEM_BODY as u64) {
-        return api::error::ApiError::too_large(API_MAX_ITEM_BODY).into_response();
-    }
-    let req = req
-        .map(|body| axum::body::Body::new(http_body_util::Limited::new(body, API_MAX_ITEM_BODY)));
-    next.run(req).await
-}
-
-/// Counts and times every REST request (metrics: method and status only, as paths carry ids)
-/// and records it in the journal (probes excepted).
+/// Counts and times every REST request (metrics: method and status only, as paths carry ids),
+/// logs it with its route template, and records it in the journal (probes excepted). With
+/// `journal.payloads` the request body is taken only once the caller is authenticated (see
+/// [`api::PayloadSlot`]): nothing here reads a body.
 async fn track_rest(
     State(state): State<AppState>,
     req: axum::extract::Request,
@@ -159,32 +106,31 @@ async fn track_rest(
         }
         return response;
     }
-    let (mut parts, body) = req.into_parts();
-    let call = RestCall::of(&mut parts).await;
-    let (req, request_payload) = if state.journal.payloads() {
-        match axum::body::to_bytes(body, usize::MAX).await {
-            Ok(bytes) => {
-                let text = rest_payload(&parts.headers, &bytes);
-                (
-                    axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes)),
-                    Some(text),
-                )
-            }
-            // Over the body limit (or a broken upload): what the handler would have answered.
-            Err(_) => return StatusCode::PAYLOAD_TOO_LARGE.into_response(),
-        }
-    } else {
-        (axum::extract::Request::from_parts(parts, body), None)
-    };
+    let (call, mut req) = RestCall::of(req).await;
+    let slot = state.journal.payloads().then(api::PayloadSlot::default);
+    if let Some(slot) = &slot {
+        req.extensions_mut().insert(slot.clone());
+    }
     let mut response = next.run(req).await;
     let status = response.status().as_u16();
-    let mut response_payload = None;
-    if request_payload.is_some() {
+    let mut payloads = None;
+    if let Some(slot) = slot {
+        let sent = slot
+            .0
+            .lock()
+            .ok()
+            .and_then(|mut s| s.take())
+            .map(|bytes| rest_payload(call.content_type.as_deref(), &bytes));
         let (parts, body) = response.into_parts();
         let bytes = axum::body::to_bytes(body, usize::MAX)
             .await
             .unwrap_or_default();
-        response_payload = Some(rest_payload(&parts.headers, &bytes));
+        let kind = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        payloads = Some((sent, rest_payload(kind.as_deref(), &bytes)));
         response = axum::response::Response::from_parts(parts, axum::body::Body::from(bytes));
     }
     let elapsed = started.elapsed();
@@ -197,6 +143,10 @@ async fn track_rest(
         duration_us = elapsed.as_micros() as u64,
         "api"
     );
+    let (request_payload, response_payload) = match payloads {
+        Some((sent, answered)) => (sent, Some(answered)),
+        None => (None, None),
+    };
     state.journal.record(call.event(
         (state.nodo.clock)(),
         elapsed,
@@ -216,12 +166,15 @@ struct RestCall {
     params: Vec<(String, String)>,
     /// The user named by `Authorization: Basic` (kept only when the call was authenticated).
     user: Option<String>,
+    /// The request's content type (for the payload's form in the journal).
+    content_type: Option<String>,
 }
 
 impl RestCall {
-    async fn of(parts: &mut axum::http::request::Parts) -> Self {
-        use axum::extract::{FromRequestParts, RawPathParams};
-        let params: Vec<(String, String)> = RawPathParams::from_request_parts(parts, &())
+    async fn of(req: axum::extract::Request) -> (Self, axum::extract::Request) {
+        use axum::extract::{FromRequestParts, MatchedPath, RawPathParams};
+        let (mut parts, body) = req.into_parts();
+        let params: Vec<(String, String)> = RawPathParams::from_request_parts(&mut parts, &())
             .await
             .map(|p| {
                 p.iter()
@@ -229,31 +182,27 @@ impl RestCall {
                     .collect()
             })
             .unwrap_or_default();
-        let path = parts.uri.path().to_owned();
-        // Each parameter's value replaced by its name, in order: the route as declared.
-        let mut pending = params.iter().peekable();
-        let template = path
-            .split('/')
-            .map(|segment| {
-                let decoded = percent_encoding::percent_decode_str(segment).decode_utf8_lossy();
-                match pending.peek() {
-                    Some((name, value)) if *value == decoded => {
-                        let named = format!("{{{name}}}");
-                        pending.next();
-                        named
-                    }
-                    _ => segment.to_owned(),
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("/");
-        Self {
-            method: parts.method.as_str().to_owned(),
+        let req = axum::extract::Request::from_parts(parts, body);
+        let path = req.uri().path().to_owned();
+        // The route as declared (`/api/pendenze/v2/pendenze/{idA2A}/{idPendenza}`); a path that
+        // matched no route is not named (it may carry anything).
+        let template = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or_else(|| "(no route)".to_owned(), |m| m.as_str().to_owned());
+        let call = Self {
+            method: req.method().as_str().to_owned(),
             path,
             template,
             params,
-            user: api::auth::basic_credentials(&parts.headers).map(|(user, _)| user),
-        }
+            user: api::auth::basic_credentials(req.headers()).map(|(user, _)| user),
+            content_type: req
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        };
+        (call, req)
     }
 
     fn param(&self, name: &str) -> Option<String> {
@@ -290,7 +239,7 @@ impl RestCall {
         e.sottotipo_esito = Some(status.to_string());
         // A user is recorded only once the handler accepted the credentials (no 401), and only
         // where credentials are asked for.
-        let authenticated = status != 401 && !self.path.ends_with("/openapi.json");
+        let authenticated = !matches!(status, 401 | 429) && !self.path.ends_with("/openapi.json");
         e.id_dominio = self.param("idDominio");
         e.id_pendenza = self.param("idPendenza");
         e.principal = self.user.clone().filter(|_| authenticated);
@@ -322,11 +271,8 @@ impl RestCall {
 }
 
 /// A REST body for the journal: text as is (cut), anything else as its size.
-fn rest_payload(headers: &HeaderMap, bytes: &[u8]) -> String {
-    let kind = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+fn rest_payload(kind: Option<&str>, bytes: &[u8]) -> String {
+    let kind = kind.unwrap_or("");
     let textual = kind.is_empty()
         || kind.contains("json")
         || kind.contains("xml")

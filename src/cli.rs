@@ -102,11 +102,17 @@ pub enum NoticeCommand {
 /// `varco outbox ...`
 #[derive(Debug, Subcommand)]
 pub enum OutboxCommand {
-    /// List entries (pending, failing, dead; all by default).
+    /// List entries (pending, failing, dead; all by default), a page at a time.
     List {
         /// pending, failing or dead.
         #[arg(long)]
         stato: Option<String>,
+        /// Page, from 1.
+        #[arg(long, default_value_t = 1)]
+        pagina: usize,
+        /// Entries per page (1..200).
+        #[arg(long, default_value_t = 25)]
+        per_pagina: usize,
     },
     /// Send one entry again now.
     Retry {

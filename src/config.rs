@@ -727,6 +727,7 @@ impl Config {
                 bail!("{key}.connettore: iuv_pattern / segregation_codes need a connettore to ask");
             }
         }
+        self.check_claims()?;
         for (i, o) in self.operatori.iter().enumerate() {
             if o.username.is_empty()
                 || argon2::password_hash::phc::PasswordHash::new(&o.password_hash).is_err()
@@ -745,9 +746,54 @@ impl Config {
         Ok(())
     }
 
+    /// No two applications may claim the same notices of a domain for verification on the fly
+    /// (`iuv_pattern`, `segregation_codes`): which one owns a notice would depend on the order
+    /// of the file, and one's gestionale could answer for the other's positions.
+    fn check_claims(&self) -> anyhow::Result<()> {
+        use crate::domain::claims::{Claim, overlap};
+        fn claim(a: &Applicazione) -> Claim<'_> {
+            Claim {
+                pattern: a.iuv_pattern.as_deref(),
+                segregation_codes: &a.segregation_codes,
+            }
+        }
+        let shared = |a: &Applicazione, b: &Applicazione| {
+            a.domini
+                .iter()
+                .any(|d| b.domini.iter().any(|e| d == "*" || e == "*" || e == d))
+        };
+        for (i, a) in self.applicazioni.iter().enumerate() {
+            for (j, b) in self.applicazioni.iter().enumerate().skip(i + 1) {
+                if !shared(a, b) {
+                    continue;
+                }
+                let witness = overlap(&claim(a), &claim(b))
+                    .with_context(|| format!("applicazioni[{i}] and applicazioni[{j}]"))?;
+                if let Some(iuv) = witness {
+                    bail!(
+                        "applicazioni[{j}]: {} claims notices that applicazioni[{i}] ({}) claims too \
+                         (e.g. IUV {iuv}) in a domain both serve: make their iuv_pattern / \
+                         segregation_codes disjoint",
+                        b.id_a2a,
+                        a.id_a2a
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Whether both listeners are on loopback addresses.
     pub fn loopback_only(&self) -> bool {
         self.nodo.listen.ip().is_loopback() && self.api.listen.ip().is_loopback()
+    }
+
+    /// Whether the demo credentials may be used: only when nobody but this host can reach
+    /// Varco (both listeners on loopback and no trusted proxy forwarding other clients).
+    pub fn demo_credentials_allowed(&self) -> bool {
+        self.loopback_only()
+            && self.nodo.access.trusted_proxies.is_empty()
+            && self.api.access.trusted_proxies.is_empty()
     }
 
     /// A domain by fiscal code.
@@ -779,7 +825,7 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
 impl Config {
     /// Refuses the well-known demo password unless every listener is on loopback.
     pub fn check_demo_password(&self) -> anyhow::Result<()> {
-        if self.loopback_only() {
+        if self.demo_credentials_allowed() {
             return Ok(());
         }
         for (i, o) in self.operatori.iter().enumerate() {
@@ -861,6 +907,74 @@ mod tests {
         let bad = format!("{DEMO_TOML}\n[surprise]\nx = 1\n");
         let err = format!("{:#}", Config::parse(&bad, "test").unwrap_err());
         assert!(err.contains("surprise"), "{err}");
+    }
+
+    #[test]
+    fn overlapping_claims_of_two_applications_are_refused() {
+        let hash = Config::demo().applicazioni[0].password_hash.clone();
+        let app = |id: &str, domini: &str, extra: &str| {
+            format!(
+                "[[applicazioni]]\nid_a2a = \"{id}\"\npassword_hash = \"{hash}\"\n\
+                 domini = {domini}\ntipi_pendenza = [\"*\"]\n{extra}\n\
+                 [applicazioni.connettore]\nurl = \"http://127.0.0.1:9/\"\n"
+            )
+        };
+        let with = |a: &str, b: &str, domini_b: &str| {
+            format!(
+                "{DEMO_TOML}\n{}\n{}",
+                app("uno", r#"["*"]"#, a),
+                app("due", domini_b, b)
+            )
+        };
+        let all = r#"["*"]"#;
+        let err = format!(
+            "{:#}",
+            Config::parse(
+                &with(
+                    r#"iuv_pattern = "^09""#,
+                    r#"segregation_codes = ["09"]"#,
+                    all
+                ),
+                "test"
+            )
+            .unwrap_err()
+        );
+        assert!(
+            err.contains("applicazioni[2]: due claims") && err.contains("e.g. IUV 09"),
+            "{err}"
+        );
+        let err = format!(
+            "{:#}",
+            Config::parse(
+                &with(
+                    r#"segregation_codes = ["09"]"#,
+                    r#"segregation_codes = ["09"]"#,
+                    r#"["77777777777"]"#
+                ),
+                "test"
+            )
+            .unwrap_err()
+        );
+        assert!(err.contains("applicazioni[2]"), "{err}");
+        Config::parse(
+            &with(
+                r#"iuv_pattern = "^08""#,
+                r#"segregation_codes = ["09"]"#,
+                all,
+            ),
+            "test",
+        )
+        .unwrap();
+        // An application serving no domain the other serves claims nothing of it.
+        Config::parse(
+            &with(
+                r#"segregation_codes = ["09"]"#,
+                r#"segregation_codes = ["09"]"#,
+                "[]",
+            ),
+            "test",
+        )
+        .unwrap();
     }
 
     #[test]

@@ -107,9 +107,16 @@ fn main() -> anyhow::Result<()> {
                     varco::api::backoffice::BASE
                 );
                 let req = match command {
-                    OutboxCommand::List { stato } => {
-                        let q: Vec<(&str, String)> =
-                            stato.map(|s| vec![("stato", s)]).unwrap_or_default();
+                    OutboxCommand::List {
+                        stato,
+                        pagina,
+                        per_pagina,
+                    } => {
+                        let mut q: Vec<(&str, String)> = vec![
+                            ("pagina", pagina.to_string()),
+                            ("risultatiPerPagina", per_pagina.to_string()),
+                        ];
+                        q.extend(stato.map(|s| ("stato", s)));
                         client.get(&base).query(&q)
                     }
                     OutboxCommand::Retry { id } => client.post(format!("{base}/{id}/retry")),

@@ -55,6 +55,12 @@ pub fn edge_refused(listener: &'static str, reason: &'static str) {
         .increment(1);
 }
 
+/// A password check: `argon2` (a verification ran), `remembered_wrong` (a known-wrong pair,
+/// no verification), `limited` (429: too many failures or too many checks waiting).
+pub fn auth_check(kind: &'static str) {
+    metrics::counter!("varco_auth_checks_total", "kind" => kind).increment(1);
+}
+
 /// Journal events written to the store.
 pub fn journal_written(n: u64) {
     metrics::counter!("varco_journal_events_total").increment(n);

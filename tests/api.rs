@@ -21,13 +21,31 @@ struct Api {
     api: Router,
     nodo: Router,
     store: Store,
+    auth: Arc<varco::api::auth::Authenticator>,
     _dir: tempfile::TempDir,
 }
 
 const DEMO: (&str, &str) = ("demo", "demo");
 const RESTRICTED: (&str, &str) = ("ristretta", "una password vera");
+const SECOND: (&str, &str) = ("seconda", "un'altra password vera");
 
 fn setup() -> Api {
+    setup_with("", varco::nodo::system_clock())
+}
+
+/// A clock the test moves by hand.
+fn manual_clock(
+    start: chrono::DateTime<chrono::Utc>,
+) -> (
+    varco::nodo::Clock,
+    Arc<std::sync::Mutex<chrono::DateTime<chrono::Utc>>>,
+) {
+    let now = Arc::new(std::sync::Mutex::new(start));
+    let read = now.clone();
+    (Arc::new(move || *read.lock().unwrap()), now)
+}
+
+fn setup_with(tail: &str, clock: varco::nodo::Clock) -> Api {
     let extra = format!(
         r#"
 [[tipi_pendenza]]
@@ -47,19 +65,27 @@ id_a2a = "ristretta"
 password_hash = "{}"
 domini = ["11111111111"]
 tipi_pendenza = ["ALTRO"]
-"#,
-        hash_password(RESTRICTED.1).unwrap()
+
+[[applicazioni]]
+id_a2a = "seconda"
+password_hash = "{}"
+domini = ["*"]
+tipi_pendenza = ["*"]
+{tail}"#,
+        hash_password(RESTRICTED.1).unwrap(),
+        hash_password(SECOND.1).unwrap()
     );
     let config = Arc::new(Config::parse(&format!("{DEMO_TOML}{extra}"), "test").unwrap());
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), 16).unwrap();
     varco::demo::seed(&config, &store, chrono::Utc::now()).unwrap();
     let state = AppState::new(
-        Nodo::new(config, store.clone(), varco::nodo::system_clock()),
+        Nodo::new(config, store.clone(), clock),
         Arc::new(AtomicBool::new(true)),
     );
     Api {
         api: api_router(state.clone()),
+        auth: state.auth.clone(),
         nodo: nodo_router(state),
         store,
         _dir: dir,
@@ -800,6 +826,7 @@ async fn openapi_lists_every_route() {
         ("get", "/pendenze/byAvviso/{idDominio}/{numeroAvviso}"),
         ("post", "/pendenze/tracciati"),
         ("get", "/avvisi/{idDominio}/{numeroAvviso}"),
+        ("get", "/pendenze/{idA2A}/{idPendenza}/tentativi"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     for (method, path) in routes {
@@ -818,7 +845,7 @@ async fn openapi_lists_every_route() {
             assert_eq!(s, StatusCode::UNAUTHORIZED, "{method} {path}");
         }
     }
-    assert_eq!(paths.len(), 5);
+    assert_eq!(paths.len(), 6);
 }
 
 #[tokio::test]
@@ -956,4 +983,365 @@ async fn credentials_come_before_the_body_and_single_calls_are_capped() {
     let resp = api.api.clone().oneshot(req).await.unwrap();
     assert_ne!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_ne!(resp.status(), StatusCode::UNAUTHORIZED);
+}
+
+// ---- hardening (issue 11) ------------------------------------------------------------------
+
+/// A request body that never ends: a handler that reads it waits forever.
+struct NeverEnding;
+
+impl hyper::body::Body for NeverEnding {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::task::Poll::Pending
+    }
+}
+
+/// Issue 11, item 3: another application can read neither a notice's JSON nor its PDF (with
+/// the debtor's name, fiscal code and address), and cannot tell that it exists.
+#[tokio::test]
+async fn notices_of_another_application_are_not_revealed() {
+    let api = setup();
+    let (s, created) = api
+        .call(
+            "PUT",
+            "/pendenze/demo/mia",
+            Some(DEMO),
+            Some(pendenza(120.50)),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let path = format!(
+        "/avvisi/77777777777/{}",
+        created["numeroAvviso"].as_str().unwrap()
+    );
+    for accept in ["application/json", "application/pdf"] {
+        let (s, body) = api.call_raw("GET", &path, Some(SECOND), None, accept).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{accept}: {body}");
+        let (s, _) = api.call_raw("GET", &path, Some(DEMO), None, accept).await;
+        assert_eq!(s, StatusCode::OK, "{accept}");
+    }
+    let (s, missing) = api
+        .call(
+            "GET",
+            "/avvisi/77777777777/301000000000999945",
+            Some(SECOND),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, hidden) = api.call("GET", &path, Some(SECOND), None).await;
+    assert_eq!(hidden["codice"], missing["codice"]);
+}
+
+/// Issue 11, items 7 and 8: no route reads a body before the caller is known: not one whose
+/// path ends in `/openapi.json`, and not the journal when it keeps payloads. An anonymous
+/// request with a body that never ends is answered 401 at once.
+#[tokio::test]
+async fn an_anonymous_body_is_never_read() {
+    for tail in ["", "\n[journal]\npayloads = true\n"] {
+        let api = setup_with(tail, varco::nodo::system_clock());
+        for (method, path) in [
+            ("PUT", "/api/pendenze/v2/pendenze/demo/openapi.json"),
+            ("PUT", "/api/pendenze/v2/pendenze/demo/x"),
+            ("POST", "/api/pendenze/v2/pendenze/tracciati"),
+            ("PATCH", "/api/pendenze/v2/pendenze/demo/openapi.json"),
+            ("POST", "/api/backoffice/v1/outbox/1/retry"),
+        ] {
+            let req = Request::builder()
+                .method(method)
+                .uri(path)
+                .header("content-type", "application/json")
+                .body(Body::new(NeverEnding))
+                .unwrap();
+            let answered = tokio::time::timeout(
+                std::time::Duration::from_secs(3),
+                api.api.clone().oneshot(req),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("{method} {path} ({tail:?}) read the body first"))
+            .unwrap();
+            assert_eq!(
+                answered.status(),
+                StatusCode::UNAUTHORIZED,
+                "{method} {path}"
+            );
+        }
+        // The documents themselves stay public.
+        let (s, _) = api.call("GET", "/openapi.json", None, None).await;
+        assert_eq!(s, StatusCode::OK);
+    }
+}
+
+/// Issue 11, item 6: a notice number Varco has seen only in a receipt (stand-in) is never handed
+/// out to a new position.
+#[tokio::test]
+async fn a_number_seen_in_a_receipt_is_never_generated() {
+    let api = setup();
+    // The demo seeds references 1 to 10: the counter's next is 11.
+    let next = varco::notice::NoticeNumber::aux3("01", 11);
+    let receipt = common::fixture("demo/send-rt-v2.xml")
+        .replace("301000000000001053", next.as_str())
+        .replace("01000000000001053", next.iuv())
+        .replace("d3m0000000000000000000000000000a", "stand-in-11");
+    let answer = api.soap("paSendRTV2", receipt).await;
+    assert_eq!(common::element(&answer, "outcome"), Some("OK"), "{answer}");
+    let (s, created) = api
+        .call(
+            "PUT",
+            "/pendenze/demo/dopo",
+            Some(DEMO),
+            Some(pendenza(120.50)),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(
+        created["numeroAvviso"],
+        varco::notice::NoticeNumber::aux3("01", 12).as_str()
+    );
+    // And the receipt's notice stays unknown to the Nodo, not payable.
+    let verify = common::qr_request("paVerifyPaymentNoticeReq", next.as_str(), "");
+    let answer = api.soap("paVerifyPaymentNotice", verify).await;
+    assert_eq!(
+        common::element(&answer, "faultCode"),
+        Some("PAA_PAGAMENTO_SCONOSCIUTO")
+    );
+}
+
+/// Issue 11, items 9 and 17: wrong passwords cost one argon2 each at most once per pair, are
+/// limited per user with 429 and Retry-After, an unknown user costs the same as a known one,
+/// and a user whose password is already verified is not locked out by somebody else.
+#[tokio::test]
+async fn wrong_passwords_are_bounded_remembered_and_limited() {
+    let api = setup();
+    // The right password, once: remembered.
+    let (s, _) = api.call("GET", "/pendenze", Some(SECOND), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let before = api.auth.verifications();
+    let (s, _) = api
+        .call("GET", "/pendenze", Some(("seconda", "sbagliata")), None)
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(api.auth.verifications(), before + 1);
+    // The same wrong pair again: remembered, no second argon2.
+    let (s, _) = api
+        .call("GET", "/pendenze", Some(("seconda", "sbagliata")), None)
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(api.auth.verifications(), before + 1);
+    // An unknown user costs an argon2 too: timing does not tell.
+    let (s, _) = api
+        .call("GET", "/pendenze", Some(("nessuno", "sbagliata")), None)
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(api.auth.verifications(), before + 2);
+    // Past the burst of failures for one user: 429 with Retry-After, before any argon2.
+    let mut limited = None;
+    for i in 0..12 {
+        let req = Request::get("/api/pendenze/v2/pendenze")
+            .header(
+                "authorization",
+                basic(("seconda", &format!("tentativo-{i}"))),
+            )
+            .body(Body::empty())
+            .unwrap();
+        let resp = api.api.clone().oneshot(req).await.unwrap();
+        if resp.status() == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some(resp);
+            break;
+        }
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    }
+    let limited = limited.expect("429 after the burst");
+    let wait: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    let body: Value =
+        serde_json::from_slice(&limited.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(body["categoria"], "AUTORIZZAZIONE", "{body}");
+    let argon2_runs = api.auth.verifications();
+    let (s, _) = api
+        .call(
+            "GET",
+            "/pendenze",
+            Some(("seconda", "ancora-un'altra")),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        api.auth.verifications(),
+        argon2_runs,
+        "no argon2 while limited"
+    );
+    // The real gestionale, whose password was verified before, carries on.
+    let (s, _) = api.call("GET", "/pendenze", Some(SECOND), None).await;
+    assert_eq!(s, StatusCode::OK);
+    // Other users are not held back; the scheme name is case-insensitive (RFC 7617).
+    let req = Request::get("/api/pendenze/v2/pendenze")
+        .header("authorization", basic(DEMO).replacen("Basic", "BASIC", 1))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        api.api.clone().oneshot(req).await.unwrap().status(),
+        StatusCode::OK
+    );
+}
+
+/// Issue 11, items 12 and 18: listings come newest first through the index, filtered by Rome
+/// calendar days, with `prossimiRisultati`, and `metadatiPaginazione=false` does not count.
+#[tokio::test]
+async fn listings_page_newest_first_on_rome_days() {
+    use chrono::TimeZone;
+    let start = chrono::Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
+    let (clock, now) = manual_clock(start);
+    let api = setup_with("", clock);
+    // Loaded at 23:30 UTC on 9 June, which is already 10 June in Rome (CEST, UTC+2).
+    let times = [
+        (
+            "early",
+            chrono::Utc.with_ymd_and_hms(2026, 6, 9, 21, 30, 0).unwrap(),
+        ),
+        (
+            "late",
+            chrono::Utc.with_ymd_and_hms(2026, 6, 9, 23, 30, 0).unwrap(),
+        ),
+        (
+            "next",
+            chrono::Utc.with_ymd_and_hms(2026, 6, 10, 10, 0, 0).unwrap(),
+        ),
+    ];
+    for (id, at) in times {
+        *now.lock().unwrap() = at;
+        let (s, _) = api
+            .call(
+                "PUT",
+                &format!("/pendenze/seconda/{id}"),
+                Some(SECOND),
+                Some(pendenza(120.50)),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+    }
+    let ids = |page: &Value| -> Vec<String> {
+        page["risultati"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["idPendenza"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (_, day10) = api
+        .call(
+            "GET",
+            "/pendenze?dataDa=2026-06-10&dataA=2026-06-10",
+            Some(SECOND),
+            None,
+        )
+        .await;
+    assert_eq!(ids(&day10), ["next", "late"], "{day10}");
+    let (_, day9) = api
+        .call("GET", "/pendenze?dataA=2026-06-09", Some(SECOND), None)
+        .await;
+    assert_eq!(ids(&day9), ["early"], "{day9}");
+    let (_, first) = api
+        .call("GET", "/pendenze?risultatiPerPagina=2", Some(SECOND), None)
+        .await;
+    assert_eq!(ids(&first), ["next", "late"]);
+    assert_eq!(
+        (first["numRisultati"].as_u64(), first["numPagine"].as_u64()),
+        (Some(3), Some(2))
+    );
+    let next = first["prossimiRisultati"].as_str().unwrap();
+    assert!(next.ends_with("risultatiPerPagina=2&pagina=2"), "{next}");
+    let (_, uncounted) = api
+        .call(
+            "GET",
+            "/pendenze?risultatiPerPagina=2&pagina=2&metadatiPaginazione=false",
+            Some(SECOND),
+            None,
+        )
+        .await;
+    assert_eq!(ids(&uncounted), ["early"]);
+    assert!(uncounted.get("numRisultati").is_none(), "{uncounted}");
+    assert!(uncounted.get("prossimiRisultati").is_none(), "{uncounted}");
+}
+
+/// Issue 11, item 22: a position's activation attempts are listed a page at a time; its detail
+/// carries only the most recent ones.
+#[tokio::test]
+async fn activation_attempts_are_paged() {
+    let api = setup();
+    let (s, created) = api
+        .call(
+            "PUT",
+            "/pendenze/seconda/molte",
+            Some(SECOND),
+            Some(pendenza(120.50)),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let nav = created["numeroAvviso"].as_str().unwrap().to_owned();
+    for _ in 0..30 {
+        let activate = common::qr_request("paGetPaymentV2Request", &nav, "<amount>120.50</amount>");
+        let answer = api.soap("paGetPaymentV2", activate).await;
+        assert_eq!(common::element(&answer, "outcome"), Some("OK"), "{answer}");
+    }
+    let (_, detail) = api
+        .call("GET", "/pendenze/seconda/molte", Some(SECOND), None)
+        .await;
+    assert_eq!(detail["tentativi"].as_array().unwrap().len(), 25);
+    assert_eq!(detail["altriTentativi"], true);
+    let (s, page) = api
+        .call(
+            "GET",
+            "/pendenze/seconda/molte/tentativi?risultatiPerPagina=20&pagina=2",
+            Some(SECOND),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert_eq!(page["risultati"].as_array().unwrap().len(), 10);
+    assert!(page.get("prossimiRisultati").is_none());
+    let (s, _) = api
+        .call("GET", "/pendenze/demo/molte/tentativi", Some(SECOND), None)
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+/// Issue 11, item 15: an amount is read from its decimal text: more than two decimals is
+/// refused, even when a float would round it to two.
+#[tokio::test]
+async fn amounts_with_more_than_two_decimals_are_refused() {
+    let api = setup();
+    for importo in ["120.499999999999999", "120.505"] {
+        let body = serde_json::to_string(&pendenza(120.50))
+            .unwrap()
+            .replacen("120.5", importo, 1);
+        let (s, refused) = api
+            .call_raw(
+                "PUT",
+                "/pendenze/demo/decimali",
+                Some(DEMO),
+                Some(body.into_bytes()),
+                "application/json",
+            )
+            .await;
+        assert!(
+            s == StatusCode::BAD_REQUEST || s == StatusCode::UNPROCESSABLE_ENTITY,
+            "{importo}: {s} {refused}"
+        );
+        assert_eq!(refused["categoria"], "RICHIESTA", "{refused}");
+    }
+    let (s, _) = api
+        .call("GET", "/pendenze/demo/decimali", Some(DEMO), None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
 }

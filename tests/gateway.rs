@@ -375,10 +375,9 @@ fn cli_renders_a_notice_and_lists_the_outbox() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(),
-        serde_json::json!([])
-    );
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed["risultati"], serde_json::json!([]), "{listed}");
+    assert_eq!(listed["pagina"], 1, "{listed}");
     let refused = std::process::Command::new(env!("CARGO_BIN_EXE_varco"))
         .args([
             "outbox",

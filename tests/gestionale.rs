@@ -26,6 +26,10 @@ enum Mode {
     Ok,
     FailNext(u32),
     Slow(u64),
+    /// The next n deliveries hang this many ms, then succeed.
+    SlowNext(u32, u64),
+    /// The next n deliveries hang this many ms, then fail with 503.
+    SlowFailNext(u32, u64),
     Garbage,
 }
 
@@ -42,6 +46,10 @@ struct Gestionale {
     avvisi: Mutex<HashMap<String, (u64, u16, String)>>,
     /// Authorization headers seen.
     auth: Mutex<HashSet<String>>,
+    /// Receipt bodies received, in order.
+    bodies: Mutex<Vec<Value>>,
+    /// GET /avvisi calls received.
+    avvisi_calls: Mutex<u32>,
 }
 
 impl Gestionale {
@@ -79,6 +87,7 @@ impl Gestionale {
                 .unwrap()
         };
         if method == hyper::Method::GET && path.starts_with("/avvisi/") {
+            *self.avvisi_calls.lock().unwrap() += 1;
             let nav = path.rsplit('/').next().unwrap_or("").to_owned();
             let answer = self.avvisi.lock().unwrap().get(&nav).cloned();
             return match answer {
@@ -98,9 +107,19 @@ impl Gestionale {
             }
             Mode::Garbage => return reply(500, "<html>Internal Server Error</html>".into()),
             Mode::Slow(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+            Mode::SlowNext(n, ms) if n > 0 => {
+                self.set(Mode::SlowNext(n - 1, ms));
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+            }
+            Mode::SlowFailNext(n, ms) if n > 0 => {
+                self.set(Mode::SlowFailNext(n - 1, ms));
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                return reply(503, "{}".into());
+            }
             _ => {}
         }
         let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        self.bodies.lock().unwrap().push(parsed.clone());
         let key = key.unwrap_or_default();
         assert_eq!(
             path,
@@ -148,6 +167,17 @@ const GEST_PASSWORD: &str = "una password del gestionale";
 const OPERATOR: (&str, &str) = ("operatore", "una password da operatore");
 
 fn config(gestionale: SocketAddr, data_dir: &std::path::Path, extra: &str) -> Config {
+    config_with(gestionale, data_dir, extra, "")
+}
+
+/// The demo with application `gest` (its connector at `gestionale`, `extra` in its table), an
+/// operator, a fast outbox schedule, and `tail` appended.
+fn config_with(
+    gestionale: SocketAddr,
+    data_dir: &std::path::Path,
+    extra: &str,
+    tail: &str,
+) -> Config {
     let toml = format!(
         r#"{}
 [[applicazioni]]
@@ -172,7 +202,7 @@ max_delay_ms = 400
 jitter = 0.0
 timeout_ms = 300
 horizon_secs = 2
-"#,
+{tail}"#,
         // The demo without its operators and [outbox] (redefined below).
         DEMO_TOML
             .split("\n# Operators of the backoffice API")
@@ -265,10 +295,15 @@ async fn http(method: &str, url: &str, who: (&str, &str), body: Option<Value>) -
 
 /// Creates a position of `gest` over REST and pays it over SOAP; returns the receipt key.
 async fn load_and_pay(v: &Running, n: u32) -> String {
+    load_and_pay_as(v, "gest", n).await
+}
+
+/// Creates a position of application `app` (password [`GEST_PASSWORD`]) and pays it.
+async fn load_and_pay_as(v: &Running, app: &str, n: u32) -> String {
     let (s, created) = http(
         "PUT",
-        &format!("{}/api/pendenze/v2/pendenze/gest/p{n}", v.api),
-        ("gest", GEST_PASSWORD),
+        &format!("{}/api/pendenze/v2/pendenze/{app}/p{n}", v.api),
+        (app, GEST_PASSWORD),
         Some(json!({
             "idTipoPendenza": "LIBERO", "idDominio": "77777777777", "causale": format!("Retta {n}"),
             "soggettoPagatore": {"tipo": "F", "identificativo": "RSSMRA80A01H501U", "anagrafica": "Mario Rossi"},
@@ -279,7 +314,7 @@ async fn load_and_pay(v: &Running, n: u32) -> String {
     .await;
     assert_eq!(s, 201, "{created}");
     let nav = created["numeroAvviso"].as_str().unwrap().to_owned();
-    let rid = format!("rcpt-{n}");
+    let rid = format!("rcpt-{app}-{n}");
     let receipt = common::fixture("demo/send-rt-v2.xml")
         .replace("301000000000001053", &nav)
         .replace("01000000000001053", &nav[1..])
@@ -367,12 +402,12 @@ async fn receipts_are_delivered_once_through_failures_downtime_and_a_restart() {
         )
         .await
         .1;
-        if left.as_array().is_some_and(|a| a.is_empty()) {
+        if left["risultati"].as_array().is_some_and(|a| a.is_empty()) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(left, json!([]));
+    assert_eq!(left["risultati"], json!([]), "{left}");
     v.stop().await;
 }
 
@@ -392,12 +427,12 @@ async fn dead_entries_are_listed_and_sent_again_by_the_api() {
         dead = http("GET", &format!("{url}?stato=dead"), OPERATOR, None)
             .await
             .1;
-        if dead.as_array().is_some_and(|a| !a.is_empty()) {
+        if dead["risultati"].as_array().is_some_and(|a| !a.is_empty()) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let entry = &dead[0];
+    let entry = &dead["risultati"][0];
     assert_eq!(entry["stato"], "dead", "{dead}");
     assert!(entry["tentativi"].as_u64().unwrap() >= 2);
     assert!(
@@ -730,4 +765,350 @@ async fn stale_positions_are_refreshed_or_answered_from_the_stored_copy() {
         }
     }
     server.abort();
+}
+
+// ---- hardening (issue 11) ------------------------------------------------------------------
+
+/// A second application, `gest2`, with its own gestionale at `addr` (no claims).
+fn second_app(addr: SocketAddr) -> String {
+    format!(
+        r#"
+[[applicazioni]]
+id_a2a = "gest2"
+password_hash = "{}"
+domini = ["*"]
+tipi_pendenza = ["*"]
+[applicazioni.connettore]
+url = "http://{addr}/"
+"#,
+        hash_password(GEST_PASSWORD).unwrap()
+    )
+}
+
+/// The gestionale config with `tail` appended and the outbox tuned for hanging deliveries.
+fn config_hanging(
+    gestionale: SocketAddr,
+    data_dir: &std::path::Path,
+    tail: &str,
+    parallel: usize,
+) -> Config {
+    let mut c = config_with(gestionale, data_dir, "", tail);
+    c.outbox.parallel = parallel;
+    c.outbox.timeout_ms = 8000;
+    c.outbox.horizon_secs = 3600;
+    c.outbox.shutdown_grace_ms = 200;
+    c
+}
+
+async fn delivered(g: &Gestionale, key: &str, within: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        if g.processed.lock().unwrap().contains(key) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+/// Issue 11, item 24: with `outbox.parallel = 2`, a receipt hanging at the gestionale does not
+/// hold back the next receipt of the same connector; and item 25: the payer reaches the
+/// gestionale as `versante`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_delivery_does_not_hold_back_the_next_one_of_its_connector() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = Arc::new(Gestionale::default());
+    let addr: SocketAddr = format!("127.0.0.1:{}", common::free_port())
+        .parse()
+        .unwrap();
+    let _server = serve(g.clone(), addr).await;
+    g.set(Mode::SlowNext(1, 4000));
+    let v = start(config_hanging(addr, dir.path(), "", 2)).await;
+    let first = load_and_pay(&v, 1).await;
+    until("the first delivery in flight", 5, || {
+        *g.attempts.lock().unwrap() >= 1
+    })
+    .await;
+    let second = load_and_pay(&v, 2).await;
+    assert!(
+        delivered(&g, &second, Duration::from_millis(2000)).await,
+        "the second receipt waited for the hanging first one"
+    );
+    assert!(
+        !g.processed.lock().unwrap().contains(&first),
+        "still hanging"
+    );
+    let body = g.bodies.lock().unwrap()[0].clone();
+    assert_eq!(
+        body["versante"]["identificativo"], "RSSMRA80A01H501U",
+        "{body}"
+    );
+    assert_eq!(body["versante"]["anagrafica"], "Mario Rossi", "{body}");
+    assert!(delivered(&g, &first, Duration::from_secs(6)).await);
+    v.stop().await;
+}
+
+/// Issue 11, item 11: one connector's gestionale hanging on every delivery does not delay
+/// another connector's receipts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_gestionale_does_not_hold_back_another_connector() {
+    let dir = tempfile::tempdir().unwrap();
+    let (slow, fast) = (
+        Arc::new(Gestionale::default()),
+        Arc::new(Gestionale::default()),
+    );
+    let slow_addr: SocketAddr = format!("127.0.0.1:{}", common::free_port())
+        .parse()
+        .unwrap();
+    let fast_addr: SocketAddr = format!("127.0.0.1:{}", common::free_port())
+        .parse()
+        .unwrap();
+    let _s1 = serve(slow.clone(), slow_addr).await;
+    let _s2 = serve(fast.clone(), fast_addr).await;
+    slow.set(Mode::Slow(5000));
+    let v = start(config_hanging(
+        slow_addr,
+        dir.path(),
+        &second_app(fast_addr),
+        2,
+    ))
+    .await;
+    for n in 0..3 {
+        load_and_pay(&v, n).await;
+    }
+    until("the slow gestionale busy", 5, || {
+        *slow.attempts.lock().unwrap() >= 2
+    })
+    .await;
+    let other = load_and_pay_as(&v, "gest2", 9).await;
+    assert!(
+        delivered(&fast, &other, Duration::from_millis(2000)).await,
+        "a healthy gestionale's receipt waited behind a hanging one"
+    );
+    assert!(slow.processed.lock().unwrap().is_empty());
+    v.stop().await;
+}
+
+/// Issue 11, item 19: an operator's re-send made while a delivery attempt is in flight is not
+/// undone when that attempt fails: the receipt is tried again at once, not after the backoff.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resend_during_a_failing_attempt_is_not_undone() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = Arc::new(Gestionale::default());
+    let addr: SocketAddr = format!("127.0.0.1:{}", common::free_port())
+        .parse()
+        .unwrap();
+    let _server = serve(g.clone(), addr).await;
+    g.set(Mode::SlowFailNext(1, 800));
+    let mut c = config_hanging(addr, dir.path(), "", 1);
+    // A failed attempt would be retried only after a minute.
+    c.outbox.base_delay_ms = 60_000;
+    c.outbox.max_delay_ms = 60_000;
+    let v = start(c).await;
+    let key = load_and_pay(&v, 1).await;
+    until("the attempt in flight", 5, || {
+        *g.attempts.lock().unwrap() >= 1
+    })
+    .await;
+    let url = format!("{}/api/backoffice/v1/outbox", v.api);
+    let (_, listed) = http("GET", &url, OPERATOR, None).await;
+    let id = listed["risultati"][0]["id"].as_u64().unwrap();
+    let (s, _) = http("POST", &format!("{url}/{id}/retry"), OPERATOR, None).await;
+    assert_eq!(s, 200);
+    assert!(
+        delivered(&g, &key, Duration::from_secs(3)).await,
+        "the re-send was undone by the failing attempt"
+    );
+    v.stop().await;
+}
+
+/// Issue 11, item 22: the operator's outbox list comes a page at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_list_is_paged() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{}", common::free_port())
+        .parse()
+        .unwrap();
+    // Nobody listens: every entry stays in the outbox.
+    let v = start(config_hanging(addr, dir.path(), "", 1)).await;
+    for n in 0..5 {
+        load_and_pay(&v, n).await;
+    }
+    let url = format!("{}/api/backoffice/v1/outbox?risultatiPerPagina=2", v.api);
+    let (s, first) = http("GET", &url, OPERATOR, None).await;
+    assert_eq!(s, 200, "{first}");
+    assert_eq!(first["risultati"].as_array().unwrap().len(), 2, "{first}");
+    let next = first["prossimiRisultati"].as_str().unwrap();
+    assert!(
+        next.contains("pagina=2") && next.contains("risultatiPerPagina=2"),
+        "{next}"
+    );
+    let (_, third) = http("GET", &format!("{url}&pagina=3"), OPERATOR, None).await;
+    assert_eq!(third["risultati"].as_array().unwrap().len(), 1, "{third}");
+    assert!(third.get("prossimiRisultati").is_none(), "{third}");
+    let ids: Vec<u64> = first["risultati"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_u64().unwrap())
+        .collect();
+    assert!(ids[0] < ids[1], "oldest first: {ids:?}");
+    let (s, _) = http("GET", &format!("{url}&pagina=0"), OPERATOR, None).await;
+    assert_eq!(s, 422);
+    v.stop().await;
+}
+
+fn stale(c: &Config, nav: &varco::notice::NoticeNumber, owner: &str) -> varco::domain::Pendenza {
+    let mut p = varco::demo::sample(c, nav, chrono::Utc::now());
+    p.id_a2a = Some(owner.into());
+    p.data_validita = chrono::NaiveDate::from_ymd_opt(2020, 1, 1);
+    p
+}
+
+async fn pay(router: &axum::Router, nav: &varco::notice::NoticeNumber, receipt_id: &str) -> String {
+    let receipt = common::fixture("demo/send-rt-v2.xml")
+        .replace("301000000000001053", nav.as_str())
+        .replace("01000000000001053", nav.iuv())
+        .replace("d3m0000000000000000000000000000a", receipt_id);
+    let req = axum::http::Request::post("/paForNode")
+        .header("soapaction", "paSendRTV2")
+        .body(Body::from(receipt))
+        .unwrap();
+    let resp = router.clone().oneshot(req).await.unwrap();
+    String::from_utf8(
+        resp.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap()
+}
+
+/// Issue 11, item 1: a receipt committed while Varco waits for the gestionale's answer is never
+/// undone by the refresh, whatever the gestionale answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_stored_during_a_refresh_is_never_undone() {
+    let g = Arc::new(Gestionale::default());
+    let addr: SocketAddr = format!("127.0.0.1:{}", common::free_port())
+        .parse()
+        .unwrap();
+    let _server = serve(g.clone(), addr).await;
+    let fault = |xml: &str| common::element(xml, "faultCode").map(str::to_owned);
+    let cases = [
+        (
+            "refreshed",
+            30,
+            verificata(varco::notice::NoticeNumber::aux3("09", 30).as_str(), 130.0),
+        ),
+        ("cancelled", 31, json!({"stato": "ANNULLATA"}).to_string()),
+        ("unknown", 32, json!({"stato": "SCONOSCIUTA"}).to_string()),
+    ];
+    for (what, reference, answer) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let store = varco::store::Store::open(dir.path(), 8).unwrap();
+        let c = config(addr, dir.path(), "");
+        let nav = varco::notice::NoticeNumber::aux3("09", reference);
+        assert!(store.insert_pendenza(&stale(&c, &nav, "gest")).unwrap());
+        let r = router(c, &store);
+        // The gestionale answers after 250 ms (the budget is 300 ms).
+        g.avvisi
+            .lock()
+            .unwrap()
+            .insert(nav.as_str().to_owned(), (250, 200, answer));
+        let asking = tokio::spawn({
+            let r = r.clone();
+            let nav = nav.as_str().to_owned();
+            async move { verify(&r, &nav).await }
+        });
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        let paid = pay(&r, &nav, &format!("race-{reference}")).await;
+        assert_eq!(
+            common::element(&paid, "outcome"),
+            Some("OK"),
+            "{what}: {paid}"
+        );
+        let answered = asking.await.unwrap();
+        assert_eq!(
+            fault(&answered).as_deref(),
+            Some("PAA_PAGAMENTO_DUPLICATO"),
+            "{what}: {answered}"
+        );
+        let p = store.pendenza("77777777777", nav.iuv()).unwrap().unwrap();
+        assert_eq!(p.stato, varco::domain::Stato::Eseguita, "{what}");
+        assert_eq!(p.ricevute, [format!("race-{reference}")], "{what}");
+        assert_eq!(p.importo, 12000, "{what}: the paid amount stays");
+        assert_eq!(
+            fault(&verify(&r, nav.as_str()).await).as_deref(),
+            Some("PAA_PAGAMENTO_DUPLICATO"),
+            "{what}"
+        );
+    }
+}
+
+/// Issue 11, item 4: a gestionale is asked only about its own application's positions: a
+/// position another application loaded is answered from the store, and keeps its owner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_never_touches_another_applications_position() {
+    let g = Arc::new(Gestionale::default());
+    let addr: SocketAddr = format!("127.0.0.1:{}", common::free_port())
+        .parse()
+        .unwrap();
+    let _server = serve(g.clone(), addr).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = varco::store::Store::open(dir.path(), 8).unwrap();
+    let c = config(addr, dir.path(), "");
+    // Segregation code 09 is `gest`'s, but this position was loaded by `demo`.
+    let nav = varco::notice::NoticeNumber::aux3("09", 40);
+    assert!(store.insert_pendenza(&stale(&c, &nav, "demo")).unwrap());
+    let r = router(c, &store);
+    g.avvisi.lock().unwrap().insert(
+        nav.as_str().to_owned(),
+        (0, 200, verificata(nav.as_str(), 999.0)),
+    );
+    let answer = verify(&r, nav.as_str()).await;
+    assert_eq!(
+        common::element(&answer, "amount"),
+        Some("120.00"),
+        "{answer}"
+    );
+    assert_eq!(
+        *g.avvisi_calls.lock().unwrap(),
+        0,
+        "gest was asked about demo's notice"
+    );
+    let p = store.pendenza("77777777777", nav.iuv()).unwrap().unwrap();
+    assert_eq!((p.id_a2a.as_deref(), p.importo), (Some("demo"), 12000));
+}
+
+/// Issue 11, item 5: the owner saying SCONOSCIUTA is answered PAA_PAGAMENTO_SCONOSCIUTO even
+/// when Varco holds a stored copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_to_the_gestionale_is_unknown_even_with_a_stored_copy() {
+    let g = Arc::new(Gestionale::default());
+    let addr: SocketAddr = format!("127.0.0.1:{}", common::free_port())
+        .parse()
+        .unwrap();
+    let _server = serve(g.clone(), addr).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = varco::store::Store::open(dir.path(), 8).unwrap();
+    let c = config(addr, dir.path(), "");
+    let nav = varco::notice::NoticeNumber::aux3("09", 41);
+    assert!(store.insert_pendenza(&stale(&c, &nav, "gest")).unwrap());
+    let r = router(c, &store);
+    g.avvisi.lock().unwrap().insert(
+        nav.as_str().to_owned(),
+        (
+            0,
+            200,
+            json!({"stato": "SCONOSCIUTA", "descrizioneStato": "rimossa"}).to_string(),
+        ),
+    );
+    let answer = verify(&r, nav.as_str()).await;
+    assert_eq!(
+        common::element(&answer, "faultCode"),
+        Some("PAA_PAGAMENTO_SCONOSCIUTO"),
+        "{answer}"
+    );
 }

@@ -144,6 +144,7 @@ fn ricevuta(reference: u64, receipt_id: String) -> Ricevuta {
         stand_in: false,
         transfers: vec![],
         id_stazione: "77777777777_01".into(),
+        versante: None,
         received_at: Utc::now(),
         stato: ReceiptStatus::Accettata,
         xml: "x".repeat(3000),

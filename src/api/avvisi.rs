@@ -5,12 +5,13 @@ use super::ApiState;
 use super::dto::AvvisoJson;
 use super::error::{ApiError, FaultBean};
 use super::pendenze::{find_by_avviso, wants_pdf};
+use super::validate::Caller;
 use crate::domain::{Accredito, Pendenza};
 use crate::notice::{self, NoticeNumber};
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use base64::Engine;
 
 /// The printable notice of a position.
@@ -104,16 +105,23 @@ pub fn pdf_base64(state: &ApiState, p: &Pendenza) -> Result<String, ApiError> {
 pub async fn get_avviso(
     State(state): State<ApiState>,
     Path((id_dominio, numero_avviso)): Path<(String, String)>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let caller = state.auth.authenticate(&headers).await?;
     if !caller.may_use_domain(&id_dominio) {
         return Err(ApiError::forbidden(format!(
             "application {} may not read notices of dominio {id_dominio}",
             caller.id_a2a
         )));
     }
+    // The same owner rule as every read of a position: another application's notice (and its
+    // debtor's name, fiscal code and address on the PDF) is not revealed, not even its existence.
     let p = find_by_avviso(&state, &id_dominio, &numero_avviso)?;
+    if p.id_a2a.as_deref() != Some(caller.id_a2a.as_str()) {
+        return Err(ApiError::not_found(format!(
+            "avviso {id_dominio}/{numero_avviso}"
+        )));
+    }
     if wants_pdf(&headers) {
         let pdf =
             notice::render(&avviso_of(&state.nodo.config, &p)?).map_err(ApiError::internal)?;

@@ -2,12 +2,12 @@
 //! failing or dead, and re-sending one now — and the event journal.
 
 use super::ApiState;
+use super::auth::Operator;
 use super::error::{ApiError, FaultBean};
 use crate::domain::{OutboxEntry, OutboxState};
 use crate::store::journal::{self, Categoria, Esito, Evento, Filtro};
-use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -68,28 +68,49 @@ fn stato(e: &OutboxEntry) -> &'static str {
     }
 }
 
-/// Filter of the outbox list.
+/// Filter and paging of the outbox list.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
 pub struct OutboxQuery {
     /// pending, failing or dead; all when absent.
     pub stato: Option<String>,
+    /// Page, from 1.
+    pub pagina: Option<usize>,
+    /// Results per page, 1..200 (25).
+    pub risultati_per_pagina: Option<usize>,
 }
 
-/// The outbox, oldest first.
+/// A page of the outbox, oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListaOutbox {
+    /// Results in this page.
+    pub num_risultati: usize,
+    /// Page size asked for.
+    pub risultati_per_pagina: usize,
+    /// This page.
+    pub pagina: usize,
+    /// When more follow: the next page's URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prossimi_risultati: Option<String>,
+    /// The entries.
+    pub risultati: Vec<VoceOutbox>,
+}
+
+/// The outbox, oldest first, a page at a time (the store reads up to the end of the page).
 #[utoipa::path(
     get,
     path = "/outbox",
     params(OutboxQuery),
-    responses((status = 200, body = Vec<VoceOutbox>), (status = 401, body = FaultBean), (status = 422, body = FaultBean)),
+    responses((status = 200, body = ListaOutbox), (status = 401, body = FaultBean), (status = 422, body = FaultBean)),
     tag = "Backoffice"
 )]
 pub async fn list_outbox(
     State(state): State<ApiState>,
     Query(q): Query<OutboxQuery>,
-    headers: HeaderMap,
-) -> Result<Json<Vec<VoceOutbox>>, ApiError> {
-    state.auth.authenticate_operator(&headers).await?;
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
+) -> Result<Json<ListaOutbox>, ApiError> {
     if let Some(s) = q.stato.as_deref()
         && !matches!(s, "pending" | "failing" | "dead")
     {
@@ -99,14 +120,26 @@ pub async fn list_outbox(
             "must be pending, failing or dead",
         ));
     }
-    let entries = state.nodo.store.outbox()?;
-    Ok(Json(
-        entries
-            .into_iter()
-            .filter(|e| q.stato.as_deref().is_none_or(|s| stato(e) == s))
-            .map(VoceOutbox::from)
-            .collect(),
-    ))
+    let (page, per_page) = super::paging(q.pagina, q.risultati_per_pagina)?;
+    let store = state.nodo.store.clone();
+    let wanted = q.stato.clone();
+    let (entries, more) = tokio::task::spawn_blocking(move || {
+        store.outbox_page(
+            &|e| wanted.as_deref().is_none_or(|s| stato(e) == s),
+            (page - 1).saturating_mul(per_page),
+            per_page,
+        )
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(Json(ListaOutbox {
+        num_risultati: entries.len(),
+        risultati_per_pagina: per_page,
+        pagina: page,
+        prossimi_risultati: more
+            .then(|| super::next_page(&format!("{BASE}/outbox"), raw.as_deref(), page + 1)),
+        risultati: entries.into_iter().map(VoceOutbox::from).collect(),
+    }))
 }
 
 /// Re-send one entry now (a dead one too); the retry horizon starts again.
@@ -120,14 +153,13 @@ pub async fn list_outbox(
 pub async fn retry_outbox(
     State(state): State<ApiState>,
     Path(id): Path<u64>,
-    headers: HeaderMap,
+    Extension(operator): Extension<Operator>,
 ) -> Result<Json<VoceOutbox>, ApiError> {
-    let operator = state.auth.authenticate_operator(&headers).await?;
     let now = (state.nodo.clock)();
     let entry = crate::outbox::requeue(&state.nodo.store, id, now)?
         .ok_or_else(|| ApiError::not_found(format!("outbox entry {id}")))?;
     state.nodo.store.sync().await?;
-    tracing::info!(outbox_id = id, operator = %operator, "receipt queued again by an operator");
+    tracing::info!(outbox_id = id, operator = %operator.0, "receipt queued again by an operator");
     Ok(Json(entry.into()))
 }
 
@@ -136,9 +168,11 @@ pub async fn retry_outbox(
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct EventiQuery {
-    /// Events at or after (RFC 3339 date-time, or a day YYYY-MM-DD: from its start, UTC).
+    /// Events at or after (RFC 3339 date-time, or a day YYYY-MM-DD: from its start in
+    /// Europe/Rome).
     pub data_da: Option<String>,
-    /// Events at or before (RFC 3339 date-time, or a day YYYY-MM-DD: to its end, UTC).
+    /// Events at or before (RFC 3339 date-time, or a day YYYY-MM-DD: to its end in
+    /// Europe/Rome).
     pub data_a: Option<String>,
     /// SOAP, REST or OUTBOX.
     pub categoria_evento: Option<String>,
@@ -206,12 +240,12 @@ fn instant(
             "must be a date (YYYY-MM-DD) or an RFC 3339 date-time",
         )
     })?;
-    let time = if end_of_day {
-        chrono::NaiveTime::from_hms_milli_opt(23, 59, 59, 999)
+    // A day is a Europe/Rome calendar day, as everywhere else in Varco.
+    Ok(Some(if end_of_day {
+        crate::domain::rome_day_end(day)
     } else {
-        Some(chrono::NaiveTime::MIN)
-    };
-    Ok(time.map(|t| day.and_time(t).and_utc()))
+        crate::domain::rome_day_start(day)
+    }))
 }
 
 /// The event journal: SOAP calls, REST calls and receipt deliveries, newest first, filtered.
@@ -228,9 +262,7 @@ pub async fn list_eventi(
     State(state): State<ApiState>,
     Query(q): Query<EventiQuery>,
     axum::extract::RawQuery(raw): axum::extract::RawQuery,
-    headers: HeaderMap,
 ) -> Result<Json<ListaEventi>, ApiError> {
-    state.auth.authenticate_operator(&headers).await?;
     let (page, per_page) = super::paging(q.pagina, q.risultati_per_pagina)?;
     let cursore = match q.cursore.as_deref() {
         None => None,
@@ -314,9 +346,7 @@ pub async fn list_eventi(
 pub async fn get_evento(
     State(state): State<ApiState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> Result<Json<Evento>, ApiError> {
-    state.auth.authenticate_operator(&headers).await?;
     state
         .nodo
         .store

@@ -22,12 +22,15 @@ pub mod money {
         raw.serialize(s)
     }
 
-    /// Serde `deserialize_with`.
+    /// Serde `deserialize_with`: the number's decimal text exactly as sent (never through a
+    /// float, which would turn `120.499999999999999` into 120.50), at most two decimals.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-        let n = serde_json::Number::deserialize(d)?;
-        parse(&n.to_string()).ok_or_else(|| {
+        let raw = Box::<serde_json::value::RawValue>::deserialize(d)?;
+        let text = raw.get().trim();
+        let is_number = text.starts_with(|c: char| c == '-' || c.is_ascii_digit());
+        is_number.then(|| parse(text)).flatten().ok_or_else(|| {
             serde::de::Error::custom(format!(
-                "{n} is not an amount in euro with at most two decimals between 0 and 999999999.99"
+                "{text} is not an amount in euro with at most two decimals between 0 and 999999999.99"
             ))
         })
     }
@@ -198,18 +201,70 @@ pub struct NuovaPendenza {
     pub voci: Vec<NuovaVoce>,
 }
 
-/// One item of a bulk load: the ids plus a `NuovaPendenza`.
-#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+/// One item of a bulk load: the ids plus a `NuovaPendenza`, in one object.
+///
+/// Read by hand rather than with `#[serde(flatten)]`: flattening buffers the object, numbers
+/// included, and a buffered number has already gone through a float, which the exact
+/// amounts ([`money`]) must never do. The object is taken as raw JSON text and read twice.
+#[derive(Debug, Clone, PartialEq)]
 pub struct PendenzaTracciato {
     /// Owning application (must be the caller).
-    #[serde(rename = "idA2A")]
     pub id_a2a: String,
     /// The application's id.
     pub id_pendenza: String,
+    /// The position (its fields sit beside the ids).
+    pub pendenza: NuovaPendenza,
+}
+
+/// The shape of [`PendenzaTracciato`] for the OpenAPI document (the ids beside the fields of
+/// a `NuovaPendenza`); never used to read a request.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = PendenzaTracciato)]
+#[serde(rename_all = "camelCase")]
+#[expect(
+    dead_code,
+    reason = "describes the JSON shape only; PendenzaTracciato reads it"
+)]
+pub struct PendenzaTracciatoSchema {
+    /// Owning application (must be the caller).
+    #[serde(rename = "idA2A")]
+    id_a2a: String,
+    /// The application's id.
+    id_pendenza: String,
     /// The position.
     #[serde(flatten)]
-    pub pendenza: NuovaPendenza,
+    pendenza: NuovaPendenza,
+}
+
+impl<'de> Deserialize<'de> for PendenzaTracciato {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Ids {
+            #[serde(rename = "idA2A")]
+            id_a2a: String,
+            #[serde(rename = "idPendenza")]
+            id_pendenza: String,
+        }
+        fn read<T: serde::de::DeserializeOwned, E: serde::de::Error>(text: &str) -> Result<T, E> {
+            let mut de = serde_json::Deserializer::from_str(text);
+            serde_path_to_error::deserialize(&mut de).map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                if path == "." {
+                    E::custom(inner)
+                } else {
+                    E::custom(format!("{path}: {inner}"))
+                }
+            })
+        }
+        let raw = Box::<serde_json::value::RawValue>::deserialize(d)?;
+        let ids: Ids = read(raw.get())?;
+        Ok(Self {
+            id_a2a: ids.id_a2a,
+            id_pendenza: ids.id_pendenza,
+            pendenza: read(raw.get())?,
+        })
+    }
 }
 
 /// `PendenzaCreata`
@@ -354,6 +409,24 @@ pub struct TentativoSintesi {
     pub transfer_type: Option<String>,
 }
 
+/// How many activation attempts a position's detail lists.
+pub const TENTATIVI_IN_DETTAGLIO: usize = 25;
+
+/// A page of a position's activation attempts, newest first.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListaTentativi {
+    /// Page size.
+    pub risultati_per_pagina: usize,
+    /// This page (1-based).
+    pub pagina: usize,
+    /// The next page's URL, when more follow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prossimi_risultati: Option<String>,
+    /// The attempts.
+    pub risultati: Vec<TentativoSintesi>,
+}
+
 /// A position read back (`GET /pendenze/{idA2A}/{idPendenza}`).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -432,21 +505,31 @@ pub struct PendenzaDettaglio {
     /// Receipts.
     pub ricevute: Vec<RicevutaSintesi>,
     /// Activation attempts.
+    /// The most recent activation attempts, newest first (at most
+    /// [`TENTATIVI_IN_DETTAGLIO`]; the rest through `GET .../tentativi`).
     pub tentativi: Vec<TentativoSintesi>,
+    /// Whether the position has older attempts than those listed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub altri_tentativi: bool,
 }
 
 /// A page of positions.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ListaPendenze {
-    /// Matching positions in all.
-    pub num_risultati: usize,
-    /// Pages in all.
-    pub num_pagine: usize,
+    /// Matching positions in all (absent with `metadatiPaginazione=false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub num_risultati: Option<usize>,
+    /// Pages in all (absent with `metadatiPaginazione=false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub num_pagine: Option<usize>,
     /// Page size.
     pub risultati_per_pagina: usize,
     /// This page (1-based).
     pub pagina: usize,
+    /// The next page's URL, when more follow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prossimi_risultati: Option<String>,
     /// The page.
     pub risultati: Vec<PendenzaDettaglio>,
 }
@@ -470,10 +553,24 @@ pub struct ListaQuery {
     pub id_debitore: Option<String>,
     /// NON_ESEGUITA, ESEGUITA, ANNULLATA, SCADUTA.
     pub stato: Option<String>,
-    /// Loaded on or after this day (YYYY-MM-DD, UTC).
+    /// Loaded on or after this day (YYYY-MM-DD, a Europe/Rome calendar day).
     pub data_da: Option<String>,
-    /// Loaded on or before this day (YYYY-MM-DD, UTC).
+    /// Loaded on or before this day (YYYY-MM-DD, a Europe/Rome calendar day).
     pub data_a: Option<String>,
+    /// Count the matches for `numRisultati` / `numPagine` (default true; false reads only the
+    /// page, as GovPay's parameter of the same name).
+    pub metadati_paginazione: Option<bool>,
+}
+
+/// Paging of a position's activation attempts.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct PaginaQuery {
+    /// Page (1-based, default 1).
+    pub pagina: Option<usize>,
+    /// Page size (default 25, at most 200).
+    pub risultati_per_pagina: Option<usize>,
 }
 
 /// One JSON-patch-like operation.

@@ -28,6 +28,8 @@ pub struct ApiError {
     pub status: StatusCode,
     /// Body.
     pub fault: FaultBean,
+    /// Seconds to wait before trying again (`Retry-After`), for 429.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -46,6 +48,7 @@ impl ApiError {
                 descrizione: descrizione.into(),
                 dettaglio,
             },
+            retry_after: None,
         }
     }
 
@@ -93,6 +96,20 @@ impl ApiError {
             "Credenziali assenti o non valide",
             None,
         )
+    }
+
+    /// 429: too many failed logins from this client or for this user, or too many logins
+    /// waiting to be checked; try again after `secs` seconds.
+    pub fn too_many_attempts(secs: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "AUTORIZZAZIONE",
+            "AUTH_002",
+            "Troppi tentativi di autenticazione",
+            Some(format!("retry after {secs} s")),
+        );
+        e.retry_after = Some(secs.max(1));
+        e
     }
 
     /// 403: authenticated, but not allowed.
@@ -172,6 +189,10 @@ impl From<crate::store::StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut resp = (self.status, Json(self.fault)).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

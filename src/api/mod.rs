@@ -31,6 +31,33 @@ pub struct ApiState {
     pub nodo: Nodo,
     /// Application credentials.
     pub auth: Arc<Authenticator>,
+    /// Listings running at once (each walks an index on a blocking thread): a bounded share
+    /// of the cores, so listings never starve the Nodo's requests.
+    pub listings: Arc<tokio::sync::Semaphore>,
+}
+
+impl ApiState {
+    /// The REST state over `nodo` and `auth`.
+    pub fn new(nodo: Nodo, auth: Arc<Authenticator>) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self {
+            nodo,
+            auth,
+            listings: Arc::new(tokio::sync::Semaphore::new((cores / 2).max(1))),
+        }
+    }
+}
+
+/// The URL of page `page` of a listing at `path`, keeping the other query parameters.
+pub fn next_page(path: &str, raw_query: Option<&str>, page: usize) -> String {
+    let mut query: Vec<String> = raw_query
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("pagina=") && !p.starts_with("cursore="))
+        .map(str::to_owned)
+        .collect();
+    query.push(format!("pagina={page}"));
+    format!("{path}?{}", query.join("&"))
 }
 
 /// Parses a JSON body: 400 when it is not JSON, 422 naming the field when it does not fit.
@@ -97,8 +124,71 @@ impl utoipa::Modify for BasicAuth {
     }
 }
 
-/// API Pendenze v2 (paths relative to [`PENDENZE_BASE`]) and its OpenAPI document.
+/// Largest body of any REST call but a bulk load (one position, a patch).
+pub const MAX_ITEM_BODY: usize = 4 * 1024 * 1024;
+/// Largest REST body: a bulk load of many positions (the api listener's cap).
+pub const MAX_BULK_BODY: usize = 256 * 1024 * 1024;
+
+/// Where the event journal wants a REST request's body (with `journal.payloads`): the outer
+/// journal layer puts it in the request, [`capture_payload`] fills it once the caller is
+/// authenticated. An unauthenticated body is never read for the journal.
+#[derive(Debug, Clone, Default)]
+pub struct PayloadSlot(pub Arc<std::sync::Mutex<Option<Vec<u8>>>>);
+
+/// Route layer: holds a call's body to `limit` bytes (413 from the declared length, before
+/// reading; or once the bytes pass it).
+async fn cap_body(
+    axum::extract::State(limit): axum::extract::State<usize>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return ApiError::too_large(limit).into_response();
+    }
+    let req = req.map(|body| axum::body::Body::new(http_body_util::Limited::new(body, limit)));
+    next.run(req).await
+}
+
+/// Route layer, inside authentication and the body cap (`limit`, for the refusal): copies the
+/// body for the journal when it asks for it.
+async fn capture_payload(
+    axum::extract::State(limit): axum::extract::State<usize>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let Some(slot) = req.extensions().get::<PayloadSlot>().cloned() else {
+        return next.run(req).await;
+    };
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(bytes) => bytes,
+        // Over the cap of the layer before, or a broken upload: what the handler would answer.
+        Err(_) => return ApiError::too_large(limit).into_response(),
+    };
+    if let Ok(mut s) = slot.0.lock() {
+        *s = Some(bytes.to_vec());
+    }
+    next.run(axum::extract::Request::from_parts(
+        parts,
+        axum::body::Body::from(bytes),
+    ))
+    .await
+}
+
+/// API Pendenze v2 (paths relative to [`PENDENZE_BASE`]) and its OpenAPI document. Every route
+/// but the document itself needs an application's credentials, checked before the body is
+/// read; single calls are held to [`MAX_ITEM_BODY`], bulk loads to the listener's cap.
 pub fn pendenze_v2(state: ApiState) -> (Router, utoipa::openapi::OpenApi) {
+    use axum::middleware::from_fn_with_state;
+    let bulk = OpenApiRouter::new()
+        .routes(routes!(pendenze::post_tracciato))
+        .route_layer(from_fn_with_state(MAX_BULK_BODY, capture_payload));
     let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(
             pendenze::put_pendenza,
@@ -107,8 +197,15 @@ pub fn pendenze_v2(state: ApiState) -> (Router, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(pendenze::list_pendenze))
         .routes(routes!(pendenze::get_by_avviso))
-        .routes(routes!(pendenze::post_tracciato))
+        .routes(routes!(pendenze::list_tentativi))
         .routes(routes!(avvisi::get_avviso))
+        .route_layer(from_fn_with_state(MAX_ITEM_BODY, capture_payload))
+        .route_layer(from_fn_with_state(MAX_ITEM_BODY, cap_body))
+        .merge(bulk)
+        .route_layer(from_fn_with_state(
+            state.auth.clone(),
+            auth::require_application,
+        ))
         .with_state(state)
         .split_for_parts();
     openapi.servers = Some(vec![utoipa::openapi::Server::new(PENDENZE_BASE)]);
@@ -120,13 +217,21 @@ pub fn pendenze_v2(state: ApiState) -> (Router, utoipa::openapi::OpenApi) {
     (router, openapi)
 }
 
-/// The backoffice API (paths relative to [`backoffice::BASE`]).
+/// The backoffice API (paths relative to [`backoffice::BASE`]): operators only, but for its
+/// OpenAPI document.
 pub fn backoffice_v1(state: ApiState) -> Router {
+    use axum::middleware::from_fn_with_state;
     let (router, mut openapi) = OpenApiRouter::new()
         .routes(routes!(backoffice::list_outbox))
         .routes(routes!(backoffice::retry_outbox))
         .routes(routes!(backoffice::list_eventi))
         .routes(routes!(backoffice::get_evento))
+        .route_layer(from_fn_with_state(MAX_ITEM_BODY, capture_payload))
+        .route_layer(from_fn_with_state(MAX_ITEM_BODY, cap_body))
+        .route_layer(from_fn_with_state(
+            state.auth.clone(),
+            auth::require_operator,
+        ))
         .with_state(state)
         .split_for_parts();
     openapi.info.title = "Varco backoffice".into();

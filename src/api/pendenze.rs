@@ -1,18 +1,20 @@
 //! API Pendenze v2 handlers: load, update, cancel and read positions; notices as JSON; bulk
-//! loads. Every handler authenticates first, then checks ownership, then works.
+//! loads. The caller was authenticated by the route layer ([`super::auth`]); every handler
+//! checks ownership, then works.
 
 use super::dto::*;
 use super::error::{ApiError, FaultBean};
 use super::validate::{self, Caller, Validated};
 use super::{ApiState, json_body};
-use crate::domain::{Pendenza, ReceiptStatus, Stato, StatoEffettivo};
+use crate::domain::{Pendenza, ReceiptStatus, Stato, StatoEffettivo, rome_day_end, rome_day_start};
 use crate::notice::NoticeNumber;
+use crate::store::index::Filter;
 use crate::store::{Planned, Refused, UpsertItem, Upserted};
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 
 fn own(caller: &Caller, id_a2a: &str) -> Result<(), ApiError> {
     if caller.id_a2a != id_a2a {
@@ -75,10 +77,9 @@ pub async fn put_pendenza(
     State(state): State<ApiState>,
     Path((id_a2a, id_pendenza)): Path<(String, String)>,
     Query(query): Query<PutQuery>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let caller = state.auth.authenticate(&headers).await?;
     own(&caller, &id_a2a)?;
     let request: NuovaPendenza = json_body(&body)?;
     let now = (state.nodo.clock)();
@@ -153,18 +154,12 @@ pub fn dettaglio(state: &ApiState, p: &Pendenza) -> Result<PendenzaDettaglio, Ap
             }
         })
         .collect();
-    let tentativi = state
-        .nodo
-        .store
-        .attempts(&p.dominio, &p.iuv)?
-        .into_iter()
-        .map(|a| TentativoSintesi {
-            data: a.at.to_rfc3339(),
-            primitiva: a.primitiva,
-            id_stazione: a.id_stazione,
-            transfer_type: a.transfer_type,
-        })
-        .collect();
+    let (tentativi, altri_tentativi) =
+        state
+            .nodo
+            .store
+            .attempts_page(&p.dominio, &p.iuv, 0, TENTATIVI_IN_DETTAGLIO)?;
+    let tentativi = tentativi.into_iter().map(tentativo).collect();
     let voci = p
         .voci
         .iter()
@@ -283,6 +278,7 @@ pub fn dettaglio(state: &ApiState, p: &Pendenza) -> Result<PendenzaDettaglio, Ap
         voci,
         ricevute,
         tentativi,
+        altri_tentativi,
     })
 }
 
@@ -297,9 +293,8 @@ pub fn dettaglio(state: &ApiState, p: &Pendenza) -> Result<PendenzaDettaglio, Ap
 pub async fn get_pendenza(
     State(state): State<ApiState>,
     Path((id_a2a, id_pendenza)): Path<(String, String)>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
 ) -> Result<Json<PendenzaDettaglio>, ApiError> {
-    let caller = state.auth.authenticate(&headers).await?;
     own(&caller, &id_a2a)?;
     let p = state
         .nodo
@@ -320,9 +315,8 @@ pub async fn get_pendenza(
 pub async fn get_by_avviso(
     State(state): State<ApiState>,
     Path((id_dominio, numero_avviso)): Path<(String, String)>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
 ) -> Result<Json<PendenzaDettaglio>, ApiError> {
-    let caller = state.auth.authenticate(&headers).await?;
     let p = find_by_avviso(&state, &id_dominio, &numero_avviso)?;
     if p.id_a2a.as_deref() != Some(caller.id_a2a.as_str()) {
         // Do not reveal another application's positions.
@@ -349,7 +343,9 @@ pub fn find_by_avviso(
         .ok_or_else(missing)
 }
 
-/// List the caller's positions, newest first, with filters and paging.
+/// List the caller's positions, newest first, with filters and paging. The store walks an
+/// index ordered the same way and decodes only the page (on a blocking thread, a bounded number
+/// at a time); `metadatiPaginazione=false` skips counting the matches.
 #[utoipa::path(
     get,
     path = "/pendenze",
@@ -360,9 +356,9 @@ pub fn find_by_avviso(
 pub async fn list_pendenze(
     State(state): State<ApiState>,
     Query(q): Query<ListaQuery>,
-    headers: HeaderMap,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
+    Extension(caller): Extension<Caller>,
 ) -> Result<Json<ListaPendenze>, ApiError> {
-    let caller = state.auth.authenticate(&headers).await?;
     if let Some(a) = &q.id_a2a {
         own(&caller, a)?;
     }
@@ -387,41 +383,111 @@ pub async fn list_pendenze(
             )
         })?),
     };
+    // A day is a Europe/Rome calendar day, as everywhere in the protocol.
+    let filter = Filter {
+        dominio: q.id_dominio.clone(),
+        debitore: q.id_debitore.clone(),
+        stato,
+        da: from.map(rome_day_start),
+        a: to.map(rome_day_end),
+    };
+    let count = q.metadati_paginazione.unwrap_or(true);
     let now = (state.nodo.clock)();
-    let mut all: Vec<Pendenza> = state
-        .nodo
-        .store
-        .pendenze_of_app(&caller.id_a2a)?
-        .into_iter()
-        .filter(|p| q.id_dominio.as_deref().is_none_or(|d| p.dominio == d))
-        .filter(|p| {
-            q.id_debitore
-                .as_deref()
-                .is_none_or(|d| p.soggetto.identificativo.eq_ignore_ascii_case(d))
-        })
-        .filter(|p| stato.is_none_or(|s| p.stato_at(now) == s))
-        .filter(|p| from.is_none_or(|f| p.created_at.date_naive() >= f))
-        .filter(|p| to.is_none_or(|t| p.created_at.date_naive() <= t))
-        .collect();
-    all.sort_by(|a, b| {
-        b.created_at
-            .cmp(&a.created_at)
-            .then_with(|| a.id_pendenza.cmp(&b.id_pendenza))
-    });
-    let total = all.len();
-    let risultati = all
-        .iter()
-        .skip((page - 1).saturating_mul(per_page))
-        .take(per_page)
-        .map(|p| dettaglio(&state, p))
-        .collect::<Result<Vec<_>, _>>()?;
+    let _slot = state
+        .listings
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(ApiError::internal)?;
+    let reader = state.clone();
+    let (found, risultati) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+        let found = reader.nodo.store.list_pendenze(
+            &caller.id_a2a,
+            &filter,
+            now,
+            (page - 1).saturating_mul(per_page),
+            per_page,
+            count,
+        )?;
+        let risultati = found
+            .pendenze
+            .iter()
+            .map(|p| dettaglio(&reader, p))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((found, risultati))
+    })
+    .await
+    .map_err(ApiError::internal)??;
     Ok(Json(ListaPendenze {
-        num_risultati: total,
-        num_pagine: total.div_ceil(per_page),
+        num_risultati: found.total,
+        num_pagine: found.total.map(|t| t.div_ceil(per_page)),
         risultati_per_pagina: per_page,
         pagina: page,
+        prossimi_risultati: found.more.then(|| {
+            super::next_page(
+                &format!("{}/pendenze", super::PENDENZE_BASE),
+                raw.as_deref(),
+                page + 1,
+            )
+        }),
         risultati,
     }))
+}
+
+/// A position's activation attempts, newest first, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/pendenze/{idA2A}/{idPendenza}/tentativi",
+    params(("idA2A" = String, Path, description = "Owning application"), ("idPendenza" = String, Path, description = "The application's id"), PaginaQuery),
+    responses((status = 200, body = ListaTentativi), (status = 401, body = FaultBean), (status = 403, body = FaultBean), (status = 404, body = FaultBean), (status = 422, body = FaultBean)),
+    tag = "Pendenze"
+)]
+pub async fn list_tentativi(
+    State(state): State<ApiState>,
+    Path((id_a2a, id_pendenza)): Path<(String, String)>,
+    Query(q): Query<PaginaQuery>,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<ListaTentativi>, ApiError> {
+    own(&caller, &id_a2a)?;
+    let (page, per_page) = super::paging(q.pagina, q.risultati_per_pagina)?;
+    let p = state
+        .nodo
+        .store
+        .pendenza_of_app(&id_a2a, &id_pendenza)?
+        .ok_or_else(|| ApiError::not_found(format!("pendenza {id_a2a}/{id_pendenza}")))?;
+    let (attempts, more) = state.nodo.store.attempts_page(
+        &p.dominio,
+        &p.iuv,
+        (page - 1).saturating_mul(per_page),
+        per_page,
+    )?;
+    Ok(Json(ListaTentativi {
+        risultati_per_pagina: per_page,
+        pagina: page,
+        prossimi_risultati: more.then(|| {
+            super::next_page(
+                &format!(
+                    "{}/pendenze/{}/{}/tentativi",
+                    super::PENDENZE_BASE,
+                    crate::outbox::sender::segment(&id_a2a),
+                    crate::outbox::sender::segment(&id_pendenza)
+                ),
+                raw.as_deref(),
+                page + 1,
+            )
+        }),
+        risultati: attempts.into_iter().map(tentativo).collect(),
+    }))
+}
+
+fn tentativo(a: crate::domain::Attivazione) -> TentativoSintesi {
+    TentativoSintesi {
+        data: a.at.to_rfc3339(),
+        primitiva: a.primitiva,
+        id_stazione: a.id_stazione,
+        transfer_type: a.transfer_type,
+    }
 }
 
 /// Cancel or reopen a position (`/stato`), with a reason (`/descrizioneStato`).
@@ -436,10 +502,9 @@ pub async fn list_pendenze(
 pub async fn patch_pendenza(
     State(state): State<ApiState>,
     Path((id_a2a, id_pendenza)): Path<(String, String)>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> Result<Json<PendenzaDettaglio>, ApiError> {
-    let caller = state.auth.authenticate(&headers).await?;
     own(&caller, &id_a2a)?;
     let ops: Vec<PatchOp> = json_body(&body)?;
     let mut new_state = None;
@@ -528,87 +593,25 @@ pub async fn patch_pendenza(
 #[utoipa::path(
     post,
     path = "/pendenze/tracciati",
-    request_body = Vec<PendenzaTracciato>,
+    request_body = Vec<PendenzaTracciatoSchema>,
     responses((status = 200, body = EsitoCaricamento), (status = 400, body = FaultBean), (status = 401, body = FaultBean)),
     tag = "Pendenze"
 )]
 pub async fn post_tracciato(
     State(state): State<ApiState>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> Result<Json<EsitoCaricamento>, ApiError> {
-    let caller = state.auth.authenticate(&headers).await?;
     let items: Vec<PendenzaTracciato> = json_body(&body)?;
     let now = (state.nodo.clock)();
     let store = state.nodo.store.clone();
     let config = state.nodo.config.clone();
     // Validation and storage are CPU work: keep them off the async workers.
     let risultati =
-        tokio::task::spawn_blocking(move || -> Result<Vec<EsitoTracciato>, ApiError> {
-            let checked: Vec<Result<Validated, ApiError>> = items
-                .iter()
-                .map(|it| {
-                    validate::identifier("idA2A", &it.id_a2a)?;
-                    own(&caller, &it.id_a2a)?;
-                    validate::nuova_pendenza(&config, &caller, &it.id_pendenza, &it.pendenza, now)
-                })
-                .collect();
-            let mut out: Vec<Option<EsitoTracciato>> = vec![None; items.len()];
-            let mut batch_index = Vec::new();
-            for (i, c) in checked.iter().enumerate() {
-                match c {
-                    Ok(_) => batch_index.push(i),
-                    Err(e) => {
-                        out[i] = Some(EsitoTracciato {
-                            id_a2a: items[i].id_a2a.clone(),
-                            id_pendenza: items[i].id_pendenza.clone(),
-                            esito: "ERRORE".into(),
-                            id_dominio: None,
-                            numero_avviso: None,
-                            errore: Some(e.fault.clone()),
-                        })
-                    }
-                }
-            }
-            for chunk in batch_index.chunks(1000) {
-                let rules: Vec<_> = chunk
-                    .iter()
-                    .map(|&i| match &checked[i] {
-                        Ok(v) => plan(v, now),
-                        Err(_) => unreachable!("only validated items are batched"),
-                    })
-                    .collect();
-                let upserts: Vec<UpsertItem<'_, ApiError>> = chunk
-                    .iter()
-                    .zip(&rules)
-                    .map(|(&i, rule)| UpsertItem {
-                        id_a2a: &items[i].id_a2a,
-                        id_pendenza: &items[i].id_pendenza,
-                        rule,
-                    })
-                    .collect();
-                let results = store.upsert_batch(&upserts)?;
-                for (&i, r) in chunk.iter().zip(results) {
-                    let (esito, p, errore) = match r {
-                        Ok(Upserted::Created(p)) => ("CREATA", Some(p), None),
-                        Ok(Upserted::Updated(p)) => ("AGGIORNATA", Some(p), None),
-                        Ok(Upserted::Unchanged(p)) => ("INVARIATA", Some(p), None),
-                        Err(e) => ("ERRORE", None, Some(refused(e).fault)),
-                    };
-                    out[i] = Some(EsitoTracciato {
-                        id_a2a: items[i].id_a2a.clone(),
-                        id_pendenza: items[i].id_pendenza.clone(),
-                        esito: esito.into(),
-                        id_dominio: p.as_ref().map(|p| p.dominio.clone()),
-                        numero_avviso: p.map(|p| p.numero_avviso),
-                        errore,
-                    });
-                }
-            }
-            Ok(out.into_iter().flatten().collect())
-        })
-        .await
-        .map_err(ApiError::internal)??;
+        tokio::task::spawn_blocking(move || load(&store, &config, &caller, &items, now))
+            .await
+            .map_err(ApiError::internal)?;
+    // Every chunk written is flushed before the answer, whatever became of the others.
     state.nodo.store.sync().await?;
     let num_errori = risultati.iter().filter(|r| r.esito == "ERRORE").count();
     tracing::info!(
@@ -624,10 +627,194 @@ pub async fn post_tracciato(
     }))
 }
 
+/// Positions stored in one transaction in a bulk load.
+const LOAD_CHUNK: usize = 1000;
+
+/// Validates and stores a bulk load, [`LOAD_CHUNK`] items per transaction, and answers for
+/// every item. A chunk the store fails to write (its transaction aborted: none of its items
+/// was written) answers an error for each of its items; the other chunks are stored and
+/// reported as usual. Blocking.
+fn load(
+    store: &crate::store::Store,
+    config: &crate::config::Config,
+    caller: &Caller,
+    items: &[PendenzaTracciato],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<EsitoTracciato> {
+    let esito =
+        |i: usize, esito: &str, p: Option<Pendenza>, errore: Option<FaultBean>| EsitoTracciato {
+            id_a2a: items[i].id_a2a.clone(),
+            id_pendenza: items[i].id_pendenza.clone(),
+            esito: esito.into(),
+            id_dominio: p.as_ref().map(|p| p.dominio.clone()),
+            numero_avviso: p.map(|p| p.numero_avviso),
+            errore,
+        };
+    let mut out: Vec<Option<EsitoTracciato>> = vec![None; items.len()];
+    let mut valid = Vec::new();
+    for (i, it) in items.iter().enumerate() {
+        let checked = validate::identifier("idA2A", &it.id_a2a)
+            .and_then(|()| own(caller, &it.id_a2a))
+            .and_then(|()| {
+                validate::nuova_pendenza(config, caller, &it.id_pendenza, &it.pendenza, now)
+            });
+        match checked {
+            Ok(v) => valid.push((i, v)),
+            Err(e) => out[i] = Some(esito(i, "ERRORE", None, Some(e.fault))),
+        }
+    }
+    for chunk in valid.chunks(LOAD_CHUNK) {
+        let rules: Vec<_> = chunk.iter().map(|(_, v)| plan(v, now)).collect();
+        let upserts: Vec<UpsertItem<'_, ApiError>> = chunk
+            .iter()
+            .zip(&rules)
+            .map(|((i, _), rule)| UpsertItem {
+                id_a2a: &items[*i].id_a2a,
+                id_pendenza: &items[*i].id_pendenza,
+                rule,
+            })
+            .collect();
+        match store.upsert_batch(&upserts) {
+            Ok(results) => {
+                for ((i, _), r) in chunk.iter().zip(results) {
+                    out[*i] = Some(match r {
+                        Ok(Upserted::Created(p)) => esito(*i, "CREATA", Some(p), None),
+                        Ok(Upserted::Updated(p)) => esito(*i, "AGGIORNATA", Some(p), None),
+                        Ok(Upserted::Unchanged(p)) => esito(*i, "INVARIATA", Some(p), None),
+                        Err(e) => esito(*i, "ERRORE", None, Some(refused(e).fault)),
+                    });
+                }
+            }
+            Err(e) => {
+                let fault = ApiError::internal(e).fault;
+                for (i, _) in chunk {
+                    out[*i] = Some(esito(*i, "ERRORE", None, Some(fault.clone())));
+                }
+            }
+        }
+    }
+    out.into_iter().flatten().collect()
+}
+
 /// Whether the request accepts JSON (the default) rather than only PDF.
 pub fn wants_pdf(headers: &HeaderMap) -> bool {
     headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("application/pdf") && !a.contains("application/json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::store::Store;
+
+    fn items(n: usize) -> Vec<PendenzaTracciato> {
+        let one = include_str!("../../fixtures/rest/tari-2026-0001.json").trim();
+        let list: Vec<String> = (0..n)
+            .map(|i| {
+                format!(
+                    r#"{{"idA2A": "demo", "idPendenza": "carico-{i}", {}"#,
+                    &one[1..]
+                )
+            })
+            .collect();
+        serde_json::from_str(&format!("[{}]", list.join(","))).unwrap()
+    }
+
+    fn demo() -> Caller {
+        Caller {
+            id_a2a: "demo".into(),
+            domini: vec!["*".into()],
+            tipi_pendenza: vec!["*".into()],
+        }
+    }
+
+    #[test]
+    fn a_chunk_the_store_cannot_write_is_reported_per_item_and_the_others_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 16).unwrap();
+        let config = Config::demo();
+        // Room for exactly one chunk of generated numbers: the second chunk's transaction
+        // aborts when the counter runs out.
+        store
+            .set_counter("77777777777", "01", 10u64.pow(13) - 1 - LOAD_CHUNK as u64)
+            .unwrap();
+        let loaded = items(LOAD_CHUNK + 3);
+        let out = load(&store, &config, &demo(), &loaded, chrono::Utc::now());
+        assert_eq!(out.len(), LOAD_CHUNK + 3);
+        assert!(out[..LOAD_CHUNK].iter().all(|r| r.esito == "CREATA"));
+        for r in &out[LOAD_CHUNK..] {
+            assert_eq!(r.esito, "ERRORE");
+            assert_eq!(r.errore.as_ref().unwrap().categoria, "INTERNO");
+            assert!(
+                store
+                    .pendenza_of_app("demo", &r.id_pendenza)
+                    .unwrap()
+                    .is_none()
+            );
+        }
+        assert!(
+            store
+                .pendenza_of_app("demo", &format!("carico-{}", LOAD_CHUNK - 1))
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(store.count_pendenze(), LOAD_CHUNK);
+    }
+
+    #[test]
+    fn amounts_are_read_from_their_decimal_text() {
+        let body = |importo: &str| {
+            include_str!("../../fixtures/rest/tari-2026-0001.json").replacen(
+                "\"importo\": 120.50",
+                &format!("\"importo\": {importo}"),
+                1,
+            )
+        };
+        let read =
+            |importo: &str| super::super::json_body::<NuovaPendenza>(body(importo).as_bytes());
+        assert_eq!(read("120.50").unwrap().importo, 12050);
+        assert_eq!(read("120.5").unwrap().importo, 12050);
+        assert_eq!(read("120").unwrap().importo, 12000);
+        // Through a float both of these are 120.50 or close to it: neither is two decimals.
+        for refused in [
+            "120.499999999999999",
+            "120.505",
+            "1.2e2",
+            "\"120.50\"",
+            "-1.00",
+        ] {
+            let e = read(refused).unwrap_err();
+            assert_eq!(e.fault.codice, "SINTASSI", "{refused}: {:?}", e.fault);
+            assert!(
+                e.fault
+                    .dettaglio
+                    .as_deref()
+                    .unwrap_or("")
+                    .contains("importo")
+                    || e.fault.descrizione.contains("importo"),
+                "{refused}: {:?}",
+                e.fault
+            );
+        }
+        // The same in a bulk load, where the item's fields sit beside its ids.
+        let tracciato = format!(
+            r#"[{{"idA2A": "demo", "idPendenza": "x", {}]"#,
+            &body("120.499999999999999").trim()[1..]
+        );
+        let e =
+            super::super::json_body::<Vec<PendenzaTracciato>>(tracciato.as_bytes()).unwrap_err();
+        assert_eq!(e.fault.codice, "SINTASSI", "{:?}", e.fault);
+        let ok = format!(
+            r#"[{{"idA2A": "demo", "idPendenza": "x", {}]"#,
+            &body("99.99").trim()[1..]
+        );
+        let items = super::super::json_body::<Vec<PendenzaTracciato>>(ok.as_bytes()).unwrap();
+        assert_eq!(
+            (items[0].pendenza.importo, items[0].id_pendenza.as_str()),
+            (9999, "x")
+        );
+    }
 }

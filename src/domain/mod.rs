@@ -2,6 +2,7 @@
 //! attempts and outbox entries. Money is integer cents; instants are UTC; the calendar days
 //! of due dates are Europe/Rome days.
 
+pub mod claims;
 pub mod fiscal;
 pub mod iban;
 
@@ -69,6 +70,24 @@ pub const MAX_CENTS: Cents = 99_999_999_999;
 /// Today's calendar day in Europe/Rome, the day the protocol's dates refer to.
 pub fn rome_today(now: DateTime<Utc>) -> NaiveDate {
     now.with_timezone(&Rome).date_naive()
+}
+
+/// The first instant of a Rome calendar day, in UTC.
+pub fn rome_day_start(day: NaiveDate) -> DateTime<Utc> {
+    use chrono::TimeZone;
+    // Midnight exists every day in Rome (the clocks change at 02:00 and 03:00).
+    Rome.from_local_datetime(&day.and_time(chrono::NaiveTime::MIN))
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| day.and_time(chrono::NaiveTime::MIN).and_utc())
+}
+
+/// The last millisecond of a Rome calendar day, in UTC.
+pub fn rome_day_end(day: NaiveDate) -> DateTime<Utc> {
+    match day.succ_opt() {
+        Some(next) => rome_day_start(next) - chrono::Duration::milliseconds(1),
+        None => DateTime::<Utc>::MAX_UTC,
+    }
 }
 
 /// The debtor (soggetto pagatore).
@@ -393,6 +412,9 @@ pub struct Ricevuta {
     pub transfers: Vec<ReceiptTransfer>,
     /// The station it came through.
     pub id_stazione: String,
+    /// Who paid (`payer`), when the receipt names them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versante: Option<Soggetto>,
     /// When Varco stored it.
     pub received_at: DateTime<Utc>,
     /// Varco's verdict.
@@ -474,6 +496,31 @@ mod tests {
         let mut p = crate::demo::sample(&config, &nav, Utc::now());
         p.data_scadenza = scadenza;
         p
+    }
+
+    #[test]
+    fn rome_days_begin_and_end_at_rome_midnight() {
+        let day = NaiveDate::from_ymd_opt(2026, 7, 15).unwrap();
+        assert_eq!(
+            rome_day_start(day),
+            Utc.with_ymd_and_hms(2026, 7, 14, 22, 0, 0).unwrap()
+        );
+        assert_eq!(
+            rome_day_end(day),
+            Utc.with_ymd_and_hms(2026, 7, 15, 21, 59, 59).unwrap()
+                + chrono::Duration::milliseconds(999)
+        );
+        let winter = NaiveDate::from_ymd_opt(2026, 1, 15).unwrap();
+        assert_eq!(
+            rome_day_start(winter),
+            Utc.with_ymd_and_hms(2026, 1, 14, 23, 0, 0).unwrap()
+        );
+        // The day the clocks go forward is 23 hours long.
+        let spring = NaiveDate::from_ymd_opt(2026, 3, 29).unwrap();
+        assert_eq!(
+            rome_day_end(spring) - rome_day_start(spring),
+            chrono::Duration::hours(23) - chrono::Duration::milliseconds(1)
+        );
     }
 
     #[test]

@@ -39,6 +39,11 @@ pub struct ConnInfo {
     pub client_cert: Option<Arc<CertificateDer<'static>>>,
 }
 
+/// The client address of a request as the edge resolved it (the peer, or what a trusted proxy
+/// forwarded), for per-client limits further in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub IpAddr);
+
 /// Access rules of one listener, parsed once.
 #[derive(Debug)]
 pub struct Policy {
@@ -379,7 +384,7 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Middleware on every listener: names the request (id, client address), runs the
 /// [`Policy`] checks and answers 403 without calling the handler when one fails.
-pub async fn guard(State(policy): State<Arc<Policy>>, req: Request, next: Next) -> Response {
+pub async fn guard(State(policy): State<Arc<Policy>>, mut req: Request, next: Next) -> Response {
     let conn = req.extensions().get::<ConnInfo>().cloned();
     let trusted_peer = conn
         .as_ref()
@@ -420,6 +425,9 @@ pub async fn guard(State(policy): State<Arc<Policy>>, req: Request, next: Next) 
             }
         },
     };
+    if let Some(ip) = client {
+        req.extensions_mut().insert(ClientAddr(ip));
+    }
     let span = match client {
         Some(ip) => tracing::info_span!("request", id = %id, client = %ip),
         None => tracing::info_span!("request", id = %id),

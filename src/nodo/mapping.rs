@@ -67,6 +67,24 @@ pub fn subject(s: &Soggetto) -> Subject {
     }
 }
 
+/// A ctSubject (a receipt's payer) as the domain keeps a person.
+pub fn soggetto(s: &Subject) -> Soggetto {
+    let text = |t: Option<&str>| t.map(str::to_owned);
+    Soggetto {
+        tipo: s.unique_identifier.kind.as_str().to_owned(),
+        identificativo: s.unique_identifier.value.as_str().to_owned(),
+        anagrafica: s.full_name.as_str().to_owned(),
+        indirizzo: text(s.street_name.as_ref().map(|t| t.as_str())),
+        civico: text(s.civic_number.as_ref().map(|t| t.as_str())),
+        cap: text(s.postal_code.as_ref().map(|t| t.as_str())),
+        localita: text(s.city.as_ref().map(|t| t.as_str())),
+        provincia: text(s.state_province_region.as_ref().map(|t| t.as_str())),
+        nazione: text(s.country.as_ref().map(|t| t.as_str())),
+        email: text(s.email.as_ref().map(|t| t.as_str())),
+        cellulare: None,
+    }
+}
+
 /// `/RFB/<iuv>/<amount>[/TXT/<text>]`, at most 140 characters.
 pub fn remittance_information(iuv: &str, voce: &Voce) -> Text140 {
     let text = voce
@@ -94,18 +112,15 @@ fn metadata(entries: &[(String, String)]) -> Option<Metadata> {
     (!entries.is_empty()).then_some(Metadata { entries })
 }
 
-/// The IBAN to credit for transfer `index` (0-based): the postal one on the first transfer when
-/// the PSP asked for POSTAL and one exists.
-fn iban_for(
-    accredito: &Accredito,
-    index: usize,
-    transfer_type: Option<TransferType>,
-) -> Option<String> {
+/// The IBAN to credit for a transfer: its postal account when the PSP asked for POSTAL and the
+/// item has one (on every transfer, as pagoPA's own debt-position service does: a notice that
+/// verify announced with `allCCP=true` then credits postal accounts only), else its IBAN.
+fn iban_for(accredito: &Accredito, transfer_type: Option<TransferType>) -> Option<String> {
     match accredito {
         Accredito::Iban {
             iban, iban_postale, ..
-        } => Some(match (transfer_type, index, iban_postale) {
-            (Some(TransferType::Postal), 0, Some(postal)) => postal.clone(),
+        } => Some(match (transfer_type, iban_postale) {
+            (Some(TransferType::Postal), Some(postal)) => postal.clone(),
             _ => iban.clone(),
         }),
         Accredito::Bollo { .. } => None,
@@ -120,7 +135,7 @@ pub fn payment_v1(
 ) -> Result<PaymentPa, String> {
     let mut transfers = Vec::with_capacity(p.voci.len());
     for (i, v) in p.voci.iter().enumerate() {
-        let iban = iban_for(&v.accredito, i, transfer_type).ok_or_else(|| {
+        let iban = iban_for(&v.accredito, transfer_type).ok_or_else(|| {
             "a digital stamp (marca da bollo) can only be paid through paGetPaymentV2".to_string()
         })?;
         transfers.push(TransferPa {
@@ -162,7 +177,7 @@ pub fn payment_v2(
         let (iban, stamp) = match &v.accredito {
             Accredito::Iban { .. } => (
                 Some(
-                    Iban::new(iban_for(&v.accredito, i, transfer_type).unwrap_or_default())
+                    Iban::new(iban_for(&v.accredito, transfer_type).unwrap_or_default())
                         .map_err(|e| e.to_string())?,
                 ),
                 None,
@@ -228,4 +243,73 @@ pub fn payment_v2(
         transfer_list: TransferListPaV2 { transfers },
         metadata: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notice::NoticeNumber;
+
+    const POSTAL: &str = "IT70X0760101600000012345678";
+    const BANK: &str = "IT60X0542811101000000123456";
+
+    /// A position of two items, both crediting a bank account with a postal alternative.
+    fn two_postal_items() -> (Config, Pendenza) {
+        let config = Config::demo();
+        let mut p = crate::demo::sample(&config, &NoticeNumber::aux3("01", 7), chrono::Utc::now());
+        p.voci[0].accredito = Accredito::Iban {
+            iban: BANK.into(),
+            iban_postale: Some(POSTAL.into()),
+            iban_appoggio: Some(POSTAL.into()),
+        };
+        p.voci[0].importo = 7000;
+        let mut second = p.voci[0].clone();
+        second.id_voce = "seconda".into();
+        second.importo = 5000;
+        p.voci.push(second);
+        (config, p)
+    }
+
+    #[test]
+    fn postal_is_honoured_on_every_transfer_that_verify_announced_as_postal() {
+        let (config, mut p) = two_postal_items();
+        assert!(payment_option(&p).options[0].all_ccp);
+        let v1 = payment_v1(&config, &p, Some(TransferType::Postal)).unwrap();
+        let ibans: Vec<&str> = v1
+            .transfer_list
+            .transfers
+            .iter()
+            .map(|t| t.iban.as_str())
+            .collect();
+        assert_eq!(ibans, [POSTAL, POSTAL]);
+        let v2 = payment_v2(&config, &p, Some(TransferType::Postal)).unwrap();
+        for t in &v2.transfer_list.transfers {
+            assert_eq!(t.iban.as_ref().map(|i| i.as_str()), Some(POSTAL));
+        }
+        // Without POSTAL the bank account is credited.
+        let plain = payment_v1(&config, &p, None).unwrap();
+        assert!(
+            plain
+                .transfer_list
+                .transfers
+                .iter()
+                .all(|t| t.iban.as_str() == BANK)
+        );
+        // One item without a postal account: verify does not announce allCCP, and that item
+        // keeps its bank account under POSTAL.
+        p.voci[1].accredito = Accredito::Iban {
+            iban: BANK.into(),
+            iban_postale: None,
+            iban_appoggio: None,
+        };
+        assert!(!payment_option(&p).options[0].all_ccp);
+        let mixed = payment_v1(&config, &p, Some(TransferType::Postal)).unwrap();
+        let ibans: Vec<&str> = mixed
+            .transfer_list
+            .transfers
+            .iter()
+            .map(|t| t.iban.as_str())
+            .collect();
+        assert_eq!(ibans, [POSTAL, BANK]);
+    }
 }

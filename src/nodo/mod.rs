@@ -215,9 +215,16 @@ impl Nodo {
                     && p.data_validita.is_some_and(|d| rome_today(now) > d)
             }
         };
-        // Only a notice Varco cannot answer alone costs a look at the gestionale owners.
+        // Only a notice Varco cannot answer alone costs a look at the gestionale owners, and a
+        // gestionale is asked only about a position that is its own (or none yet).
         let owner = if stale {
-            self.gestionale.owner(&self.config, fiscal_code, &nav)
+            self.gestionale
+                .owner(&self.config, fiscal_code, &nav)
+                .filter(|app| {
+                    stored
+                        .as_ref()
+                        .is_none_or(|p| p.id_a2a.as_deref() == Some(app.id_a2a.as_str()))
+                })
         } else {
             None
         };
@@ -255,6 +262,11 @@ impl Nodo {
     }
 
     /// Asks the gestionale; stores and returns what it says, or falls back to the stored copy.
+    ///
+    /// The answer may take up to `verify_timeout_ms`, and a receipt may close the position in
+    /// the meantime. So every write here is a compare-and-set on the current row (see
+    /// [`Nodo::refreshed`]), and every answer is given from the row as it is after the call:
+    /// a position paid meanwhile answers `PAA_PAGAMENTO_DUPLICATO`, whatever the gestionale said.
     async fn refresh(
         &self,
         app: &crate::config::Applicazione,
@@ -269,59 +281,84 @@ impl Nodo {
                 format!("notice {nav} is unknown to creditor {dominio}{why}"),
             )
         };
-        match self
+        let answer = self
             .gestionale
             .verify(&self.config, app, dominio, nav, now)
-            .await
-        {
+            .await;
+        let paid =
+            |p: &Option<Pendenza>| p.as_ref().filter(|p| p.stato == Stato::Eseguita).cloned();
+        match answer {
             Ok(Verifica::Pendenza(fresh)) => {
                 let mut fresh = *fresh;
                 match &stored {
                     Some(old) => {
-                        // Keep what Varco knows about the position; take the gestionale's data.
-                        fresh.created_at = old.created_at;
-                        fresh.dettagli.uuid = old.dettagli.uuid.clone();
-                        fresh.ricevute = old.ricevute.clone();
-                        fresh.anomala = old.anomala;
-                        fresh.anomalie = old.anomalie.clone();
-                        self.store.put_pendenza(&fresh).map_err(system_error)?;
+                        let current = self.refreshed(app, old, &|cur| {
+                            // Keep what Varco knows about the position; take the gestionale's data.
+                            let mut next = fresh.clone();
+                            next.id_a2a = cur.id_a2a.clone();
+                            next.id_pendenza = cur.id_pendenza.clone();
+                            next.created_at = cur.created_at;
+                            next.dettagli.uuid = cur.dettagli.uuid.clone();
+                            next.ricevute = cur.ricevute.clone();
+                            next.anomala = cur.anomala;
+                            next.anomalie = cur.anomalie.clone();
+                            next.stato = cur.stato;
+                            next
+                        })?;
+                        tracing::info!(notice = %nav, id_a2a = %app.id_a2a, "position verified at the gestionale");
+                        current.ok_or_else(|| unknown(""))
                     }
                     None => {
                         fresh.dettagli.uuid = Some(uuid::Uuid::new_v4().simple().to_string());
                         if !self.store.insert_pendenza(&fresh).map_err(system_error)? {
                             // Another request stored it meanwhile, or the gestionale reused an
                             // idPendenza of another notice: answer from what is stored.
-                            return self
-                                .store
-                                .pendenza(dominio, nav.iuv())
-                                .map_err(system_error)?
-                                .filter(|p| p.numero_avviso == nav.as_str())
-                                .ok_or_else(|| {
-                                    unknown(" (the gestionale's idPendenza is already used)")
-                                });
+                            return self.current(dominio, nav)?.ok_or_else(|| {
+                                unknown(" (the gestionale's idPendenza is already used)")
+                            });
                         }
+                        tracing::info!(notice = %nav, id_a2a = %app.id_a2a, "position verified at the gestionale");
+                        Ok(fresh)
                     }
                 }
-                tracing::info!(notice = %nav, id_a2a = %app.id_a2a, "position verified at the gestionale");
-                Ok(fresh)
             }
             Ok(Verifica::Annullata(why)) => {
-                self.mark(&stored, Stato::Annullata);
-                Err(Fault::new(
-                    FaultCode::PagamentoAnnullato,
-                    format!("notice {nav} was cancelled by the creditor {why}")
-                        .trim_end()
-                        .to_owned(),
-                ))
+                let current = match &stored {
+                    Some(old) => self.refreshed(app, old, &|cur| {
+                        let mut next = cur.clone();
+                        next.stato = Stato::Annullata;
+                        next.updated_at = now;
+                        next
+                    })?,
+                    None => None,
+                };
+                match paid(&current) {
+                    Some(p) => Ok(p),
+                    None => Err(Fault::new(
+                        FaultCode::PagamentoAnnullato,
+                        format!("notice {nav} was cancelled by the creditor {why}")
+                            .trim_end()
+                            .to_owned(),
+                    )),
+                }
             }
-            Ok(Verifica::Scaduta(why)) => Err(Fault::new(
-                FaultCode::PagamentoScaduto,
-                format!("notice {nav} expired {why}").trim_end().to_owned(),
-            )),
-            Ok(Verifica::Sconosciuta(_)) => stored.ok_or_else(|| unknown("")),
+            Ok(Verifica::Scaduta(why)) => match paid(&self.current(dominio, nav)?) {
+                Some(p) => Ok(p),
+                None => Err(Fault::new(
+                    FaultCode::PagamentoScaduto,
+                    format!("notice {nav} expired {why}").trim_end().to_owned(),
+                )),
+            },
+            // The owner does not know it: the stored copy (if any) is not answered from.
+            Ok(Verifica::Sconosciuta(why)) => match paid(&self.current(dominio, nav)?) {
+                Some(p) => Ok(p),
+                None if why.trim().is_empty() => Err(unknown("")),
+                None => Err(unknown(&format!(" ({})", why.trim()))),
+            },
             Err(e) => {
                 tracing::warn!(notice = %nav, id_a2a = %app.id_a2a, error = %e, "gestionale verification failed");
-                match stored {
+                match self.current(dominio, nav)? {
+                    Some(p) if p.stato == Stato::Eseguita => Ok(p),
                     Some(_) if app.verifica_obbligatoria => Err(Fault::new(
                         FaultCode::SystemError,
                         "the creditor's system could not confirm the position; please retry",
@@ -333,18 +370,44 @@ impl Nodo {
         }
     }
 
-    /// Records a state the gestionale reported on the stored copy (best effort).
-    fn mark(&self, stored: &Option<Pendenza>, stato: Stato) {
-        if let Some(p) = stored {
-            let change = |cur: &Pendenza| -> Result<Option<Pendenza>, ()> {
-                let mut next = cur.clone();
-                next.stato = stato;
-                Ok((next != *cur).then_some(next))
-            };
-            if let Err(e) = self.store.update_pendenza(&p.dominio, &p.iuv, &change) {
-                tracing::error!(error = %e, "cannot record the gestionale's state");
+    /// The stored position of a notice, as it is now.
+    fn current(&self, dominio: &str, nav: &NoticeNumber) -> Result<Option<Pendenza>, Fault> {
+        Ok(self
+            .store
+            .pendenza(dominio, nav.iuv())
+            .map_err(system_error)?
+            .filter(|p| p.numero_avviso == nav.as_str()))
+    }
+
+    /// Applies what `app`'s gestionale said to the stored position `read` (as read before the
+    /// call), atomically, and returns the position as stored afterwards. The write happens only
+    /// if the row is still exactly `read` (nothing was paid, patched or refreshed meanwhile),
+    /// is still open, and belongs to `app`: otherwise the current row is left as it is.
+    fn refreshed(
+        &self,
+        app: &crate::config::Applicazione,
+        read: &Pendenza,
+        next: &dyn Fn(&Pendenza) -> Pendenza,
+    ) -> Result<Option<Pendenza>, Fault> {
+        let change = |cur: &Pendenza| -> Result<Option<Pendenza>, std::convert::Infallible> {
+            let untouched = cur == read
+                && cur.stato == Stato::NonEseguita
+                && cur.id_a2a.as_deref() == Some(app.id_a2a.as_str());
+            if !untouched {
+                return Ok(None);
             }
-        }
+            let candidate = next(cur);
+            Ok((candidate != *cur).then_some(candidate))
+        };
+        let outcome = self
+            .store
+            .update_pendenza(&read.dominio, &read.iuv, &change)
+            .map_err(system_error)?;
+        Ok(match outcome {
+            Some(Ok(p)) => Some(p).filter(|p| p.numero_avviso == read.numero_avviso),
+            Some(Err(never)) => match never {},
+            None => None,
+        })
     }
 }
 

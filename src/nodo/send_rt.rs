@@ -58,6 +58,7 @@ fn build(
             stand_in: common.stand_in,
             transfers,
             id_stazione: id_station.to_owned(),
+            versante: common.payer.map(super::mapping::soggetto),
             received_at: DateTime::<Utc>::MIN_UTC,
             stato: ReceiptStatus::Accettata,
             xml: String::from_utf8_lossy(raw).into_owned(),
@@ -80,6 +81,7 @@ struct Common<'a> {
     payment_date_time: Option<&'a str>,
     fee: Option<i64>,
     stand_in: bool,
+    payer: Option<&'a crate::soap::messages::Subject>,
 }
 
 macro_rules! common {
@@ -99,6 +101,7 @@ macro_rules! common {
             payment_date_time: $rc.payment_date_time.as_ref().map(|d| d.0.as_str()),
             fee: $rc.fee.map(|f| f.0),
             stand_in: $rc.stand_in.unwrap_or(false),
+            payer: $rc.payer.as_ref(),
         }
     };
 }
@@ -276,7 +279,7 @@ pub async fn handle(nodo: &Nodo, incoming: Incoming) -> Result<Response, Fault> 
     nodo.store.sync().await.map_err(system_error)?;
     // Persist, then notify: the outbox worker delivers it to the gestionale.
     if matches!(applied, ReceiptApplied::Stored(_)) {
-        nodo.store.outbox_signal().notify_one();
+        nodo.store.wake_outbox();
     }
     let status = match &applied {
         ReceiptApplied::Stored(s) | ReceiptApplied::AlreadyStored(s) => s,

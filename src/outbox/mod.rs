@@ -18,11 +18,11 @@ use crate::nodo::Clock;
 use crate::store::Store;
 use crate::store::journal::{self, Categoria, Esito, Evento, Journal, Parametri};
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 /// Delivers one receipt body to one connector; `Err` holds the reason (always retried).
@@ -37,38 +37,23 @@ pub trait Deliver: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), String>> + Send;
 }
 
-/// Most deliveries started in one round.
-const ROUND: usize = 256;
-
-/// The worker.
+/// The worker: one lane per connector, each with its own queue and its own bound.
 pub struct Worker<D> {
     store: Store,
     config: Arc<Config>,
     deliver: Arc<D>,
     clock: Clock,
-    permits: HashMap<String, Arc<Semaphore>>,
     journal: Journal,
 }
 
 impl<D: Deliver> Worker<D> {
     /// A worker over `store` using `deliver`.
     pub fn new(store: Store, config: Arc<Config>, deliver: D, clock: Clock) -> Self {
-        let permits = config
-            .applicazioni
-            .iter()
-            .map(|a| {
-                (
-                    a.id_a2a.clone(),
-                    Arc::new(Semaphore::new(config.outbox.parallel)),
-                )
-            })
-            .collect();
         Self {
             store,
             config,
             deliver: Arc::new(deliver),
             clock,
-            permits,
             journal: Journal::disabled(),
         }
     }
@@ -80,11 +65,60 @@ impl<D: Deliver> Worker<D> {
     }
 
     /// Runs until `shutdown` turns true; then waits for deliveries in flight up to the grace.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    /// Each connector is a lane of its own: a gestionale that hangs or fails holds back only
+    /// its own receipts, never another's.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        let worker = Arc::new(self);
+        worker.park_orphans();
+        let mut lanes = JoinSet::new();
+        for a in &worker.config.applicazioni {
+            if a.connettore.is_some() {
+                lanes.spawn(worker.clone().lane(a.id_a2a.clone(), shutdown.clone()));
+            }
+        }
+        while lanes.join_next().await.is_some() {}
+    }
+
+    /// Parks the pending entries of applications that have no connector (any more): nothing
+    /// would ever deliver them, and an operator should see them.
+    fn park_orphans(&self) {
+        let queues = match self.store.outbox_queues() {
+            Ok(q) => q,
+            Err(e) => {
+                tracing::error!(error = %e, "outbox scan failed");
+                return;
+            }
+        };
+        for (app, _) in queues {
+            let Err(why) = connector(&self.config, Some(app.as_str()).filter(|a| !a.is_empty()))
+            else {
+                continue;
+            };
+            let due = self
+                .store
+                .outbox_due(&app, DateTime::<Utc>::MAX_UTC, usize::MAX);
+            for d in due.into_iter().flatten() {
+                let now = (self.clock)();
+                let parked = self.store.update_outbox(d.id, &|e| {
+                    (e.stato == OutboxState::Pending).then(|| park(e.clone(), now, why.clone()))
+                });
+                if let Err(e) = parked {
+                    tracing::error!(error = %e, "cannot park an outbox entry");
+                }
+            }
+        }
+    }
+
+    /// One connector's lane: starts what is due, up to `outbox.parallel` in flight, and wakes
+    /// when a delivery ends, a receipt is stored, an entry comes due, or shutdown is asked for.
+    async fn lane(self: Arc<Self>, id_a2a: String, mut shutdown: watch::Receiver<bool>) {
         let signal = self.store.outbox_signal();
+        let parallel = self.config.outbox.parallel.max(1);
+        let mut tasks: JoinSet<()> = JoinSet::new();
+        let mut in_flight: HashMap<tokio::task::Id, u64> = HashMap::new();
         loop {
             if *shutdown.borrow() {
-                return;
+                break;
             }
             // Arm the wake-up first: a receipt stored while we scan still wakes us.
             let notified = signal.notified();
@@ -92,105 +126,117 @@ impl<D: Deliver> Worker<D> {
             notified.as_mut().enable();
 
             let now = (self.clock)();
-            let due = match self.store.outbox_due(now, ROUND) {
-                Ok(e) => e,
-                Err(e) => {
-                    tracing::error!(error = %e, "outbox scan failed");
-                    Vec::new()
-                }
-            };
-            if !due.is_empty() {
-                let mut round = JoinSet::new();
-                for entry in due {
-                    let job = self.job(entry);
-                    round.spawn(job);
-                }
-                let drained = async { while round.join_next().await.is_some() {} };
-                tokio::select! {
-                    () = drained => continue,
-                    () = stopped(&mut shutdown) => {
-                        let grace = Duration::from_millis(self.config.outbox.shutdown_grace_ms);
-                        let _ = tokio::time::timeout(grace, async { while round.join_next().await.is_some() {} }).await;
-                        return;
+            let busy: HashSet<u64> = in_flight.values().copied().collect();
+            let mut free = parallel.saturating_sub(busy.len());
+            let mut wake_at = None;
+            // In due order: start what is due while there is room; the first entry not started
+            // says when to look again. Entries in flight are still in the index (skipped).
+            let scan =
+                self.store
+                    .outbox_due(&id_a2a, DateTime::<Utc>::MAX_UTC, busy.len() + free + 1);
+            match scan {
+                Ok(queue) => {
+                    for d in queue.into_iter().filter(|d| !busy.contains(&d.id)) {
+                        if free > 0 && d.at_millis <= now.timestamp_millis() {
+                            let handle = tasks.spawn(self.clone().job(d.id));
+                            in_flight.insert(handle.id(), d.id);
+                            free -= 1;
+                        } else {
+                            if free > 0 {
+                                wake_at = DateTime::from_timestamp_millis(d.at_millis);
+                            }
+                            break;
+                        }
                     }
                 }
-            }
-            let sleep = match self.store.outbox_next_due() {
-                Ok(next) => next.map(|t| (t - (self.clock)()).to_std().unwrap_or_default()),
                 Err(e) => {
-                    tracing::error!(error = %e, "outbox scan failed");
-                    Some(Duration::from_secs(1))
+                    tracing::error!(id_a2a = %id_a2a, error = %e, "outbox scan failed");
+                    wake_at = Some(now + chrono::Duration::seconds(1));
                 }
-            };
+            }
+            let sleep = wake_at.map(|t| (t - (self.clock)()).to_std().unwrap_or_default());
             tokio::select! {
+                Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
+                    let id = match &done {
+                        Ok((id, ())) => *id,
+                        Err(e) => e.id(),
+                    };
+                    in_flight.remove(&id);
+                }
                 () = &mut notified => {}
                 () = async { match sleep { Some(d) => tokio::time::sleep(d).await, None => std::future::pending().await } } => {}
-                () = stopped(&mut shutdown) => return,
+                () = stopped(&mut shutdown) => break,
             }
         }
+        let grace = Duration::from_millis(self.config.outbox.shutdown_grace_ms);
+        let _ =
+            tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
     }
 
-    /// One delivery attempt, as a task.
-    fn job(&self, entry: OutboxEntry) -> impl Future<Output = ()> + Send + 'static {
-        let store = self.store.clone();
-        let config = self.config.clone();
-        let deliver = self.deliver.clone();
-        let clock = self.clock.clone();
-        let journal = self.journal.clone();
-        let permit = entry
-            .id_a2a
-            .as_ref()
-            .and_then(|a| self.permits.get(a))
-            .cloned();
-        async move {
-            let _permit = match &permit {
-                Some(p) => p.clone().acquire_owned().await.ok(),
-                None => None,
-            };
-            let started = std::time::Instant::now();
-            let mut sent = journal.payloads().then(Vec::new);
-            let result = attempt(&store, &config, deliver.as_ref(), &entry, sent.as_mut()).await;
-            let elapsed = started.elapsed();
-            let now = clock();
-            let mut event = journal
-                .enabled()
-                .then(|| delivery_event(&entry, now, elapsed, sent.as_deref()));
-            let outcome = match result {
-                Ok(()) => {
-                    tracing::info!(outbox_id = entry.id, notice_iuv = %entry.iuv, attempts = entry.tentativi + 1, "receipt delivered to the gestionale");
-                    store.remove_outbox(entry.id)
-                }
-                Err(Failure::NoConnector(why)) => {
-                    if let Some(e) = &mut event {
-                        e.esito = Esito::Ko;
-                        e.sottotipo_esito = Some("dead".into());
-                        e.dettaglio_esito = Some(why.clone());
-                    }
-                    store.put_outbox(&park(entry, now, why))
-                }
-                Err(Failure::Retry(why)) => {
-                    let next = failed(&config, entry, now, why, fastrand::f64());
-                    if let Some(e) = &mut event {
-                        e.esito = Esito::Fail;
-                        e.sottotipo_esito = Some(
-                            if next.stato == OutboxState::Dead {
-                                "dead"
-                            } else {
-                                "failing"
-                            }
-                            .into(),
-                        );
-                        e.dettaglio_esito = next.last_error.clone();
-                    }
-                    store.put_outbox(&next)
-                }
-            };
-            if let Some(e) = event {
-                journal.record(e);
+    /// One delivery attempt of entry `id`.
+    async fn job(self: Arc<Self>, id: u64) {
+        let entry = match self.store.outbox_entry(id) {
+            Ok(Some(e)) if e.stato == OutboxState::Pending => e,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read an outbox entry");
+                return;
             }
-            if let Err(e) = outcome {
-                tracing::error!(error = %e, "cannot record an outbox delivery");
+        };
+        let journal = &self.journal;
+        let started = std::time::Instant::now();
+        let mut sent = journal.payloads().then(Vec::new);
+        let result = attempt(
+            &self.store,
+            &self.config,
+            self.deliver.as_ref(),
+            &entry,
+            sent.as_mut(),
+        )
+        .await;
+        let elapsed = started.elapsed();
+        let now = (self.clock)();
+        let mut event = journal
+            .enabled()
+            .then(|| delivery_event(&entry, now, elapsed, sent.as_deref()));
+        let next = match result {
+            Ok(()) => {
+                tracing::info!(outbox_id = entry.id, notice_iuv = %entry.iuv, attempts = entry.tentativi + 1, "receipt delivered to the gestionale");
+                None
             }
+            Err(Failure::NoConnector(why)) => {
+                if let Some(e) = &mut event {
+                    e.esito = Esito::Ko;
+                    e.sottotipo_esito = Some("dead".into());
+                    e.dettaglio_esito = Some(why.clone());
+                }
+                Some(park(entry.clone(), now, why))
+            }
+            Err(Failure::Retry(why)) => {
+                let next = failed(&self.config, entry.clone(), now, why, fastrand::f64());
+                if let Some(e) = &mut event {
+                    e.esito = Esito::Fail;
+                    e.sottotipo_esito = Some(
+                        if next.stato == OutboxState::Dead {
+                            "dead"
+                        } else {
+                            "failing"
+                        }
+                        .into(),
+                    );
+                    e.dettaglio_esito = next.last_error.clone();
+                }
+                Some(next)
+            }
+        };
+        if let Some(e) = event {
+            journal.record(e);
+        }
+        match self.store.finish_delivery(&entry, next.as_ref()) {
+            Ok(true) => {}
+            // An operator re-sent it meanwhile: their request stands, and it is tried again.
+            Ok(false) => self.store.wake_outbox(),
+            Err(e) => tracing::error!(error = %e, "cannot record an outbox delivery"),
         }
     }
 }
@@ -340,19 +386,23 @@ fn park(mut entry: OutboxEntry, now: DateTime<Utc>, why: String) -> OutboxEntry 
     entry
 }
 
-/// Puts an entry back in the queue now (manual re-send); true when it exists.
+/// Puts an entry back in the queue now (manual re-send); None when there is no such entry.
+/// A delivery attempt of it already in flight does not undo this (see
+/// [`Store::finish_delivery`]).
 pub fn requeue(
     store: &Store,
     id: u64,
     now: DateTime<Utc>,
 ) -> crate::store::Result<Option<OutboxEntry>> {
-    let Some(mut entry) = store.outbox_entry(id)? else {
-        return Ok(None);
-    };
-    entry.stato = OutboxState::Pending;
-    entry.next_attempt_at = now;
-    entry.requeued_at = Some(now);
-    store.put_outbox(&entry)?;
-    store.outbox_signal().notify_one();
-    Ok(Some(entry))
+    let entry = store.update_outbox(id, &|current| {
+        let mut entry = current.clone();
+        entry.stato = OutboxState::Pending;
+        entry.next_attempt_at = now;
+        entry.requeued_at = Some(now);
+        Some(entry)
+    })?;
+    if entry.is_some() {
+        store.wake_outbox();
+    }
+    Ok(entry)
 }

@@ -68,7 +68,7 @@ pub struct IstitutoAttestante {
     pub descrizione: String,
 }
 
-/// A subject.
+/// A subject (GovPay's `Soggetto`).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SoggettoOut {
@@ -78,6 +78,30 @@ pub struct SoggettoOut {
     pub identificativo: String,
     /// Name.
     pub anagrafica: String,
+    /// Street.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub indirizzo: Option<String>,
+    /// Civic number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub civico: Option<String>,
+    /// Postal code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cap: Option<String>,
+    /// City.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub localita: Option<String>,
+    /// Province.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provincia: Option<String>,
+    /// Country.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nazione: Option<String>,
+    /// E-mail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Mobile phone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cellulare: Option<String>,
 }
 
 /// The paid position with its items and what was collected for each.
@@ -159,6 +183,14 @@ fn soggetto(s: &Soggetto) -> SoggettoOut {
         tipo: s.tipo.clone(),
         identificativo: s.identificativo.clone(),
         anagrafica: s.anagrafica.clone(),
+        indirizzo: s.indirizzo.clone(),
+        civico: s.civico.clone(),
+        cap: s.cap.clone(),
+        localita: s.localita.clone(),
+        provincia: s.provincia.clone(),
+        nazione: s.nazione.clone(),
+        email: s.email.clone(),
+        cellulare: s.cellulare.clone(),
     }
 }
 
@@ -189,7 +221,7 @@ pub fn build(r: &Ricevuta, p: Option<&Pendenza>, ragione_sociale: Option<String>
             id_canale: r.id_canale.clone(),
             descrizione: r.descrizione_canale.clone(),
         },
-        versante: None,
+        versante: r.versante.as_ref().map(soggetto),
         pendenza: p.map(|p| PendenzaPagata {
             id_a2a: p.id_a2a.clone(),
             id_pendenza: p.id_pendenza.clone(),

@@ -6,8 +6,10 @@
 //! | `receipts`  | `<dominio>/<iuv>/<receiptId>`         | JSON `Ricevuta`  |
 //! | `attempts`  | `<dominio>/<iuv>/` + u64 big-endian   | JSON `Attivazione` |
 //! | `outbox`    | u64 big-endian (oldest first)         | JSON `OutboxEntry` |
-//! | `outbox_due`| i64 ms big-endian (offset) + u64 id   | empty: pending entries by next attempt |
+//! | `outbox_due`| `<idA2A>` NUL + i64 ms big-endian (offset) + u64 id | empty: pending entries by connector, then next attempt |
 //! | `by_app`    | `<idA2A>` NUL `<idPendenza>`          | `<dominio>/<iuv>` (a `positions` key) |
+//! | `app_recent`| `<idA2A>` NUL + inverted i64 ms of creation + `<dominio>/<iuv>` | a position's summary (`store::index`): an application's positions, newest first |
+//! | `seen`      | `<dominio>/<iuv>`                     | empty: a notice Varco holds a receipt for but no position (never generated) |
 //! | `counters`  | `<dominio>/<segregation code>`        | u64 big-endian: last reference used |
 //! | `journal`   | i64 ms big-endian (offset) + u64 sequence, of a chunk's first event | last event's ms (8 bytes) + count (u32) + JSON lines of `Evento` |
 //! | `meta`      | a name                                | bytes            |
@@ -31,11 +33,18 @@ pub const BY_APP: &str = "by_app";
 pub const COUNTERS: &str = "counters";
 /// Tree of the event journal.
 pub const JOURNAL: &str = "journal";
+/// Index of each application's positions, newest first, with what listings filter on.
+pub const APP_RECENT: &str = "app_recent";
+/// Notices seen only in receipts (stand-in, broadcast): never handed out by a counter.
+pub const SEEN: &str = "seen";
 /// Tree of store metadata.
 pub const META: &str = "meta";
 
-/// The layout version written in `meta`.
-pub const SCHEMA_VERSION: &[u8] = b"1";
+/// The layout version written in `meta` (2: `app_recent`, `seen`, and the outbox due index
+/// keyed by application first; a version-1 store is migrated when it is opened).
+pub const SCHEMA_VERSION: &[u8] = b"2";
+/// The version before: what [`crate::store::Store::open`] migrates from.
+pub const SCHEMA_VERSION_1: &[u8] = b"1";
 /// Key of the layout version in `meta`.
 pub const META_SCHEMA: &[u8] = b"schema_version";
 
@@ -95,44 +104,112 @@ pub fn outbox(id: u64) -> [u8; 8] {
     id.to_be_bytes()
 }
 
-/// Next-attempt time (Unix ms, sign bit flipped so byte order is numeric order) then the id.
-pub fn outbox_due(millis: i64, id: u64) -> [u8; 16] {
+/// Unix ms with the sign bit flipped: byte order is numeric order, negative times included.
+fn ordered_millis(millis: i64) -> [u8; 8] {
+    ((millis as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+fn millis_of(bytes: &[u8]) -> i64 {
+    bytes
+        .try_into()
+        .map(|b| (u64::from_be_bytes(b) ^ (1 << 63)) as i64)
+        .unwrap_or(0)
+}
+
+/// A time (ordered) then an id: 16 bytes that sort by time, then id.
+fn time_id(millis: i64, id: u64) -> [u8; 16] {
     let mut k = [0u8; 16];
-    k[..8].copy_from_slice(&((millis as u64) ^ (1 << 63)).to_be_bytes());
+    k[..8].copy_from_slice(&ordered_millis(millis));
     k[8..].copy_from_slice(&id.to_be_bytes());
     k
 }
 
+/// `<idA2A>` NUL + next-attempt time + id: each application's pending entries sort by when
+/// they are due, so every connector's worker range-scans only its own queue.
+pub fn outbox_due(id_a2a: &str, millis: i64, id: u64) -> Vec<u8> {
+    let mut k = app_prefix(id_a2a);
+    k.extend_from_slice(&time_id(millis, id));
+    k
+}
+
+/// The application part of an `outbox_due` key.
+pub fn outbox_due_app(key: &[u8]) -> &[u8] {
+    key.get(..key.len().saturating_sub(17)).unwrap_or(&[])
+}
+
 /// The id part of an `outbox_due` key.
 pub fn outbox_due_id(key: &[u8]) -> u64 {
-    key.get(8..16)
-        .and_then(|b| b.try_into().ok())
+    key.len()
+        .checked_sub(8)
+        .and_then(|at| key[at..].try_into().ok())
         .map(u64::from_be_bytes)
         .unwrap_or(0)
 }
 
 /// The time part of an `outbox_due` key (Unix ms).
 pub fn outbox_due_millis(key: &[u8]) -> i64 {
-    key.get(..8)
-        .and_then(|b| b.try_into().ok())
-        .map(|b| (u64::from_be_bytes(b) ^ (1 << 63)) as i64)
+    key.len()
+        .checked_sub(16)
+        .map(|at| millis_of(&key[at..at + 8]))
         .unwrap_or(0)
+}
+
+/// The first key after every key that starts with `prefix` (for range ends).
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![u8::MAX; prefix.len() + 1]
+}
+
+/// `<idA2A>` NUL + creation time inverted (newest first) + `<dominio>/<iuv>`.
+pub fn app_recent(id_a2a: &str, created_millis: i64, dominio: &str, iuv: &str) -> Vec<u8> {
+    let mut k = app_recent_from(id_a2a, created_millis);
+    k.extend_from_slice(&position(dominio, iuv));
+    k
+}
+
+/// The first `app_recent` key of `id_a2a` created at or before `created_millis`.
+pub fn app_recent_from(id_a2a: &str, created_millis: i64) -> Vec<u8> {
+    let mut k = app_prefix(id_a2a);
+    k.extend_from_slice(&inverted_millis(created_millis));
+    k
+}
+
+fn inverted_millis(millis: i64) -> [u8; 8] {
+    let o = ordered_millis(millis);
+    (!u64::from_be_bytes(o)).to_be_bytes()
+}
+
+/// The creation time (Unix ms) and the `positions` key held by an `app_recent` key, given the
+/// length of its application prefix (`app_prefix(id_a2a).len()`).
+pub fn app_recent_parts(key: &[u8], prefix_len: usize) -> Option<(i64, &[u8])> {
+    let time: [u8; 8] = key.get(prefix_len..prefix_len + 8)?.try_into().ok()?;
+    let ordered = (!u64::from_be_bytes(time)).to_be_bytes();
+    Some((millis_of(&ordered), key.get(prefix_len + 8..)?))
 }
 
 /// Event time (Unix ms, sign bit flipped so byte order is numeric order) then a sequence:
 /// events sort by time, so the newest are at the end and the oldest at the start.
 pub fn journal(millis: i64, seq: u64) -> [u8; 16] {
-    outbox_due(millis, seq)
+    time_id(millis, seq)
 }
 
 /// The sequence part of a `journal` key.
 pub fn journal_seq(key: &[u8]) -> u64 {
-    outbox_due_id(key)
+    key.get(8..16)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or(0)
 }
 
 /// The time part of a `journal` key (Unix ms).
 pub fn journal_millis(key: &[u8]) -> i64 {
-    outbox_due_millis(key)
+    key.get(..8).map(millis_of).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -159,15 +236,38 @@ mod tests {
         assert!(app_position("demo", "x").starts_with(&app_prefix("demo")));
         assert!(!app_position("demo2", "x").starts_with(&app_prefix("demo")));
         assert_eq!(counter("77777777777", "01"), b"77777777777/01");
-        assert!(outbox_due(-5, 9) < outbox_due(3, 1));
-        assert!(outbox_due(3, 1) < outbox_due(3, 2));
-        assert!(outbox_due(3, 2) < outbox_due(1_800_000_000_000, 0));
+        assert!(outbox_due("a", -5, 9) < outbox_due("a", 3, 1));
+        assert!(outbox_due("a", 3, 1) < outbox_due("a", 3, 2));
+        assert!(outbox_due("a", 3, 2) < outbox_due("a", 1_800_000_000_000, 0));
+        // Each application's queue is contiguous, whatever the times.
+        assert!(outbox_due("a", i64::MAX, u64::MAX) < outbox_due("b", i64::MIN, 0));
+        assert!(outbox_due("ab", 0, 0) > outbox_due("a", i64::MAX, u64::MAX));
+        assert!(outbox_due("a", 3, 1).starts_with(&app_prefix("a")));
         assert_eq!(
-            (
-                outbox_due_millis(&outbox_due(-5, 9)),
-                outbox_due_id(&outbox_due(-5, 9))
-            ),
-            (-5, 9)
+            outbox_due("app", 1, 2),
+            b"app\0\x80\0\0\0\0\0\0\x01\0\0\0\0\0\0\0\x02"
+        );
+        let k = outbox_due("app", -5, 9);
+        assert_eq!(
+            (outbox_due_app(&k), outbox_due_millis(&k), outbox_due_id(&k)),
+            (&b"app"[..], -5, 9)
+        );
+        assert_eq!(prefix_end(b"a\0"), b"a\x01");
+        assert_eq!(prefix_end(b"a\xff"), b"b");
+        // Newest first, and the bound of "created at or before" comes before its entries.
+        let older = app_recent("demo", 1_000, "77777777777", "01000000000000144");
+        let newer = app_recent("demo", 2_000, "77777777777", "01000000000000245");
+        assert!(newer < older);
+        assert!(app_recent_from("demo", 2_000) <= newer);
+        assert!(app_recent_from("demo", 1_999) > newer);
+        assert!(older.starts_with(&app_prefix("demo")));
+        assert_eq!(
+            app_recent_parts(&older, app_prefix("demo").len()),
+            Some((1_000, &b"77777777777/01000000000000144"[..]))
+        );
+        assert_eq!(
+            app_recent("demo", 1_700_000_000_000, "77777777777", "1")[..13],
+            *b"demo\0\x7f\xff\xfe\x74\x30\x1a\x97\xff"
         );
         assert!(outbox(255) < outbox(256));
         assert!(
@@ -191,6 +291,7 @@ mod tests {
             (1_700_000_000_000, 5)
         );
         assert_eq!(JOURNAL, "journal");
-        assert_eq!(SCHEMA_VERSION, b"1");
+        assert_eq!((APP_RECENT, SEEN), ("app_recent", "seen"));
+        assert_eq!(SCHEMA_VERSION, b"2");
     }
 }

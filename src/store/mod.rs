@@ -6,8 +6,11 @@
 //! interface so the engine can be replaced on evidence.
 
 pub mod commit;
+pub mod index;
 pub mod journal;
 pub mod keys;
+mod migrate;
+pub mod outbox;
 
 use crate::domain::{Attivazione, OutboxEntry, OutboxState, Pendenza, ReceiptStatus, Ricevuta};
 use chrono::{DateTime, Utc};
@@ -15,6 +18,7 @@ use commit::GroupCommit;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sled::Transactional;
+use sled::transaction::TransactionalTree;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use std::path::Path;
 use std::sync::Arc;
@@ -145,6 +149,8 @@ pub struct StoreInner {
     attempts: sled::Tree,
     outbox: sled::Tree,
     outbox_due: sled::Tree,
+    app_recent: sled::Tree,
+    seen: sled::Tree,
     journal: sled::Tree,
     commit: GroupCommit,
     outbox_signal: Arc<tokio::sync::Notify>,
@@ -212,6 +218,11 @@ impl Store {
                 db.flush()?;
             }
             Some(v) if v.as_ref() == keys::SCHEMA_VERSION => {}
+            Some(v) if v.as_ref() == keys::SCHEMA_VERSION_1 => {
+                migrate::v1_to_v2(&db)?;
+                meta.insert(keys::META_SCHEMA, keys::SCHEMA_VERSION)?;
+                db.flush()?;
+            }
             Some(v) => return Err(StoreError::Layout(String::from_utf8_lossy(&v).into_owned())),
         }
         let commit = GroupCommit::start(db.clone()).map_err(|e| StoreError::Open(e.to_string()))?;
@@ -223,6 +234,8 @@ impl Store {
             attempts: db.open_tree(keys::ATTEMPTS)?,
             outbox: db.open_tree(keys::OUTBOX)?,
             outbox_due: db.open_tree(keys::OUTBOX_DUE)?,
+            app_recent: db.open_tree(keys::APP_RECENT)?,
+            seen: db.open_tree(keys::SEEN)?,
             journal: db.open_tree(keys::JOURNAL)?,
             db,
             commit,
@@ -264,12 +277,21 @@ impl Store {
             .transpose()
     }
 
-    /// Writes a position (not yet durable: call [`Store::sync`] before acknowledging).
+    /// Writes a position over whatever is stored under its key (tools and tests; the request
+    /// paths use the conditional writes). Not yet durable: call [`Store::sync`].
     pub fn put_pendenza(&self, p: &Pendenza) -> Result<()> {
-        let old = self
-            .positions
-            .insert(keys::position(&p.dominio, &p.iuv), encode(p)?)?;
-        self.positions_count.add(u64::from(old.is_none()));
+        let pkey = keys::position(&p.dominio, &p.iuv);
+        let outcome = (&self.positions, &self.app_recent).transaction(|(positions, recent)| {
+            let old: Option<Pendenza> = positions
+                .get(&pkey)?
+                .map(|v| decode(&v))
+                .transpose()
+                .map_err(abort)?;
+            index::write_position(positions, recent, old.as_ref(), p)?;
+            Ok(old.is_none())
+        });
+        let created = finish(outcome)?;
+        self.positions_count.add(u64::from(created));
         Ok(())
     }
 
@@ -281,20 +303,21 @@ impl Store {
             (Some(a), Some(id)) => Some(keys::app_position(a, id)),
             _ => None,
         };
-        let value = encode(p)?;
-        let outcome = (&self.positions, &self.by_app).transaction(|(positions, by_app)| {
-            if positions.get(&pkey)?.is_some() {
-                return Ok(false);
-            }
-            if let Some(akey) = &akey {
-                if by_app.get(akey)?.is_some() {
+        let outcome = (&self.positions, &self.by_app, &self.app_recent).transaction(
+            |(positions, by_app, recent)| {
+                if positions.get(&pkey)?.is_some() {
                     return Ok(false);
                 }
-                by_app.insert(akey.as_slice(), pkey.as_slice())?;
-            }
-            positions.insert(pkey.as_slice(), value.as_slice())?;
-            Ok(true)
-        });
+                if let Some(akey) = &akey {
+                    if by_app.get(akey)?.is_some() {
+                        return Ok(false);
+                    }
+                    by_app.insert(akey.as_slice(), pkey.as_slice())?;
+                }
+                index::write_position(positions, recent, None, p)?;
+                Ok(true)
+            },
+        );
         let written = finish(outcome)?;
         self.positions_count.add(u64::from(written));
         Ok(written)
@@ -308,17 +331,6 @@ impl Store {
         }
     }
 
-    /// Every position of an application (in idPendenza byte order).
-    pub fn pendenze_of_app(&self, id_a2a: &str) -> Result<Vec<Pendenza>> {
-        let mut out = Vec::new();
-        for entry in self.by_app.scan_prefix(keys::app_prefix(id_a2a)).values() {
-            if let Some(v) = self.positions.get(entry?)? {
-                out.push(decode(&v)?);
-            }
-        }
-        Ok(out)
-    }
-
     /// Creates or updates positions of applications, atomically for the whole batch. Each
     /// item's rule sees the stored position (or an earlier item's write in the same batch);
     /// refusals are per item and do not abort the batch. Not durable until [`Store::sync`].
@@ -326,14 +338,26 @@ impl Store {
         &self,
         items: &[UpsertItem<'_, E>],
     ) -> Result<Vec<std::result::Result<Upserted, Refused<E>>>> {
-        let outcome = (&self.positions, &self.by_app, &self.counters).transaction(
-            |(positions, by_app, counters)| {
+        let outcome = (
+            &self.positions,
+            &self.by_app,
+            &self.counters,
+            &self.app_recent,
+            &self.seen,
+        )
+            .transaction(|(positions, by_app, counters, recent, seen)| {
+                let t = UpsertTrees {
+                    positions,
+                    by_app,
+                    counters,
+                    recent,
+                    seen,
+                };
                 items
                     .iter()
-                    .map(|item| upsert_one(positions, by_app, counters, item))
+                    .map(|item| upsert_one(&t, item))
                     .collect::<TxResult<Vec<_>>>()
-            },
-        );
+            });
         let results = finish(outcome)?;
         self.positions_count.add(
             results
@@ -352,14 +376,19 @@ impl Store {
         change: &dyn Fn(&Pendenza) -> std::result::Result<Option<Pendenza>, E>,
     ) -> Result<Option<std::result::Result<Pendenza, E>>> {
         let key = keys::position(dominio, iuv);
-        let outcome = self.positions.transaction(|positions| {
+        let outcome = (&self.positions, &self.app_recent).transaction(|(positions, recent)| {
             let Some(bytes) = positions.get(&key)? else {
                 return Ok(None);
             };
             let current: Pendenza = decode(&bytes).map_err(abort)?;
             match change(&current) {
                 Ok(Some(next)) => {
-                    positions.insert(key.as_slice(), encode(&next).map_err(abort)?)?;
+                    if (&next.dominio, &next.iuv) != (&current.dominio, &current.iuv) {
+                        return Err(abort(StoreError::Invariant(
+                            "a change may not move a position to another key".into(),
+                        )));
+                    }
+                    index::write_position(positions, recent, Some(&current), &next)?;
                     Ok(Some(Ok(next)))
                 }
                 Ok(None) => Ok(Some(Ok(current))),
@@ -392,13 +421,35 @@ impl Store {
         Ok(())
     }
 
-    /// A position's activation attempts, oldest first.
+    /// A position's activation attempts, oldest first (a full read: tools and tests).
     pub fn attempts(&self, dominio: &str, iuv: &str) -> Result<Vec<Attivazione>> {
         self.attempts
             .scan_prefix(keys::position_children(dominio, iuv))
             .values()
             .map(|v| decode(&v?))
             .collect()
+    }
+
+    /// A page of a position's activation attempts, newest first: `skip` passed over, at most
+    /// `take` returned, and whether more follow.
+    pub fn attempts_page(
+        &self,
+        dominio: &str,
+        iuv: &str,
+        skip: usize,
+        take: usize,
+    ) -> Result<(Vec<Attivazione>, bool)> {
+        let mut newest_first = self
+            .attempts
+            .scan_prefix(keys::position_children(dominio, iuv))
+            .values()
+            .rev()
+            .skip(skip);
+        let mut page = Vec::with_capacity(take.min(64));
+        for v in newest_first.by_ref().take(take) {
+            page.push(decode(&v?)?);
+        }
+        Ok((page, newest_first.next().is_some()))
     }
 
     /// One receipt.
@@ -421,10 +472,13 @@ impl Store {
     /// Stores a receipt, updates its position and queues it for the gestionale, atomically.
     ///
     /// `rule` decides the position's new content and the receipt's status from what is
-    /// stored. A receipt whose receiptId is already stored changes nothing. `undeliverable`
-    /// says why the owning application (if any) cannot receive it: such an entry is written
-    /// already parked (dead, with the reason) instead of queued. The write is not durable until
-    /// [`Store::sync`] returns.
+    /// stored: it is shown the position only when it holds the receipt's notice number (a
+    /// position under the same IUV with another aux digit is another notice). A receipt whose
+    /// receiptId is already stored changes nothing. `undeliverable` says why the owning
+    /// application (if any) cannot receive it: such an entry is written already parked (dead,
+    /// with the reason) instead of queued. A receipt for a notice Varco holds no position of is
+    /// remembered in `seen`, so no counter hands that number out later. The write is not
+    /// durable until [`Store::sync`] returns.
     pub fn apply_receipt(
         &self,
         ricevuta: Ricevuta,
@@ -434,52 +488,58 @@ impl Store {
     ) -> Result<ReceiptApplied> {
         let rkey = keys::receipt(&ricevuta.dominio, &ricevuta.iuv, &ricevuta.receipt_id);
         let pkey = keys::position(&ricevuta.dominio, &ricevuta.iuv);
-        // Whether the committed run of the transaction wrote a position where none was.
-        let created = std::cell::Cell::new(false);
         let outcome = (
             &self.receipts,
             &self.positions,
             &self.outbox,
             &self.outbox_due,
+            &self.app_recent,
+            &self.seen,
         )
-            .transaction(|(receipts, positions, outbox, outbox_due)| {
-                created.set(false);
+            .transaction(|(receipts, positions, outbox, outbox_due, recent, seen)| {
                 if let Some(existing) = receipts.get(&rkey)? {
-                    let existing: Ricevuta =
-                        decode(&existing).map_err(ConflictableTransactionError::Abort)?;
+                    let existing: Ricevuta = decode(&existing).map_err(abort)?;
                     return Ok(ReceiptApplied::AlreadyStored(existing.stato));
                 }
-                let pendenza: Option<Pendenza> = positions
+                let stored: Option<Pendenza> = positions
                     .get(&pkey)?
                     .map(|v| decode(&v))
                     .transpose()
-                    .map_err(ConflictableTransactionError::Abort)?;
-                let (updated, status) = rule(pendenza.as_ref(), &ricevuta);
-                created.set(pendenza.is_none() && updated.is_some());
-                let mut stored = ricevuta.clone();
-                stored.stato = status.clone();
-                receipts.insert(
-                    rkey.as_slice(),
-                    encode(&stored).map_err(ConflictableTransactionError::Abort)?,
-                )?;
-                if let Some(p) = &updated {
-                    positions.insert(
-                        pkey.as_slice(),
-                        encode(p).map_err(ConflictableTransactionError::Abort)?,
-                    )?;
+                    .map_err(abort)?;
+                let pendenza = stored
+                    .as_ref()
+                    .filter(|p| p.numero_avviso == ricevuta.numero_avviso);
+                let (updated, status) = rule(pendenza, &ricevuta);
+                let mut receipt = ricevuta.clone();
+                receipt.stato = status.clone();
+                receipts.insert(rkey.as_slice(), encode(&receipt).map_err(abort)?)?;
+                match (&updated, pendenza) {
+                    (Some(next), Some(old)) => {
+                        index::write_position(positions, recent, Some(old), next)?;
+                    }
+                    (Some(_), None) => {
+                        return Err(abort(StoreError::Invariant(
+                            "a receipt rule may only change the position of its own notice".into(),
+                        )));
+                    }
+                    (None, _) => {}
+                }
+                if stored.is_none() {
+                    seen.insert(pkey.as_slice(), &[])?;
                 }
                 if !matches!(status, ReceiptStatus::Rifiutata { .. }) {
                     let id = outbox.generate_id()?;
-                    let id_a2a = updated
-                        .as_ref()
-                        .or(pendenza.as_ref())
-                        .and_then(|p| p.id_a2a.clone());
-                    let parked = undeliverable(id_a2a.as_deref());
+                    let id_a2a = pendenza.and_then(|p| p.id_a2a.clone());
+                    let parked = undeliverable(id_a2a.as_deref()).or_else(|| {
+                        id_a2a
+                            .is_none()
+                            .then(|| "the receipt belongs to no application".to_owned())
+                    });
                     let entry = OutboxEntry {
                         id,
-                        dominio: stored.dominio.clone(),
-                        iuv: stored.iuv.clone(),
-                        receipt_id: stored.receipt_id.clone(),
+                        dominio: receipt.dominio.clone(),
+                        iuv: receipt.iuv.clone(),
+                        receipt_id: receipt.receipt_id.clone(),
                         id_a2a,
                         stato: if parked.is_some() {
                             OutboxState::Dead
@@ -492,115 +552,45 @@ impl Store {
                         last_error: parked,
                         requeued_at: None,
                     };
-                    outbox.insert(
-                        &keys::outbox(id),
-                        encode(&entry).map_err(ConflictableTransactionError::Abort)?,
-                    )?;
-                    if entry.stato == OutboxState::Pending {
-                        outbox_due.insert(&keys::outbox_due(now.timestamp_millis(), id), &[])?;
-                    }
+                    outbox::write_entry(outbox, outbox_due, None, Some(&entry))?;
                 }
                 Ok(ReceiptApplied::Stored(status))
             });
-        let applied = finish(outcome)?;
-        self.positions_count.add(u64::from(created.get()));
-        Ok(applied)
-    }
-
-    /// Outbox entries, oldest first.
-    pub fn outbox(&self) -> Result<Vec<OutboxEntry>> {
-        self.outbox.iter().values().map(|v| decode(&v?)).collect()
-    }
-
-    /// One outbox entry.
-    pub fn outbox_entry(&self, id: u64) -> Result<Option<OutboxEntry>> {
-        self.outbox
-            .get(keys::outbox(id))?
-            .map(|v| decode(&v))
-            .transpose()
-    }
-
-    /// Rewrites an outbox entry (delivery attempt recorded, parked, re-queued), keeping the
-    /// due index in step: only pending entries are in it, under their next attempt time.
-    pub fn put_outbox(&self, entry: &OutboxEntry) -> Result<()> {
-        let value = encode(entry)?;
-        let key = keys::outbox(entry.id);
-        let outcome = (&self.outbox, &self.outbox_due).transaction(|(outbox, due)| {
-            if let Some(old) = outbox.get(key)? {
-                let old: OutboxEntry = decode(&old).map_err(abort)?;
-                due.remove(&keys::outbox_due(
-                    old.next_attempt_at.timestamp_millis(),
-                    old.id,
-                ))?;
-            }
-            outbox.insert(&key, value.as_slice())?;
-            if entry.stato == OutboxState::Pending {
-                due.insert(
-                    &keys::outbox_due(entry.next_attempt_at.timestamp_millis(), entry.id),
-                    &[],
-                )?;
-            }
-            Ok(())
-        });
         finish(outcome)
     }
+}
 
-    /// Removes a delivered entry.
-    pub fn remove_outbox(&self, id: u64) -> Result<()> {
-        let key = keys::outbox(id);
-        let outcome = (&self.outbox, &self.outbox_due).transaction(|(outbox, due)| {
-            if let Some(old) = outbox.remove(&key)? {
-                let old: OutboxEntry = decode(&old).map_err(abort)?;
-                due.remove(&keys::outbox_due(
-                    old.next_attempt_at.timestamp_millis(),
-                    old.id,
-                ))?;
-            }
-            Ok(())
-        });
-        finish(outcome)
+#[cfg(test)]
+impl Store {
+    /// Sets the last reference a domain's counter handed out (tests: an exhausted counter).
+    pub(crate) fn set_counter(&self, dominio: &str, segregation: &str, last: u64) -> Result<()> {
+        self.counters
+            .insert(keys::counter(dominio, segregation), &last.to_be_bytes())?;
+        Ok(())
     }
+}
 
-    /// Pending entries due at `now`, earliest due first (then oldest), at most `limit`:
-    /// a range scan of the due index, so dead and future entries cost nothing.
-    pub fn outbox_due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<OutboxEntry>> {
-        let end = keys::outbox_due(now.timestamp_millis(), u64::MAX);
-        let mut out = Vec::new();
-        for key in self.outbox_due.range(..=end.as_slice()).keys().take(limit) {
-            let id = keys::outbox_due_id(&key?);
-            if let Some(v) = self.outbox.get(keys::outbox(id))? {
-                out.push(decode(&v)?);
-            }
-        }
-        Ok(out)
-    }
-
-    /// When the earliest pending entry is due.
-    pub fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>> {
-        Ok(self
-            .outbox_due
-            .first()?
-            .and_then(|(k, _)| DateTime::from_timestamp_millis(keys::outbox_due_millis(&k))))
-    }
-
-    /// Number of outbox entries (pending and dead).
-    pub fn outbox_len(&self) -> usize {
-        self.outbox.len()
-    }
-
-    /// Woken after a receipt (and its outbox entry) is durable, and on a manual retry.
-    pub fn outbox_signal(&self) -> Arc<tokio::sync::Notify> {
-        self.outbox_signal.clone()
-    }
+/// The trees an upsert writes, inside one transaction.
+struct UpsertTrees<'a> {
+    positions: &'a TransactionalTree,
+    by_app: &'a TransactionalTree,
+    counters: &'a TransactionalTree,
+    recent: &'a TransactionalTree,
+    seen: &'a TransactionalTree,
 }
 
 /// One upsert inside a batch transaction.
 fn upsert_one<E: Clone>(
-    positions: &sled::transaction::TransactionalTree,
-    by_app: &sled::transaction::TransactionalTree,
-    counters: &sled::transaction::TransactionalTree,
+    t: &UpsertTrees<'_>,
     item: &UpsertItem<'_, E>,
 ) -> TxResult<std::result::Result<Upserted, Refused<E>>> {
+    let UpsertTrees {
+        positions,
+        by_app,
+        counters,
+        recent,
+        seen,
+    } = t;
     let app_key = keys::app_position(item.id_a2a, item.id_pendenza);
     let existing: Option<Pendenza> = match by_app.get(&app_key)? {
         Some(pkey) => positions
@@ -618,11 +608,12 @@ fn upsert_one<E: Clone>(
         (Planned::Unchanged, Some(p)) => Ok(Ok(Upserted::Unchanged(p))),
         (Planned::Write(p), Some(old)) => {
             // An update never moves a position: its key stays.
-            debug_assert_eq!((&p.dominio, &p.iuv), (&old.dominio, &old.iuv));
-            positions.insert(
-                keys::position(&old.dominio, &old.iuv),
-                encode(&p).map_err(abort)?,
-            )?;
+            if (&p.dominio, &p.iuv) != (&old.dominio, &old.iuv) {
+                return Err(abort(StoreError::Invariant(
+                    "an update may not move a position to another key".into(),
+                )));
+            }
+            index::write_position(positions, recent, Some(&old), &p)?;
             Ok(Ok(Upserted::Updated(p)))
         }
         (
@@ -640,7 +631,8 @@ fn upsert_one<E: Clone>(
                     })?),
                     None => 0,
                 };
-                // Skip references a gestionale already used with its own numbers.
+                // Skip every number Varco has seen: references a gestionale already used with
+                // its own numbers, and notices known only from a receipt (stand-in, broadcast).
                 let nav = loop {
                     next += 1;
                     if next >= 10u64.pow(13) {
@@ -650,10 +642,8 @@ fn upsert_one<E: Clone>(
                         ))));
                     }
                     let nav = crate::notice::NoticeNumber::aux3(&seg, next);
-                    if positions
-                        .get(keys::position(&pendenza.dominio, nav.iuv()))?
-                        .is_none()
-                    {
+                    let key = keys::position(&pendenza.dominio, nav.iuv());
+                    if positions.get(&key)?.is_none() && seen.get(&key)?.is_none() {
                         break nav;
                     }
                 };
@@ -667,7 +657,7 @@ fn upsert_one<E: Clone>(
                 return Ok(Err(Refused::NoticeTaken(pendenza.numero_avviso)));
             }
             let pkey = keys::position(&pendenza.dominio, &pendenza.iuv);
-            positions.insert(pkey.as_slice(), encode(&pendenza).map_err(abort)?)?;
+            index::write_position(positions, recent, None, &pendenza)?;
             by_app.insert(app_key, pkey)?;
             Ok(Ok(Upserted::Created(pendenza)))
         }
@@ -722,6 +712,7 @@ mod tests {
             stand_in: false,
             transfers: vec![],
             id_stazione: "77777777777_01".into(),
+            versante: None,
             received_at: Utc::now(),
             stato: ReceiptStatus::Accettata,
             xml: "<x/>".into(),
@@ -830,8 +821,14 @@ mod tests {
                 .numero_avviso,
             "301000000000000346"
         );
-        assert_eq!(store.pendenze_of_app("demo").unwrap().len(), 2);
-        assert!(store.pendenze_of_app("dem").unwrap().is_empty());
+        let listed = |app: &str| {
+            store
+                .list_pendenze(app, &index::Filter::default(), Utc::now(), 0, 10, true)
+                .unwrap()
+        };
+        // The two created, and the one written with put_pendenza.
+        assert_eq!(listed("demo").total, Some(3));
+        assert_eq!(listed("dem").total, Some(0));
     }
 
     #[test]
@@ -886,5 +883,286 @@ mod tests {
                 .is_some()
         );
         assert!(!store.insert_pendenza(&sample_pendenza()).unwrap());
+    }
+
+    fn created(id: &str, reference: u64, at: DateTime<Utc>) -> Pendenza {
+        let mut p = sample_pendenza();
+        let nav = crate::notice::NoticeNumber::aux3("01", reference);
+        p.iuv = nav.iuv().to_owned();
+        p.numero_avviso = nav.as_str().to_owned();
+        p.id_pendenza = Some(id.into());
+        p.created_at = at;
+        p
+    }
+
+    #[test]
+    fn listings_walk_the_index_newest_first_and_follow_every_write() {
+        use chrono::TimeZone;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 16).unwrap();
+        let day = |d: u32| Utc.with_ymd_and_hms(2026, 5, d, 10, 0, 0).unwrap();
+        for d in 1..=9u32 {
+            let mut p = created(&format!("p{d}"), u64::from(d), day(d));
+            if d % 3 == 0 {
+                p.soggetto.identificativo = "VRDGPP70B02F205X".into();
+            }
+            assert!(store.insert_pendenza(&p).unwrap());
+        }
+        let now = day(20);
+        let ids = |page: &index::Page| -> Vec<String> {
+            page.pendenze
+                .iter()
+                .map(|p| p.id_pendenza.clone().unwrap())
+                .collect()
+        };
+        let all = index::Filter::default();
+        let first = store.list_pendenze("demo", &all, now, 0, 4, true).unwrap();
+        assert_eq!(ids(&first), ["p9", "p8", "p7", "p6"]);
+        assert_eq!((first.total, first.more), (Some(9), true));
+        let last = store.list_pendenze("demo", &all, now, 8, 4, false).unwrap();
+        assert_eq!(
+            (ids(&last), last.total, last.more),
+            (vec!["p1".to_string()], None, false)
+        );
+        // Days bound the walk; the debtor is matched in any case.
+        let window = index::Filter {
+            da: Some(day(3)),
+            a: Some(day(6)),
+            debitore: Some("vrdgpp70b02f205x".into()),
+            ..Default::default()
+        };
+        let found = store
+            .list_pendenze("demo", &window, now, 0, 10, true)
+            .unwrap();
+        assert_eq!(
+            (ids(&found), found.total),
+            (vec!["p6".to_string(), "p3".to_string()], Some(2))
+        );
+        // A receipt and a state change are seen by the next listing.
+        store
+            .apply_receipt(
+                {
+                    let mut r = sample_ricevuta("r-p2");
+                    let p2 = store.pendenza_of_app("demo", "p2").unwrap().unwrap();
+                    r.iuv = p2.iuv.clone();
+                    r.numero_avviso = p2.numero_avviso.clone();
+                    r
+                },
+                &close,
+                &|_| None,
+                now,
+            )
+            .unwrap();
+        let p5 = store.pendenza_of_app("demo", "p5").unwrap().unwrap();
+        store
+            .update_pendenza(&p5.dominio, &p5.iuv, &|p| -> std::result::Result<_, ()> {
+                let mut next = p.clone();
+                next.stato = Stato::Annullata;
+                Ok(Some(next))
+            })
+            .unwrap();
+        let state = |s| index::Filter {
+            stato: Some(s),
+            ..Default::default()
+        };
+        use crate::domain::StatoEffettivo as S;
+        let paid = store
+            .list_pendenze("demo", &state(S::Eseguita), now, 0, 10, true)
+            .unwrap();
+        assert_eq!(ids(&paid), ["p2"]);
+        let cancelled = store
+            .list_pendenze("demo", &state(S::Annullata), now, 0, 10, true)
+            .unwrap();
+        assert_eq!(ids(&cancelled), ["p5"]);
+        let open = store
+            .list_pendenze("demo", &state(S::NonEseguita), now, 0, 10, true)
+            .unwrap();
+        assert_eq!(open.total, Some(7));
+        assert_eq!(store.app_recent.len(), 9);
+    }
+
+    #[test]
+    fn generated_numbers_skip_notices_known_only_from_a_receipt() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 16).unwrap();
+        // A stand-in receipt for reference 1 of segregation code 01, a notice Varco never held.
+        let mut r = sample_ricevuta("stand-in");
+        let nav = crate::notice::NoticeNumber::aux3("01", 1);
+        r.iuv = nav.iuv().to_owned();
+        r.numero_avviso = nav.as_str().to_owned();
+        let applied = store
+            .apply_receipt(r, &close, &|_| None, Utc::now())
+            .unwrap();
+        assert!(matches!(applied, ReceiptApplied::Stored(_)));
+        let create = |_: Option<&Pendenza>| -> std::result::Result<Planned, String> {
+            Ok(Planned::Create {
+                pendenza: sample_pendenza(),
+                generate: Some("01".into()),
+            })
+        };
+        let out = store
+            .upsert_batch(&[UpsertItem {
+                id_a2a: "demo",
+                id_pendenza: "nuova",
+                rule: &create,
+            }])
+            .unwrap();
+        let Ok(Upserted::Created(p)) = &out[0] else {
+            panic!("{out:?}")
+        };
+        assert_ne!(p.numero_avviso, nav.as_str());
+        assert_eq!(
+            p.numero_avviso,
+            crate::notice::NoticeNumber::aux3("01", 2).as_str()
+        );
+    }
+
+    #[test]
+    fn a_receipt_goes_to_the_owner_of_its_own_notice_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 16).unwrap();
+        let p = sample_pendenza();
+        store.put_pendenza(&p).unwrap();
+        // Same IUV, other aux digit: another notice.
+        let mut r = sample_ricevuta("other-aux");
+        r.numero_avviso = format!("1{}", &p.numero_avviso[1..]);
+        let owner_seen = std::cell::Cell::new(Some("unset".to_string()));
+        let rule = |stored: Option<&Pendenza>, _: &Ricevuta| {
+            assert!(
+                stored.is_none(),
+                "the rule must not be shown another notice's position"
+            );
+            (None, ReceiptStatus::Anomala { motivo: "x".into() })
+        };
+        store
+            .apply_receipt(
+                r,
+                &rule,
+                &|app| {
+                    owner_seen.set(app.map(str::to_owned));
+                    None
+                },
+                Utc::now(),
+            )
+            .unwrap();
+        assert_eq!(owner_seen.take(), None);
+        let entry = &store.outbox().unwrap()[0];
+        assert_eq!(entry.id_a2a, None);
+        assert_eq!(entry.stato, OutboxState::Dead);
+        // The position of the other notice is untouched.
+        assert_eq!(store.pendenza(&p.dominio, &p.iuv).unwrap().unwrap(), p);
+    }
+
+    #[test]
+    fn a_failed_attempt_does_not_undo_a_resend_made_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 16).unwrap();
+        store.put_pendenza(&sample_pendenza()).unwrap();
+        let now = Utc::now();
+        store
+            .apply_receipt(sample_ricevuta("r1"), &close, &|_| None, now)
+            .unwrap();
+        let started = store.outbox().unwrap().remove(0);
+        assert_eq!(started.stato, OutboxState::Pending);
+        // An operator re-sends it while the attempt is in flight.
+        let later = now + chrono::Duration::seconds(5);
+        store
+            .update_outbox(started.id, &|e| {
+                let mut e = e.clone();
+                e.requeued_at = Some(later);
+                e.next_attempt_at = later;
+                Some(e)
+            })
+            .unwrap();
+        let mut failed = started.clone();
+        failed.tentativi += 1;
+        failed.next_attempt_at = now + chrono::Duration::hours(1);
+        assert!(!store.finish_delivery(&started, Some(&failed)).unwrap());
+        let current = store.outbox_entry(started.id).unwrap().unwrap();
+        assert_eq!((current.requeued_at, current.tentativi), (Some(later), 0));
+        let due = store.outbox_due("demo", later, 10).unwrap();
+        assert_eq!(due.iter().map(|d| d.id).collect::<Vec<_>>(), [started.id]);
+        // A delivery removes it even so.
+        assert!(store.finish_delivery(&started, None).unwrap());
+        assert!(store.outbox().unwrap().is_empty());
+        assert!(store.outbox_due("demo", later, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn each_application_has_its_own_due_queue() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 16).unwrap();
+        let now = Utc::now();
+        for (i, app) in ["lento", "lento", "lento", "svelto"].iter().enumerate() {
+            let mut p = created(&format!("q{i}"), i as u64 + 1, now);
+            p.id_a2a = Some(app.to_string());
+            store.put_pendenza(&p).unwrap();
+            let mut r = sample_ricevuta(&format!("r{i}"));
+            r.iuv = p.iuv.clone();
+            r.numero_avviso = p.numero_avviso.clone();
+            store.apply_receipt(r, &close, &|_| None, now).unwrap();
+        }
+        assert_eq!(store.outbox_due("lento", now, 10).unwrap().len(), 3);
+        assert_eq!(store.outbox_due("svelto", now, 10).unwrap().len(), 1);
+        let queues = store.outbox_queues().unwrap();
+        let names: Vec<&str> = queues.iter().map(|(a, _)| a.as_str()).collect();
+        assert_eq!(names, ["lento", "svelto"]);
+        assert_eq!(
+            store
+                .outbox_next_due()
+                .unwrap()
+                .map(|t| t.timestamp_millis()),
+            Some(now.timestamp_millis())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_layout_1_store_is_migrated_when_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Utc::now();
+        {
+            let store = Store::open(dir.path(), 16).unwrap();
+            store.insert_pendenza(&created("m1", 2, now)).unwrap();
+            store.put_pendenza(&sample_pendenza()).unwrap();
+            // A receipt of the held notice, queued; one of a notice never held.
+            let p = sample_pendenza();
+            let mut r = sample_ricevuta("held");
+            r.iuv = p.iuv.clone();
+            r.numero_avviso = p.numero_avviso.clone();
+            store.apply_receipt(r, &close, &|_| None, now).unwrap();
+            let mut r = sample_ricevuta("never-held");
+            let nav = crate::notice::NoticeNumber::aux3("01", 40);
+            r.iuv = nav.iuv().to_owned();
+            r.numero_avviso = nav.as_str().to_owned();
+            store.apply_receipt(r, &close, &|_| None, now).unwrap();
+            // Back to layout 1: no index, no seen, the due index keyed by time alone.
+            store.app_recent.clear().unwrap();
+            store.seen.clear().unwrap();
+            store.outbox_due.clear().unwrap();
+            let entry = &store.outbox().unwrap()[0];
+            let mut old_key = ((now.timestamp_millis() as u64) ^ (1 << 63))
+                .to_be_bytes()
+                .to_vec();
+            old_key.extend_from_slice(&entry.id.to_be_bytes());
+            store.outbox_due.insert(old_key, &[]).unwrap();
+            let meta = store.db.open_tree(keys::META).unwrap();
+            meta.insert(keys::META_SCHEMA, keys::SCHEMA_VERSION_1)
+                .unwrap();
+            store.sync().await.unwrap();
+        }
+        let store = Store::open(dir.path(), 16).unwrap();
+        let listed = store
+            .list_pendenze("demo", &index::Filter::default(), now, 0, 10, true)
+            .unwrap();
+        assert_eq!(listed.total, Some(2));
+        assert_eq!(store.seen.len(), 1);
+        let queued = store.outbox_due("demo", now, 10).unwrap();
+        assert_eq!(queued.len(), 1);
+        assert_eq!(store.outbox_due.len(), 1);
+        let meta = store.db.open_tree(keys::META).unwrap();
+        assert_eq!(
+            meta.get(keys::META_SCHEMA).unwrap().as_deref(),
+            Some(keys::SCHEMA_VERSION)
+        );
     }
 }
