@@ -285,7 +285,12 @@ fn rest_payload(kind: Option<&str>, bytes: &[u8]) -> String {
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let text = crate::metrics::render(&state.nodo.store, (state.nodo.clock)());
+    // Some gauges are counted in the store (the outbox's length walks its tree): off the async
+    // workers, so a scrape never delays a Nodo request.
+    let (store, now) = (state.nodo.store.clone(), (state.nodo.clock)());
+    let text = tokio::task::spawn_blocking(move || crate::metrics::render(&store, now))
+        .await
+        .unwrap_or_else(|e| format!("# metrics unavailable: {e}\n"));
     (
         [(
             header::CONTENT_TYPE,

@@ -778,6 +778,72 @@ fn an_unauthenticated_100_mib_body_to_the_api_is_refused_before_it_is_read() {
     assert_rss_flat(&gw, before, "an unauthenticated 100 MiB body");
 }
 
+/// Issue 11, item 9: 200 connections sending wrong passwords (a different user each) used to
+/// run 200 argon2 verifications at once (19 MiB each; RSS to 2.3 GiB). Now at most one per
+/// core runs, failures from one address are limited (429 with Retry-After), and an application
+/// whose password was verified before the flood is still served.
+#[test]
+fn a_flood_of_wrong_passwords_is_limited_and_memory_stays_flat() {
+    let (_dir, gw) = start();
+    let api = host_port(&gw.api);
+    let request = |user: &str, password: &str| {
+        use base64::Engine;
+        let creds = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        format!(
+            "GET /api/pendenze/v2/pendenze HTTP/1.1\r\nHost: varco\r\nConnection: close\r\nAuthorization: Basic {creds}\r\n\r\n"
+        )
+    };
+    assert_eq!(
+        status(&exchange(
+            &api,
+            request("demo", "demo").as_bytes(),
+            Duration::from_secs(10)
+        )),
+        200
+    );
+    let before = rss_kib(gw.child.id());
+    let answers: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..200)
+            .map(|i| {
+                let req = request(&format!("utente{i}"), &format!("sbagliata{i}"));
+                let api = api.clone();
+                scope.spawn(move || exchange(&api, req.as_bytes(), Duration::from_secs(30)))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let limited = answers.iter().filter(|a| status(a) == 429).count();
+    let refused = answers.iter().filter(|a| status(a) == 401).count();
+    assert_eq!(limited + refused, 200, "every answer is 401 or 429");
+    assert!(limited >= 150, "only {limited} of 200 were limited");
+    assert!(
+        answers
+            .iter()
+            .filter(|a| status(a) == 429)
+            .all(|a| a.to_ascii_lowercase().contains("\r\nretry-after: ")),
+        "429 carries Retry-After"
+    );
+    assert_rss_flat(&gw, before, "a wrong-password flood");
+    // The gestionale that authenticated before the flood is not locked out by it.
+    assert_eq!(
+        status(&exchange(
+            &api,
+            request("demo", "demo").as_bytes(),
+            Duration::from_secs(10)
+        )),
+        200
+    );
+    // A fresh wrong password from the flooding address is limited without an argon2.
+    assert_eq!(
+        status(&exchange(
+            &api,
+            request("demo", "altra").as_bytes(),
+            Duration::from_secs(10)
+        )),
+        429
+    );
+}
+
 /// Inputs `make fuzz` found, replayed through the same checks as the fuzz target.
 mod fuzz_findings {
     use varco::soap::messages::*;

@@ -105,11 +105,36 @@ impl Conn {
         headers: &[(&'static str, HeaderValue)],
         body: Bytes,
     ) -> Result<(StatusCode, Bytes)> {
+        self.request(Method::POST, target, Some(content_type), headers, body)
+            .await
+    }
+
+    /// Sends one GET (no body) with `headers` and reads the whole response body.
+    pub async fn get(
+        &mut self,
+        target: &Target,
+        headers: &[(&'static str, HeaderValue)],
+    ) -> Result<(StatusCode, Bytes)> {
+        self.request(Method::GET, target, None, headers, Bytes::new())
+            .await
+    }
+
+    /// Sends one request to `target`'s path and reads the whole response body.
+    async fn request(
+        &mut self,
+        method: Method,
+        target: &Target,
+        content_type: Option<HeaderValue>,
+        headers: &[(&'static str, HeaderValue)],
+        body: Bytes,
+    ) -> Result<(StatusCode, Bytes)> {
         let mut req = Request::builder()
-            .method(Method::POST)
+            .method(method)
             .uri(target.path.clone())
-            .header(HOST, target.authority())
-            .header(CONTENT_TYPE, content_type);
+            .header(HOST, target.authority());
+        if let Some(content_type) = content_type {
+            req = req.header(CONTENT_TYPE, content_type);
+        }
         for (name, value) in headers {
             req = req.header(*name, value);
         }
@@ -128,6 +153,29 @@ impl Conn {
             .to_bytes();
         Ok((status, body))
     }
+}
+
+/// An `Authorization: Basic` value for `user:password`.
+pub fn basic_auth(user: &str, password: &str) -> Result<HeaderValue> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let raw = format!("{user}:{password}").into_bytes();
+    let mut out = String::from("Basic ");
+    for chunk in raw.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (k, shift) in [18, 12, 6, 0].into_iter().enumerate() {
+            if k <= chunk.len() {
+                out.push(ALPHABET[((n >> shift) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    HeaderValue::from_str(&out).context("credentials")
 }
 
 /// Parses a SOAPAction value into a header value.
@@ -158,5 +206,12 @@ mod tests {
         assert_eq!(t.path, "/");
         assert!(Target::parse("https://127.0.0.1/").is_err());
         assert!(Target::parse("127.0.0.1:80").is_err());
+    }
+
+    #[test]
+    fn basic_auth_is_base64() {
+        assert_eq!(basic_auth("demo", "demo").unwrap(), "Basic ZGVtbzpkZW1v");
+        assert_eq!(basic_auth("a", "").unwrap(), "Basic YTo=");
+        assert_eq!(basic_auth("ab", "").unwrap(), "Basic YWI6");
     }
 }

@@ -44,7 +44,7 @@ use crate::template::BodySource;
 
 /// Highest latency the histogram tracks exactly (60 s in µs); larger values
 /// are clamped to it.
-const MAX_TRACKABLE_US: u64 = 60_000_000;
+pub const MAX_TRACKABLE_US: u64 = 60_000_000;
 
 /// What to run.
 #[derive(Debug)]

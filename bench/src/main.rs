@@ -1,7 +1,7 @@
 //! `varco-bench`: a small, dependency-light benchmark harness for Varco's
 //! paForNode SOAP endpoint.
 //!
-//! It has five sub-commands:
+//! It has six sub-commands:
 //!
 //! * `bare`    — a bare hyper HTTP/1.1 server that answers every request with
 //!   the same fixed bytes. It is the baseline: "how fast could *any* Rust HTTP
@@ -13,9 +13,15 @@
 //!   server can be started with exactly the bytes Varco returns.
 //! * `preload` — bulk-loads positions through `POST /pendenze/tracciati` in
 //!   chunks and reports positions per second and the notice numbers drawn.
+//! * `disturb` — `load` (verify) three times in a row: quiet, during a
+//!   wrong-password flood on the api listener, during concurrent listings
+//!   (see [`disturb`]); prints each verify report next to what the
+//!   disturbance sent and the statuses it got back, so one sees whether
+//!   either moves verify's p99 (issue 11).
 
 mod bare;
 mod client;
+mod disturb;
 mod load;
 mod preload;
 mod template;
@@ -54,6 +60,8 @@ use crate::template::{BodySource, NoticePick};
 ///   varco-bench bare --listen 127.0.0.1:18080 --response-file /tmp/verify-res.xml &
 ///
 ///   varco-bench compare --varco-url http://127.0.0.1:8080/ --bare-url http://127.0.0.1:18080/ --soap-action paVerifyPaymentNotice --body-file bench/requests/verify.xml --notices 11..=1000010 --connections 64 --duration 10
+///
+///   varco-bench disturb --url http://127.0.0.1:8080/paForNode --api-url http://127.0.0.1:8081 --soap-action paVerifyPaymentNotice --body-file bench/requests/verify.xml --notices 11..=1000010 --connections 64 --duration 10
 #[derive(Debug, Parser)]
 #[command(name = "varco-bench", version, verbatim_doc_comment)]
 struct Cli {
@@ -167,6 +175,54 @@ enum Command {
         #[arg(long)]
         json_out: Option<PathBuf>,
     },
+    /// Verify's latency quiet, during a wrong-password flood, during concurrent listings.
+    ///
+    /// Runs `load` against --url three times in a row (the same options each time): with
+    /// nothing else running, then while --flood-connections workers send requests with a new
+    /// user name and a wrong password each to the api listener, then while
+    /// --listing-connections workers list the positions of --user there. The disturbance's
+    /// workers (one keep-alive connection each, closed loop, like `load`'s) start before the
+    /// warm-up and stop when the measured run ends; its figures cover that whole span.
+    ///
+    /// Before anything, one request to --listing-path with the right password (so it is
+    /// verified and remembered, as a working gestionale's is); it must answer 200.
+    ///
+    /// Output, per phase: `disturbance=D target=verify op=... rps=.. p50_us=.. p99_us=..
+    /// p999_us=.. max_us=..` and, during a disturbance, `disturbance=D target=D conns=N
+    /// requests=R rps=X statuses={401:a,429:b} transport_errors=T p50_us=.. p99_us=..
+    /// max_us=..`; at the end `p99_vs_quiet flood=X listings=Y`. With --json-out one JSON
+    /// object per phase (`"op": "disturb"`).
+    ///
+    /// The load generator runs on the same machine: the disturbance's own CPU competes
+    /// with Varco's, which a remote attacker's would not.
+    Disturb {
+        /// Varco's paForNode URL (the verify load).
+        #[arg(long)]
+        url: String,
+        /// Base URL of Varco's api listener, e.g. http://127.0.0.1:8081
+        #[arg(long)]
+        api_url: String,
+        /// Workers of the wrong-password flood (each `GET --listing-path`).
+        #[arg(long, default_value_t = 200)]
+        flood_connections: usize,
+        /// Workers of the concurrent listings.
+        #[arg(long, default_value_t = 16)]
+        listing_connections: usize,
+        /// Path (and query) of the listing, also the flood's target.
+        #[arg(
+            long,
+            default_value = "/api/pendenze/v2/pendenze?risultatiPerPagina=25"
+        )]
+        listing_path: String,
+        /// HTTP Basic user of the listings (an application, idA2A).
+        #[arg(long, default_value = "demo")]
+        user: String,
+        /// HTTP Basic password of the listings.
+        #[arg(long, default_value = "demo")]
+        password: String,
+        #[command(flatten)]
+        opts: LoadOpts,
+    },
 }
 
 /// Which notices `{{NOTICE}}` / `{{IUV}}` in a body file name.
@@ -195,7 +251,7 @@ impl NoticeOpts {
     }
 }
 
-/// Options shared by `load` and `compare`.
+/// Options shared by `load`, `compare` and `disturb`.
 #[derive(Debug, Args)]
 struct LoadOpts {
     /// Value of the SOAPAction header (the paForNode operation name), also
@@ -330,6 +386,31 @@ async fn main() -> Result<()> {
             bare_url,
             opts,
         } => compare(&varco_url, &bare_url, &opts).await,
+        Command::Disturb {
+            url,
+            api_url,
+            flood_connections,
+            listing_connections,
+            listing_path,
+            user,
+            password,
+            opts,
+        } => {
+            let path = if listing_path.starts_with('/') {
+                listing_path
+            } else {
+                format!("/{listing_path}")
+            };
+            let target =
+                client::Target::parse(&format!("{}{path}", api_url.trim_end_matches('/')))?;
+            let plan = DisturbPlan {
+                target,
+                flood_connections,
+                listing_connections,
+                auth: client::basic_auth(&user, &password)?,
+            };
+            disturb(&url, &plan, &opts).await
+        }
         Command::Capture {
             url,
             soap_action,
@@ -391,6 +472,109 @@ async fn compare(varco_url: &str, bare_url: &str, opts: &LoadOpts) -> Result<()>
     }
     varco.warn_errors();
     bare.warn_errors();
+    Ok(())
+}
+
+/// The api side of `disturb`.
+struct DisturbPlan {
+    /// The listing URL (also the flood's).
+    target: client::Target,
+    flood_connections: usize,
+    listing_connections: usize,
+    /// The listings' right credentials.
+    auth: hyper::header::HeaderValue,
+}
+
+/// `disturb`: verify quiet, during the flood, during the listings, one after the other.
+async fn disturb(url: &str, plan: &DisturbPlan, opts: &LoadOpts) -> Result<()> {
+    let timeout = secs(opts.timeout, "--timeout")?;
+    // The gestionale's password verified (and remembered) first, as in real use: a remembered
+    // user is not held back by the flood's failures from the same address.
+    let mut conn = client::Conn::open(&plan.target).await?;
+    conn.ready().await?;
+    let (status, body) = conn
+        .get(&plan.target, &[("Authorization", plan.auth.clone())])
+        .await
+        .context("first authenticated listing")?;
+    if status != hyper::StatusCode::OK {
+        bail!(
+            "the first authenticated listing answered {status}: {}",
+            String::from_utf8_lossy(&body[..body.len().min(500)])
+        );
+    }
+    drop(conn);
+
+    let phases = [
+        ("quiet", None),
+        (
+            "flood",
+            Some((disturb::Kind::Flood, plan.flood_connections)),
+        ),
+        (
+            "listings",
+            Some((
+                disturb::Kind::Listings(plan.auth.clone()),
+                plan.listing_connections,
+            )),
+        ),
+    ];
+    let mut quiet_p99 = None;
+    let mut ratios = Vec::new();
+    for (name, disturbance) in phases {
+        let disturber = match disturbance {
+            Some((kind, connections)) if connections > 0 => Some(
+                disturb::start(disturb::DisturbConfig {
+                    kind,
+                    target: plan.target.clone(),
+                    connections,
+                    timeout,
+                })
+                .await
+                .with_context(|| format!("starting the {name} disturbance"))?,
+            ),
+            _ => None,
+        };
+        let verify = load::run(opts.config(url)?).await?;
+        let disturbance = match disturber {
+            Some(d) => Some(d.stop().await?),
+            None => None,
+        };
+        let p99 = verify.to_json()["p99_us"].as_u64().unwrap_or(0);
+        match quiet_p99 {
+            None => quiet_p99 = Some(p99),
+            Some(quiet) => ratios.push((name, p99 as f64 / quiet.max(1) as f64)),
+        }
+        let mut out = serde_json::json!({
+            "op": "disturb",
+            "disturbance": name,
+            "conns": opts.connections,
+            "verify": verify.to_json(),
+            "disturber": disturbance.as_ref().map(disturb::DisturbReport::to_json),
+        });
+        if let Some(label) = &opts.label {
+            out["label"] = label.as_str().into();
+        }
+        append_json(opts.json_out.as_deref(), &out)?;
+        if opts.json {
+            println!("{out}");
+        } else {
+            println!("disturbance={name} target=verify {}", verify.line());
+            if let Some(d) = &disturbance {
+                println!("disturbance={name} target={name} {}", d.line());
+            }
+        }
+        verify.warn_errors();
+        if let Some(d) = &disturbance {
+            d.warn_errors();
+        }
+    }
+    if !opts.json {
+        let ratios: Vec<String> = ratios
+            .iter()
+            .map(|(name, r)| format!("{name}={r:.2}"))
+            .collect();
+        println!("p99_vs_quiet {}", ratios.join(" "));
+    }
     Ok(())
 }
 

@@ -16,7 +16,7 @@ use hyper::StatusCode;
 use hyper::header::HeaderValue;
 use serde_json::{Value, json};
 
-use crate::client::{Conn, Target};
+use crate::client::{Conn, Target, basic_auth};
 
 /// What to load.
 #[derive(Debug)]
@@ -111,35 +111,12 @@ pub fn chunk_body(config: &PreloadConfig, from: u64, to: u64) -> Vec<u8> {
     s.into_bytes()
 }
 
-/// HTTP Basic credentials.
-fn basic(user: &str, password: &str) -> Result<HeaderValue> {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let raw = format!("{user}:{password}").into_bytes();
-    let mut out = String::from("Basic ");
-    for chunk in raw.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (k, shift) in [18, 12, 6, 0].into_iter().enumerate() {
-            if k <= chunk.len() {
-                out.push(ALPHABET[((n >> shift) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    HeaderValue::from_str(&out).context("credentials")
-}
-
 /// Loads `config.count` positions, chunk by chunk.
 pub async fn run(config: PreloadConfig) -> Result<PreloadReport> {
     if config.chunk == 0 {
         bail!("--chunk must be at least 1");
     }
-    let auth = basic(&config.user, &config.password)?;
+    let auth = basic_auth(&config.user, &config.password)?;
     let json_type = HeaderValue::from_static("application/json");
     let mut conn = Conn::open(&config.target).await?;
     let mut report = PreloadReport {
@@ -213,13 +190,6 @@ pub async fn run(config: PreloadConfig) -> Result<PreloadReport> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn basic_auth_is_base64() {
-        assert_eq!(basic("demo", "demo").unwrap(), "Basic ZGVtbzpkZW1v");
-        assert_eq!(basic("a", "").unwrap(), "Basic YTo=");
-        assert_eq!(basic("ab", "").unwrap(), "Basic YWI6");
-    }
 
     #[test]
     fn chunk_is_a_json_array_of_positions() {

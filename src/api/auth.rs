@@ -393,6 +393,35 @@ mod tests {
         assert_eq!(basic_credentials(&header("Basic")), None);
     }
 
+    #[tokio::test]
+    async fn the_demo_password_is_refused_when_others_can_reach_varco() {
+        let demo = header(&format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("demo:demo")
+        ));
+        let config = Config::demo();
+        let auth = Authenticator::new(&config);
+        assert!(auth.authenticate(&demo, None).await.is_ok());
+        // Behind a proxy that forwards other clients (the listeners stay on loopback).
+        for listener in ["nodo", "api"] {
+            let mut proxied = Config::demo();
+            let access = if listener == "nodo" {
+                &mut proxied.nodo.access
+            } else {
+                &mut proxied.api.access
+            };
+            access.trusted_proxies = vec!["127.0.0.1".into()];
+            let auth = Authenticator::new(&proxied);
+            let refused = auth.authenticate(&demo, None).await.unwrap_err();
+            assert_eq!(
+                refused.status,
+                axum::http::StatusCode::UNAUTHORIZED,
+                "{listener}"
+            );
+            assert_eq!(auth.verifications(), 0, "refused without an argon2");
+        }
+    }
+
     #[test]
     fn buckets_block_past_the_burst_and_drain() {
         let mut l = Limiter::default();
