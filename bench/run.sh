@@ -3,6 +3,11 @@
 # BENCH_PRELOAD positions through the API) against a bare hyper server answering the same
 # bytes, in one run, on loopback, for verify, activate (V2) and durable receipts (V2, each
 # receiptId unique, each closing a different preloaded position), at each connection count.
+# Then `varco-bench disturb` (issue 11): verify at 64 connections quiet, then during a
+# wrong-password flood on the api listener (200 connections, a new user name and a wrong
+# password per request: mostly 429), then during 16 connections of listings
+# (GET /api/pendenze/v2/pendenze?risultatiPerPagina=25 as `demo`, with the total count), each
+# for the same seconds: the hardening holds if neither moves verify's p99.
 #
 # Usage: bench/run.sh [SECONDS] [CONNECTIONS...]
 # Environment (defaults in brackets):
@@ -15,6 +20,7 @@
 #   BENCH_CACHE_MB [256]       store.cache_mb
 #   BENCH_OUT [target/bench/summary-<UTC time>.jsonl]  machine-readable summary (one JSON per line)
 #   BENCH_NOTICES [1]          also run examples/notice_timing (0 to skip)
+#   BENCH_DISTURB [1]          also run `varco-bench disturb` (0 to skip)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-${BENCH_SECS:-10}}
@@ -97,6 +103,16 @@ for conns in $conns_list; do
   done
   echo "after $conns connections: $(mem)"
 done
+
+# Does a wrong-password flood or a crowd of listings on the api listener move verify's p99?
+if [[ ${BENCH_DISTURB:-1} != 0 ]]; then
+  echo "disturb: verify p99 at 64 connections, ${secs}s each: quiet, during a wrong-password flood (200 connections, api listener), during listings (16 connections, GET /api/pendenze/v2/pendenze?risultatiPerPagina=25 with the count)"
+  $B disturb --url "$varco" --api-url "$api" --soap-action paVerifyPaymentNotice \
+    --body-file bench/requests/verify.xml --notices "$hot" --connections 64 --duration "$secs" \
+    --warmup "$warmup" --flood-connections 200 --listing-connections 16 \
+    --json-out "$out" --label "store=$preload"
+  echo "after disturb: $(mem)"
+fi
 flushes=$(curl -sf "$api/metrics" | awk '/^varco_store_flushes_total /{print $2}') || true
 waiters=$(curl -sf "$api/metrics" | awk '/^varco_store_flush_waiters_total /{print $2}') || true
 echo "group commit: ${flushes:-?} flushes for ${waiters:-?} waiters"

@@ -8,7 +8,14 @@ def ms(us):
     return f"{us / 1000:.2f} ms"
 
 
+def statuses(d):
+    return ", ".join(f"{code}: {n:,}" for code, n in sorted(d["statuses"].items(), key=lambda kv: int(kv[0])))
+
+
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+# `varco-bench disturb` rows: their own table, never in the others.
+disturbs = [r for r in rows if r.get("op") == "disturb"]
+rows = [r for r in rows if r.get("op") != "disturb"]
 compares = [r for r in rows if "varco" in r and "bare" in r]
 if compares:
     print("| operation | conns | Varco req/s | p50 | p99 | p99.9 | max | errors | bare req/s | bare p99 | ratio |")
@@ -39,3 +46,18 @@ for r in rows:
         )
     elif "varco" not in r and "rps" not in r:
         print(json.dumps(r))
+if disturbs:
+    quiet = next((r["verify"]["p99_us"] for r in disturbs if r["disturbance"] == "quiet"), None)
+    print()
+    print("| disturbance | verify conns | verify req/s | p50 | p99 | p99.9 | p99 / quiet | errors | disturbance conns | disturbance requests | statuses |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in disturbs:
+        v, d = r["verify"], r.get("disturber")
+        ratio = f"{v['p99_us'] / quiet:.2f}" if quiet else ""
+        extra = f"{d['conns']} | {d['requests']:,} | {statuses(d)}" if d else "– | – | –"
+        if d and d.get("errors_transport"):
+            extra += f" (+{d['errors_transport']} transport errors)"
+        print(
+            f"| {r['disturbance']} | {r['conns']} | {v['rps']:,.0f} | {ms(v['p50_us'])} | {ms(v['p99_us'])} "
+            f"| {ms(v['p999_us'])} | {ratio} | {v['errors']} | {extra} |"
+        )

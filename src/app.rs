@@ -322,11 +322,15 @@ fn xml(status: StatusCode, body: String) -> axum::response::Response {
 
 /// The address the served WSDL names: `nodo.public_url`, else the listener's own address.
 fn wsdl_text(config: &crate::config::Config) -> String {
-    let url = config
-        .nodo
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}/paForNode", config.nodo.listen));
+    let url = config.nodo.public_url.clone().unwrap_or_else(|| {
+        // The listener's own scheme: HTTPS when Varco terminates TLS itself.
+        let scheme = if config.nodo.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}/paForNode", config.nodo.listen)
+    });
     let mut escaped = String::new();
     crate::soap::schema::escape_into(&mut escaped, &url);
     WSDL.replace(
@@ -572,5 +576,32 @@ fn soap_payloads(journal: &Journal, e: &mut Evento, request: &[u8], response: &s
             payload: Some(journal::payload(response.as_bytes())),
             ..Parametri::default()
         });
+    }
+}
+
+#[cfg(test)]
+mod wsdl_text_tests {
+    use super::wsdl_text;
+    use crate::config::{Config, TlsConfig};
+
+    #[test]
+    fn the_soap_address_takes_the_listener_scheme_unless_a_public_url_is_set() {
+        let mut c = Config::demo();
+        c.nodo.listen = "127.0.0.1:8443".parse().unwrap();
+        assert!(wsdl_text(&c).contains(r#"location="http://127.0.0.1:8443/paForNode""#));
+        c.nodo.tls = Some(TlsConfig {
+            cert: "nodo.pem".into(),
+            key: "nodo.key".into(),
+        });
+        let text = wsdl_text(&c);
+        assert!(
+            text.contains(r#"location="https://127.0.0.1:8443/paForNode""#),
+            "{text}"
+        );
+        assert!(!text.contains("http://127.0.0.1:8443"));
+        c.nodo.public_url = Some("https://station.example/paForNode?a=1&b=2".into());
+        assert!(
+            wsdl_text(&c).contains(r#"location="https://station.example/paForNode?a=1&amp;b=2""#)
+        );
     }
 }

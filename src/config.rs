@@ -150,6 +150,10 @@ pub struct NodoConfig {
     /// Time a client has to send a request's headers (slow-loris guard), ms.
     #[serde(default = "default_header_timeout")]
     pub header_timeout_ms: u64,
+    /// Time a client has to send a request's whole body, counted from when its headers
+    /// arrived, ms; then it gets 408 and the connection is closed.
+    #[serde(default = "default_nodo_body_timeout")]
+    pub body_timeout_ms: u64,
     /// The URL written in the served WSDL's soap:address, as pagoPA reaches the station
     /// (behind a proxy, say); defaults to `http://<listen>/paForNode`.
     #[serde(default)]
@@ -171,6 +175,7 @@ impl Default for NodoConfig {
             listen: default_nodo_listen(),
             max_body_bytes: default_max_body(),
             header_timeout_ms: default_header_timeout(),
+            body_timeout_ms: default_nodo_body_timeout(),
             public_url: None,
             tls: None,
             client_auth: None,
@@ -191,6 +196,12 @@ fn default_header_timeout() -> u64 {
 fn default_max_body() -> usize {
     1024 * 1024
 }
+fn default_nodo_body_timeout() -> u64 {
+    10_000
+}
+fn default_api_body_timeout() -> u64 {
+    60_000
+}
 
 /// `[api]`
 #[derive(Debug, Clone, Deserialize)]
@@ -199,6 +210,11 @@ pub struct ApiConfig {
     /// Address to listen on.
     #[serde(default = "default_api_listen")]
     pub listen: SocketAddr,
+    /// Time a client has to send a request's whole body, counted from when its headers
+    /// arrived, ms (bulk loads of up to 256 MiB come this way); then 408 and the connection
+    /// is closed.
+    #[serde(default = "default_api_body_timeout")]
+    pub body_timeout_ms: u64,
     /// `[api.tls]`: serve HTTPS (reloaded on SIGHUP).
     #[serde(default)]
     pub tls: Option<TlsConfig>,
@@ -214,6 +230,7 @@ impl Default for ApiConfig {
     fn default() -> Self {
         Self {
             listen: default_api_listen(),
+            body_timeout_ms: default_api_body_timeout(),
             tls: None,
             client_auth: None,
             access: AccessConfig::default(),
@@ -245,24 +262,50 @@ pub struct ClientAuthConfig {
     /// colons, optionally prefixed `sha256:`.
     #[serde(default)]
     pub pins: Vec<String>,
+    /// PEM file of intermediate CA certificates, used to build the path from a certificate a
+    /// trusted proxy passes (nginx passes the leaf alone) to `ca`. Never trust anchors: only
+    /// the certificates of `ca` are. Needs `ca`.
+    #[serde(default)]
+    pub intermediates: Option<PathBuf>,
 }
 
 /// `[nodo.access]` / `[api.access]`: who may connect.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccessConfig {
     /// Client addresses or CIDR ranges allowed (empty: everyone). Behind a trusted proxy the
     /// client address is the one the proxy forwards.
     #[serde(default)]
     pub allow: Vec<String>,
-    /// Peers (addresses or CIDR ranges) whose `Forwarded` / `X-Forwarded-For`,
-    /// `X-Request-Id` and client-certificate header are believed. Nobody else's are.
+    /// Peers (addresses or CIDR ranges) whose `client_ip_header`, `X-Request-Id` and
+    /// client-certificate header are believed. Nobody else's are.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// The one header a trusted proxy sets to the client's address; no other header is read
+    /// for it. `Forwarded` selects RFC 7239 parsing (`for=`); any other name is read as an
+    /// `X-Forwarded-For`-style list. The proxy must overwrite it, never append to what the
+    /// client sent (deploy/nginx/varco.conf).
+    #[serde(default = "default_client_ip_header")]
+    pub client_ip_header: String,
     /// Header in which a trusted proxy passes the client certificate it verified (PEM,
     /// URL-encoded, as nginx's `$ssl_client_escaped_cert`).
     #[serde(default)]
     pub client_cert_header: Option<String>,
+}
+
+impl Default for AccessConfig {
+    fn default() -> Self {
+        Self {
+            allow: Vec::new(),
+            trusted_proxies: Vec::new(),
+            client_ip_header: default_client_ip_header(),
+            client_cert_header: None,
+        }
+    }
+}
+
+fn default_client_ip_header() -> String {
+    "X-Forwarded-For".to_owned()
 }
 
 /// `[store]`
@@ -594,6 +637,12 @@ impl Config {
         if self.nodo.max_body_bytes < 1024 {
             bail!("nodo.max_body_bytes: must be at least 1024");
         }
+        if self.nodo.body_timeout_ms == 0 {
+            bail!("nodo.body_timeout_ms: must be at least 1");
+        }
+        if self.api.body_timeout_ms == 0 {
+            bail!("api.body_timeout_ms: must be at least 1");
+        }
         let mut seen = HashSet::new();
         for (i, d) in self.domini.iter().enumerate() {
             let key = format!("domini[{i}]");
@@ -788,8 +837,9 @@ impl Config {
         self.nodo.listen.ip().is_loopback() && self.api.listen.ip().is_loopback()
     }
 
-    /// Whether the demo credentials may be used: only when nobody but this host can reach
-    /// Varco (both listeners on loopback and no trusted proxy forwarding other clients).
+    /// Whether the well-known demo password may be used: only when nobody but this host can
+    /// reach Varco, i.e. both listeners on loopback AND no trusted proxy on either (behind a
+    /// reverse proxy on the same host, a remote client arrives from loopback too).
     pub fn demo_credentials_allowed(&self) -> bool {
         self.loopback_only()
             && self.nodo.access.trusted_proxies.is_empty()
@@ -823,7 +873,7 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
 }
 
 impl Config {
-    /// Refuses the well-known demo password unless every listener is on loopback.
+    /// Refuses the well-known demo password unless [`Config::demo_credentials_allowed`].
     pub fn check_demo_password(&self) -> anyhow::Result<()> {
         if self.demo_credentials_allowed() {
             return Ok(());
@@ -832,7 +882,8 @@ impl Config {
             if verify_password("demo", &o.password_hash) {
                 bail!(
                     "operatori[{i}].password_hash: operator {} uses the demo password, which is \
-                     accepted only while both listeners are on loopback; set a real one with `varco hash-password`",
+                     accepted only while both listeners are on loopback and neither has access.trusted_proxies \
+                     (behind a proxy a remote client looks local); set a real one with `varco hash-password`",
                     o.username
                 );
             }
@@ -841,7 +892,8 @@ impl Config {
             if verify_password("demo", &a.password_hash) {
                 bail!(
                     "applicazioni[{i}].password_hash: application {} uses the demo password, which is \
-                     accepted only while both listeners are on loopback; set a real one with `varco hash-password`",
+                     accepted only while both listeners are on loopback and neither has access.trusted_proxies \
+                     (behind a proxy a remote client looks local); set a real one with `varco hash-password`",
                     a.id_a2a
                 );
             }
@@ -991,6 +1043,44 @@ mod tests {
         assert!(err.contains("applicazioni[0].password_hash"), "{err}");
         c.applicazioni[0].password_hash = hash_password("a real secret").unwrap();
         c.check_demo_password().unwrap();
+    }
+
+    #[test]
+    fn demo_password_never_behind_a_trusted_proxy() {
+        for listener in ["nodo", "api"] {
+            let mut c = Config::demo();
+            assert!(c.demo_credentials_allowed());
+            let access = if listener == "nodo" {
+                &mut c.nodo.access
+            } else {
+                &mut c.api.access
+            };
+            access.trusted_proxies = vec!["127.0.0.1".into()];
+            assert!(c.loopback_only(), "still on loopback");
+            assert!(!c.demo_credentials_allowed(), "{listener}");
+            let err = c.check_demo_password().unwrap_err().to_string();
+            assert!(err.contains("operatori[0].password_hash"), "{err}");
+            assert!(err.contains("trusted_proxies"), "{err}");
+            c.operatori.clear();
+            let err = c.check_demo_password().unwrap_err().to_string();
+            assert!(err.contains("applicazioni[0].password_hash"), "{err}");
+            for a in &mut c.applicazioni {
+                a.password_hash = hash_password("a real secret").unwrap();
+            }
+            c.check_demo_password().unwrap();
+        }
+    }
+
+    #[test]
+    fn listener_defaults() {
+        let c = Config::demo();
+        assert_eq!(c.nodo.body_timeout_ms, 10_000);
+        assert_eq!(c.api.body_timeout_ms, 60_000);
+        assert_eq!(c.nodo.access.client_ip_header, "X-Forwarded-For");
+        assert_eq!(c.api.access.client_ip_header, "X-Forwarded-For");
+        let bad = DEMO_TOML.replacen("[api]\n", "[api]\nbody_timeout_ms = 0\n", 1);
+        let err = format!("{:#}", Config::parse(&bad, "test").unwrap_err());
+        assert!(err.contains("api.body_timeout_ms"), "{err}");
     }
 
     #[test]

@@ -33,6 +33,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_bound: impl FnOnce(Bound, &Store) + Send,
 ) -> anyhow::Result<()> {
+    // First of all: SIGHUP's default action ends the process, and a log rotation or a
+    // `systemctl reload` may send one at any moment, also while the store opens.
+    let hangups = listen_for_sighup();
     let config = Arc::new(config);
     let ready = Arc::new(AtomicBool::new(false));
     let nodo_edge = Edge::new(
@@ -56,11 +59,17 @@ pub async fn run(
         api: api_listener.local_addr()?,
     };
     let (stop_tx, stop_rx) = watch::channel(false);
-    let timeouts = Timeouts {
+    let nodo_timeouts = Timeouts {
         header: Duration::from_millis(config.nodo.header_timeout_ms),
+        body: Duration::from_millis(config.nodo.body_timeout_ms),
         drain: Duration::from_millis(config.outbox.shutdown_grace_ms),
     };
+    let api_timeouts = Timeouts {
+        body: Duration::from_millis(config.api.body_timeout_ms),
+        ..nodo_timeouts
+    };
     reload_on_sighup(
+        hangups,
         [&nodo_edge, &api_edge]
             .iter()
             .filter_map(|e| e.tls.clone())
@@ -75,7 +84,7 @@ pub async fn run(
         late_router(api_router_slot.clone()),
         api_edge.clone(),
         stop_rx.clone(),
-        timeouts,
+        api_timeouts,
     ));
     let (store, state) = match open(config.clone(), clock.clone(), ready.clone()).await {
         Ok(opened) => opened,
@@ -95,7 +104,7 @@ pub async fn run(
         nodo_router(state.clone()),
         nodo_edge.clone(),
         stop_rx.clone(),
-        timeouts,
+        nodo_timeouts,
     );
     let worker_task = tokio::spawn(worker.run(stop_rx.clone()));
     let nodo_task = tokio::spawn(nodo_server);
@@ -185,11 +194,13 @@ fn late_router(slot: Arc<std::sync::OnceLock<axum::Router>>) -> axum::Router {
     })
 }
 
-/// Connection timeouts.
+/// Connection timeouts of a listener.
 #[derive(Debug, Clone, Copy)]
 struct Timeouts {
     /// A request's headers must arrive within this (slow-loris guard).
     header: Duration,
+    /// A request's body must arrive within this, counted from its head.
+    body: Duration,
     /// On shutdown, in-flight requests get this long to finish.
     drain: Duration,
 }
@@ -236,17 +247,35 @@ impl Edge {
     }
 }
 
-/// Re-reads every listener's certificate and key on SIGHUP (established connections keep
-/// theirs; a file that does not load leaves the one in use).
-fn reload_on_sighup(tls: Vec<Arc<Reloadable>>, stop: watch::Receiver<bool>) {
-    if tls.is_empty() {
-        return;
+/// SIGHUPs, handled from now on (installing the handler replaces the default action, which
+/// ends the process, for the rest of its life).
+#[cfg(unix)]
+type Hangups = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Hangups = ();
+
+#[cfg(unix)]
+fn listen_for_sighup() -> Hangups {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::hangup()) {
+        Ok(hup) => Some(hup),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot handle SIGHUP: one would end the process");
+            None
+        }
     }
+}
+
+#[cfg(not(unix))]
+fn listen_for_sighup() -> Hangups {}
+
+/// On every SIGHUP, re-reads what can be re-read: each listener's certificate and key
+/// (established connections keep theirs; a file that does not load leaves the one in use).
+/// With nothing to reload it says so; it never ends the process.
+fn reload_on_sighup(hangups: Hangups, tls: Vec<Arc<Reloadable>>, stop: watch::Receiver<bool>) {
     #[cfg(unix)]
     tokio::spawn(async move {
-        use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut hup) = signal(SignalKind::hangup()) else {
-            tracing::warn!("cannot listen for SIGHUP: certificates will not be reloaded");
+        let Some(mut hup) = hangups else {
             return;
         };
         let stopping = stopped(stop);
@@ -255,6 +284,9 @@ fn reload_on_sighup(tls: Vec<Arc<Reloadable>>, stop: watch::Receiver<bool>) {
             tokio::select! {
                 got = hup.recv() => if got.is_none() { return },
                 () = &mut stopping => return,
+            }
+            if tls.is_empty() {
+                tracing::info!("SIGHUP: nothing to reload");
             }
             for t in &tls {
                 let reloaded = t.reload();
@@ -271,7 +303,7 @@ fn reload_on_sighup(tls: Vec<Arc<Reloadable>>, stop: watch::Receiver<bool>) {
         }
     });
     #[cfg(not(unix))]
-    drop((tls, stop));
+    drop((hangups, tls, stop));
 }
 
 /// Serves `router` on `listener` (HTTP/1.1 or HTTPS, keep-alive) until `stop`, then lets
@@ -316,7 +348,7 @@ async fn serve(
                     continue;
                 }
                 let _ = stream.set_nodelay(true);
-                let conn = Connection { router: router.clone(), http: http.clone(), watcher: graceful.watcher(), peer };
+                let conn = Connection { router: router.clone(), http: http.clone(), watcher: graceful.watcher(), peer, body_timeout: timeouts.body };
                 match &edge.tls {
                     None => {
                         tokio::spawn(conn.serve(stream, None));
@@ -366,6 +398,7 @@ struct Connection {
     http: hyper::server::conn::http1::Builder,
     watcher: hyper_util::server::graceful::Watcher,
     peer: SocketAddr,
+    body_timeout: Duration,
 }
 
 impl Connection {
@@ -373,16 +406,29 @@ impl Connection {
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
+        use hyper::body::Body as _;
         use hyper_util::rt::TokioIo;
         use tower::ServiceExt;
         let info = ConnInfo {
             peer: self.peer,
             client_cert,
         };
+        let body_timeout = self.body_timeout;
         let service = self
             .router
             .map_request(move |req: hyper::Request<hyper::body::Incoming>| {
-                let mut req = req.map(axum::body::Body::new);
+                // Every body gets its deadline here, before any route or middleware sees it
+                // (the clock starts now: the head has just arrived).
+                let (parts, body) = req.into_parts();
+                let mut req = if body.is_end_stream() {
+                    axum::extract::Request::from_parts(parts, axum::body::Body::new(body))
+                } else {
+                    let (body, deadline) = crate::edge::deadline::wrap(body, body_timeout);
+                    let mut req =
+                        axum::extract::Request::from_parts(parts, axum::body::Body::new(body));
+                    req.extensions_mut().insert(deadline);
+                    req
+                };
                 req.extensions_mut().insert(info.clone());
                 req
             });

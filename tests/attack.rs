@@ -1,6 +1,7 @@
 //! The attack surface over real HTTP against the release binary: XML entity tricks, deep
 //! nesting, huge bodies (with and without Content-Length), malformed requests, thousands of
-//! idle connections, oversized headers and request smuggling. Each test also checks that the
+//! idle connections, oversized headers, request smuggling, a body trickled one byte a second
+//! and SIGHUP without TLS. Each test also checks that the
 //! process is still there and still answers, and where memory is at stake that its resident
 //! size stays flat (a generous bound: this is a resource check, not a timing one).
 //!
@@ -842,6 +843,145 @@ fn a_flood_of_wrong_passwords_is_limited_and_memory_stays_flat() {
         )),
         429
     );
+}
+
+/// Sends `head` (a request with `Content-Length: 1000`) on a fresh connection, then one body
+/// byte a second from another thread. Returns what the server answered (read until it closes
+/// the connection, or `give_up` passes) and when the answer began, from the head.
+fn trickle_body(addr: &str, head: &str, give_up: Duration) -> (String, Option<Duration>) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let started = Instant::now();
+    s.write_all(head.as_bytes()).unwrap();
+    let mut writer = s.try_clone().unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_writer = stop.clone();
+    let trickler = std::thread::spawn(move || {
+        while !stop_writer.load(std::sync::atomic::Ordering::Relaxed) {
+            if writer.write_all(b"x").is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    let mut out = Vec::new();
+    let mut first = None;
+    let mut buf = [0u8; 4096];
+    while started.elapsed() < give_up {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                first.get_or_insert_with(|| started.elapsed());
+                out.extend_from_slice(&buf[..n]);
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break,
+        }
+    }
+    let closed = started.elapsed() < give_up;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = trickler.join();
+    let answer = String::from_utf8_lossy(&out).into_owned();
+    assert!(
+        closed,
+        "the connection was still open after {give_up:?}; got {answer:?}"
+    );
+    (answer, first)
+}
+
+#[test]
+fn a_body_trickled_one_byte_a_second_is_cut_off_at_the_body_deadline_on_both_listeners() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("varco.toml");
+    let toml = varco::config::DEMO_TOML
+        .replacen(
+            "header_timeout_ms = 10000",
+            "header_timeout_ms = 10000\nbody_timeout_ms = 1500",
+            1,
+        )
+        .replacen("[api]\n", "[api]\nbody_timeout_ms = 1500\n", 1);
+    assert_eq!(toml.matches("body_timeout_ms = 1500").count(), 2);
+    std::fs::write(&config, toml).unwrap();
+    let gw = Gateway::start_with(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let nodo_head = "POST /paForNode HTTP/1.1\r\nHost: varco\r\nContent-Type: text/xml; charset=utf-8\r\nSOAPAction: paVerifyPaymentNotice\r\nContent-Length: 1000\r\n\r\n";
+    let api_head = "PUT /api/pendenze/v2/pendenze/demo/trickled HTTP/1.1\r\nHost: varco\r\nAuthorization: Basic ZGVtbzpkZW1v\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n";
+    let cases = [
+        ("nodo", host_port(&gw.nodo), nodo_head),
+        ("api", host_port(&gw.api), api_head),
+    ];
+    // Both trickle at once, while another client is served.
+    let handles: Vec<_> = cases
+        .into_iter()
+        .map(|(what, addr, head)| {
+            std::thread::spawn(move || (what, trickle_body(&addr, head, Duration::from_secs(8))))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_serving(&gw);
+    for h in handles {
+        let (what, (answer, first)) = h.join().unwrap();
+        assert_eq!(status(&answer), 408, "{what}: {answer}");
+        let head = answer
+            .split("\r\n\r\n")
+            .next()
+            .unwrap()
+            .to_ascii_lowercase();
+        assert!(head.contains("connection: close"), "{what}: {answer}");
+        assert!(answer.contains("body_timeout"), "{what}: {answer}");
+        let first = first.unwrap();
+        assert!(
+            first >= Duration::from_millis(1400) && first < Duration::from_millis(4000),
+            "{what}: answered after {first:?} (deadline 1.5 s)"
+        );
+    }
+    assert_serving(&gw);
+    // Counted with the edge refusals.
+    let (_, metrics) = varco_get(&gw.api, "/metrics");
+    let timed_out: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("varco_edge_refused_total{") && l.contains("body_timeout"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(timed_out, 2.0, "{metrics}");
+}
+
+/// GET `path` on a listener URL; (status, body).
+fn varco_get(base: &str, path: &str) -> (u16, String) {
+    let answer = exchange(
+        &host_port(base),
+        format!("GET {path} HTTP/1.1\r\nHost: varco\r\nConnection: close\r\n\r\n").as_bytes(),
+        Duration::from_secs(10),
+    );
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status(&answer), body)
+}
+
+#[test]
+fn sighup_without_tls_neither_ends_nor_stops_the_gateway() {
+    // Log rotation and `systemctl reload` send SIGHUP; its default action ends a process.
+    let (_dir, gw) = start();
+    for _ in 0..3 {
+        let sent = std::process::Command::new("kill")
+            .args(["-HUP", &gw.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        std::thread::sleep(Duration::from_millis(200));
+        assert_serving(&gw);
+    }
+    let (s, _) = varco_get(&gw.api, "/readyz");
+    assert_eq!(s, 200);
 }
 
 /// Inputs `make fuzz` found, replayed through the same checks as the fuzz target.

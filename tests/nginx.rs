@@ -2,24 +2,45 @@
 //! on loopback terminates TLS and verifies the client certificate, Varco behind it trusts
 //! nginx's headers and checks the certificate against its pins. A notice is paid through it
 //! with pagoPA's certificate; without one, with one of another CA, or with one of the right
-//! CA that is not pinned, nothing reaches the SOAP handler.
+//! CA that is not pinned, nothing reaches the SOAP handler. Forwarding headers a client writes
+//! itself (`Forwarded`, `X-Forwarded-For`, `X-Real-IP`, a pasted `X-SSL-Client-Cert` on the
+//! api side) do not get through nginx to Varco, and the demo passwords cannot be used behind
+//! it.
 //!
 //! `make test` installs nginx (Debian's nginx-light) when missing. Run by hand without nginx,
-//! the test says SKIPPED; under CI it fails instead.
+//! the tests say SKIPPED; under CI they fail instead.
 
 mod common;
 
 use common::{Gateway, fixture, free_port, pki};
 use reqwest::{Certificate, Client, Identity};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// The password of the application `demo` and the operator `admin` behind nginx (the demo
+/// password is refused there).
+const PASSWORD: &str = "not the demo password";
 
 fn nginx_binary() -> Option<PathBuf> {
     ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
         .iter()
         .map(PathBuf::from)
         .find(|p| p.exists())
+}
+
+/// nginx, or None (with a message) when it is missing outside CI.
+fn nginx_or_skip() -> Option<PathBuf> {
+    let found = nginx_binary();
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "nginx is missing under CI: `make tools` installs it"
+        );
+        eprintln!("SKIPPED: nginx is not installed (make tools installs it)");
+    }
+    found
 }
 
 /// nginx in the foreground on a prefix of its own; killed on drop.
@@ -134,6 +155,67 @@ fn client(server_ca: &pki::Ca, identity: Option<&pki::Leaf>) -> Client {
     b.build().unwrap()
 }
 
+/// A client of nginx connecting from the loopback address `local` (127.0.0.2 is a host that
+/// is not on the api allowlist).
+fn client_from(server_ca: &pki::Ca, local: &str) -> Client {
+    Client::builder()
+        .tls_certs_only([Certificate::from_pem(server_ca.issuer.pem().as_bytes()).unwrap()])
+        .local_address(local.parse::<IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+/// The files deploy/nginx/varco.conf reads, in `dir`; returns the CA of the server
+/// certificates and pagoPA's client CA.
+fn nginx_files(dir: &Path) -> (pki::Ca, pki::Ca) {
+    let server_ca = pki::ca(dir, "server-ca");
+    let nodo_cert = pki::server(dir, "nodo", &server_ca);
+    let api_cert = pki::server(dir, "api", &server_ca);
+    assert!(nodo_cert.cert_path.ends_with("nodo.pem") && api_cert.key_path.ends_with("api.key"));
+    let pagopa_ca = pki::ca(dir, "pagopa-ca");
+    std::fs::copy(&pagopa_ca.pem_path, dir.join("pagopa-client-ca.pem")).unwrap();
+    (server_ca, pagopa_ca)
+}
+
+/// nginx on the reference file in front of `varco`; returns it with its nodo and api ports.
+fn nginx_in_front(nginx: &Path, dir: &Path, varco: &Gateway) -> (Nginx, u16, u16) {
+    let (nodo_port, api_port) = (free_port(), free_port());
+    let site = site_config(dir, nodo_port, api_port, varco);
+    let running = start_nginx(nginx, dir, &site);
+    wait_for_port(nodo_port);
+    wait_for_port(api_port);
+    (running, nodo_port, api_port)
+}
+
+/// What a URL-encoded PEM in nginx's $ssl_client_escaped_cert looks like.
+fn escaped(pem: &str) -> String {
+    pem.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The status and the start of the body of a GET with Basic credentials and extra headers.
+async fn get_with(
+    client: &Client,
+    url: &str,
+    user: (&str, &str),
+    headers: &[(&str, String)],
+) -> (u16, String) {
+    let mut req = client.get(url).basic_auth(user.0, Some(user.1));
+    for (k, v) in headers {
+        req = req.header(*k, v);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let body = resp.text().await.unwrap_or_default();
+    (status, body.chars().take(400).collect())
+}
+
 async fn soap(
     client: &Client,
     url: &str,
@@ -165,42 +247,32 @@ async fn soap_requests(api: &str) -> u64 {
         .sum::<f64>() as u64
 }
 
+/// The reference setup's Varco sections: nginx (127.0.0.1) trusted on both listeners, pagoPA's
+/// certificate pinned on the nodo side, and the api open to clients on 127.0.0.1 only.
+fn reference_sections(forwarder: &pki::Leaf) -> String {
+    format!(
+        "[nodo.access]\ntrusted_proxies = [\"127.0.0.1\"]\nclient_cert_header = \"X-SSL-Client-Cert\"\n\
+         [nodo.client_auth]\npins = [{:?}]\n\
+         [api.access]\nallow = [\"127.0.0.1\"]\ntrusted_proxies = [\"127.0.0.1\"]\n",
+        forwarder.fingerprint
+    )
+}
+
 #[test]
 fn a_notice_is_paid_through_nginx_only_with_the_pinned_client_certificate() {
-    let Some(nginx) = nginx_binary() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "nginx is missing under CI: `make tools` installs it"
-        );
-        eprintln!("SKIPPED: nginx is not installed (make tools installs it)");
+    let Some(nginx) = nginx_or_skip() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let server_ca = pki::ca(d, "server-ca");
-    let nodo_cert = pki::server(d, "nodo", &server_ca);
-    let api_cert = pki::server(d, "api", &server_ca);
-    let pagopa_ca = pki::ca(d, "pagopa-ca");
-    std::fs::copy(&pagopa_ca.pem_path, d.join("pagopa-client-ca.pem")).unwrap();
+    let (server_ca, pagopa_ca) = nginx_files(d);
     let forwarder = pki::client(d, "forwarder", Some(&pagopa_ca));
     let unpinned = pki::client(d, "unpinned", Some(&pagopa_ca));
     let rogue = pki::client(d, "rogue", None);
-    assert!(nodo_cert.cert_path.ends_with("nodo.pem") && api_cert.key_path.ends_with("api.key"));
 
-    let config = pki::config_with(
-        d,
-        &format!(
-            "[nodo.access]\ntrusted_proxies = [\"127.0.0.1\"]\nclient_cert_header = \"X-SSL-Client-Cert\"\n\
-             [nodo.client_auth]\npins = [{:?}]\n",
-            forwarder.fingerprint
-        ),
-    );
+    let config = pki::config_with_password(d, &reference_sections(&forwarder), PASSWORD);
     let varco = Gateway::start_with(&d.join("data"), &["--config", config.to_str().unwrap()]);
-    let (nodo_port, api_port) = (free_port(), free_port());
-    let site = site_config(d, nodo_port, api_port, &varco);
-    let _nginx = start_nginx(&nginx, d, &site);
-    wait_for_port(nodo_port);
-    wait_for_port(api_port);
+    let (_nginx, nodo_port, api_port) = nginx_in_front(&nginx, d, &varco);
     let nodo = format!("https://127.0.0.1:{nodo_port}/paForNode");
     let api = format!("https://127.0.0.1:{api_port}");
 
@@ -282,11 +354,11 @@ fn a_notice_is_paid_through_nginx_only_with_the_pinned_client_certificate() {
         // The WSDL is not exposed through the nodo server block; the api side answers over
         // TLS and reads the paid position back.
         let api_client = client(&server_ca, None);
+        let position =
+            format!("{api}/api/pendenze/v2/pendenze/byAvviso/77777777777/301000000000001053");
         let resp = api_client
-            .get(format!(
-                "{api}/api/pendenze/v2/pendenze/byAvviso/77777777777/301000000000001053"
-            ))
-            .basic_auth("demo", Some("demo"))
+            .get(&position)
+            .basic_auth("demo", Some(PASSWORD))
             .send()
             .await
             .unwrap();
@@ -297,5 +369,255 @@ fn a_notice_is_paid_through_nginx_only_with_the_pinned_client_certificate() {
         );
         let body: serde_json::Value = resp.json().await.unwrap();
         assert_eq!(body["stato"], "ESEGUITA", "{body}");
+
+        // The demo credentials do not work behind nginx (and a configuration keeping them
+        // does not start: the_demo_passwords_are_refused_behind_a_proxy).
+        let (s, _) = get_with(&api_client, &position, ("demo", "demo"), &[]).await;
+        assert_eq!(s, 401, "demo:demo behind nginx");
+        let (s, _) = get_with(
+            &api_client,
+            &format!("{api}/api/backoffice/v1/outbox"),
+            ("admin", "demo"),
+            &[],
+        )
+        .await;
+        assert_eq!(s, 401, "admin:demo behind nginx");
+        let (s, _) = get_with(
+            &api_client,
+            &format!("{api}/api/backoffice/v1/outbox"),
+            ("admin", PASSWORD),
+            &[],
+        )
+        .await;
+        assert_eq!(s, 200, "admin with the configured password");
+
+        // A client on 127.0.0.2 (not on the api allowlist) naming an allowed address in every
+        // forwarding header it can think of: nginx overwrites X-Forwarded-For with its real
+        // address and drops the rest, so Varco refuses it.
+        let outsider = client_from(&server_ca, "127.0.0.2");
+        let spoofed = [
+            ("forwarded", "for=127.0.0.1".to_string()),
+            ("x-forwarded-for", "127.0.0.1".to_string()),
+            ("x-real-ip", "127.0.0.1".to_string()),
+        ];
+        let (s, body) = get_with(&outsider, &position, ("demo", PASSWORD), &spoofed).await;
+        assert_eq!(s, 403, "a spoofed client address through nginx: {body}");
+        assert!(body.contains("address_not_allowed"), "{body}");
+        let (s, _) = get_with(&api_client, &position, ("demo", PASSWORD), &spoofed).await;
+        assert_eq!(s, 200, "the same request from an allowed client passes");
     });
+}
+
+#[test]
+fn a_pasted_certificate_and_spoofed_addresses_do_not_get_through_nginx_to_the_api() {
+    let Some(nginx) = nginx_or_skip() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (server_ca, pagopa_ca) = nginx_files(d);
+    // A certificate the api pins. Certificates are public: anyone may paste this one.
+    let pinned = pki::client(d, "gestionale", Some(&pagopa_ca));
+    let config = pki::config_with_password(
+        d,
+        &format!(
+            "[api.access]\nallow = [\"127.0.0.1\"]\ntrusted_proxies = [\"127.0.0.1\"]\n\
+             client_cert_header = \"X-SSL-Client-Cert\"\n[api.client_auth]\npins = [{:?}]\n",
+            pinned.fingerprint
+        ),
+        PASSWORD,
+    );
+    // Every api request needs the certificate header, /readyz too: wait with it.
+    let varco = Gateway::spawn_with(&d.join("data"), &["--config", config.to_str().unwrap()]);
+    let pasted = ("x-ssl-client-cert", escaped(&pinned.cert_pem));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let direct = Client::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let r = direct
+                .get(format!("{}/readyz", varco.api))
+                .header(pasted.0, &pasted.1)
+                .send()
+                .await;
+            if matches!(&r, Ok(resp) if resp.status() == 200) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Varco did not become ready: {r:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let (_nginx, _nodo_port, api_port) = nginx_in_front(&nginx, d, &varco);
+    let listing = "/api/pendenze/v2/pendenze";
+    let via_nginx = format!("https://127.0.0.1:{api_port}{listing}");
+    rt.block_on(async {
+        // The header itself works when the trusted proxy really sends it (Varco's side of the
+        // check is configured right)...
+        let (s, body) = get_with(
+            &Client::new(),
+            &format!("{}{listing}", varco.api),
+            ("demo", PASSWORD),
+            std::slice::from_ref(&pasted),
+        )
+        .await;
+        assert_eq!(s, 200, "from the trusted proxy itself: {body}");
+        // ...but the api block verifies no client certificate and drops the client's header.
+        let (s, body) = get_with(
+            &client(&server_ca, None),
+            &via_nginx,
+            ("demo", PASSWORD),
+            std::slice::from_ref(&pasted),
+        )
+        .await;
+        assert_eq!(s, 403, "a pasted certificate through nginx: {body}");
+        assert!(body.contains("no_client_certificate"), "{body}");
+        // A client outside the allowlist naming an allowed address, with the pasted
+        // certificate: refused on its real address.
+        let spoofed = [
+            ("forwarded", "for=127.0.0.1".to_string()),
+            ("x-forwarded-for", "127.0.0.1".to_string()),
+            ("x-real-ip", "127.0.0.1".to_string()),
+            pasted.clone(),
+        ];
+        let (s, body) = get_with(
+            &client_from(&server_ca, "127.0.0.2"),
+            &via_nginx,
+            ("demo", PASSWORD),
+            &spoofed,
+        )
+        .await;
+        assert_eq!(s, 403, "spoofed addresses through nginx: {body}");
+        assert!(body.contains("address_not_allowed"), "{body}");
+    });
+}
+
+/// The reference file decides every forwarding header itself in both server blocks: it
+/// overwrites what it sets and blanks what it does not (a static check beside the live ones).
+#[test]
+fn the_reference_file_overwrites_or_drops_every_forwarding_header() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/nginx/varco.conf"),
+    )
+    .unwrap();
+    let code: String = text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(!code.contains("$proxy_add_x_forwarded_for"));
+    let locations: Vec<&str> = code.split("proxy_pass ").skip(1).collect();
+    assert_eq!(locations.len(), 2, "one proxied location per server block");
+    for (i, block) in locations.iter().enumerate() {
+        let block = &block[..block.find('}').unwrap()];
+        let set = |name: &str| {
+            block
+                .lines()
+                .map(|l| l.split_whitespace().collect::<Vec<_>>())
+                .find(|w| w.len() >= 3 && w[0] == "proxy_set_header" && w[1] == name)
+                .map(|w| w[2..].join(" "))
+        };
+        for blank in [
+            "Forwarded",
+            "X-Real-IP",
+            "X-Forwarded-Host",
+            "X-Forwarded-Port",
+        ] {
+            assert_eq!(set(blank).as_deref(), Some("\"\";"), "block {i}: {blank}");
+        }
+        assert_eq!(
+            set("X-Forwarded-For").as_deref(),
+            Some("$remote_addr;"),
+            "block {i}"
+        );
+        assert_eq!(
+            set("X-Request-Id").as_deref(),
+            Some("$request_id;"),
+            "block {i}"
+        );
+        assert!(
+            set("X-SSL-Client-Cert").is_some(),
+            "block {i}: X-SSL-Client-Cert"
+        );
+    }
+}
+
+/// Starts `varco serve` on `config`, expects it to exit with an error, and returns its stderr
+/// (a configuration that is accepted fails the test once Varco has served for 30 s).
+fn refused_start(dir: &Path, config: &Path) -> String {
+    use std::io::Read;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_varco"))
+        .args(["serve", "--config", config.to_str().unwrap(), "--data-dir"])
+        .arg(dir.join("data"))
+        .args([
+            "--nodo-listen",
+            "127.0.0.1:0",
+            "--api-listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the configuration was accepted: Varco is serving");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(!status.success(), "the configuration was accepted");
+    stderr
+}
+
+/// Behind a proxy on the same host every client arrives from loopback: the demo passwords
+/// (`demo:demo`, `admin:demo`) would be open to the world, so such a configuration does not
+/// start.
+#[test]
+fn the_demo_passwords_are_refused_behind_a_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pagopa_ca = pki::ca(d, "pagopa-ca");
+    let forwarder = pki::client(d, "forwarder", Some(&pagopa_ca));
+    let config = pki::config_with(d, &reference_sections(&forwarder));
+    let err = refused_start(d, &config);
+    assert!(err.contains("operatori[0].password_hash"), "{err}");
+    assert!(err.contains("trusted_proxies"), "{err}");
+    // Trusting a proxy on the api listener alone is enough to refuse them.
+    let config = pki::config_with(d, "[api.access]\ntrusted_proxies = [\"127.0.0.1\"]\n");
+    let err = refused_start(d, &config);
+    assert!(err.contains("operatori[0].password_hash"), "{err}");
+    // The operator with a real password, the application still on the demo one.
+    let text = std::fs::read_to_string(&config).unwrap();
+    let admin = format!(
+        "username = \"admin\"\npassword_hash = \"{}\"",
+        pki::DEMO_HASH
+    );
+    assert!(text.contains(&admin));
+    let real = varco::config::hash_password(PASSWORD).unwrap();
+    std::fs::write(
+        &config,
+        text.replace(&admin, &admin.replace(pki::DEMO_HASH, &real)),
+    )
+    .unwrap();
+    let err = refused_start(d, &config);
+    assert!(err.contains("applicazioni[0].password_hash"), "{err}");
 }

@@ -115,6 +115,19 @@ async fn mutual_tls_with_a_ca_lets_in_only_its_clients() {
         answered_ok(&ok),
         "the forwarder's certificate is accepted: {ok:?}"
     );
+    // With no public_url, the WSDL's soap:address is the listener's own, https included.
+    let wsdl = client(&server_ca, Some(&forwarder))
+        .get(format!("{url}?wsdl"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        wsdl.contains(&format!(r#"location="{url}""#)),
+        "the WSDL names {url}: {wsdl}"
+    );
     let served = soap_requests(&gw).await;
 
     let none = verify(&client(&server_ca, None), &url, &[]).await;
@@ -278,13 +291,14 @@ async fn behind_a_proxy_only_the_trusted_proxy_is_believed() {
     let other = pki::client(d, "other", Some(&pagopa_ca));
     // 127.0.0.1 is the proxy; the Nodo's address is 203.0.113.0/24; 127.0.0.3 is a host on the
     // allowlist that is not a proxy; 127.0.0.2 is nobody.
-    let config = pki::config_with(
+    let config = pki::config_with_password(
         d,
         &format!(
             "[nodo.access]\nallow = [\"203.0.113.0/24\", \"127.0.0.3\"]\ntrusted_proxies = [\"127.0.0.1\"]\nclient_cert_header = \"X-SSL-Client-Cert\"\n[nodo.client_auth]\nca = {:?}\npins = [{:?}]\n",
             toml_path(&pagopa_ca.pem_path),
             forwarder.fingerprint
         ),
+        "a real secret",
     );
     let gw = start(d, &config);
     let url = gw.nodo.clone();
@@ -354,6 +368,17 @@ async fn behind_a_proxy_only_the_trusted_proxy_is_believed() {
             "address_not_allowed",
         ),
         (
+            "a Forwarded header naming an allowed address: not the header the proxy sets",
+            from("127.0.0.1"),
+            vec![
+                ("forwarded", "for=203.0.113.10".into()),
+                ("x-real-ip", "203.0.113.10".into()),
+                ("x-forwarded-for", "198.51.100.7".into()),
+                good_cert.clone(),
+            ],
+            "address_not_allowed",
+        ),
+        (
             "forwarding headers from a host that is not a trusted proxy",
             from("127.0.0.3"),
             vec![nodo_ip.clone(), good_cert.clone()],
@@ -404,6 +429,98 @@ async fn behind_a_proxy_only_the_trusted_proxy_is_believed() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_proxy_a_leaf_of_an_intermediate_ca_is_verified_with_the_intermediates() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let root = pki::ca(d, "pagopa-root");
+    let issuing = pki::intermediate(d, "pagopa-issuing", &root);
+    let forwarder = pki::client(d, "forwarder", Some(&issuing));
+    // A chain that does not lead to the root: its intermediate is listed in `intermediates`
+    // all the same, which must not make it trusted.
+    let rogue_root = pki::ca(d, "rogue-root");
+    let rogue_issuing = pki::intermediate(d, "rogue-issuing", &rogue_root);
+    let impostor = pki::client(d, "impostor", Some(&rogue_issuing));
+    let intermediates = d.join("intermediates.pem");
+    std::fs::write(
+        &intermediates,
+        format!("{}{}", issuing.issuer.pem(), rogue_issuing.issuer.pem()),
+    )
+    .unwrap();
+    let proxy_section = "[nodo.access]\ntrusted_proxies = [\"127.0.0.1\"]\nclient_cert_header = \"X-SSL-Client-Cert\"\n[nodo.client_auth]\n";
+    let with_dir = d.join("with");
+    let without_dir = d.join("without");
+    std::fs::create_dir_all(&with_dir).unwrap();
+    std::fs::create_dir_all(&without_dir).unwrap();
+    let with = start(
+        &with_dir,
+        &pki::config_with_password(
+            &with_dir,
+            &format!(
+                "{proxy_section}ca = {:?}\nintermediates = {:?}\n",
+                toml_path(&root.pem_path),
+                toml_path(&intermediates)
+            ),
+            "a real secret",
+        ),
+    );
+    let without = start(
+        &without_dir,
+        &pki::config_with_password(
+            &without_dir,
+            &format!("{proxy_section}ca = {:?}\n", toml_path(&root.pem_path)),
+            "a real secret",
+        ),
+    );
+    let proxy = from("127.0.0.1");
+    // As nginx's $ssl_client_escaped_cert: the leaf alone.
+    let leaf_only = ("x-ssl-client-cert", escaped(&forwarder.cert_pem));
+    let with_chain = (
+        "x-ssl-client-cert",
+        escaped(&format!("{}{}", forwarder.cert_pem, issuing.issuer.pem())),
+    );
+
+    let r = verify(&proxy, &with.nodo, std::slice::from_ref(&leaf_only)).await;
+    assert!(
+        answered_ok(&r),
+        "the leaf alone, with intermediates configured: {r:?}"
+    );
+    let r = verify(&proxy, &without.nodo, std::slice::from_ref(&leaf_only)).await;
+    assert!(
+        matches!(&r, Ok((403, body)) if body.contains("client_certificate_not_allowed")),
+        "the leaf alone, without intermediates: no path to the root ({r:?})"
+    );
+    let r = verify(&proxy, &without.nodo, std::slice::from_ref(&with_chain)).await;
+    assert!(
+        answered_ok(&r),
+        "the chain after the leaf in the header serves as intermediates: {r:?}"
+    );
+
+    // Intermediates are never trust anchors, from the file or from the header.
+    let served = soap_requests(&with).await;
+    let impostor_leaf = ("x-ssl-client-cert", escaped(&impostor.cert_pem));
+    let impostor_chain = (
+        "x-ssl-client-cert",
+        escaped(&format!(
+            "{}{}{}",
+            impostor.cert_pem,
+            rogue_issuing.issuer.pem(),
+            rogue_root.issuer.pem()
+        )),
+    );
+    for (what, header) in [
+        ("a leaf whose intermediate is listed", impostor_leaf),
+        ("a leaf with its own chain and root", impostor_chain),
+    ] {
+        let r = verify(&proxy, &with.nodo, &[header]).await;
+        assert!(
+            matches!(&r, Ok((403, body)) if body.contains("client_certificate_not_allowed")),
+            "{what}: refused ({r:?})"
+        );
+    }
+    assert_eq!(soap_requests(&with).await, served);
+}
+
 /// Starts `varco serve` on `config`, expects it to exit with an error, and returns its stderr.
 fn refused_start(dir: &Path, config: &Path) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_varco"))
@@ -442,6 +559,18 @@ fn a_configuration_that_cannot_work_is_refused_at_start() {
     );
     let err = refused_start(d, &config);
     assert!(err.contains("nodo.tls.cert"), "{err}");
+    // So is an intermediates file.
+    let ca = pki::ca(d, "root");
+    let config = pki::config_with_password(
+        d,
+        &format!(
+            "[nodo.access]\ntrusted_proxies = [\"127.0.0.1\"]\nclient_cert_header = \"X-SSL-Client-Cert\"\n[nodo.client_auth]\nca = {:?}\nintermediates = \"/nonexistent/intermediates.pem\"\n",
+            toml_path(&ca.pem_path)
+        ),
+        "a real secret",
+    );
+    let err = refused_start(d, &config);
+    assert!(err.contains("nodo.client_auth.intermediates"), "{err}");
 }
 
 #[test]

@@ -134,6 +134,11 @@ impl LoadReport {
         self.stats.hist.value_at_quantile(q)
     }
 
+    /// The 99th percentile latency, µs.
+    pub fn p99_us(&self) -> u64 {
+        self.pct(0.99)
+    }
+
     /// `op=... conns=N requests=... errors=... rps=... p50_us=... p99_us=... p999_us=... max_us=...`
     pub fn line(&self) -> String {
         format!(

@@ -190,8 +190,9 @@ enum Command {
     /// Output, per phase: `disturbance=D target=verify op=... rps=.. p50_us=.. p99_us=..
     /// p999_us=.. max_us=..` and, during a disturbance, `disturbance=D target=D conns=N
     /// requests=R rps=X statuses={401:a,429:b} transport_errors=T p50_us=.. p99_us=..
-    /// max_us=..`; at the end `p99_vs_quiet flood=X listings=Y`. With --json-out one JSON
-    /// object per phase (`"op": "disturb"`).
+    /// max_us=..`; at the end `p99_vs_quiet flood=X listings=Y` (each p99 over the quiet
+    /// one). With --json-out, one JSON object per phase (`"op": "disturb"`). A phase whose
+    /// connections are 0 is skipped.
     ///
     /// The load generator runs on the same machine: the disturbance's own CPU competes
     /// with Varco's, which a remote attacker's would not.
@@ -522,7 +523,9 @@ async fn disturb(url: &str, plan: &DisturbPlan, opts: &LoadOpts) -> Result<()> {
     let mut ratios = Vec::new();
     for (name, disturbance) in phases {
         let disturber = match disturbance {
-            Some((kind, connections)) if connections > 0 => Some(
+            // `--flood-connections 0` / `--listing-connections 0` skip that phase.
+            Some((_, 0)) => continue,
+            Some((kind, connections)) => Some(
                 disturb::start(disturb::DisturbConfig {
                     kind,
                     target: plan.target.clone(),
@@ -532,14 +535,14 @@ async fn disturb(url: &str, plan: &DisturbPlan, opts: &LoadOpts) -> Result<()> {
                 .await
                 .with_context(|| format!("starting the {name} disturbance"))?,
             ),
-            _ => None,
+            None => None,
         };
         let verify = load::run(opts.config(url)?).await?;
         let disturbance = match disturber {
             Some(d) => Some(d.stop().await?),
             None => None,
         };
-        let p99 = verify.to_json()["p99_us"].as_u64().unwrap_or(0);
+        let p99 = verify.p99_us();
         match quiet_p99 {
             None => quiet_p99 = Some(p99),
             Some(quiet) => ratios.push((name, p99 as f64 / quiet.max(1) as f64)),

@@ -3,15 +3,18 @@
 //!
 //! Two deployments are covered. Varco terminates TLS itself ([`tls`]): the client certificate
 //! comes from the handshake. Or a reverse proxy terminates it: the proxy's own address is a
-//! *trusted proxy*, the client's address comes from `Forwarded` / `X-Forwarded-For`, and the
-//! certificate the proxy verified comes in a configured header. Nobody else's forwarding
-//! headers are believed.
+//! *trusted proxy*, the client's address comes from the one header the proxy is configured to
+//! set (`access.client_ip_header`: `X-Forwarded-For` by default, or RFC 7239 `Forwarded`), and
+//! the certificate the proxy verified comes in a configured header. No other forwarding header
+//! is read, and nobody else's forwarding headers are believed.
 //!
 //! Checks happen as early as the information exists: a peer outside the allowlist is dropped at
 //! accept; a handshake certificate that is not pinned drops the connection; what depends on
 //! forwarded headers is checked per request by [`guard`], which answers 403 and never calls the
-//! handler.
+//! handler. [`guard`] also hands the resolved client address to handlers ([`ClientAddr`]) and
+//! answers 408 when a request body outlives its deadline ([`deadline`]).
 
+pub mod deadline;
 pub mod tls;
 
 use crate::config::{AccessConfig, ClientAuthConfig};
@@ -39,10 +42,34 @@ pub struct ConnInfo {
     pub client_cert: Option<Arc<CertificateDer<'static>>>,
 }
 
-/// The client address of a request as the edge resolved it (the peer, or what a trusted proxy
-/// forwarded), for per-client limits further in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The client address of a request as [`guard`] resolved it (the TCP peer, or what a trusted
+/// proxy forwarded in `access.client_ip_header`), in the request's extensions for handlers and
+/// middleware (per-client rate limits, logs): `req.extensions().get::<ClientAddr>()` or the
+/// `Extension<ClientAddr>` extractor. Present on every request that came through a listener;
+/// absent only when a router is called in-process (tests), where there is no peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ClientAddr(pub IpAddr);
+
+/// Where a trusted proxy puts the client's address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ClientIpHeader {
+    /// RFC 7239 `Forwarded: for=...`.
+    Forwarded,
+    /// A comma-separated list of addresses, oldest first (`X-Forwarded-For` and the like).
+    List(HeaderName),
+}
+
+impl ClientIpHeader {
+    fn parse(name: &str) -> anyhow::Result<Self> {
+        let name = HeaderName::try_from(name.trim())
+            .with_context(|| format!("{name:?} is not a header name"))?;
+        Ok(if name == axum::http::header::FORWARDED {
+            Self::Forwarded
+        } else {
+            Self::List(name)
+        })
+    }
+}
 
 /// Access rules of one listener, parsed once.
 #[derive(Debug)]
@@ -51,6 +78,7 @@ pub struct Policy {
     pub listener: &'static str,
     allow: Vec<IpNet>,
     trusted: Vec<IpNet>,
+    client_ip_header: ClientIpHeader,
     cert_header: Option<HeaderName>,
     client_auth: Option<ClientAuth>,
 }
@@ -60,8 +88,15 @@ pub struct Policy {
 pub struct ClientAuth {
     /// Verifies a certificate passed by a proxy against the CA bundle.
     ca: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
+    /// `client_auth.intermediates`: path elements between a proxy-passed leaf and the CA
+    /// (never trust anchors).
+    intermediates: Vec<CertificateDer<'static>>,
     pins: Vec<Fingerprint>,
 }
+
+/// Extra certificates a proxy's header may carry after the leaf that are used as intermediates
+/// (more are ignored: a real chain is two or three deep).
+const MAX_HEADER_INTERMEDIATES: usize = 4;
 
 /// Why a request or connection was refused (logged; the client only sees 403).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +173,8 @@ pub fn validate(
     for (i, a) in access.trusted_proxies.iter().enumerate() {
         parse_net(a).with_context(|| format!("{key}.access.trusted_proxies[{i}]"))?;
     }
+    ClientIpHeader::parse(&access.client_ip_header)
+        .with_context(|| format!("{key}.access.client_ip_header"))?;
     if let Some(h) = &access.client_cert_header {
         HeaderName::try_from(h.as_str())
             .with_context(|| format!("{key}.access.client_cert_header: not a header name"))?;
@@ -153,6 +190,11 @@ pub fn validate(
         }
         for (i, p) in ca.pins.iter().enumerate() {
             parse_pin(p).with_context(|| format!("{key}.client_auth.pins[{i}]"))?;
+        }
+        if ca.intermediates.is_some() && ca.ca.is_none() {
+            bail!(
+                "{key}.client_auth.intermediates: needs {key}.client_auth.ca (intermediates lead to a CA; they are never trusted on their own)"
+            );
         }
     }
     Ok(())
@@ -181,6 +223,11 @@ impl Policy {
                     ),
                     None => None,
                 },
+                intermediates: match &c.intermediates {
+                    Some(path) => tls::load_certs(path)
+                        .with_context(|| format!("{listener}.client_auth.intermediates"))?,
+                    None => Vec::new(),
+                },
                 pins: c
                     .pins
                     .iter()
@@ -192,6 +239,7 @@ impl Policy {
             listener,
             allow: nets(&access.allow)?,
             trusted: nets(&access.trusted_proxies)?,
+            client_ip_header: ClientIpHeader::parse(&access.client_ip_header)?,
             cert_header: access
                 .client_cert_header
                 .as_deref()
@@ -235,7 +283,8 @@ impl Policy {
         }
     }
 
-    /// The client address of a request: the peer, or what a trusted peer forwards.
+    /// The client address of a request: the peer, or what a trusted peer forwards in
+    /// `access.client_ip_header` (no other header is read).
     pub fn client_addr(
         &self,
         peer: IpAddr,
@@ -244,7 +293,11 @@ impl Policy {
         if !self.is_trusted(peer) {
             return Ok(peer);
         }
-        let forwarded = forwarded_chain(headers).ok_or(Refusal::ForwardedUnreadable)?;
+        let forwarded = match &self.client_ip_header {
+            ClientIpHeader::Forwarded => forwarded_chain(headers),
+            ClientIpHeader::List(name) => address_list(headers, name),
+        }
+        .ok_or(Refusal::ForwardedUnreadable)?;
         // Walk from the nearest hop back: the first address that is not one of our proxies is
         // the client (anything further left was written by the client and is not believed).
         let mut client = peer;
@@ -282,12 +335,22 @@ impl Policy {
         let Some(value) = from_proxy.filter(|v| !v.is_empty()) else {
             return Err(Refusal::NoCertificate);
         };
-        let der = cert_from_header(value).ok_or(Refusal::CertificateUnreadable)?;
+        let mut chain = certs_from_header(value).ok_or(Refusal::CertificateUnreadable)?;
+        let der = chain.remove(0);
         if !auth.pins.is_empty() && !auth.pins.contains(&fingerprint(&der)) {
             return Err(Refusal::CertificateNotAllowed);
         }
         if let Some(ca) = &auth.ca {
-            ca.verify_client_cert(&der, &[], rustls::pki_types::UnixTime::now())
+            // Path building: the configured intermediates and whatever the proxy passed after
+            // the leaf. Only `ca` holds trust anchors, so neither can make a certificate
+            // trusted by itself.
+            chain.truncate(MAX_HEADER_INTERMEDIATES);
+            let intermediates: Vec<CertificateDer<'_>> = if chain.is_empty() {
+                auth.intermediates.clone()
+            } else {
+                auth.intermediates.iter().cloned().chain(chain).collect()
+            };
+            ca.verify_client_cert(&der, &intermediates, rustls::pki_types::UnixTime::now())
                 .map_err(|_| Refusal::CertificateNotAllowed)?;
         }
         Ok(client)
@@ -306,24 +369,28 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// The forwarded hops, oldest first: from `Forwarded` (RFC 7239) when present, else from
-/// `X-Forwarded-For`; an empty list when neither is sent. `None` when a header does not parse.
+/// The hops of RFC 7239 `Forwarded` headers, oldest first; an empty list when none is sent.
+/// `None` when one does not parse (an element without `for=`, or a `for=` that is not an
+/// address).
 pub fn forwarded_chain(headers: &axum::http::HeaderMap) -> Option<Vec<IpAddr>> {
     let mut hops = Vec::new();
-    let forwarded = headers.get_all(axum::http::header::FORWARDED);
-    if forwarded.iter().next().is_some() {
-        for value in forwarded {
-            for element in value.to_str().ok()?.split(',') {
-                let for_value = element.split(';').find_map(|pair| {
-                    let (k, v) = pair.split_once('=')?;
-                    k.trim().eq_ignore_ascii_case("for").then(|| v.trim())
-                })?;
-                hops.push(parse_forwarded_node(for_value)?);
-            }
+    for value in headers.get_all(axum::http::header::FORWARDED) {
+        for element in value.to_str().ok()?.split(',') {
+            let for_value = element.split(';').find_map(|pair| {
+                let (k, v) = pair.split_once('=')?;
+                k.trim().eq_ignore_ascii_case("for").then(|| v.trim())
+            })?;
+            hops.push(parse_forwarded_node(for_value)?);
         }
-        return Some(hops);
     }
-    for value in headers.get_all("x-forwarded-for") {
+    Some(hops)
+}
+
+/// The addresses of `X-Forwarded-For`-style headers named `name` (comma-separated, oldest
+/// first); an empty list when none is sent, `None` when one does not parse.
+pub fn address_list(headers: &axum::http::HeaderMap, name: &HeaderName) -> Option<Vec<IpAddr>> {
+    let mut hops = Vec::new();
+    for value in headers.get_all(name) {
         for part in value.to_str().ok()?.split(',') {
             hops.push(parse_forwarded_node(part.trim())?);
         }
@@ -343,9 +410,11 @@ fn parse_forwarded_node(text: &str) -> Option<IpAddr> {
     t.parse::<SocketAddr>().ok().map(|s| s.ip())
 }
 
-/// A certificate as nginx's `$ssl_client_escaped_cert` sends it: URL-encoded PEM (a plain
-/// PEM with its newlines folded to spaces or tabs is accepted too).
-pub fn cert_from_header(value: &HeaderValue) -> Option<CertificateDer<'static>> {
+/// The certificates of a proxy's header, leaf first (never empty): URL-encoded PEM, as nginx's
+/// `$ssl_client_escaped_cert` sends the leaf (a plain PEM with its newlines folded to spaces
+/// is accepted too). Certificates after the leaf, as some proxies pass the chain, are returned
+/// as they come; the caller uses them as intermediates only.
+pub fn certs_from_header(value: &HeaderValue) -> Option<Vec<CertificateDer<'static>>> {
     use rustls::pki_types::pem::PemObject;
     let decoded = percent_encoding::percent_decode(value.as_bytes())
         .decode_utf8()
@@ -358,10 +427,12 @@ pub fn cert_from_header(value: &HeaderValue) -> Option<CertificateDer<'static>> 
             "-----BEGIN CERTIFICATE----- ",
             "-----BEGIN CERTIFICATE-----\n",
         )
-        .replace(" -----END CERTIFICATE-----", "\n-----END CERTIFICATE-----");
-    let mut certs = CertificateDer::pem_slice_iter(text.as_bytes());
-    let first = certs.next()?.ok()?;
-    Some(first)
+        .replace(" -----END CERTIFICATE-----", "\n-----END CERTIFICATE-----")
+        .replace("----- -----", "-----\n-----");
+    let certs = CertificateDer::pem_slice_iter(text.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .ok()?;
+    (!certs.is_empty()).then_some(certs)
 }
 
 /// Creates a request id (16 hex digits).
@@ -382,8 +453,11 @@ fn usable_request_id(value: &HeaderValue) -> Option<String> {
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Middleware on every listener: names the request (id, client address), runs the
-/// [`Policy`] checks and answers 403 without calling the handler when one fails.
+/// Middleware on every listener (the outermost layer): names the request (id, client
+/// address), runs the [`Policy`] checks and answers 403 without calling the handler when one
+/// fails; otherwise puts the resolved [`ClientAddr`] in the request's extensions and calls the
+/// handler. When the request's body outlived its deadline ([`deadline::BodyDeadline`]), the
+/// handler's answer is replaced by 408 with `Connection: close`.
 pub async fn guard(State(policy): State<Arc<Policy>>, mut req: Request, next: Next) -> Response {
     let conn = req.extensions().get::<ConnInfo>().cloned();
     let trusted_peer = conn
@@ -425,14 +499,26 @@ pub async fn guard(State(policy): State<Arc<Policy>>, mut req: Request, next: Ne
             }
         },
     };
-    if let Some(ip) = client {
-        req.extensions_mut().insert(ClientAddr(ip));
-    }
     let span = match client {
-        Some(ip) => tracing::info_span!("request", id = %id, client = %ip),
+        Some(ip) => {
+            req.extensions_mut().insert(ClientAddr(ip));
+            tracing::info_span!("request", id = %id, client = %ip)
+        }
         None => tracing::info_span!("request", id = %id),
     };
+    let body_deadline = req.extensions_mut().remove::<deadline::BodyDeadline>();
     let mut response = next.run(req).instrument(span).await;
+    if body_deadline.is_some_and(|d| d.expired()) {
+        crate::metrics::edge_refused(policy.listener, "body_timeout");
+        tracing::warn!(
+            request_id = %id,
+            listener = policy.listener,
+            client = ?client,
+            handler_status = response.status().as_u16(),
+            "request body not received within the deadline: 408, connection closed"
+        );
+        response = deadline::timeout_response();
+    }
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID.clone(), v);
     }
@@ -445,9 +531,14 @@ mod tests {
     use axum::http::HeaderMap;
 
     fn policy(allow: &[&str], trusted: &[&str]) -> Policy {
+        policy_reading(allow, trusted, "X-Forwarded-For")
+    }
+
+    fn policy_reading(allow: &[&str], trusted: &[&str], client_ip_header: &str) -> Policy {
         let access = AccessConfig {
             allow: allow.iter().map(|s| s.to_string()).collect(),
             trusted_proxies: trusted.iter().map(|s| s.to_string()).collect(),
+            client_ip_header: client_ip_header.into(),
             client_cert_header: None,
         };
         Policy::new("nodo", &access, None).unwrap()
@@ -480,12 +571,6 @@ mod tests {
         // A client that writes its own X-Forwarded-For gets the rightmost untrusted hop.
         let h = headers(&[("x-forwarded-for", "1.2.3.4, 203.0.113.9")]);
         assert_eq!(p.client_addr(ip("10.0.0.1"), &h), Ok(ip("203.0.113.9")));
-        // RFC 7239 wins over X-Forwarded-For.
-        let h = headers(&[
-            ("forwarded", r#"for="[2001:db8::7]:4711";proto=https"#),
-            ("x-forwarded-for", "1.2.3.4"),
-        ]);
-        assert_eq!(p.client_addr(ip("10.0.0.1"), &h), Ok(ip("2001:db8::7")));
         let h = headers(&[("x-forwarded-for", "not-an-ip")]);
         assert_eq!(
             p.client_addr(ip("10.0.0.1"), &h),
@@ -496,6 +581,115 @@ mod tests {
             p.client_addr(ip("10.0.0.1"), &HeaderMap::new()),
             Ok(ip("10.0.0.1"))
         );
+    }
+
+    #[test]
+    fn only_the_configured_client_ip_header_is_read() {
+        let trusted = ip("10.0.0.1");
+        let spoofed = [
+            ("forwarded", "for=192.0.2.10"),
+            ("x-real-ip", "192.0.2.10"),
+            ("x-forwarded-for", "203.0.113.9"),
+        ];
+        // Default: X-Forwarded-For alone; a Forwarded the client wrote is not looked at
+        // (it used to win over X-Forwarded-For, and nginx passed it through).
+        let p = policy(&["192.0.2.10"], &["10.0.0.0/8"]);
+        assert_eq!(
+            p.client_addr(trusted, &headers(&spoofed)),
+            Ok(ip("203.0.113.9"))
+        );
+        let conn = ConnInfo {
+            peer: SocketAddr::new(trusted, 5000),
+            client_cert: None,
+        };
+        assert_eq!(
+            p.check(&conn, &headers(&spoofed)),
+            Err(Refusal::AddressNotAllowed)
+        );
+        // A Forwarded that would not even parse is ignored too.
+        let h = headers(&[
+            ("forwarded", "nonsense"),
+            ("x-forwarded-for", "203.0.113.9"),
+        ]);
+        assert_eq!(p.client_addr(trusted, &h), Ok(ip("203.0.113.9")));
+        // Only Forwarded (RFC 7239) when so configured, whatever X-Forwarded-For says.
+        let p = policy_reading(&[], &["10.0.0.0/8"], "forwarded");
+        let h = headers(&[
+            ("forwarded", r#"for="[2001:db8::7]:4711";proto=https"#),
+            ("x-forwarded-for", "1.2.3.4"),
+        ]);
+        assert_eq!(p.client_addr(trusted, &h), Ok(ip("2001:db8::7")));
+        let h = headers(&[("x-forwarded-for", "1.2.3.4")]);
+        assert_eq!(p.client_addr(trusted, &h), Ok(trusted));
+        let h = headers(&[("forwarded", "for=1.2.3.4, for=203.0.113.9;by=10.0.0.1")]);
+        assert_eq!(p.client_addr(trusted, &h), Ok(ip("203.0.113.9")));
+        let h = headers(&[("forwarded", "proto=https")]);
+        assert_eq!(
+            p.client_addr(trusted, &h),
+            Err(Refusal::ForwardedUnreadable)
+        );
+        // Any other name: an X-Forwarded-For-style list in that header only.
+        let p = policy_reading(&[], &["10.0.0.0/8"], "X-Real-IP");
+        let h = headers(&[
+            ("x-real-ip", "198.51.100.4"),
+            ("x-forwarded-for", "1.2.3.4"),
+            ("forwarded", "for=1.2.3.5"),
+        ]);
+        assert_eq!(p.client_addr(trusted, &h), Ok(ip("198.51.100.4")));
+    }
+
+    #[tokio::test]
+    async fn the_guard_hands_the_resolved_client_address_to_handlers() {
+        use axum::Extension;
+        use tower::ServiceExt;
+        let policy = Arc::new(policy(&[], &["127.0.0.1"]));
+        let router = axum::Router::new()
+            .route(
+                "/",
+                axum::routing::get(|addr: Option<Extension<ClientAddr>>| async move {
+                    addr.map(|Extension(ClientAddr(ip))| ip.to_string())
+                        .unwrap_or_default()
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(policy, guard));
+        let call = |peer: &str, xff: Option<&str>| {
+            let mut req = axum::http::Request::get("/");
+            if let Some(xff) = xff {
+                req = req.header("x-forwarded-for", xff);
+            }
+            let mut req = req.body(axum::body::Body::empty()).unwrap();
+            req.extensions_mut().insert(ConnInfo {
+                peer: SocketAddr::new(ip(peer), 4000),
+                client_cert: None,
+            });
+            let router = router.clone();
+            async move {
+                let resp = router.oneshot(req).await.unwrap();
+                let body = axum::body::to_bytes(resp.into_body(), 1024).await.unwrap();
+                String::from_utf8(body.to_vec()).unwrap()
+            }
+        };
+        assert_eq!(call("127.0.0.1", Some("203.0.113.9")).await, "203.0.113.9");
+        assert_eq!(
+            call("198.51.100.1", Some("203.0.113.9")).await,
+            "198.51.100.1"
+        );
+        assert_eq!(call("127.0.0.1", None).await, "127.0.0.1");
+    }
+
+    #[test]
+    fn a_proxy_header_may_carry_the_chain_after_the_leaf() {
+        let a = "-----BEGIN CERTIFICATE-----\nMAMCAQE=\n-----END CERTIFICATE-----\n";
+        let b = "-----BEGIN CERTIFICATE-----\nMAMCAQI=\n-----END CERTIFICATE-----\n";
+        let one = HeaderValue::from_str(&a.replace('\n', "%0A")).unwrap();
+        assert_eq!(certs_from_header(&one).unwrap().len(), 1);
+        let two = HeaderValue::from_str(&format!("{a}{b}").replace('\n', "%0A")).unwrap();
+        let chain = certs_from_header(&two).unwrap();
+        assert_eq!(chain.len(), 2);
+        assert_eq!(chain[1].as_ref(), [0x30, 0x03, 0x02, 0x01, 0x02]);
+        let folded = HeaderValue::from_str(&format!("{a}{b}").replace('\n', " ")).unwrap();
+        assert_eq!(certs_from_header(&folded).unwrap().len(), 2);
+        assert!(certs_from_header(&HeaderValue::from_static("garbage")).is_none());
     }
 
     #[test]
@@ -553,5 +747,24 @@ mod tests {
         )
         .unwrap_err();
         assert!(format!("{e:#}").contains("nodo.client_auth"));
+        let access = AccessConfig {
+            client_ip_header: "X Forwarded For".into(),
+            ..Default::default()
+        };
+        let e = validate("api", &access, None).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("api.access.client_ip_header"),
+            "{e:#}"
+        );
+        let auth = ClientAuthConfig {
+            pins: vec!["ab".repeat(32)],
+            intermediates: Some("intermediates.pem".into()),
+            ..Default::default()
+        };
+        let e = validate("nodo", &AccessConfig::default(), Some(&auth)).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("nodo.client_auth.intermediates"),
+            "{e:#}"
+        );
     }
 }

@@ -126,6 +126,14 @@ impl Gateway {
 
     /// Same, with extra `serve` arguments (e.g. `--config FILE`).
     pub fn start_with(data_dir: &Path, extra: &[&str]) -> Gateway {
+        let gw = Self::spawn_with(data_dir, extra);
+        gw.wait_ready();
+        gw
+    }
+
+    /// Starts `varco serve` like [`Gateway::start_with`] without waiting (for configurations
+    /// whose `/readyz` a plain client cannot reach).
+    pub fn spawn_with(data_dir: &Path, extra: &[&str]) -> Gateway {
         let (np, ap) = (free_port(), free_port());
         let child = Command::new(env!("CARGO_BIN_EXE_varco"))
             .arg("serve")
@@ -143,14 +151,12 @@ impl Gateway {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("the varco binary starts");
-        let gw = Gateway {
+        Gateway {
             child,
             nodo: format!("http://127.0.0.1:{np}/paForNode"),
             api: format!("http://127.0.0.1:{ap}"),
             data_dir: data_dir.to_owned(),
-        };
-        gw.wait_ready();
-        gw
+        }
     }
 
     fn wait_ready(&self) {

@@ -43,6 +43,19 @@ pub fn ca(dir: &Path, name: &str) -> Ca {
     Ca { issuer, pem_path }
 }
 
+/// An intermediate CA issued by `root`, its certificate written to `dir/name.ca.pem`.
+pub fn intermediate(dir: &Path, name: &str, root: &Ca) -> Ca {
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let issuer =
+        CertifiedIssuer::signed_by(params, KeyPair::generate().unwrap(), &root.issuer).unwrap();
+    let pem_path = dir.join(format!("{name}.ca.pem"));
+    std::fs::write(&pem_path, issuer.pem()).unwrap();
+    Ca { issuer, pem_path }
+}
+
 fn leaf(dir: &Path, name: &str, params: CertificateParams, ca: Option<&Ca>) -> Leaf {
     let key = KeyPair::generate().unwrap();
     let cert = match ca {
@@ -87,10 +100,34 @@ pub fn client(dir: &Path, name: &str, ca: Option<&Ca>) -> Leaf {
 /// The demo configuration with `extra` TOML appended (listener sections such as `[nodo.tls]`),
 /// written to `dir/varco.toml`.
 pub fn config_with(dir: &Path, extra: &str) -> PathBuf {
-    let demo =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("varco.example.toml"))
-            .unwrap();
     let path = dir.join("varco.toml");
-    std::fs::write(&path, format!("{demo}\n{extra}\n")).unwrap();
+    std::fs::write(&path, format!("{}\n{extra}\n", demo_toml())).unwrap();
     path
+}
+
+/// The demo password hash of `[[applicazioni]]` and `[[operatori]]` in varco.example.toml.
+pub const DEMO_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$txpmaUcaTJLfScRpnxpbJQ$83oRsvtEd0uMh5d96ffq7JASWGM73E7HtN7QfM5X3DI";
+
+/// Like [`config_with`], with every demo password replaced by `password` (the application
+/// `demo` and the operator `admin` keep their names): what a configuration with
+/// `trusted_proxies` needs, since the demo password is refused there.
+pub fn config_with_password(dir: &Path, extra: &str, password: &str) -> PathBuf {
+    let demo = demo_toml();
+    assert!(
+        demo.matches(DEMO_HASH).count() >= 2,
+        "the demo hashes moved"
+    );
+    let hash = varco::config::hash_password(password).unwrap();
+    let path = dir.join("varco.toml");
+    std::fs::write(
+        &path,
+        format!("{}\n{extra}\n", demo.replace(DEMO_HASH, &hash)),
+    )
+    .unwrap();
+    path
+}
+
+fn demo_toml() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("varco.example.toml"))
+        .unwrap()
 }
