@@ -1103,6 +1103,15 @@ async fn a_number_seen_in_a_receipt_is_never_generated() {
         created["numeroAvviso"],
         varco::notice::NoticeNumber::aux3("01", 12).as_str()
     );
+    // Its outbox entry is parked (no application owns it), and re-sending it is refused with
+    // the reason rather than queued where nothing would deliver it.
+    let entry = api.store.outbox().unwrap().pop().unwrap();
+    let req = Request::post(format!("/api/backoffice/v1/outbox/{}/retry", entry.id))
+        .header("authorization", basic(("admin", "demo")))
+        .body(Body::empty())
+        .unwrap();
+    let resp = api.api.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
     // And the receipt's notice stays unknown to the Nodo, not payable.
     let verify = common::qr_request("paVerifyPaymentNoticeReq", next.as_str(), "");
     let answer = api.soap("paVerifyPaymentNotice", verify).await;

@@ -147,7 +147,7 @@ pub async fn list_outbox(
     post,
     path = "/outbox/{id}/retry",
     params(("id" = u64, Path, description = "Outbox entry id")),
-    responses((status = 200, body = VoceOutbox), (status = 401, body = FaultBean), (status = 404, body = FaultBean)),
+    responses((status = 200, body = VoceOutbox), (status = 401, body = FaultBean), (status = 404, body = FaultBean), (status = 422, body = FaultBean)),
     tag = "Backoffice"
 )]
 pub async fn retry_outbox(
@@ -156,8 +156,16 @@ pub async fn retry_outbox(
     Extension(operator): Extension<Operator>,
 ) -> Result<Json<VoceOutbox>, ApiError> {
     let now = (state.nodo.clock)();
-    let entry = crate::outbox::requeue(&state.nodo.store, id, now)?
-        .ok_or_else(|| ApiError::not_found(format!("outbox entry {id}")))?;
+    let missing = || ApiError::not_found(format!("outbox entry {id}"));
+    let current = state.nodo.store.outbox_entry(id)?.ok_or_else(missing)?;
+    // Nothing would deliver it: say so instead of queueing it where no lane looks.
+    if let Some(why) = crate::outbox::undeliverable(&state.nodo.config, current.id_a2a.as_deref()) {
+        return Err(ApiError::operation(
+            "OUTBOX_001",
+            format!("outbox entry {id} cannot be sent: {why}"),
+        ));
+    }
+    let entry = crate::outbox::requeue(&state.nodo.store, id, now)?.ok_or_else(missing)?;
     state.nodo.store.sync().await?;
     tracing::info!(outbox_id = id, operator = %operator.0, "receipt queued again by an operator");
     Ok(Json(entry.into()))
