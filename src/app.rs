@@ -99,7 +99,7 @@ async fn track_rest(
         let status = response.status().as_u16();
         let elapsed = started.elapsed();
         crate::metrics::rest_request(&method, status, elapsed.as_secs_f64());
-        if probe {
+        if probe || status == 429 {
             tracing::debug!(method = %method, status, duration_us = elapsed.as_micros() as u64, "api");
         } else {
             tracing::info!(method = %method, status, duration_us = elapsed.as_micros() as u64, "api");
@@ -113,6 +113,14 @@ async fn track_rest(
     }
     let mut response = next.run(req).await;
     let status = response.status().as_u16();
+    if status == 429 {
+        // A client past its login-failure limit: counted, logged once when it crossed the
+        // limit (api::auth), never journaled one by one (a flood would purge real events).
+        let elapsed = started.elapsed();
+        crate::metrics::rest_request(&method, status, elapsed.as_secs_f64());
+        tracing::debug!(method = %method, status, duration_us = elapsed.as_micros() as u64, "api");
+        return response;
+    }
     let mut payloads = None;
     if let Some(slot) = slot {
         let sent = slot

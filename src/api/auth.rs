@@ -96,6 +96,18 @@ impl Limiter {
         }
         for w in who {
             let level = self.buckets.get(w).map_or(0.0, |b| b.drained(now));
+            if level < FAILURE_BURST && level + 1.0 >= FAILURE_BURST {
+                // Once per crossing, not per refused request: a flood must not flood the log.
+                // A user name is whatever the client sent: not logged.
+                match w {
+                    Who::Address(ip) => {
+                        tracing::warn!(client = %ip, "login failures past the limit: this address is answered 429 for a while")
+                    }
+                    Who::User(_) => tracing::warn!(
+                        "login failures past the limit for one user name: answered 429 for a while"
+                    ),
+                }
+            }
             self.buckets.insert(
                 w.clone(),
                 Bucket {
