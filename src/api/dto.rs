@@ -517,7 +517,8 @@ pub struct PendenzaDettaglio {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ListaPendenze {
-    /// Matching positions in all (absent with `metadatiPaginazione=false`).
+    /// Matching positions in all (absent with `metadatiPaginazione=false`, and for a filtered
+    /// listing whose count would walk more than `store::index::COUNT_WALK_LIMIT` entries).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub num_risultati: Option<usize>,
     /// Pages in all (absent with `metadatiPaginazione=false`).

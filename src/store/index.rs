@@ -90,16 +90,29 @@ fn index_key(p: &Pendenza) -> Option<Vec<u8>> {
         .map(|a| keys::app_recent(a, p.created_at.timestamp_millis(), &p.dominio, &p.iuv))
 }
 
+fn count_of(bytes: &[u8]) -> u64 {
+    bytes.try_into().map(u64::from_be_bytes).unwrap_or(0)
+}
+
 /// The index entry of a position, for a batch outside a transaction (the migration).
 pub(super) fn entry(p: &Pendenza) -> Option<(Vec<u8>, Vec<u8>)> {
     index_key(p).map(|k| (k, Summary::of(p).encode()))
 }
 
+/// The trees a write of a position keeps in step with it.
+pub(super) struct Derived<'a> {
+    /// `app_recent`.
+    pub recent: &'a TransactionalTree,
+    /// `app_counts`: needed only by writes that may create a position.
+    pub counts: Option<&'a TransactionalTree>,
+}
+
 /// Writes `p` (replacing `old`, the position stored under the same key, if any) and keeps its
-/// index entry in step, inside the caller's transaction.
+/// index entry (and, for a new position, its application's count) in step, inside the
+/// caller's transaction.
 pub(super) fn write_position(
     positions: &TransactionalTree,
-    recent: &TransactionalTree,
+    derived: &Derived<'_>,
     old: Option<&Pendenza>,
     p: &Pendenza,
 ) -> TxResult<()> {
@@ -107,6 +120,18 @@ pub(super) fn write_position(
         keys::position(&p.dominio, &p.iuv),
         super::encode(p).map_err(abort)?,
     )?;
+    let recent = derived.recent;
+    if old.is_none()
+        && let Some(app) = p.id_a2a.as_deref()
+    {
+        let counts = derived.counts.ok_or_else(|| {
+            abort(StoreError::Invariant(
+                "a write that creates a position must keep the counts".into(),
+            ))
+        })?;
+        let n = counts.get(app.as_bytes())?.map_or(0, |v| count_of(&v));
+        counts.insert(app.as_bytes(), &(n + 1).to_be_bytes())?;
+    }
     let key = index_key(p);
     let summary = Summary::of(p);
     if let Some(old) = old {
@@ -150,12 +175,27 @@ pub struct Page {
     pub more: bool,
 }
 
+/// Index entries a listing walks at most to count its matches: past this the total is not
+/// given (the page and `more` still are). An unfiltered listing's total is kept, not counted.
+pub const COUNT_WALK_LIMIT: usize = 100_000;
+
+impl Filter {
+    fn is_empty(&self) -> bool {
+        self.dominio.is_none()
+            && self.debitore.is_none()
+            && self.stato.is_none()
+            && self.da.is_none()
+            && self.a.is_none()
+    }
+}
+
 impl super::Store {
     /// The positions of `id_a2a` that match `filter`, newest first: `skip` of them passed over,
     /// at most `take` returned. Walks the index from the newest end of the date range and
-    /// decodes only the positions returned; with `count`, the index walk goes on to the end of
-    /// the range to count the matches (index entries only). Blocking: call it off the async
-    /// workers.
+    /// decodes only the positions returned. With `count`, the total of an unfiltered listing is
+    /// read from `app_counts`; a filtered one's is counted by walking on to the end of the range
+    /// (index entries only), at most [`COUNT_WALK_LIMIT`] entries. Blocking: call it off the
+    /// async workers.
     pub fn list_pendenze(
         &self,
         id_a2a: &str,
@@ -165,6 +205,19 @@ impl super::Store {
         take: usize,
         count: bool,
     ) -> Result<Page> {
+        self.list_walking(id_a2a, filter, now, (skip, take), count, COUNT_WALK_LIMIT)
+    }
+
+    /// [`Store::list_pendenze`] with the walk limit of the count as a parameter.
+    fn list_walking(
+        &self,
+        id_a2a: &str,
+        filter: &Filter,
+        now: DateTime<Utc>,
+        (skip, take): (usize, usize),
+        count: bool,
+        walk_limit: usize,
+    ) -> Result<Page> {
         let prefix = keys::app_prefix(id_a2a);
         let start = match filter.a {
             Some(a) => keys::app_recent_from(id_a2a, a.timestamp_millis()),
@@ -173,10 +226,23 @@ impl super::Store {
         let end = keys::prefix_end(&prefix);
         let oldest = filter.da.map(|d| d.timestamp_millis());
         let today = rome_today(now);
+        let kept_total = (count && filter.is_empty())
+            .then(|| self.app_counts.get(id_a2a.as_bytes()))
+            .transpose()?
+            .map(|v| v.map_or(0, |v| count_of(&v)) as usize);
+        let mut counting = count && kept_total.is_none();
+        let mut walked = 0usize;
         let mut matched = 0usize;
         let mut page_keys = Vec::with_capacity(take.min(256));
         let mut more = false;
         for item in self.app_recent.range(start..end) {
+            walked += 1;
+            if counting && walked > walk_limit {
+                counting = false;
+                if more {
+                    break;
+                }
+            }
             let (key, value) = item?;
             let (created, pkey) = keys::app_recent_parts(&key, prefix.len())
                 .ok_or_else(|| StoreError::Invariant("a short app_recent key".into()))?;
@@ -205,7 +271,7 @@ impl super::Store {
                 page_keys.push(pkey.to_vec());
             } else if matched > skip {
                 more = true;
-                if !count {
+                if !counting {
                     break;
                 }
             }
@@ -216,9 +282,14 @@ impl super::Store {
                 pendenze.push(decode(&v)?);
             }
         }
+        let total = match kept_total {
+            Some(kept) => Some(kept),
+            None if count && walked <= walk_limit => Some(matched),
+            None => None,
+        };
         Ok(Page {
             pendenze,
-            total: count.then_some(matched),
+            total,
             more,
         })
     }
@@ -227,6 +298,47 @@ impl super::Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn totals_are_kept_or_counted_up_to_the_walk_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(dir.path(), 16).unwrap();
+        let config = crate::config::Config::demo();
+        let now = Utc::now();
+        for r in 1..=12 {
+            let nav = crate::notice::NoticeNumber::aux3("01", r);
+            let mut p = crate::demo::sample(&config, &nav, now);
+            p.id_a2a = Some("demo".into());
+            p.id_pendenza = Some(format!("p{r}"));
+            if r % 2 == 0 {
+                p.soggetto.identificativo = "VRDGPP70B02F205X".into();
+            }
+            assert!(store.insert_pendenza(&p).unwrap());
+        }
+        let all = Filter::default();
+        let even = Filter {
+            debitore: Some("VRDGPP70B02F205X".into()),
+            ..Filter::default()
+        };
+        let list = |f: &Filter, limit| {
+            store
+                .list_walking("demo", f, now, (0, 2), true, limit)
+                .unwrap()
+        };
+        // Unfiltered: the kept count, whatever the limit.
+        let page = list(&all, 3);
+        assert_eq!(
+            (page.total, page.more, page.pendenze.len()),
+            (Some(12), true, 2)
+        );
+        // Filtered: counted while the walk stays within the limit, else left out.
+        assert_eq!(list(&even, 100).total, Some(6));
+        let capped = list(&even, 5);
+        assert_eq!(
+            (capped.total, capped.more, capped.pendenze.len()),
+            (None, true, 2)
+        );
+    }
 
     #[test]
     fn summaries_round_trip() {

@@ -10,6 +10,7 @@
 //! | `by_app`    | `<idA2A>` NUL `<idPendenza>`          | `<dominio>/<iuv>` (a `positions` key) |
 //! | `app_recent`| `<idA2A>` NUL + inverted i64 ms of creation + `<dominio>/<iuv>` | a position's summary (`store::index`): an application's positions, newest first |
 //! | `seen`      | `<dominio>/<iuv>`                     | empty: a notice Varco holds a receipt for but no position (never generated) |
+//! | `app_counts`| `<idA2A>`                             | u64 big-endian: the application's positions (an unfiltered listing's total) |
 //! | `counters`  | `<dominio>/<segregation code>`        | u64 big-endian: last reference used |
 //! | `journal`   | i64 ms big-endian (offset) + u64 sequence, of a chunk's first event | last event's ms (8 bytes) + count (u32) + JSON lines of `Evento` |
 //! | `meta`      | a name                                | bytes            |
@@ -37,11 +38,13 @@ pub const JOURNAL: &str = "journal";
 pub const APP_RECENT: &str = "app_recent";
 /// Notices seen only in receipts (stand-in, broadcast): never handed out by a counter.
 pub const SEEN: &str = "seen";
+/// Positions per application.
+pub const APP_COUNTS: &str = "app_counts";
 /// Tree of store metadata.
 pub const META: &str = "meta";
 
-/// The layout version written in `meta` (2: `app_recent`, `seen`, and the outbox due index
-/// keyed by application first; a version-1 store is migrated when it is opened).
+/// The layout version written in `meta` (2: `app_recent`, `app_counts`, `seen`, and the outbox
+/// due index keyed by application first; a version-1 store is migrated when it is opened).
 pub const SCHEMA_VERSION: &[u8] = b"2";
 /// The version before: what [`crate::store::Store::open`] migrates from.
 pub const SCHEMA_VERSION_1: &[u8] = b"1";
@@ -291,7 +294,10 @@ mod tests {
             (1_700_000_000_000, 5)
         );
         assert_eq!(JOURNAL, "journal");
-        assert_eq!((APP_RECENT, SEEN), ("app_recent", "seen"));
+        assert_eq!(
+            (APP_RECENT, SEEN, APP_COUNTS),
+            ("app_recent", "seen", "app_counts")
+        );
         assert_eq!(SCHEMA_VERSION, b"2");
     }
 }

@@ -6,18 +6,22 @@
 use super::{Result, decode, index, keys};
 use crate::domain::{OutboxEntry, OutboxState, Pendenza};
 
-/// Version 1 → 2: the listing index (`app_recent`), the notices seen only in receipts
+/// Version 1 → 2: the listing index (`app_recent`) and the positions per application
+/// (`app_counts`), the notices seen only in receipts
 /// (`seen`), and the outbox due index keyed by application first.
 pub(super) fn v1_to_v2(db: &sled::Db) -> Result<()> {
     let started = std::time::Instant::now();
     let positions = db.open_tree(keys::POSITIONS)?;
     let recent = db.open_tree(keys::APP_RECENT)?;
+    let counts = db.open_tree(keys::APP_COUNTS)?;
     let seen = db.open_tree(keys::SEEN)?;
     let receipts = db.open_tree(keys::RECEIPTS)?;
     let outbox = db.open_tree(keys::OUTBOX)?;
     let due = db.open_tree(keys::OUTBOX_DUE)?;
 
     recent.clear()?;
+    counts.clear()?;
+    let mut per_app: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
     let mut batch = sled::Batch::default();
     let (mut n, mut batched) = (0usize, 0usize);
     for value in positions.iter().values() {
@@ -27,12 +31,18 @@ pub(super) fn v1_to_v2(db: &sled::Db) -> Result<()> {
             n += 1;
             batched += 1;
         }
+        if let Some(app) = &p.id_a2a {
+            *per_app.entry(app.clone()).or_default() += 1;
+        }
         if batched == 10_000 {
             recent.apply_batch(std::mem::take(&mut batch))?;
             batched = 0;
         }
     }
     recent.apply_batch(batch)?;
+    for (app, n) in per_app {
+        counts.insert(app.as_bytes(), &n.to_be_bytes())?;
+    }
 
     seen.clear()?;
     for key in receipts.iter().keys() {

@@ -150,6 +150,7 @@ pub struct StoreInner {
     outbox: sled::Tree,
     outbox_due: sled::Tree,
     app_recent: sled::Tree,
+    app_counts: sled::Tree,
     seen: sled::Tree,
     journal: sled::Tree,
     commit: GroupCommit,
@@ -235,6 +236,7 @@ impl Store {
             outbox: db.open_tree(keys::OUTBOX)?,
             outbox_due: db.open_tree(keys::OUTBOX_DUE)?,
             app_recent: db.open_tree(keys::APP_RECENT)?,
+            app_counts: db.open_tree(keys::APP_COUNTS)?,
             seen: db.open_tree(keys::SEEN)?,
             journal: db.open_tree(keys::JOURNAL)?,
             db,
@@ -281,15 +283,21 @@ impl Store {
     /// paths use the conditional writes). Not yet durable: call [`Store::sync`].
     pub fn put_pendenza(&self, p: &Pendenza) -> Result<()> {
         let pkey = keys::position(&p.dominio, &p.iuv);
-        let outcome = (&self.positions, &self.app_recent).transaction(|(positions, recent)| {
-            let old: Option<Pendenza> = positions
-                .get(&pkey)?
-                .map(|v| decode(&v))
-                .transpose()
-                .map_err(abort)?;
-            index::write_position(positions, recent, old.as_ref(), p)?;
-            Ok(old.is_none())
-        });
+        let outcome = (&self.positions, &self.app_recent, &self.app_counts).transaction(
+            |(positions, recent, counts)| {
+                let old: Option<Pendenza> = positions
+                    .get(&pkey)?
+                    .map(|v| decode(&v))
+                    .transpose()
+                    .map_err(abort)?;
+                let derived = index::Derived {
+                    recent,
+                    counts: Some(counts),
+                };
+                index::write_position(positions, &derived, old.as_ref(), p)?;
+                Ok(old.is_none())
+            },
+        );
         let created = finish(outcome)?;
         self.positions_count.add(u64::from(created));
         Ok(())
@@ -303,8 +311,13 @@ impl Store {
             (Some(a), Some(id)) => Some(keys::app_position(a, id)),
             _ => None,
         };
-        let outcome = (&self.positions, &self.by_app, &self.app_recent).transaction(
-            |(positions, by_app, recent)| {
+        let outcome = (
+            &self.positions,
+            &self.by_app,
+            &self.app_recent,
+            &self.app_counts,
+        )
+            .transaction(|(positions, by_app, recent, counts)| {
                 if positions.get(&pkey)?.is_some() {
                     return Ok(false);
                 }
@@ -314,10 +327,13 @@ impl Store {
                     }
                     by_app.insert(akey.as_slice(), pkey.as_slice())?;
                 }
-                index::write_position(positions, recent, None, p)?;
+                let derived = index::Derived {
+                    recent,
+                    counts: Some(counts),
+                };
+                index::write_position(positions, &derived, None, p)?;
                 Ok(true)
-            },
-        );
+            });
         let written = finish(outcome)?;
         self.positions_count.add(u64::from(written));
         Ok(written)
@@ -343,14 +359,18 @@ impl Store {
             &self.by_app,
             &self.counters,
             &self.app_recent,
+            &self.app_counts,
             &self.seen,
         )
-            .transaction(|(positions, by_app, counters, recent, seen)| {
+            .transaction(|(positions, by_app, counters, recent, counts, seen)| {
                 let t = UpsertTrees {
                     positions,
                     by_app,
                     counters,
-                    recent,
+                    derived: index::Derived {
+                        recent,
+                        counts: Some(counts),
+                    },
                     seen,
                 };
                 items
@@ -388,7 +408,11 @@ impl Store {
                             "a change may not move a position to another key".into(),
                         )));
                     }
-                    index::write_position(positions, recent, Some(&current), &next)?;
+                    let derived = index::Derived {
+                        recent,
+                        counts: None,
+                    };
+                    index::write_position(positions, &derived, Some(&current), &next)?;
                     Ok(Some(Ok(next)))
                 }
                 Ok(None) => Ok(Some(Ok(current))),
@@ -515,7 +539,11 @@ impl Store {
                 receipts.insert(rkey.as_slice(), encode(&receipt).map_err(abort)?)?;
                 match (&updated, pendenza) {
                     (Some(next), Some(old)) => {
-                        index::write_position(positions, recent, Some(old), next)?;
+                        let derived = index::Derived {
+                            recent,
+                            counts: None,
+                        };
+                        index::write_position(positions, &derived, Some(old), next)?;
                     }
                     (Some(_), None) => {
                         return Err(abort(StoreError::Invariant(
@@ -575,7 +603,7 @@ struct UpsertTrees<'a> {
     positions: &'a TransactionalTree,
     by_app: &'a TransactionalTree,
     counters: &'a TransactionalTree,
-    recent: &'a TransactionalTree,
+    derived: index::Derived<'a>,
     seen: &'a TransactionalTree,
 }
 
@@ -588,7 +616,7 @@ fn upsert_one<E: Clone>(
         positions,
         by_app,
         counters,
-        recent,
+        derived,
         seen,
     } = t;
     let app_key = keys::app_position(item.id_a2a, item.id_pendenza);
@@ -613,7 +641,7 @@ fn upsert_one<E: Clone>(
                     "an update may not move a position to another key".into(),
                 )));
             }
-            index::write_position(positions, recent, Some(&old), &p)?;
+            index::write_position(positions, derived, Some(&old), &p)?;
             Ok(Ok(Upserted::Updated(p)))
         }
         (
@@ -657,7 +685,7 @@ fn upsert_one<E: Clone>(
                 return Ok(Err(Refused::NoticeTaken(pendenza.numero_avviso)));
             }
             let pkey = keys::position(&pendenza.dominio, &pendenza.iuv);
-            index::write_position(positions, recent, None, &pendenza)?;
+            index::write_position(positions, derived, None, &pendenza)?;
             by_app.insert(app_key, pkey)?;
             Ok(Ok(Upserted::Created(pendenza)))
         }
