@@ -3,8 +3,9 @@
 # BENCH_PRELOAD positions through the API) against a bare hyper server answering the same
 # bytes, in one run, on loopback, for verify, activate (V2) and durable receipts (V2, each
 # receiptId unique, each closing a different preloaded position), at each connection count.
-# Then `varco-bench disturb` (issue 11): verify at 64 connections quiet, then during a
-# wrong-password flood on the api listener (200 connections, a new user name and a wrong
+# Then `varco-bench disturb` (issue 11): verify at 64 connections quiet, then during 200
+# connections of `GET /healthz` (the control: what any traffic at that rate costs on the same
+# cores), then during a wrong-password flood on the api listener (200 connections, a new user name and a wrong
 # password per request: mostly 429), then during 16 connections of listings
 # (GET /api/pendenze/v2/pendenze?risultatiPerPagina=25 as `demo`, with the total count), each
 # for the same seconds: the hardening holds if neither moves verify's p99.
@@ -106,7 +107,7 @@ done
 
 # Does a wrong-password flood or a crowd of listings on the api listener move verify's p99?
 if [[ ${BENCH_DISTURB:-1} != 0 ]]; then
-  echo "disturb: verify p99 at 64 connections, ${secs}s each: quiet, during a wrong-password flood (200 connections, api listener), during listings (16 connections, GET /api/pendenze/v2/pendenze?risultatiPerPagina=25 with the count)"
+  echo "disturb: verify p99 at 64 connections, ${secs}s each: quiet, during probes (200 connections of GET /healthz, the control), during a wrong-password flood (200 connections, api listener), during listings (16 connections, GET /api/pendenze/v2/pendenze?risultatiPerPagina=25 with the count)"
   $B disturb --url "$varco" --api-url "$api" --soap-action paVerifyPaymentNotice \
     --body-file bench/requests/verify.xml --notices "$hot" --connections 64 --duration "$secs" \
     --warmup "$warmup" --flood-connections 200 --listing-connections 16 \

@@ -7,6 +7,9 @@
 //!   if the server did not hold it back.
 //! * **Listings.** Each worker sends `GET <path>` (by default the first page of the caller's
 //!   positions with their total count) with the right credentials.
+//! * **Probes.** The control: the flood's connections sending `GET /healthz`, the cheapest
+//!   request the api listener answers. What the flood costs verify beyond this is what the
+//!   password checks cost; up to it, it is what any traffic of that rate costs on these cores.
 //!
 //! Like `load`, each worker owns one keep-alive HTTP/1.1 connection (re-opened when the
 //! server closes it) and sends its next request once the previous response is read: a closed
@@ -38,6 +41,8 @@ pub enum Kind {
     Flood,
     /// Requests with these (right) credentials.
     Listings(HeaderValue),
+    /// Requests without credentials (to `/healthz`).
+    Probes,
 }
 
 impl Kind {
@@ -45,6 +50,7 @@ impl Kind {
         match self {
             Kind::Flood => "flood",
             Kind::Listings(_) => "listings",
+            Kind::Probes => "probes",
         }
     }
 }
@@ -302,15 +308,17 @@ impl Worker {
             return Ok(());
         }
         let auth = match &self.kind {
-            Kind::Flood => basic_auth(&format!("flood-{}-{n}", self.id), "not-the-password")?,
-            Kind::Listings(auth) => auth.clone(),
+            Kind::Flood => Some(basic_auth(
+                &format!("flood-{}-{n}", self.id),
+                "not-the-password",
+            )?),
+            Kind::Listings(auth) => Some(auth.clone()),
+            Kind::Probes => None,
         };
+        let headers: Vec<(&'static str, HeaderValue)> =
+            auth.map(|a| ("Authorization", a)).into_iter().collect();
         let started = Instant::now();
-        let result = timeout(
-            self.timeout,
-            current.get(&self.target, &[("Authorization", auth)]),
-        )
-        .await;
+        let result = timeout(self.timeout, current.get(&self.target, &headers)).await;
         match result {
             Ok(Ok((status, _body))) => {
                 *conn = Some(current);

@@ -187,10 +187,13 @@ enum Command {
     /// Before anything, one request to --listing-path with the right password (so it is
     /// verified and remembered, as a working gestionale's is); it must answer 200.
     ///
+    /// Phases: quiet; probes (--flood-connections of `GET /healthz`, no credentials: the
+    /// control, what any traffic at that rate costs); the flood; the listings.
+    ///
     /// Output, per phase: `disturbance=D target=verify op=... rps=.. p50_us=.. p99_us=..
     /// p999_us=.. max_us=..` and, during a disturbance, `disturbance=D target=D conns=N
     /// requests=R rps=X statuses={401:a,429:b} transport_errors=T p50_us=.. p99_us=..
-    /// max_us=..`; at the end `p99_vs_quiet flood=X listings=Y` (each p99 over the quiet
+    /// max_us=..`; at the end `p99_vs_quiet probes=W flood=X listings=Y` (each p99 over the quiet
     /// one). With --json-out, one JSON object per phase (`"op": "disturb"`). A phase whose
     /// connections are 0 is skipped.
     ///
@@ -402,10 +405,11 @@ async fn main() -> Result<()> {
             } else {
                 format!("/{listing_path}")
             };
-            let target =
-                client::Target::parse(&format!("{}{path}", api_url.trim_end_matches('/')))?;
+            let base = api_url.trim_end_matches('/');
+            let target = client::Target::parse(&format!("{base}{path}"))?;
             let plan = DisturbPlan {
                 target,
+                probe: client::Target::parse(&format!("{base}/healthz"))?,
                 flood_connections,
                 listing_connections,
                 auth: client::basic_auth(&user, &password)?,
@@ -480,6 +484,8 @@ async fn compare(varco_url: &str, bare_url: &str, opts: &LoadOpts) -> Result<()>
 struct DisturbPlan {
     /// The listing URL (also the flood's).
     target: client::Target,
+    /// `/healthz`: the probes' URL.
+    probe: client::Target,
     flood_connections: usize,
     listing_connections: usize,
     /// The listings' right credentials.
@@ -508,6 +514,10 @@ async fn disturb(url: &str, plan: &DisturbPlan, opts: &LoadOpts) -> Result<()> {
     let phases = [
         ("quiet", None),
         (
+            "probes",
+            Some((disturb::Kind::Probes, plan.flood_connections)),
+        ),
+        (
             "flood",
             Some((disturb::Kind::Flood, plan.flood_connections)),
         ),
@@ -527,8 +537,11 @@ async fn disturb(url: &str, plan: &DisturbPlan, opts: &LoadOpts) -> Result<()> {
             Some((_, 0)) => continue,
             Some((kind, connections)) => Some(
                 disturb::start(disturb::DisturbConfig {
+                    target: match kind {
+                        disturb::Kind::Probes => plan.probe.clone(),
+                        _ => plan.target.clone(),
+                    },
                     kind,
-                    target: plan.target.clone(),
                     connections,
                     timeout,
                 })
