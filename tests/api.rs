@@ -156,21 +156,7 @@ impl Api {
     }
 
     async fn soap(&self, action: &str, body: String) -> String {
-        let req = Request::post("/paForNode")
-            .header("content-type", "text/xml")
-            .header("soapaction", action)
-            .body(Body::from(body))
-            .unwrap();
-        let resp = self.nodo.clone().oneshot(req).await.unwrap();
-        String::from_utf8(
-            resp.into_body()
-                .collect()
-                .await
-                .unwrap()
-                .to_bytes()
-                .to_vec(),
-        )
-        .unwrap()
+        common::soap_through(&self.nodo, action, body).await
     }
 }
 
@@ -1084,10 +1070,7 @@ async fn a_number_seen_in_a_receipt_is_never_generated() {
     let api = setup();
     // The demo seeds references 1 to 10: the counter's next is 11.
     let next = varco::notice::NoticeNumber::aux3("01", 11);
-    let receipt = common::fixture("demo/send-rt-v2.xml")
-        .replace("301000000000001053", next.as_str())
-        .replace("01000000000001053", next.iuv())
-        .replace("d3m0000000000000000000000000000a", "stand-in-11");
+    let receipt = common::receipt_v2(next.as_str(), "stand-in-11");
     let answer = api.soap("paSendRTV2", receipt).await;
     assert_eq!(common::element(&answer, "outcome"), Some("OK"), "{answer}");
     let (s, created) = api

@@ -4,7 +4,6 @@
 
 mod common;
 
-use axum::body::Body;
 use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -16,7 +15,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tower::ServiceExt;
 use varco::config::{Config, DEMO_TOML, hash_password};
 
 // ---- a gestionale, on loopback -------------------------------------------------------------
@@ -136,6 +134,16 @@ impl Gestionale {
         }
         reply(201, "{}".into())
     }
+}
+
+/// A mock gestionale on a free loopback port: the mock, its address, and the serving task.
+async fn gestionale() -> (Arc<Gestionale>, SocketAddr, tokio::task::JoinHandle<()>) {
+    let g = Arc::new(Gestionale::default());
+    let addr: SocketAddr = format!("127.0.0.1:{}", common::free_port())
+        .parse()
+        .unwrap();
+    let server = serve(g.clone(), addr).await;
+    (g, addr, server)
 }
 
 /// Serves `g` on `addr` until the returned handle is aborted (then connections are refused).
@@ -315,10 +323,7 @@ async fn load_and_pay_as(v: &Running, app: &str, n: u32) -> String {
     assert_eq!(s, 201, "{created}");
     let nav = created["numeroAvviso"].as_str().unwrap().to_owned();
     let rid = format!("rcpt-{app}-{n}");
-    let receipt = common::fixture("demo/send-rt-v2.xml")
-        .replace("301000000000001053", &nav)
-        .replace("01000000000001053", &nav[1..])
-        .replace("d3m0000000000000000000000000000a", &rid);
+    let receipt = common::receipt_v2(&nav, &rid);
     let (_, body) = common::soap(&v.nodo, "paSendRTV2", &receipt).await;
     assert_eq!(common::element(&body, "outcome"), Some("OK"), "{body}");
     format!("77777777777/{}/{rid}", &nav[1..])
@@ -338,11 +343,7 @@ async fn until(what: &str, secs: u64, cond: impl Fn() -> bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receipts_are_delivered_once_through_failures_downtime_and_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let g = Arc::new(Gestionale::default());
-    let addr: SocketAddr = format!("127.0.0.1:{}", common::free_port())
-        .parse()
-        .unwrap();
-    let mut server = serve(g.clone(), addr).await;
+    let (g, addr, mut server) = gestionale().await;
     let v = start(config(addr, dir.path(), "")).await;
     let mut expected = HashSet::new();
 
@@ -578,20 +579,7 @@ fn verificata(nav: &str, importo: f64) -> String {
 
 async fn verify(router: &axum::Router, nav: &str) -> String {
     let body = common::qr_request("paVerifyPaymentNoticeReq", nav, "");
-    let req = axum::http::Request::post("/paForNode")
-        .header("soapaction", "paVerifyPaymentNotice")
-        .body(Body::from(body))
-        .unwrap();
-    let resp = router.clone().oneshot(req).await.unwrap();
-    String::from_utf8(
-        resp.into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec(),
-    )
-    .unwrap()
+    common::soap_through(router, "paVerifyPaymentNotice", body).await
 }
 
 fn router(c: Config, store: &varco::store::Store) -> axum::Router {
@@ -605,11 +593,7 @@ fn router(c: Config, store: &varco::store::Store) -> axum::Router {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_notices_are_verified_at_the_gestionale() {
     let dir = tempfile::tempdir().unwrap();
-    let g = Arc::new(Gestionale::default());
-    let addr: SocketAddr = format!("127.0.0.1:{}", common::free_port())
-        .parse()
-        .unwrap();
-    let server = serve(g.clone(), addr).await;
+    let (g, addr, server) = gestionale().await;
     let store = varco::store::Store::open(dir.path(), 8).unwrap();
     let r = router(config(addr, dir.path(), ""), &store);
     let nav = |n| {
@@ -705,11 +689,7 @@ async fn unknown_notices_are_verified_at_the_gestionale() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_positions_are_refreshed_or_answered_from_the_stored_copy() {
-    let g = Arc::new(Gestionale::default());
-    let addr: SocketAddr = format!("127.0.0.1:{}", common::free_port())
-        .parse()
-        .unwrap();
-    let server = serve(g.clone(), addr).await;
+    let (g, addr, server) = gestionale().await;
     let nav = varco::notice::NoticeNumber::aux3("09", 20);
     for mandatory in [false, true] {
         let dir = tempfile::tempdir().unwrap();
@@ -817,11 +797,7 @@ async fn delivered(g: &Gestionale, key: &str, within: Duration) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hanging_delivery_does_not_hold_back_the_next_one_of_its_connector() {
     let dir = tempfile::tempdir().unwrap();
-    let g = Arc::new(Gestionale::default());
-    let addr: SocketAddr = format!("127.0.0.1:{}", common::free_port())
-        .parse()
-        .unwrap();
-    let _server = serve(g.clone(), addr).await;
+    let (g, addr, _server) = gestionale().await;
     g.set(Mode::SlowNext(1, 4000));
     let v = start(config_hanging(addr, dir.path(), "", 2)).await;
     let first = load_and_pay(&v, 1).await;
@@ -853,18 +829,8 @@ async fn a_hanging_delivery_does_not_hold_back_the_next_one_of_its_connector() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hanging_gestionale_does_not_hold_back_another_connector() {
     let dir = tempfile::tempdir().unwrap();
-    let (slow, fast) = (
-        Arc::new(Gestionale::default()),
-        Arc::new(Gestionale::default()),
-    );
-    let slow_addr: SocketAddr = format!("127.0.0.1:{}", common::free_port())
-        .parse()
-        .unwrap();
-    let fast_addr: SocketAddr = format!("127.0.0.1:{}", common::free_port())
-        .parse()
-        .unwrap();
-    let _s1 = serve(slow.clone(), slow_addr).await;
-    let _s2 = serve(fast.clone(), fast_addr).await;
+    let (slow, slow_addr, _s1) = gestionale().await;
+    let (fast, fast_addr, _s2) = gestionale().await;
     slow.set(Mode::Slow(5000));
     let v = start(config_hanging(
         slow_addr,
@@ -894,11 +860,7 @@ async fn a_hanging_gestionale_does_not_hold_back_another_connector() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resend_during_a_failing_attempt_is_not_undone() {
     let dir = tempfile::tempdir().unwrap();
-    let g = Arc::new(Gestionale::default());
-    let addr: SocketAddr = format!("127.0.0.1:{}", common::free_port())
-        .parse()
-        .unwrap();
-    let _server = serve(g.clone(), addr).await;
+    let (g, addr, _server) = gestionale().await;
     g.set(Mode::SlowFailNext(1, 800));
     let mut c = config_hanging(addr, dir.path(), "", 1);
     // A failed attempt would be retried only after a minute.
@@ -966,35 +928,19 @@ fn stale(c: &Config, nav: &varco::notice::NoticeNumber, owner: &str) -> varco::d
 }
 
 async fn pay(router: &axum::Router, nav: &varco::notice::NoticeNumber, receipt_id: &str) -> String {
-    let receipt = common::fixture("demo/send-rt-v2.xml")
-        .replace("301000000000001053", nav.as_str())
-        .replace("01000000000001053", nav.iuv())
-        .replace("d3m0000000000000000000000000000a", receipt_id);
-    let req = axum::http::Request::post("/paForNode")
-        .header("soapaction", "paSendRTV2")
-        .body(Body::from(receipt))
-        .unwrap();
-    let resp = router.clone().oneshot(req).await.unwrap();
-    String::from_utf8(
-        resp.into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec(),
+    common::soap_through(
+        router,
+        "paSendRTV2",
+        common::receipt_v2(nav.as_str(), receipt_id),
     )
-    .unwrap()
+    .await
 }
 
 /// Issue 11, item 1: a receipt committed while Varco waits for the gestionale's answer is never
 /// undone by the refresh, whatever the gestionale answers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receipt_stored_during_a_refresh_is_never_undone() {
-    let g = Arc::new(Gestionale::default());
-    let addr: SocketAddr = format!("127.0.0.1:{}", common::free_port())
-        .parse()
-        .unwrap();
-    let _server = serve(g.clone(), addr).await;
+    let (g, addr, _server) = gestionale().await;
     let fault = |xml: &str| common::element(xml, "faultCode").map(str::to_owned);
     let cases = [
         (
@@ -1051,11 +997,7 @@ async fn a_receipt_stored_during_a_refresh_is_never_undone() {
 /// position another application loaded is answered from the store, and keeps its owner.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refresh_never_touches_another_applications_position() {
-    let g = Arc::new(Gestionale::default());
-    let addr: SocketAddr = format!("127.0.0.1:{}", common::free_port())
-        .parse()
-        .unwrap();
-    let _server = serve(g.clone(), addr).await;
+    let (g, addr, _server) = gestionale().await;
     let dir = tempfile::tempdir().unwrap();
     let store = varco::store::Store::open(dir.path(), 8).unwrap();
     let c = config(addr, dir.path(), "");
@@ -1086,11 +1028,7 @@ async fn a_refresh_never_touches_another_applications_position() {
 /// when Varco holds a stored copy.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_to_the_gestionale_is_unknown_even_with_a_stored_copy() {
-    let g = Arc::new(Gestionale::default());
-    let addr: SocketAddr = format!("127.0.0.1:{}", common::free_port())
-        .parse()
-        .unwrap();
-    let _server = serve(g.clone(), addr).await;
+    let (g, addr, _server) = gestionale().await;
     let dir = tempfile::tempdir().unwrap();
     let store = varco::store::Store::open(dir.path(), 8).unwrap();
     let c = config(addr, dir.path(), "");

@@ -73,6 +73,24 @@ pub struct SoggettoJson {
     pub cellulare: Option<String>,
 }
 
+impl From<&crate::domain::Soggetto> for SoggettoJson {
+    fn from(s: &crate::domain::Soggetto) -> Self {
+        Self {
+            tipo: s.tipo.clone(),
+            identificativo: s.identificativo.clone(),
+            anagrafica: Some(s.anagrafica.clone()),
+            indirizzo: s.indirizzo.clone(),
+            civico: s.civico.clone(),
+            cap: s.cap.clone(),
+            localita: s.localita.clone(),
+            provincia: s.provincia.clone(),
+            nazione: s.nazione.clone(),
+            email: s.email.clone(),
+            cellulare: s.cellulare.clone(),
+        }
+    }
+}
+
 /// One metadata entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct MapEntry {

@@ -229,7 +229,6 @@ pub fn dettaglio(state: &ApiState, p: &Pendenza) -> Result<PendenzaDettaglio, Ap
             }
         })
         .collect();
-    let s = &p.soggetto;
     let d = &p.dettagli;
     Ok(PendenzaDettaglio {
         id_a2a: p.id_a2a.clone().unwrap_or_default(),
@@ -245,19 +244,7 @@ pub fn dettaglio(state: &ApiState, p: &Pendenza) -> Result<PendenzaDettaglio, Ap
         stato: p.stato_at(now).as_str().into(),
         descrizione_stato: d.descrizione_stato.clone(),
         causale: p.causale.clone(),
-        soggetto_pagatore: SoggettoJson {
-            tipo: s.tipo.clone(),
-            identificativo: s.identificativo.clone(),
-            anagrafica: Some(s.anagrafica.clone()),
-            indirizzo: s.indirizzo.clone(),
-            civico: s.civico.clone(),
-            cap: s.cap.clone(),
-            localita: s.localita.clone(),
-            provincia: s.provincia.clone(),
-            nazione: s.nazione.clone(),
-            email: s.email.clone(),
-            cellulare: s.cellulare.clone(),
-        },
+        soggetto_pagatore: (&p.soggetto).into(),
         importo: p.importo,
         numero_avviso: p.numero_avviso.clone(),
         iuv: p.iuv.clone(),

@@ -1,7 +1,7 @@
 //! The `Ricevuta` JSON a gestionale receives (GovPay "API Ente Creditore v2" shape).
 
-use crate::api::dto::money;
-use crate::domain::{Pendenza, ReceiptVersion, Ricevuta, Soggetto};
+use crate::api::dto::{SoggettoJson, money};
+use crate::domain::{Pendenza, ReceiptVersion, Ricevuta};
 use base64::Engine;
 use serde::Serialize;
 
@@ -24,7 +24,7 @@ pub struct RicevutaJson {
     pub istituto_attestante: IstitutoAttestante,
     /// Who paid, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub versante: Option<SoggettoOut>,
+    pub versante: Option<SoggettoJson>,
     /// The paid position, when Varco holds it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pendenza: Option<PendenzaPagata>,
@@ -68,42 +68,6 @@ pub struct IstitutoAttestante {
     pub descrizione: String,
 }
 
-/// A subject (GovPay's `Soggetto`).
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SoggettoOut {
-    /// F / G.
-    pub tipo: String,
-    /// Identifier.
-    pub identificativo: String,
-    /// Name.
-    pub anagrafica: String,
-    /// Street.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub indirizzo: Option<String>,
-    /// Civic number.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub civico: Option<String>,
-    /// Postal code.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cap: Option<String>,
-    /// City.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub localita: Option<String>,
-    /// Province.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub provincia: Option<String>,
-    /// Country.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub nazione: Option<String>,
-    /// E-mail.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    /// Mobile phone.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cellulare: Option<String>,
-}
-
 /// The paid position with its items and what was collected for each.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -124,7 +88,7 @@ pub struct PendenzaPagata {
     /// Notice number.
     pub numero_avviso: String,
     /// Debtor.
-    pub soggetto_pagatore: SoggettoOut,
+    pub soggetto_pagatore: SoggettoJson,
     /// Items.
     pub voci: Vec<VocePagata>,
 }
@@ -178,22 +142,6 @@ pub struct Documento {
     pub xml: Option<String>,
 }
 
-fn soggetto(s: &Soggetto) -> SoggettoOut {
-    SoggettoOut {
-        tipo: s.tipo.clone(),
-        identificativo: s.identificativo.clone(),
-        anagrafica: s.anagrafica.clone(),
-        indirizzo: s.indirizzo.clone(),
-        civico: s.civico.clone(),
-        cap: s.cap.clone(),
-        localita: s.localita.clone(),
-        provincia: s.provincia.clone(),
-        nazione: s.nazione.clone(),
-        email: s.email.clone(),
-        cellulare: s.cellulare.clone(),
-    }
-}
-
 /// Builds the body for a stored receipt and its position (if Varco holds it).
 pub fn build(r: &Ricevuta, p: Option<&Pendenza>, ragione_sociale: Option<String>) -> RicevutaJson {
     let data = r
@@ -221,7 +169,7 @@ pub fn build(r: &Ricevuta, p: Option<&Pendenza>, ragione_sociale: Option<String>
             id_canale: r.id_canale.clone(),
             descrizione: r.descrizione_canale.clone(),
         },
-        versante: r.versante.as_ref().map(soggetto),
+        versante: r.versante.as_ref().map(SoggettoJson::from),
         pendenza: p.map(|p| PendenzaPagata {
             id_a2a: p.id_a2a.clone(),
             id_pendenza: p.id_pendenza.clone(),
@@ -229,7 +177,7 @@ pub fn build(r: &Ricevuta, p: Option<&Pendenza>, ragione_sociale: Option<String>
             causale: p.causale.clone(),
             importo: p.importo,
             numero_avviso: p.numero_avviso.clone(),
-            soggetto_pagatore: soggetto(&p.soggetto),
+            soggetto_pagatore: (&p.soggetto).into(),
             voci: p
                 .voci
                 .iter()

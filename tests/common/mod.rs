@@ -247,3 +247,25 @@ pub fn qr_request(element_name: &str, nav: &str, extra: &str) -> String {
         r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:p="http://pagopa-api.pagopa.gov.it/pa/paForNode.xsd"><soapenv:Body><p:{element_name}><idPA>77777777777</idPA><idBrokerPA>77777777777</idBrokerPA><idStation>77777777777_01</idStation><qrCode><fiscalCode>77777777777</fiscalCode><noticeNumber>{nav}</noticeNumber></qrCode>{extra}</p:{element_name}></soapenv:Body></soapenv:Envelope>"#
     )
 }
+
+/// The demo paSendRTV2 fixture for notice `nav` (18 digits) with receipt id `receipt_id`.
+pub fn receipt_v2(nav: &str, receipt_id: &str) -> String {
+    fixture("demo/send-rt-v2.xml")
+        .replace("301000000000001053", nav)
+        .replace("01000000000001053", &nav[1..])
+        .replace("d3m0000000000000000000000000000a", receipt_id)
+}
+
+/// POSTs a SOAP body to `/paForNode` of a router (no socket); returns the answer's text.
+pub async fn soap_through(router: &axum::Router, action: &str, body: String) -> String {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let req = axum::http::Request::post("/paForNode")
+        .header("content-type", "text/xml")
+        .header("soapaction", action)
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    let resp = router.clone().oneshot(req).await.unwrap();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
