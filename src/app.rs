@@ -412,7 +412,7 @@ async fn soap_endpoint(
             }
         }
         Err(DecodeError::Fault(op, fault)) => (
-            Response::ko(op, fault.bean(&state.nodo.topology.broker)),
+            Response::ko(op, fault.bean(&state.nodo.config.intermediario.id)),
             None,
         ),
         Err(DecodeError::UnknownOperation(message)) => {

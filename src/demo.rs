@@ -2,7 +2,8 @@
 //! (and the fixtures) will want to try. Notice numbers are aux 3 with the demo domain's first
 //! segregation code and references 1, 2, 3...
 
-use crate::config::{Config, transfer_category};
+use crate::config::Config;
+use crate::domain::transfer_category;
 use crate::domain::{Accredito, Pendenza, Soggetto, Stato, Voce, iban};
 use crate::notice::NoticeNumber;
 use crate::store::{Store, StoreError};

@@ -6,7 +6,8 @@
 //!
 //! # Layout
 //! - [`cli`]: the command line (`serve`, `replay`, `hash-password`).
-//! - [`config`]: configuration entities, loaded and validated once; the embedded demo.
+//! - [`config`]: settings and the creditor registry, loaded and validated once; the embedded demo.
+//! - [`password`]: argon2 password hashes.
 //! - [`server`]: listeners, readiness, graceful shutdown.
 //! - [`edge`]: TLS and mutual TLS, IP allowlists, trusted proxies, request ids.
 //! - [`app`]: the nodo and api routers (callable without a socket).
@@ -35,6 +36,7 @@ pub mod metrics;
 pub mod nodo;
 pub mod notice;
 pub mod outbox;
+pub mod password;
 pub mod replay;
 pub mod server;
 pub mod soap;

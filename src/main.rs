@@ -46,7 +46,7 @@ fn main() -> anyhow::Result<()> {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(varco::server::run(
                 config.clone(),
-                varco::nodo::system_clock(),
+                varco::domain::system_clock(),
                 varco::server::shutdown_signal(),
                 move |bound, _store| {
                     if demo {
@@ -135,7 +135,7 @@ fn main() -> anyhow::Result<()> {
                 .read_to_string(&mut password)
                 .context("reading the password")?;
             let password = password.trim_end_matches(['\r', '\n']);
-            println!("{}", varco::config::hash_password(password)?);
+            println!("{}", varco::password::hash_password(password)?);
             Ok(())
         }
     }

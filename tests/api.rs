@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use tower::ServiceExt;
 use varco::app::{AppState, api_router, nodo_router};
-use varco::config::{Config, DEMO_TOML, hash_password};
+use varco::config::{Config, DEMO_TOML};
+use varco::password::hash_password;
 use varco::nodo::Nodo;
 use varco::store::Store;
 
@@ -30,14 +31,14 @@ const RESTRICTED: (&str, &str) = ("ristretta", "una password vera");
 const SECOND: (&str, &str) = ("seconda", "un'altra password vera");
 
 fn setup() -> Api {
-    setup_with("", varco::nodo::system_clock())
+    setup_with("", varco::domain::system_clock())
 }
 
 /// A clock the test moves by hand.
 fn manual_clock(
     start: chrono::DateTime<chrono::Utc>,
 ) -> (
-    varco::nodo::Clock,
+    varco::domain::Clock,
     Arc<std::sync::Mutex<chrono::DateTime<chrono::Utc>>>,
 ) {
     let now = Arc::new(std::sync::Mutex::new(start));
@@ -45,7 +46,7 @@ fn manual_clock(
     (Arc::new(move || *read.lock().unwrap()), now)
 }
 
-fn setup_with(tail: &str, clock: varco::nodo::Clock) -> Api {
+fn setup_with(tail: &str, clock: varco::domain::Clock) -> Api {
     let extra = format!(
         r#"
 [[tipi_pendenza]]
@@ -1030,7 +1031,7 @@ async fn notices_of_another_application_are_not_revealed() {
 #[tokio::test]
 async fn an_anonymous_body_is_never_read() {
     for tail in ["", "\n[journal]\npayloads = true\n"] {
-        let api = setup_with(tail, varco::nodo::system_clock());
+        let api = setup_with(tail, varco::domain::system_clock());
         for (method, path) in [
             ("PUT", "/api/pendenze/v2/pendenze/demo/openapi.json"),
             ("PUT", "/api/pendenze/v2/pendenze/demo/x"),

@@ -16,7 +16,7 @@ async fn sixty_four_activations_and_receipts_on_one_notice() {
     let store = varco::store::Store::open(dir.path(), 16).unwrap();
     varco::demo::seed(&config, &store, chrono::Utc::now()).unwrap();
     let state = varco::app::AppState::new(
-        varco::nodo::Nodo::new(config, store.clone(), varco::nodo::system_clock()),
+        varco::nodo::Nodo::new(config, store.clone(), varco::domain::system_clock()),
         Arc::new(AtomicBool::new(true)),
     );
     let router = varco::app::nodo_router(state);

@@ -15,7 +15,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use varco::config::{Config, DEMO_TOML, hash_password};
+use varco::config::{Config, DEMO_TOML};
+use varco::password::hash_password;
 
 // ---- a gestionale, on loopback -------------------------------------------------------------
 
@@ -243,7 +244,7 @@ async fn start(c: Config) -> Running {
     let (bound_tx, bound_rx) = std::sync::mpsc::channel();
     let task = tokio::spawn(varco::server::run(
         c,
-        varco::nodo::system_clock(),
+        varco::domain::system_clock(),
         async move {
             let _ = stopped.await;
         },
@@ -482,7 +483,7 @@ async fn dead_entries_are_listed_and_sent_again_by_the_api() {
 // ---- the schedule, with paused time --------------------------------------------------------
 
 struct Recorder {
-    clock: varco::nodo::Clock,
+    clock: varco::domain::Clock,
     seen: Arc<Mutex<Vec<chrono::DateTime<chrono::Utc>>>>,
     fail: u32,
 }
@@ -516,7 +517,7 @@ async fn the_backoff_schedule_is_honoured() {
     // Time moves only when the worker sleeps: the clock is tokio's (paused) clock.
     let origin = chrono::Utc::now();
     let start = tokio::time::Instant::now();
-    let clock: varco::nodo::Clock =
+    let clock: varco::domain::Clock =
         Arc::new(move || origin + chrono::Duration::from_std(start.elapsed()).unwrap());
     // A stored receipt of application `gest`, with its outbox entry.
     let nodo = varco::nodo::Nodo::new(c.clone(), store.clone(), clock.clone());
@@ -584,7 +585,7 @@ async fn verify(router: &axum::Router, nav: &str) -> String {
 
 fn router(c: Config, store: &varco::store::Store) -> axum::Router {
     let state = varco::app::AppState::new(
-        varco::nodo::Nodo::new(Arc::new(c), store.clone(), varco::nodo::system_clock()),
+        varco::nodo::Nodo::new(Arc::new(c), store.clone(), varco::domain::system_clock()),
         Arc::new(std::sync::atomic::AtomicBool::new(true)),
     );
     varco::app::nodo_router(state)

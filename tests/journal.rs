@@ -18,7 +18,8 @@ use std::time::Duration;
 use tower::ServiceExt;
 use varco::app::{AppState, api_router, nodo_router};
 use varco::config::{Config, DEMO_TOML, JournalConfig};
-use varco::nodo::{Clock, Nodo};
+use varco::domain::Clock;
+use varco::nodo::Nodo;
 use varco::store::Store;
 use varco::store::journal::{Categoria, Esito, Evento, Filtro, Journal, PAYLOAD_CAP, TRUNCATED};
 
@@ -452,7 +453,7 @@ async fn soap_and_rest_calls_are_recorded_filtered_and_paged() {
 async fn payloads_are_kept_only_when_asked_for_and_cut() {
     let v = setup(
         "\n[journal]\npayloads = true\n",
-        varco::nodo::system_clock(),
+        varco::domain::system_clock(),
     );
     let verify = common::fixture("demo/verify.xml");
     v.soap("paVerifyPaymentNotice", &verify).await;
@@ -549,7 +550,7 @@ url = "http://127.0.0.1:9/"
     assert_eq!(config.outbox.base_delay_ms, 20);
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), 16).unwrap();
-    let clock = varco::nodo::system_clock();
+    let clock = varco::domain::system_clock();
     let nodo = Nodo::new(config.clone(), store.clone(), clock.clone());
     let nav = varco::notice::NoticeNumber::aux3("01", 77);
     let mut p = varco::demo::sample(&config, &nav, clock());
@@ -759,7 +760,7 @@ fn the_purge_keeps_the_newest_events_within_the_count_bound() {
 fn a_closed_or_disabled_journal_records_nothing_and_counts_drops() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), 16).unwrap();
-    let clock = varco::nodo::system_clock();
+    let clock = varco::domain::system_clock();
     let off = Journal::start(
         &store,
         &JournalConfig {
@@ -796,7 +797,7 @@ async fn shutdown_writes_the_queued_events() {
     let (bound_tx, bound_rx) = std::sync::mpsc::channel();
     let task = tokio::spawn(varco::server::run(
         config,
-        varco::nodo::system_clock(),
+        varco::domain::system_clock(),
         async move {
             let _ = stopped.await;
         },

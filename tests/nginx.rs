@@ -612,7 +612,7 @@ fn the_demo_passwords_are_refused_behind_a_proxy() {
         pki::DEMO_HASH
     );
     assert!(text.contains(&admin));
-    let real = varco::config::hash_password(PASSWORD).unwrap();
+    let real = varco::password::hash_password(PASSWORD).unwrap();
     std::fs::write(
         &config,
         text.replace(&admin, &admin.replace(pki::DEMO_HASH, &real)),

@@ -115,7 +115,7 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let store = varco::store::Store::open(dir.path(), 8).unwrap();
         store.put_pendenza(&p).unwrap();
-        let nodo = varco::nodo::Nodo::new(config, store, varco::nodo::system_clock());
+        let nodo = varco::nodo::Nodo::new(config, store, varco::domain::system_clock());
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         for (action, element) in [("paVerifyPaymentNotice", "paVerifyPaymentNoticeReq"), ("paGetPayment", "paGetPaymentReq"), ("paGetPaymentV2", "paGetPaymentV2Request")] {
             let body = format!(r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><p:{element} xmlns:p="http://pagopa-api.pagopa.gov.it/pa/paForNode.xsd"><idPA>77777777777</idPA><idBrokerPA>77777777777</idBrokerPA><idStation>77777777777_01</idStation><qrCode><fiscalCode>77777777777</fiscalCode><noticeNumber>301000000000000144</noticeNumber></qrCode></p:{element}></s:Body></s:Envelope>"#);

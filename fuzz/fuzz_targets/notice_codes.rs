@@ -14,7 +14,7 @@ use libfuzzer_sys::fuzz_target;
 use varco::notice::NoticeNumber;
 use varco::notice::number::check_digits;
 use varco::notice::qr;
-use varco::soap::schema::{decimal_to_cents, format_cents, parse_cents};
+use varco::domain::money::{format as format_cents, parse_decimal as decimal_to_cents, parse_two_decimals as parse_cents};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -98,7 +98,7 @@ fn nodo() -> &'static (Nodo, tokio::runtime::Runtime) {
             .join("target")
             .join(format!("rest_json-store-{}", std::process::id()));
         let store = Store::open(&dir, 16).expect("the fuzz store opens");
-        let clock: varco::nodo::Clock = Arc::new(now);
+        let clock: varco::domain::Clock = Arc::new(now);
         let nodo = Nodo::new(Arc::new(config().clone()), store, clock);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

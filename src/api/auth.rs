@@ -20,7 +20,8 @@
 
 use super::error::ApiError;
 use super::validate::Caller;
-use crate::config::{Config, verify_password};
+use crate::config::Config;
+use crate::password::verify_password;
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
@@ -165,7 +166,7 @@ impl Authenticator {
         let slots = std::thread::available_parallelism().map_or(1, |n| n.get());
         // A hash of a random password with the default parameters, like every configured one.
         let stand_in_hash =
-            crate::config::hash_password(&uuid::Uuid::new_v4().to_string()).unwrap_or_default();
+            crate::password::hash_password(&uuid::Uuid::new_v4().to_string()).unwrap_or_default();
         Arc::new(Self {
             apps,
             operators,

@@ -5,37 +5,6 @@
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-/// (De)serialises cents as a JSON number with two decimals.
-pub mod money {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    /// Parses the decimal text of a JSON number (`120`, `120.5`, `120.50`) into cents.
-    pub fn parse(text: &str) -> Option<i64> {
-        crate::soap::schema::decimal_to_cents(text)
-    }
-
-    /// Serde `serialize_with`.
-    pub fn serialize<S: Serializer>(cents: &i64, s: S) -> Result<S::Ok, S::Error> {
-        let raw =
-            serde_json::value::RawValue::from_string(crate::soap::schema::format_cents(*cents))
-                .map_err(serde::ser::Error::custom)?;
-        raw.serialize(s)
-    }
-
-    /// Serde `deserialize_with`: the number's decimal text exactly as sent (never through a
-    /// float, which would turn `120.499999999999999` into 120.50), at most two decimals.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-        let raw = Box::<serde_json::value::RawValue>::deserialize(d)?;
-        let text = raw.get().trim();
-        let is_number = text.starts_with(|c: char| c == '-' || c.is_ascii_digit());
-        is_number.then(|| parse(text)).flatten().ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "{text} is not an amount in euro with at most two decimals between 0 and 999999999.99"
-            ))
-        })
-    }
-}
-
 /// `Soggetto`: the debtor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -117,7 +86,7 @@ pub struct NuovaVoce {
     /// The gestionale's id for the item (unique in the position).
     pub id_voce_pendenza: String,
     /// Amount in euro.
-    #[serde(with = "money")]
+    #[serde(with = "crate::domain::money::json")]
     #[schema(value_type = f64, example = 120.00)]
     pub importo: i64,
     /// Description.
@@ -179,7 +148,7 @@ pub struct NuovaPendenza {
     /// Debtor.
     pub soggetto_pagatore: SoggettoJson,
     /// Total in euro (= Σ voci).
-    #[serde(with = "money")]
+    #[serde(with = "crate::domain::money::json")]
     #[schema(value_type = f64, example = 120.00)]
     pub importo: i64,
     /// 18 digits; generated when absent.
@@ -330,7 +299,7 @@ pub struct VoceDettaglio {
     /// The gestionale's id.
     pub id_voce_pendenza: String,
     /// Amount.
-    #[serde(with = "money")]
+    #[serde(with = "crate::domain::money::json")]
     #[schema(value_type = f64)]
     pub importo: i64,
     /// Description.
@@ -387,7 +356,7 @@ pub struct RicevutaSintesi {
     /// receiptId.
     pub id_ricevuta: String,
     /// Amount paid.
-    #[serde(with = "money")]
+    #[serde(with = "crate::domain::money::json")]
     #[schema(value_type = f64)]
     pub importo: i64,
     /// `OK` / `KO` as sent by pagoPA.
@@ -471,7 +440,7 @@ pub struct PendenzaDettaglio {
     /// Debtor.
     pub soggetto_pagatore: SoggettoJson,
     /// Total.
-    #[serde(with = "money")]
+    #[serde(with = "crate::domain::money::json")]
     #[schema(value_type = f64)]
     pub importo: i64,
     /// Notice number.
@@ -611,7 +580,7 @@ pub struct AvvisoJson {
     /// NON_ESEGUITA, ESEGUITA, ANNULLATA, SCADUTA.
     pub stato: String,
     /// Amount.
-    #[serde(with = "money")]
+    #[serde(with = "crate::domain::money::json")]
     #[schema(value_type = f64)]
     pub importo: i64,
     /// Creditor.
@@ -670,26 +639,4 @@ pub struct EsitoCaricamento {
     pub num_errori: usize,
     /// One result per item, in order.
     pub risultati: Vec<EsitoTracciato>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::money;
-
-    #[test]
-    fn json_amounts_are_exact_cents() {
-        assert_eq!(money::parse("120"), Some(12000));
-        assert_eq!(money::parse("120.5"), Some(12050));
-        assert_eq!(money::parse("120.50"), Some(12050));
-        assert_eq!(money::parse("0.01"), Some(1));
-        assert_eq!(money::parse("999999999.99"), Some(99_999_999_999));
-        for bad in ["120.505", "-1", "1e3", "1000000000.00", "", ".5", "abc"] {
-            assert_eq!(money::parse(bad), None, "{bad}");
-        }
-        // What serde_json gives for decimals is the shortest round-trip text: exact.
-        let n: serde_json::Number = serde_json::from_str("0.29").unwrap();
-        assert_eq!(money::parse(&n.to_string()), Some(29));
-        let n: serde_json::Number = serde_json::from_str("1020.99").unwrap();
-        assert_eq!(money::parse(&n.to_string()), Some(102099));
-    }
 }

@@ -3,7 +3,8 @@
 
 use super::dto::{NuovaPendenza, NuovaVoce, SoggettoJson};
 use super::error::ApiError;
-use crate::config::{Config, TipoContabilita, transfer_category};
+use crate::config::Config;
+use crate::domain::{TipoContabilita, transfer_category};
 use crate::domain::{
     Accredito, Dettagli, OrigineVoce, Pendenza, Soggetto, Stato, Voce, fiscal, iban,
 };
@@ -215,7 +216,7 @@ fn voce(config: &Config, default_domain: &str, i: usize, v: &NuovaVoce) -> Resul
         .id_dominio
         .clone()
         .unwrap_or_else(|| default_domain.to_owned());
-    if !crate::config::is_fiscal_code_pa(&dominio) {
+    if !crate::domain::fiscal::is_fiscal_code_pa(&dominio) {
         return Err(bad(&f("idDominio"), "must be 11 digits"));
     }
     let shapes = [
@@ -413,8 +414,8 @@ pub fn nuova_pendenza(
             "importo",
             format!(
                 "{} is not the sum of the voci ({})",
-                crate::soap::schema::format_cents(r.importo),
-                crate::soap::schema::format_cents(sum)
+                crate::domain::money::format(r.importo),
+                crate::domain::money::format(sum)
             ),
         ));
     }

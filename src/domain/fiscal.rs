@@ -71,6 +71,11 @@ pub fn is_valid_organisation(piva: &str) -> bool {
     (10 - sum % 10) % 10 == u32::from(b[10] - b'0')
 }
 
+/// A creditor's (or broker's) fiscal code: 11 digits (`[0-9]{11}`).
+pub fn is_fiscal_code_pa(s: &str) -> bool {
+    s.len() == 11 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

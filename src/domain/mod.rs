@@ -3,15 +3,17 @@
 //! of due dates are Europe/Rome days.
 
 pub mod claims;
+pub mod clock;
 pub mod fiscal;
 pub mod iban;
+pub mod money;
+
+pub use clock::{Clock, system_clock};
+pub use money::{Cents, MAX_CENTS};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Europe::Rome;
 use serde::{Deserialize, Serialize};
-
-/// An amount in euro cents.
-pub type Cents = i64;
 
 /// The stored state of a position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,9 +66,6 @@ impl StatoEffettivo {
     }
 }
 
-/// Largest amount pagoPA carries, in cents (999.999.999,99 €).
-pub const MAX_CENTS: Cents = 99_999_999_999;
-
 /// Today's calendar day in Europe/Rome, the day the protocol's dates refer to.
 pub fn rome_today(now: DateTime<Utc>) -> NaiveDate {
     now.with_timezone(&Rome).date_naive()
@@ -88,6 +87,37 @@ pub fn rome_day_end(day: NaiveDate) -> DateTime<Utc> {
         Some(next) => rome_day_start(next) - chrono::Duration::milliseconds(1),
         None => DateTime::<Utc>::MAX_UTC,
     }
+}
+
+/// `tipo_contabilita` values and their one-digit codes in transferCategory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TipoContabilita {
+    /// 0
+    Capitolo,
+    /// 1
+    Speciale,
+    /// 2
+    Siope,
+    /// 9
+    Altro,
+}
+
+impl TipoContabilita {
+    /// The digit used in `transferCategory` (`<digit>/<codice>`).
+    pub fn code(self) -> u8 {
+        match self {
+            TipoContabilita::Capitolo => 0,
+            TipoContabilita::Speciale => 1,
+            TipoContabilita::Siope => 2,
+            TipoContabilita::Altro => 9,
+        }
+    }
+}
+
+/// Builds transferCategory from the accounting type and code.
+pub fn transfer_category(tipo: TipoContabilita, codice: &str) -> String {
+    format!("{}/{}", tipo.code(), codice)
 }
 
 /// The debtor (soggetto pagatore).

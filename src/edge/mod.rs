@@ -17,8 +17,11 @@
 pub mod deadline;
 pub mod tls;
 
-use crate::config::{AccessConfig, ClientAuthConfig};
-use anyhow::{Context, bail};
+use crate::config::{
+    AccessConfig, ClientAuthConfig, ClientIpHeader, Fingerprint, parse_net, parse_pin,
+    validate_access,
+};
+use anyhow::Context;
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -29,9 +32,6 @@ use sha2::{Digest, Sha256};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use tracing::Instrument;
-
-/// A SHA-256 fingerprint of a certificate's DER.
-pub type Fingerprint = [u8; 32];
 
 /// What the accept loop knows about a connection, attached to each of its requests.
 #[derive(Debug, Clone)]
@@ -49,27 +49,6 @@ pub struct ConnInfo {
 /// absent only when a router is called in-process (tests), where there is no peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ClientAddr(pub IpAddr);
-
-/// Where a trusted proxy puts the client's address.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum ClientIpHeader {
-    /// RFC 7239 `Forwarded: for=...`.
-    Forwarded,
-    /// A comma-separated list of addresses, oldest first (`X-Forwarded-For` and the like).
-    List(HeaderName),
-}
-
-impl ClientIpHeader {
-    fn parse(name: &str) -> anyhow::Result<Self> {
-        let name = HeaderName::try_from(name.trim())
-            .with_context(|| format!("{name:?} is not a header name"))?;
-        Ok(if name == axum::http::header::FORWARDED {
-            Self::Forwarded
-        } else {
-            Self::List(name)
-        })
-    }
-}
 
 /// Access rules of one listener, parsed once.
 #[derive(Debug)]
@@ -126,78 +105,9 @@ impl Refusal {
     }
 }
 
-/// Parses `10.0.0.0/8`, `192.0.2.7` or `::1`.
-pub fn parse_net(text: &str) -> anyhow::Result<IpNet> {
-    let text = text.trim();
-    if let Ok(net) = text.parse::<IpNet>() {
-        return Ok(net.trunc());
-    }
-    let ip: IpAddr = text
-        .parse()
-        .with_context(|| format!("{text:?} is neither an address nor a CIDR range"))?;
-    Ok(IpNet::from(ip))
-}
-
-/// Parses a SHA-256 fingerprint: 64 hex digits, colons allowed, optional `sha256:` prefix.
-pub fn parse_pin(text: &str) -> anyhow::Result<Fingerprint> {
-    let t = text.trim();
-    let t = t
-        .strip_prefix("sha256:")
-        .or_else(|| t.strip_prefix("SHA256:"))
-        .unwrap_or(t);
-    let hex: String = t.chars().filter(|c| *c != ':').collect();
-    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        bail!("{text:?} is not a SHA-256 fingerprint (64 hex digits)");
-    }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("checked hex");
-    }
-    Ok(out)
-}
-
 /// SHA-256 of a certificate's DER, the value pins are compared with.
 pub fn fingerprint(der: &[u8]) -> Fingerprint {
     Sha256::digest(der).into()
-}
-
-/// Checks the syntax of a listener's access settings (files are read when serving starts).
-pub fn validate(
-    key: &str,
-    access: &AccessConfig,
-    client_auth: Option<&ClientAuthConfig>,
-) -> anyhow::Result<()> {
-    for (i, a) in access.allow.iter().enumerate() {
-        parse_net(a).with_context(|| format!("{key}.access.allow[{i}]"))?;
-    }
-    for (i, a) in access.trusted_proxies.iter().enumerate() {
-        parse_net(a).with_context(|| format!("{key}.access.trusted_proxies[{i}]"))?;
-    }
-    ClientIpHeader::parse(&access.client_ip_header)
-        .with_context(|| format!("{key}.access.client_ip_header"))?;
-    if let Some(h) = &access.client_cert_header {
-        HeaderName::try_from(h.as_str())
-            .with_context(|| format!("{key}.access.client_cert_header: not a header name"))?;
-        if access.trusted_proxies.is_empty() {
-            bail!(
-                "{key}.access.client_cert_header: needs {key}.access.trusted_proxies (only a trusted proxy's header is believed)"
-            );
-        }
-    }
-    if let Some(ca) = client_auth {
-        if ca.ca.is_none() && ca.pins.is_empty() {
-            bail!("{key}.client_auth: give a CA bundle (ca), pinned fingerprints (pins), or both");
-        }
-        for (i, p) in ca.pins.iter().enumerate() {
-            parse_pin(p).with_context(|| format!("{key}.client_auth.pins[{i}]"))?;
-        }
-        if ca.intermediates.is_some() && ca.ca.is_none() {
-            bail!(
-                "{key}.client_auth.intermediates: needs {key}.client_auth.ca (intermediates lead to a CA; they are never trusted on their own)"
-            );
-        }
-    }
-    Ok(())
 }
 
 impl Policy {
@@ -207,7 +117,7 @@ impl Policy {
         access: &AccessConfig,
         client_auth: Option<&ClientAuthConfig>,
     ) -> anyhow::Result<Self> {
-        validate(listener, access, client_auth)?;
+        validate_access(listener, access, client_auth)?;
         let nets = |v: &[String]| {
             v.iter()
                 .map(|a| parse_net(a))
@@ -716,55 +626,5 @@ mod tests {
         assert!(p.admit_peer(ip("198.51.100.1")).is_err());
     }
 
-    #[test]
-    fn pins_parse_in_the_usual_spellings() {
-        let hex = "ab".repeat(32);
-        let colons = vec!["AB"; 32].join(":");
-        assert_eq!(parse_pin(&hex).unwrap(), [0xab; 32]);
-        assert_eq!(parse_pin(&format!("sha256:{colons}")).unwrap(), [0xab; 32]);
-        assert!(parse_pin("abcd").is_err());
-        assert!(parse_pin(&"zz".repeat(32)).is_err());
-    }
 
-    #[test]
-    fn settings_are_validated_with_their_key() {
-        let access = AccessConfig {
-            client_cert_header: Some("X-SSL-Client-Cert".into()),
-            ..Default::default()
-        };
-        let e = validate("nodo", &access, None).unwrap_err();
-        assert!(format!("{e:#}").contains("nodo.access.client_cert_header"));
-        let access = AccessConfig {
-            allow: vec!["10.0.0.0/33".into()],
-            ..Default::default()
-        };
-        let e = validate("api", &access, None).unwrap_err();
-        assert!(format!("{e:#}").contains("api.access.allow[0]"));
-        let e = validate(
-            "nodo",
-            &AccessConfig::default(),
-            Some(&ClientAuthConfig::default()),
-        )
-        .unwrap_err();
-        assert!(format!("{e:#}").contains("nodo.client_auth"));
-        let access = AccessConfig {
-            client_ip_header: "X Forwarded For".into(),
-            ..Default::default()
-        };
-        let e = validate("api", &access, None).unwrap_err();
-        assert!(
-            format!("{e:#}").contains("api.access.client_ip_header"),
-            "{e:#}"
-        );
-        let auth = ClientAuthConfig {
-            pins: vec!["ab".repeat(32)],
-            intermediates: Some("intermediates.pem".into()),
-            ..Default::default()
-        };
-        let e = validate("nodo", &AccessConfig::default(), Some(&auth)).unwrap_err();
-        assert!(
-            format!("{e:#}").contains("nodo.client_auth.intermediates"),
-            "{e:#}"
-        );
-    }
 }

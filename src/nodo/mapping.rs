@@ -92,7 +92,7 @@ pub fn remittance_information(iuv: &str, voce: &Voce) -> Text140 {
         .as_deref()
         .unwrap_or(&voce.descrizione)
         .trim();
-    let mut s = format!("/RFB/{iuv}/{}", format_cents(voce.importo));
+    let mut s = format!("/RFB/{iuv}/{}", crate::domain::money::format(voce.importo));
     if !text.is_empty() {
         s.push_str("/TXT/");
         s.push_str(text);

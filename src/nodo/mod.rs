@@ -9,8 +9,8 @@ mod mapping;
 mod send_rt;
 mod verify;
 
-use crate::config::{Config, Topology};
-use crate::domain::{Pendenza, Stato, StatoEffettivo, rome_today};
+use crate::config::Config;
+use crate::domain::{Clock, Pendenza, Stato, StatoEffettivo, rome_today};
 use crate::gestionale::{Gestionale, Verifica};
 use crate::notice::NoticeNumber;
 use crate::soap::schema::Text35;
@@ -18,14 +18,6 @@ use crate::soap::{Fault, FaultCode, Request, Response};
 use crate::store::Store;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
-
-/// Source of the current time (injected so tests can move it).
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
-
-/// The system clock.
-pub fn system_clock() -> Clock {
-    Arc::new(Utc::now)
-}
 
 /// The owner of the position a call read (application and its id for the position).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -46,8 +38,6 @@ tokio::task_local! {
 pub struct Nodo {
     /// Configuration.
     pub config: Arc<Config>,
-    /// Station/domain tables.
-    pub topology: Arc<Topology>,
     /// The store.
     pub store: Store,
     /// Current time.
@@ -60,7 +50,6 @@ impl Nodo {
     /// Builds the handler context.
     pub fn new(config: Arc<Config>, store: Store, clock: Clock) -> Self {
         Self {
-            topology: Arc::new(Topology::new(&config)),
             gestionale: Arc::new(Gestionale::new(&config)),
             config,
             store,
@@ -129,7 +118,7 @@ impl Nodo {
                 .await
             }
         };
-        result.unwrap_or_else(|fault| Response::ko(op, fault.bean(&self.topology.broker)))
+        result.unwrap_or_else(|fault| Response::ko(op, fault.bean(&self.config.intermediario.id)))
     }
 
     /// Runs `handler` once the caller checks pass (idPA, idBrokerPA, idStation, EC fiscal code).
@@ -152,13 +141,13 @@ impl Nodo {
     ) -> Result<(), Fault> {
         let (id_pa, id_broker, id_station) =
             (id_pa.as_str(), id_broker.as_str(), id_station.as_str());
-        if id_broker != self.topology.broker {
+        if id_broker != self.config.intermediario.id {
             return Err(Fault::new(
                 FaultCode::IdIntermediarioErrato,
                 format!("idBrokerPA {id_broker} is not the broker of this station"),
             ));
         }
-        let Some(domains) = self.topology.stations.get(id_station) else {
+        let Some(domains) = self.config.station_domains(id_station) else {
             return Err(Fault::new(
                 FaultCode::StazioneIntErrata,
                 format!("idStation {id_station} is not a station of broker {id_broker}"),

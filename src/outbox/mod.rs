@@ -14,7 +14,7 @@ pub mod sender;
 
 use crate::config::{Config, Connettore};
 use crate::domain::{OutboxEntry, OutboxState};
-use crate::nodo::Clock;
+use crate::domain::Clock;
 use crate::store::Store;
 use crate::store::journal::{self, Categoria, Esito, Evento, Journal, Parametri};
 use chrono::{DateTime, Utc};
@@ -90,7 +90,9 @@ impl<D: Deliver> Worker<D> {
             }
         };
         for (app, _) in queues {
-            let Err(why) = connector(&self.config, Some(app.as_str()).filter(|a| !a.is_empty()))
+            let Err(why) = self
+                .config
+                .connettore(Some(app.as_str()).filter(|a| !a.is_empty()))
             else {
                 continue;
             };
@@ -253,24 +255,7 @@ enum Failure {
 
 /// Why a receipt of application `id_a2a` cannot be delivered (None: it can).
 pub fn undeliverable(config: &Config, id_a2a: Option<&str>) -> Option<String> {
-    connector(config, id_a2a).err()
-}
-
-/// The connector of application `id_a2a`, or why there is none.
-fn connector<'c>(
-    config: &'c Config,
-    id_a2a: Option<&str>,
-) -> Result<(&'c str, &'c Connettore), String> {
-    let Some(id) = id_a2a else {
-        return Err("the receipt belongs to no application (unknown notice)".into());
-    };
-    match config.applicazioni.iter().find(|a| a.id_a2a == id) {
-        Some(a) => match &a.connettore {
-            Some(c) => Ok((&a.id_a2a, c)),
-            None => Err(format!("application {id} has no connettore")),
-        },
-        None => Err(format!("application {id} is not configured")),
-    }
+    config.connettore(id_a2a).err()
 }
 
 /// The journal's record of one delivery attempt, as if it succeeded (the caller adjusts it).
@@ -310,8 +295,10 @@ async fn attempt<D: Deliver>(
     entry: &OutboxEntry,
     sent: Option<&mut Vec<u8>>,
 ) -> Result<(), Failure> {
-    let (id_a2a, connettore) =
-        connector(config, entry.id_a2a.as_deref()).map_err(Failure::NoConnector)?;
+    let (app, connettore) = config
+        .connettore(entry.id_a2a.as_deref())
+        .map_err(Failure::NoConnector)?;
+    let id_a2a = app.id_a2a.as_str();
     let receipt = store
         .ricevuta(&entry.dominio, &entry.iuv, &entry.receipt_id)
         .map_err(|e| Failure::Retry(e.to_string()))?

@@ -1,6 +1,6 @@
 //! The `Ricevuta` JSON a gestionale receives (GovPay "API Ente Creditore v2" shape).
 
-use crate::api::dto::{SoggettoJson, money};
+use crate::api::dto::SoggettoJson;
 use crate::domain::{Pendenza, ReceiptVersion, Ricevuta};
 use base64::Engine;
 use serde::Serialize;
@@ -16,7 +16,7 @@ pub struct RicevutaJson {
     /// receiptId.
     pub id_ricevuta: String,
     /// Amount paid.
-    #[serde(with = "money")]
+    #[serde(with = "crate::domain::money::json")]
     pub importo: i64,
     /// ESEGUITO or NON_ESEGUITO.
     pub esito: String,
@@ -83,7 +83,7 @@ pub struct PendenzaPagata {
     /// Subject.
     pub causale: String,
     /// Total.
-    #[serde(with = "money")]
+    #[serde(with = "crate::domain::money::json")]
     pub importo: i64,
     /// Notice number.
     pub numero_avviso: String,
@@ -102,7 +102,7 @@ pub struct VocePagata {
     /// The gestionale's id.
     pub id_voce_pendenza: String,
     /// Amount.
-    #[serde(with = "money")]
+    #[serde(with = "crate::domain::money::json")]
     pub importo: i64,
     /// Description.
     pub descrizione: String,
@@ -126,7 +126,7 @@ pub struct Riscossione {
     /// ENTRATA or MBT (stamp).
     pub tipo: String,
     /// Amount.
-    #[serde(with = "money")]
+    #[serde(with = "crate::domain::money::json")]
     pub importo: i64,
     /// paymentDateTime, else when received.
     pub data: String,

@@ -527,50 +527,17 @@ pub struct Amount(pub i64);
 #[serde(transparent)]
 pub struct AmountNotZero(pub i64);
 
-/// Parses `\d+\.\d{2}` into cents without floating point; `None` when malformed or too large.
-pub fn parse_cents(text: &str) -> Option<i64> {
-    match text.split_once('.') {
-        Some((_, decimals)) if decimals.len() == 2 => decimal_to_cents(text),
-        _ => None,
-    }
-}
-
-/// Parses `\d+(\.\d{0,2})?` (euro, at most two decimals, at most 999999999.99) into cents,
-/// digit by digit: no floating point anywhere.
-pub fn decimal_to_cents(text: &str) -> Option<i64> {
-    let (units, decimals) = text.split_once('.').unwrap_or((text, ""));
-    if units.is_empty() || decimals.len() > 2 || !all_digits(units) || !all_digits(decimals) {
-        return None;
-    }
-    let significant = units.trim_start_matches('0');
-    if significant.len() > 9 {
-        return None;
-    }
-    let units: i64 = if significant.is_empty() {
-        0
-    } else {
-        significant.parse().ok()?
-    };
-    let cents: i64 = format!("{decimals:0<2}").parse().ok()?;
-    Some(units * 100 + cents)
-}
-
-/// Formats cents as `\d+\.\d{2}`.
-pub fn format_cents(cents: i64) -> String {
-    format!("{}.{:02}", cents / 100, cents % 100)
-}
-
 impl XmlType for Amount {
     fn read(el: &Element) -> Result<Self, SchemaError> {
         let text = collapsed(el)?;
-        parse_cents(text).map(Amount).ok_or_else(|| {
+        crate::domain::money::parse_two_decimals(text).map(Amount).ok_or_else(|| {
             SchemaError::new(format!(
                 "{text:?} must match \\d+\\.\\d{{2}} and be at most 999999999.99"
             ))
         })
     }
     fn write(&self, name: &str, w: &mut XmlWriter) {
-        w.text(name, &format_cents(self.0))
+        w.text(name, &crate::domain::money::format(self.0))
     }
 }
 
@@ -583,7 +550,7 @@ impl XmlType for AmountNotZero {
         Ok(AmountNotZero(cents))
     }
     fn write(&self, name: &str, w: &mut XmlWriter) {
-        w.text(name, &format_cents(self.0))
+        w.text(name, &crate::domain::money::format(self.0))
     }
 }
 
@@ -799,10 +766,11 @@ mod tests {
 
     #[test]
     fn amounts_are_integer_cents() {
-        assert_eq!(parse_cents("120.00"), Some(12000));
-        assert_eq!(parse_cents("0.01"), Some(1));
-        assert_eq!(parse_cents("000000000012.34"), Some(1234));
-        assert_eq!(parse_cents("999999999.99"), Some(MAX_CENTS));
+        let amount = |text: &str| Amount::read(&el(&format!("<a>{text}</a>"))).ok();
+        assert_eq!(amount("120.00"), Some(Amount(12000)));
+        assert_eq!(amount("0.01"), Some(Amount(1)));
+        assert_eq!(amount("000000000012.34"), Some(Amount(1234)));
+        assert_eq!(amount("999999999.99"), Some(Amount(MAX_CENTS)));
         for bad in [
             "1000000000.00",
             "12",
@@ -814,10 +782,11 @@ mod tests {
             "+1.00",
             "1e2.00",
         ] {
-            assert_eq!(parse_cents(bad), None, "{bad}");
+            assert_eq!(amount(bad), None, "{bad}");
         }
-        assert_eq!(format_cents(12000), "120.00");
-        assert_eq!(format_cents(5), "0.05");
+        let mut w = XmlWriter::new();
+        Amount(5).write("a", &mut w);
+        assert_eq!(w.out, "<a>0.05</a>");
         assert!(AmountNotZero::read(&el("<a>0.00</a>")).is_err());
         assert_eq!(Amount::read(&el("<a> 0.00 </a>")).unwrap(), Amount(0));
     }

@@ -21,7 +21,7 @@
 
 use super::{Result, Store, keys};
 use crate::config::JournalConfig;
-use crate::nodo::Clock;
+use crate::domain::Clock;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};

@@ -117,7 +117,7 @@ pub fn config_with_password(dir: &Path, extra: &str, password: &str) -> PathBuf 
         demo.matches(DEMO_HASH).count() >= 2,
         "the demo hashes moved"
     );
-    let hash = varco::config::hash_password(password).unwrap();
+    let hash = varco::password::hash_password(password).unwrap();
     let path = dir.join("varco.toml");
     std::fs::write(
         &path,
