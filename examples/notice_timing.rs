@@ -8,7 +8,8 @@
 use std::time::Instant;
 
 use chrono::NaiveDate;
-use varco::notice::{Avviso, NoticeNumber, PostalPart, qr, render};
+use varco::domain::NoticeNumber;
+use varco::notice::{Avviso, PostalPart, qr, render};
 
 fn demo(postal: bool) -> Avviso {
     Avviso {

@@ -2,9 +2,9 @@
 //! (SOAP for pagoPA, and the WSDL) and the api router (health for now; REST later).
 
 use crate::api::{self, ApiState, auth::Authenticator};
+use crate::journal::{self, Categoria, DatiPagoPa, Esito, Evento, Journal, Parametri};
 use crate::nodo::Nodo;
 use crate::soap::{self, DecodeError, Request, Response};
-use crate::store::journal::{self, Categoria, DatiPagoPa, Esito, Evento, Journal, Parametri};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, RawQuery, State};
@@ -255,7 +255,7 @@ impl RestCall {
             .param("idA2A")
             .or_else(|| e.principal.clone().filter(|_| !backoffice));
         if let Some(nav) = self.param("numeroAvviso") {
-            e.iuv = crate::notice::NoticeNumber::parse(&nav)
+            e.iuv = crate::domain::NoticeNumber::parse(&nav)
                 .ok()
                 .map(|n| n.iuv().to_owned());
             e.numero_avviso = Some(nav);
@@ -536,7 +536,7 @@ impl SoapIds {
             Request::Demand(r) => (r.id_pa.as_str(), "", None, None),
         };
         // As the store keys it: the notice number's IUV, else creditorReferenceId.
-        let iuv = crate::notice::NoticeNumber::parse(notice)
+        let iuv = crate::domain::NoticeNumber::parse(notice)
             .map(|n| n.iuv().to_owned())
             .ok()
             .or_else(|| creditor_reference.map(str::to_owned));

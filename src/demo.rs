@@ -3,9 +3,9 @@
 //! segregation code and references 1, 2, 3...
 
 use crate::config::Config;
+use crate::domain::NoticeNumber;
 use crate::domain::transfer_category;
 use crate::domain::{Accredito, Pendenza, Soggetto, Stato, Voce, iban};
-use crate::notice::NoticeNumber;
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 

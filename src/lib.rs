@@ -15,7 +15,8 @@
 //! - [`soap`]: XML tree, bindings (one declaration per message), envelope, faults.
 //! - [`nodo`]: verify, activate (V1/V2), receipt (V1/V2), demand: typed in, typed out.
 //! - [`store`]: the only module that knows sled; `store::keys` builds every key;
-//!   `store::journal` is the event journal (recorder thread, purge, queries).
+//!   `store::journal` stores and reads the event journal.
+//! - [`journal`]: the event journal's recorder (queue, writer thread, purge schedule).
 //! - [`domain`]: positions, items, receipts, attempts, outbox entries: no protocol.
 //! - [`notice`]: notice numbers and their check digits.
 //! - [`gestionale`]: asks a gestionale about notices Varco does not hold (verification on the fly).
@@ -32,6 +33,8 @@ pub mod demo;
 pub mod domain;
 pub mod edge;
 pub mod gestionale;
+pub mod govpay;
+pub mod journal;
 pub mod metrics;
 pub mod nodo;
 pub mod notice;

@@ -79,7 +79,7 @@ fn main() -> anyhow::Result<()> {
             let config = Config::load(config.as_deref(), &overrides)?;
             let store = varco::store::Store::open(&config.store.data_dir, config.store.cache_mb)
                 .with_context(|| format!("opening {} (is the gateway running on it? use GET /api/pendenze/v2/avvisi/... then)", config.store.data_dir.display()))?;
-            let nav = varco::notice::NoticeNumber::parse(&notice).context("--notice")?;
+            let nav = varco::domain::NoticeNumber::parse(&notice).context("--notice")?;
             let p = store
                 .pendenza(&domain, nav.iuv())?
                 .filter(|p| p.numero_avviso == notice)

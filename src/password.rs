@@ -21,7 +21,6 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
     })
 }
 
-
 /// Whether `phc` is a PHC string (what `password_hash` must hold).
 pub fn is_phc(phc: &str) -> bool {
     argon2::password_hash::phc::PasswordHash::new(phc).is_ok()

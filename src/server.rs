@@ -3,9 +3,9 @@
 
 use crate::app::{AppState, api_router, nodo_router};
 use crate::config::Config;
+use crate::domain::Clock;
 use crate::edge::tls::{Reloadable, TlsSource};
 use crate::edge::{ConnInfo, Policy};
-use crate::domain::Clock;
 use crate::nodo::Nodo;
 use crate::store::Store;
 use anyhow::Context;

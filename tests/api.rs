@@ -14,8 +14,8 @@ use std::sync::atomic::AtomicBool;
 use tower::ServiceExt;
 use varco::app::{AppState, api_router, nodo_router};
 use varco::config::{Config, DEMO_TOML};
-use varco::password::hash_password;
 use varco::nodo::Nodo;
+use varco::password::hash_password;
 use varco::store::Store;
 
 struct Api {
@@ -199,7 +199,7 @@ async fn create_update_read_and_refusals() {
     assert_eq!(s, StatusCode::CREATED, "{created}");
     let nav = field(&created, "numeroAvviso");
     assert_eq!(nav, "301000000000001154");
-    varco::notice::NoticeNumber::parse_checked(&nav).unwrap();
+    varco::domain::NoticeNumber::parse_checked(&nav).unwrap();
     assert_eq!(created["idDominio"], "77777777777");
     assert!(!field(&created, "UUID").is_empty());
 
@@ -335,7 +335,7 @@ async fn create_update_read_and_refusals() {
     // A supplied number: accepted once, 409 for another position.
     let mut supplied = pendenza(120.50);
     supplied["numeroAvviso"] = json!("301000000000050078");
-    varco::notice::NoticeNumber::parse_checked("301000000000050078").unwrap();
+    varco::domain::NoticeNumber::parse_checked("301000000000050078").unwrap();
     let (s, e) = api
         .call(
             "PUT",
@@ -884,7 +884,7 @@ async fn notices_are_served_as_pdf() {
     {
         Ok(out) if out.status.success() => {
             let text = String::from_utf8_lossy(&out.stdout);
-            let grouped = varco::notice::NoticeNumber::parse(&nav).unwrap().grouped();
+            let grouped = varco::domain::NoticeNumber::parse(&nav).unwrap().grouped();
             for expected in [
                 grouped.as_str(),
                 "120,50 €",
@@ -1070,7 +1070,7 @@ async fn an_anonymous_body_is_never_read() {
 async fn a_number_seen_in_a_receipt_is_never_generated() {
     let api = setup();
     // The demo seeds references 1 to 10: the counter's next is 11.
-    let next = varco::notice::NoticeNumber::aux3("01", 11);
+    let next = varco::domain::NoticeNumber::aux3("01", 11);
     let receipt = common::receipt_v2(next.as_str(), "stand-in-11");
     let answer = api.soap("paSendRTV2", receipt).await;
     assert_eq!(common::element(&answer, "outcome"), Some("OK"), "{answer}");
@@ -1085,7 +1085,7 @@ async fn a_number_seen_in_a_receipt_is_never_generated() {
     assert_eq!(s, StatusCode::CREATED);
     assert_eq!(
         created["numeroAvviso"],
-        varco::notice::NoticeNumber::aux3("01", 12).as_str()
+        varco::domain::NoticeNumber::aux3("01", 12).as_str()
     );
     // Its outbox entry is parked (no application owns it), and re-sending it is refused with
     // the reason rather than queued where nothing would deliver it.

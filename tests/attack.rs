@@ -314,7 +314,7 @@ fn opaque_json_a_position_carries_is_refused_or_read_back() {
     for depth in [1, 32, 33, 126, 127] {
         let id = format!("nested-{depth}");
         let (s, answer) = put_pendenza(&gw, &id, Some(&nested_json(depth)));
-        if depth <= varco::api::validate::MAX_OPAQUE_DEPTH {
+        if depth <= varco::govpay::validate::MAX_OPAQUE_DEPTH {
             assert_eq!(s, 201, "datiAllegati {depth} deep: {answer}");
             let (s, body) = api_call(&gw, "GET", &format!("/pendenze/demo/{id}"), "");
             assert_eq!(

@@ -22,7 +22,7 @@ fn rt() -> tokio::runtime::Runtime {
 
 /// A receipt for demo notice reference `n` (120.00, one transfer), from the V2 fixture.
 fn receipt_v2(n: u64, receipt_id: &str) -> String {
-    let nav = varco::notice::NoticeNumber::aux3("01", n);
+    let nav = varco::domain::NoticeNumber::aux3("01", n);
     fixture("demo/send-rt-v2.xml")
         .replace("d3m0000000000000000000000000000a", receipt_id)
         .replace("301000000000001053", nav.as_str())
@@ -292,7 +292,7 @@ fn receipts_answered_ok_survive(stop_process: impl FnOnce(Gateway)) {
         .map(|e| e.receipt_id)
         .collect();
     for (n, id) in &acked {
-        let nav = varco::notice::NoticeNumber::aux3("01", *n);
+        let nav = varco::domain::NoticeNumber::aux3("01", *n);
         let r = store.ricevuta("77777777777", nav.iuv(), id).unwrap();
         assert!(
             r.is_some(),

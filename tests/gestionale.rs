@@ -521,7 +521,7 @@ async fn the_backoff_schedule_is_honoured() {
         Arc::new(move || origin + chrono::Duration::from_std(start.elapsed()).unwrap());
     // A stored receipt of application `gest`, with its outbox entry.
     let nodo = varco::nodo::Nodo::new(c.clone(), store.clone(), clock.clone());
-    let nav = varco::notice::NoticeNumber::aux3("09", 1);
+    let nav = varco::domain::NoticeNumber::aux3("09", 1);
     let mut p = varco::demo::sample(&c, &nav, origin);
     p.id_a2a = Some("gest".into());
     assert!(store.insert_pendenza(&p).unwrap());
@@ -598,7 +598,7 @@ async fn unknown_notices_are_verified_at_the_gestionale() {
     let store = varco::store::Store::open(dir.path(), 8).unwrap();
     let r = router(config(addr, dir.path(), ""), &store);
     let nav = |n| {
-        varco::notice::NoticeNumber::aux3("09", n)
+        varco::domain::NoticeNumber::aux3("09", n)
             .as_str()
             .to_owned()
     };
@@ -691,7 +691,7 @@ async fn unknown_notices_are_verified_at_the_gestionale() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_positions_are_refreshed_or_answered_from_the_stored_copy() {
     let (g, addr, server) = gestionale().await;
-    let nav = varco::notice::NoticeNumber::aux3("09", 20);
+    let nav = varco::domain::NoticeNumber::aux3("09", 20);
     for mandatory in [false, true] {
         let dir = tempfile::tempdir().unwrap();
         let store = varco::store::Store::open(dir.path(), 8).unwrap();
@@ -921,14 +921,14 @@ async fn the_outbox_list_is_paged() {
     v.stop().await;
 }
 
-fn stale(c: &Config, nav: &varco::notice::NoticeNumber, owner: &str) -> varco::domain::Pendenza {
+fn stale(c: &Config, nav: &varco::domain::NoticeNumber, owner: &str) -> varco::domain::Pendenza {
     let mut p = varco::demo::sample(c, nav, chrono::Utc::now());
     p.id_a2a = Some(owner.into());
     p.data_validita = chrono::NaiveDate::from_ymd_opt(2020, 1, 1);
     p
 }
 
-async fn pay(router: &axum::Router, nav: &varco::notice::NoticeNumber, receipt_id: &str) -> String {
+async fn pay(router: &axum::Router, nav: &varco::domain::NoticeNumber, receipt_id: &str) -> String {
     common::soap_through(
         router,
         "paSendRTV2",
@@ -947,7 +947,7 @@ async fn a_receipt_stored_during_a_refresh_is_never_undone() {
         (
             "refreshed",
             30,
-            verificata(varco::notice::NoticeNumber::aux3("09", 30).as_str(), 130.0),
+            verificata(varco::domain::NoticeNumber::aux3("09", 30).as_str(), 130.0),
         ),
         ("cancelled", 31, json!({"stato": "ANNULLATA"}).to_string()),
         ("unknown", 32, json!({"stato": "SCONOSCIUTA"}).to_string()),
@@ -956,7 +956,7 @@ async fn a_receipt_stored_during_a_refresh_is_never_undone() {
         let dir = tempfile::tempdir().unwrap();
         let store = varco::store::Store::open(dir.path(), 8).unwrap();
         let c = config(addr, dir.path(), "");
-        let nav = varco::notice::NoticeNumber::aux3("09", reference);
+        let nav = varco::domain::NoticeNumber::aux3("09", reference);
         assert!(store.insert_pendenza(&stale(&c, &nav, "gest")).unwrap());
         let r = router(c, &store);
         // The gestionale answers after 250 ms (the budget is 300 ms).
@@ -1003,7 +1003,7 @@ async fn a_refresh_never_touches_another_applications_position() {
     let store = varco::store::Store::open(dir.path(), 8).unwrap();
     let c = config(addr, dir.path(), "");
     // Segregation code 09 is `gest`'s, but this position was loaded by `demo`.
-    let nav = varco::notice::NoticeNumber::aux3("09", 40);
+    let nav = varco::domain::NoticeNumber::aux3("09", 40);
     assert!(store.insert_pendenza(&stale(&c, &nav, "demo")).unwrap());
     let r = router(c, &store);
     g.avvisi.lock().unwrap().insert(
@@ -1033,7 +1033,7 @@ async fn unknown_to_the_gestionale_is_unknown_even_with_a_stored_copy() {
     let dir = tempfile::tempdir().unwrap();
     let store = varco::store::Store::open(dir.path(), 8).unwrap();
     let c = config(addr, dir.path(), "");
-    let nav = varco::notice::NoticeNumber::aux3("09", 41);
+    let nav = varco::domain::NoticeNumber::aux3("09", 41);
     assert!(store.insert_pendenza(&stale(&c, &nav, "gest")).unwrap());
     let r = router(c, &store);
     g.avvisi.lock().unwrap().insert(

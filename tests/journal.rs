@@ -19,9 +19,9 @@ use tower::ServiceExt;
 use varco::app::{AppState, api_router, nodo_router};
 use varco::config::{Config, DEMO_TOML, JournalConfig};
 use varco::domain::Clock;
+use varco::journal::{Categoria, Esito, Evento, Filtro, Journal, PAYLOAD_CAP, TRUNCATED};
 use varco::nodo::Nodo;
 use varco::store::Store;
-use varco::store::journal::{Categoria, Esito, Evento, Filtro, Journal, PAYLOAD_CAP, TRUNCATED};
 
 const NAV: &str = "301000000000001053";
 const IUV: &str = "01000000000001053";
@@ -552,7 +552,7 @@ url = "http://127.0.0.1:9/"
     let store = Store::open(dir.path(), 16).unwrap();
     let clock = varco::domain::system_clock();
     let nodo = Nodo::new(config.clone(), store.clone(), clock.clone());
-    let nav = varco::notice::NoticeNumber::aux3("01", 77);
+    let nav = varco::domain::NoticeNumber::aux3("01", 77);
     let mut p = varco::demo::sample(&config, &nav, clock());
     p.id_a2a = Some("gest".into());
     p.id_pendenza = Some("g-77".into());
@@ -655,7 +655,7 @@ fn all_tipi(store: &Store) -> Vec<String> {
         let page = store.eventi(&filter, 1, 200).unwrap();
         out.extend(page.risultati.iter().map(|e| e.tipo_evento.clone()));
         match page.cursore {
-            Some(c) => filter.cursore = varco::store::journal::parse_id(&c),
+            Some(c) => filter.cursore = varco::journal::parse_id(&c),
             None => return out,
         }
     }
@@ -865,7 +865,7 @@ fn pages_and_cursors_cross_chunks_in_order() {
         assert!(page.risultati.len() <= 7);
         seen.extend(page.risultati.iter().map(|e| e.tipo_evento.clone()));
         match page.cursore {
-            Some(c) => filter.cursore = varco::store::journal::parse_id(&c),
+            Some(c) => filter.cursore = varco::journal::parse_id(&c),
             None => break,
         }
     }

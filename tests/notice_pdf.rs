@@ -11,7 +11,8 @@ use std::process::Command;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use varco::notice::{Avviso, NoticeNumber, PostalPart, format_amount, render};
+use varco::domain::NoticeNumber;
+use varco::notice::{Avviso, PostalPart, format_amount, render};
 
 const TOOLS: [(&str, &str); 5] = [
     ("pdftotext", "poppler-utils"),

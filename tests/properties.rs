@@ -99,7 +99,7 @@ proptest! {
         let config = Arc::new(varco::config::Config::demo());
         let now = chrono::Utc::now();
         // The demo sample, with every free text and the items replaced by generated ones.
-        let nav = varco::notice::NoticeNumber::aux3("01", 1);
+        let nav = varco::domain::NoticeNumber::aux3("01", 1);
         let mut p = varco::demo::sample(&config, &nav, now);
         let template = p.voci[0].clone();
         p.voci = amounts.iter().enumerate().map(|(i, a)| Voce {

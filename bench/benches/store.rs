@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::Utc;
 use varco::config::Config;
+use varco::domain::NoticeNumber;
 use varco::domain::{Attivazione, Pendenza, ReceiptStatus, ReceiptVersion, Ricevuta, Stato};
-use varco::notice::NoticeNumber;
 use varco::store::{Planned, Store, UpsertItem};
 
 fn main() {

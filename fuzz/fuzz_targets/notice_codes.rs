@@ -11,8 +11,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use varco::notice::NoticeNumber;
-use varco::notice::number::check_digits;
+use varco::domain::NoticeNumber;
+use varco::domain::notice_number::check_digits;
 use varco::notice::qr;
 use varco::domain::money::{format as format_cents, parse_decimal as decimal_to_cents, parse_two_decimals as parse_cents};
 

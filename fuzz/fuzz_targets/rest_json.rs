@@ -2,7 +2,7 @@
 //!
 //! The bytes are read as a `NuovaPendenza` (PUT), as a tracciato (POST, an array of
 //! `{idA2A, idPendenza, ...NuovaPendenza}`) and as a patch (`[PatchOp]`) with
-//! `api::json_body`; what parses is validated with `api::validate::nuova_pendenza` for the demo
+//! `api::json_body`; what parses is validated with `govpay::validate::nuova_pendenza` for the demo
 //! application on the demo configuration. For every position that validates:
 //! - it survives the store's encoding (JSON) unchanged, so a position accepted is readable;
 //! - the same request again is "unchanged" by GovPay's update rules;
@@ -18,11 +18,11 @@ use std::sync::Arc;
 use std::sync::OnceLock;
 use varco::api::dto::{NuovaPendenza, PatchOp, PendenzaTracciato};
 use varco::api::json_body;
-use varco::api::validate::{self, Caller, Validated};
+use varco::govpay::validate::{self, Caller, Validated};
 use varco::config::Config;
 use varco::domain::{Accredito, Pendenza};
 use varco::nodo::Nodo;
-use varco::notice::NoticeNumber;
+use varco::domain::NoticeNumber;
 use varco::soap::messages::*;
 use varco::soap::schema::{Outcome, XmlType};
 use varco::soap::{Response, encode};

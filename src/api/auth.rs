@@ -19,8 +19,8 @@
 //!   ([`Config::demo_credentials_allowed`]).
 
 use super::error::ApiError;
-use super::validate::Caller;
 use crate::config::Config;
+use crate::govpay::validate::Caller;
 use crate::password::verify_password;
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;

@@ -4,10 +4,10 @@
 use super::ApiState;
 use super::dto::AvvisoJson;
 use super::error::{ApiError, FaultBean};
-use super::pendenze::{find_by_avviso, wants_pdf};
-use super::validate::Caller;
+use crate::domain::NoticeNumber;
 use crate::domain::{Accredito, Pendenza};
-use crate::notice::{self, NoticeNumber};
+use crate::govpay::validate::Caller;
+use crate::notice;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -161,4 +161,28 @@ pub async fn get_avviso(
             .map(|gln| notice::gs1_payload(gln, &nav, p.importo)),
     })
     .into_response())
+}
+
+/// The position a notice number names, or 404.
+pub fn find_by_avviso(
+    state: &ApiState,
+    id_dominio: &str,
+    numero_avviso: &str,
+) -> Result<Pendenza, ApiError> {
+    let missing = || ApiError::not_found(format!("avviso {id_dominio}/{numero_avviso}"));
+    let nav = NoticeNumber::parse(numero_avviso).map_err(|_| missing())?;
+    state
+        .nodo
+        .store
+        .pendenza(id_dominio, nav.iuv())?
+        .filter(|p| p.numero_avviso == numero_avviso)
+        .ok_or_else(missing)
+}
+
+/// Whether the request accepts JSON (the default) rather than only PDF.
+pub fn wants_pdf(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/pdf") && !a.contains("application/json"))
 }

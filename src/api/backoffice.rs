@@ -5,7 +5,7 @@ use super::ApiState;
 use super::auth::Operator;
 use super::error::{ApiError, FaultBean};
 use crate::domain::{OutboxEntry, OutboxState};
-use crate::store::journal::{self, Categoria, Esito, Evento, Filtro};
+use crate::journal::{self, Categoria, Esito, Evento, Filtro};
 use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
@@ -159,7 +159,7 @@ pub async fn retry_outbox(
     let missing = || ApiError::not_found(format!("outbox entry {id}"));
     let current = state.nodo.store.outbox_entry(id)?.ok_or_else(missing)?;
     // Nothing would deliver it: say so instead of queueing it where no lane looks.
-    if let Some(why) = crate::outbox::undeliverable(&state.nodo.config, current.id_a2a.as_deref()) {
+    if let Err(why) = state.nodo.config.connettore(current.id_a2a.as_deref()) {
         return Err(ApiError::operation(
             "OUTBOX_001",
             format!("outbox entry {id} cannot be sent: {why}"),
@@ -298,7 +298,7 @@ pub async fn list_eventi(
     let iuv = match (&q.iuv, q.numero_avviso.as_deref()) {
         (Some(iuv), _) => Some(iuv.clone()),
         (None, Some(nav)) => Some(
-            crate::notice::NoticeNumber::parse(nav)
+            crate::domain::NoticeNumber::parse(nav)
                 .map_err(|e| ApiError::invalid("SINTASSI", "numeroAvviso", e))?
                 .iuv()
                 .to_owned(),

@@ -180,6 +180,21 @@ impl ApiError {
     }
 }
 
+impl From<crate::govpay::validate::Refusal> for ApiError {
+    fn from(r: crate::govpay::validate::Refusal) -> Self {
+        use crate::govpay::validate::Refusal;
+        match r {
+            Refusal::Invalid {
+                codice,
+                campo,
+                motivo,
+            } => ApiError::invalid(&codice, &campo, motivo),
+            Refusal::Operation { codice, motivo } => ApiError::operation(&codice, motivo),
+            Refusal::Forbidden(why) => ApiError::forbidden(why),
+        }
+    }
+}
+
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         ApiError::internal(e)

@@ -8,7 +8,6 @@ pub mod backoffice;
 pub mod dto;
 pub mod error;
 pub mod pendenze;
-pub mod validate;
 
 use crate::nodo::Nodo;
 use auth::Authenticator;

@@ -2,17 +2,17 @@
 //! loads. The caller was authenticated by the route layer ([`super::auth`]); every handler
 //! checks ownership, then works.
 
+use super::avvisi::{self, find_by_avviso};
 use super::dto::*;
 use super::error::{ApiError, FaultBean};
-use super::validate::{self, Caller, Validated};
 use super::{ApiState, json_body};
 use crate::domain::{Pendenza, ReceiptStatus, Stato, StatoEffettivo, rome_day_end, rome_day_start};
-use crate::notice::NoticeNumber;
+use crate::govpay::validate::{self, Caller, Validated};
 use crate::store::index::Filter;
 use crate::store::{Planned, Refused, UpsertItem, Upserted};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
@@ -105,7 +105,7 @@ pub async fn put_pendenza(
     store.sync().await?;
     tracing::info!(id_a2a = %id_a2a, notice = %p.numero_avviso, status = status.as_u16(), "pendenza stored");
     let pdf = if query.stampa_avviso == Some(true) {
-        Some(super::avvisi::pdf_base64(&state, &p)?)
+        Some(avvisi::pdf_base64(&state, &p)?)
     } else {
         None
     };
@@ -314,22 +314,6 @@ pub async fn get_by_avviso(
     Ok(Json(dettaglio(&state, &p)?))
 }
 
-/// The position a notice number names, or 404.
-pub fn find_by_avviso(
-    state: &ApiState,
-    id_dominio: &str,
-    numero_avviso: &str,
-) -> Result<Pendenza, ApiError> {
-    let missing = || ApiError::not_found(format!("avviso {id_dominio}/{numero_avviso}"));
-    let nav = NoticeNumber::parse(numero_avviso).map_err(|_| missing())?;
-    state
-        .nodo
-        .store
-        .pendenza(id_dominio, nav.iuv())?
-        .filter(|p| p.numero_avviso == numero_avviso)
-        .ok_or_else(missing)
-}
-
 /// List the caller's positions, newest first, with filters and paging. The store walks an
 /// index ordered the same way and decodes only the page (on a blocking thread, a bounded number
 /// at a time); `metadatiPaginazione=false` skips counting the matches.
@@ -457,8 +441,8 @@ pub async fn list_tentativi(
                 &format!(
                     "{}/pendenze/{}/{}/tentativi",
                     super::PENDENZE_BASE,
-                    crate::outbox::sender::segment(&id_a2a),
-                    crate::outbox::sender::segment(&id_pendenza)
+                    crate::gestionale::client::segment(&id_a2a),
+                    crate::gestionale::client::segment(&id_pendenza)
                 ),
                 raw.as_deref(),
                 page + 1,
@@ -641,9 +625,11 @@ fn load(
     let mut valid = Vec::new();
     for (i, it) in items.iter().enumerate() {
         let checked = validate::identifier("idA2A", &it.id_a2a)
+            .map_err(ApiError::from)
             .and_then(|()| own(caller, &it.id_a2a))
             .and_then(|()| {
                 validate::nuova_pendenza(config, caller, &it.id_pendenza, &it.pendenza, now)
+                    .map_err(ApiError::from)
             });
         match checked {
             Ok(v) => valid.push((i, v)),
@@ -681,14 +667,6 @@ fn load(
         }
     }
     out.into_iter().flatten().collect()
-}
-
-/// Whether the request accepts JSON (the default) rather than only PDF.
-pub fn wants_pdf(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("application/pdf") && !a.contains("application/json"))
 }
 
 #[cfg(test)]

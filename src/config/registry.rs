@@ -215,7 +215,6 @@ pub enum ConnettoreAuth {
     },
 }
 
-
 impl Config {
     /// Checks the registry: every cross-reference and value, naming the key at fault.
     pub(super) fn validate_registry(&self) -> anyhow::Result<()> {
@@ -360,9 +359,7 @@ impl Config {
         }
         self.check_claims()?;
         for (i, o) in self.operatori.iter().enumerate() {
-            if o.username.is_empty()
-                || !crate::password::is_phc(&o.password_hash)
-            {
+            if o.username.is_empty() || !crate::password::is_phc(&o.password_hash) {
                 bail!(
                     "operatori[{i}]: needs a username and a PHC password_hash (`varco hash-password`)"
                 );
@@ -407,7 +404,6 @@ impl Config {
         }
         Ok(())
     }
-
 }
 
 /// The registry's lookup maps, built once from the configuration.

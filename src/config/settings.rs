@@ -279,7 +279,6 @@ pub struct DemoConfig {
     pub seed: bool,
 }
 
-
 impl Config {
     /// Checks the settings of the listeners and the outbox, naming the key at fault.
     pub(super) fn validate_settings(&self) -> anyhow::Result<()> {
@@ -397,7 +396,6 @@ pub fn validate_access(
     }
     Ok(())
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -4,12 +4,15 @@
 
 pub mod claims;
 pub mod clock;
+pub mod evento;
 pub mod fiscal;
 pub mod iban;
 pub mod money;
+pub mod notice_number;
 
 pub use clock::{Clock, system_clock};
 pub use money::{Cents, MAX_CENTS};
+pub use notice_number::{NoticeError, NoticeNumber};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Europe::Rome;
@@ -522,7 +525,7 @@ mod tests {
 
     fn pendenza(scadenza: Option<NaiveDate>) -> Pendenza {
         let config = crate::config::Config::demo();
-        let nav = crate::notice::NoticeNumber::aux3("01", 1);
+        let nav = crate::domain::NoticeNumber::aux3("01", 1);
         let mut p = crate::demo::sample(&config, &nav, Utc::now());
         p.data_scadenza = scadenza;
         p

@@ -85,7 +85,16 @@ mod tests {
         assert_eq!(parse_decimal("120.50"), Some(12050));
         assert_eq!(parse_decimal("0.01"), Some(1));
         assert_eq!(parse_decimal("999999999.99"), Some(MAX_CENTS));
-        for bad in ["", ".5", "1.234", "-1", "1e2", "1000000000.00", "1,00", " 1"] {
+        for bad in [
+            "",
+            ".5",
+            "1.234",
+            "-1",
+            "1e2",
+            "1000000000.00",
+            "1,00",
+            " 1",
+        ] {
             assert_eq!(parse_decimal(bad), None, "{bad}");
         }
         assert_eq!(parse_two_decimals("120.5"), None);

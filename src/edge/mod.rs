@@ -625,6 +625,4 @@ mod tests {
         assert!(p.admit_peer(ip("127.0.0.1")).is_ok());
         assert!(p.admit_peer(ip("198.51.100.1")).is_err());
     }
-
-
 }

@@ -2,13 +2,15 @@
 //! validity date has passed (`GET {url}/avvisi/{idDominio}/{numeroAvviso}`, GovPay's "API Ente
 //! Creditore v2"), within a budget well under the Nodo's 7 s.
 
-use crate::api::dto::PendenzaTracciato;
-use crate::api::validate::{self, Caller};
+pub mod client;
+
 use crate::config::{Applicazione, Config};
+use crate::domain::NoticeNumber;
 use crate::domain::Pendenza;
-use crate::notice::NoticeNumber;
-use crate::outbox::sender::{authorise, client_for, segment};
+use crate::govpay::pendenza::PendenzaTracciato;
+use crate::govpay::validate::{self, Caller};
 use chrono::{DateTime, Utc};
+use client::{authorise, client_for, segment};
 use regex::Regex;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -202,9 +204,7 @@ impl Gestionale {
         };
         let validated =
             validate::nuova_pendenza(config, &caller, &item.id_pendenza, &item.pendenza, now)
-                .map_err(|e| {
-                    VerificaError::Invalid(e.fault.dettaglio.unwrap_or(e.fault.descrizione))
-                })?;
+                .map_err(|e| VerificaError::Invalid(e.to_string()))?;
         Ok(Verifica::Pendenza(Box::new(validated.pendenza)))
     }
 }

@@ -248,7 +248,7 @@ pub fn payment_v2(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::notice::NoticeNumber;
+    use crate::domain::NoticeNumber;
 
     const POSTAL: &str = "IT70X0760101600000012345678";
     const BANK: &str = "IT60X0542811101000000123456";

@@ -10,9 +10,9 @@ mod send_rt;
 mod verify;
 
 use crate::config::Config;
+use crate::domain::NoticeNumber;
 use crate::domain::{Clock, Pendenza, Stato, StatoEffettivo, rome_today};
 use crate::gestionale::{Gestionale, Verifica};
-use crate::notice::NoticeNumber;
 use crate::soap::schema::Text35;
 use crate::soap::{Fault, FaultCode, Request, Response};
 use crate::store::Store;

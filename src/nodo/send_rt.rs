@@ -9,10 +9,10 @@
 //! answered `PAA_SEMANTICA`, and it is still kept for an operator.
 
 use super::{Nodo, system_error};
-use crate::domain::{Pendenza, ReceiptStatus, ReceiptTransfer, ReceiptVersion, Ricevuta, Stato};
-use crate::notice::NoticeNumber;
-use crate::soap::messages::{PaSendRtReq, PaSendRtRes, PaSendRtV2Request};
+use crate::domain::NoticeNumber;
 use crate::domain::money::format as format_cents;
+use crate::domain::{Pendenza, ReceiptStatus, ReceiptTransfer, ReceiptVersion, Ricevuta, Stato};
+use crate::soap::messages::{PaSendRtReq, PaSendRtRes, PaSendRtV2Request};
 use crate::soap::schema::Outcome;
 use crate::soap::{Fault, FaultCode, Operation, Response};
 use crate::store::ReceiptApplied;
@@ -266,7 +266,7 @@ pub async fn handle(nodo: &Nodo, incoming: Incoming) -> Result<Response, Fault> 
         store.apply_receipt(
             ricevuta,
             &receipt_rule,
-            &|app| crate::outbox::undeliverable(&config, app),
+            &|app| config.connettore(app).err(),
             now,
         )
     })

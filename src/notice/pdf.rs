@@ -53,8 +53,8 @@ use skrifa::charmap::Charmap;
 use skrifa::instance::{LocationRef, Size as FontSize};
 use skrifa::metrics::GlyphMetrics;
 
-use super::NoticeNumber;
 use super::qr::{self, CodeError, ModuleMatrix};
+use crate::domain::NoticeNumber;
 
 /// One printed notice, independent of any protocol or store.
 #[derive(Debug, Clone, PartialEq)]

@@ -16,7 +16,7 @@
 //!
 //! All amounts are integer cents (`i64`); nothing here goes through floating point.
 
-use super::NoticeNumber;
+use crate::domain::NoticeNumber;
 
 /// The largest amount a notice can carry: 999.999.999,99 € (11 digits of cents).
 pub use crate::domain::MAX_CENTS;

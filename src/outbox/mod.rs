@@ -9,14 +9,13 @@
 //! from the gestionale's side (the receipt's identity is sent as `Idempotency-Key`).
 
 pub mod backoff;
-pub mod ricevuta;
 pub mod sender;
 
 use crate::config::{Config, Connettore};
-use crate::domain::{OutboxEntry, OutboxState};
 use crate::domain::Clock;
+use crate::domain::{OutboxEntry, OutboxState};
+use crate::journal::{self, Categoria, Esito, Evento, Journal, Parametri};
 use crate::store::Store;
-use crate::store::journal::{self, Categoria, Esito, Evento, Journal, Parametri};
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -253,11 +252,6 @@ enum Failure {
     Retry(String),
 }
 
-/// Why a receipt of application `id_a2a` cannot be delivered (None: it can).
-pub fn undeliverable(config: &Config, id_a2a: Option<&str>) -> Option<String> {
-    config.connettore(id_a2a).err()
-}
-
 /// The journal's record of one delivery attempt, as if it succeeded (the caller adjusts it).
 fn delivery_event(
     entry: &OutboxEntry,
@@ -310,8 +304,12 @@ async fn attempt<D: Deliver>(
     let name = config
         .dominio(&entry.dominio)
         .map(|d| d.ragione_sociale.clone());
-    let body = serde_json::to_vec(&ricevuta::build(&receipt, position.as_ref(), name))
-        .map_err(|e| Failure::Retry(e.to_string()))?;
+    let body = serde_json::to_vec(&crate::govpay::ricevuta::build(
+        &receipt,
+        position.as_ref(),
+        name,
+    ))
+    .map_err(|e| Failure::Retry(e.to_string()))?;
     if let Some(copy) = sent {
         copy.clone_from(&body);
     }

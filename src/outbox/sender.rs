@@ -2,23 +2,11 @@
 //! certificate when configured), `PUT {url}/ricevute/{idDominio}/{iuv}/{idRicevuta}`.
 
 use super::Deliver;
-use crate::config::{Config, Connettore, ConnettoreAuth};
+use crate::config::{Config, Connettore};
 use crate::domain::OutboxEntry;
+use crate::gestionale::client::{authorise, client_for, segment};
 use std::collections::HashMap;
 use std::time::Duration;
-
-/// Percent-encodes one path segment (RFC 3986 unreserved characters kept).
-pub fn segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
 
 /// Delivers over HTTP.
 pub struct HttpSender {
@@ -37,30 +25,6 @@ impl HttpSender {
             );
         }
         Ok(Self { clients })
-    }
-}
-
-/// A client for a connector: timeouts, and the client certificate when configured.
-pub fn client_for(c: &Connettore, timeout: Duration) -> anyhow::Result<reqwest::Client> {
-    let mut builder = reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(timeout.min(Duration::from_secs(5)))
-        .user_agent(concat!("varco/", env!("CARGO_PKG_VERSION")));
-    if let ConnettoreAuth::ClientCert { cert, key } = &c.auth {
-        let mut pem =
-            std::fs::read(cert).map_err(|e| anyhow::anyhow!("{}: {e}", cert.display()))?;
-        pem.extend(std::fs::read(key).map_err(|e| anyhow::anyhow!("{}: {e}", key.display()))?);
-        builder = builder.identity(reqwest::Identity::from_pem(&pem)?);
-    }
-    Ok(builder.build()?)
-}
-
-/// Adds the connector's credentials to a request.
-pub fn authorise(req: reqwest::RequestBuilder, auth: &ConnettoreAuth) -> reqwest::RequestBuilder {
-    match auth {
-        ConnettoreAuth::None | ConnettoreAuth::ClientCert { .. } => req,
-        ConnettoreAuth::Basic { username, password } => req.basic_auth(username, Some(password)),
-        ConnettoreAuth::ApiKey { header, key } => req.header(header.as_str(), key.as_str()),
     }
 }
 

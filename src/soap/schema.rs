@@ -6,6 +6,7 @@
 //! and its type; facets live in the simple types below. So field names, order, cardinality and
 //! facets each have exactly one home, and `messages.rs` reads like the schema it implements.
 
+pub use super::xml::is_xml_char;
 use super::xml::{Element, is_xml_space};
 use chrono::NaiveDate;
 use std::fmt;
@@ -412,11 +413,6 @@ text_type!(/// `common:stNazioneProvincia`: two capital letters.
 text_type!(/// `common:stEMail`: a simple address pattern, at most 256 characters.
     Email, 1, 256, is_email, "[a-zA-Z0-9_.+-]+@[a-zA-Z0-9-]+(.[a-zA-Z0-9-]+)*");
 
-/// Whether XML 1.0 can carry `c` at all.
-pub fn is_xml_char(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
-}
-
 /// Text made fit for a bounded element: characters XML cannot carry removed, surrounding
 /// whitespace trimmed, cut to `max` characters.
 pub fn fit_text(value: &str, max: usize) -> String {
@@ -530,11 +526,13 @@ pub struct AmountNotZero(pub i64);
 impl XmlType for Amount {
     fn read(el: &Element) -> Result<Self, SchemaError> {
         let text = collapsed(el)?;
-        crate::domain::money::parse_two_decimals(text).map(Amount).ok_or_else(|| {
-            SchemaError::new(format!(
-                "{text:?} must match \\d+\\.\\d{{2}} and be at most 999999999.99"
-            ))
-        })
+        crate::domain::money::parse_two_decimals(text)
+            .map(Amount)
+            .ok_or_else(|| {
+                SchemaError::new(format!(
+                    "{text:?} must match \\d+\\.\\d{{2}} and be at most 999999999.99"
+                ))
+            })
     }
     fn write(&self, name: &str, w: &mut XmlWriter) {
         w.text(name, &crate::domain::money::format(self.0))

@@ -16,8 +16,6 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
 use quick_xml::reader::NsReader;
 
-use super::schema::is_xml_char;
-
 /// Deepest nesting accepted. paForNode messages nest at most 8 levels inside the envelope.
 pub const MAX_DEPTH: usize = 32;
 /// Most elements accepted in one document (a full receipt has about 120).
@@ -54,6 +52,11 @@ impl Element {
 }
 
 /// XML whitespace (the four characters of the `S` production).
+/// Whether XML 1.0 can carry `c` at all.
+pub fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
+}
+
 pub fn is_xml_space(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\r' | '\n')
 }

@@ -306,7 +306,7 @@ mod tests {
         let config = crate::config::Config::demo();
         let now = Utc::now();
         for r in 1..=12 {
-            let nav = crate::notice::NoticeNumber::aux3("01", r);
+            let nav = crate::domain::NoticeNumber::aux3("01", r);
             let mut p = crate::demo::sample(&config, &nav, now);
             p.id_a2a = Some("demo".into());
             p.id_pendenza = Some(format!("p{r}"));

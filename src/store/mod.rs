@@ -669,7 +669,7 @@ fn upsert_one<E: Clone>(
                             pendenza.dominio
                         ))));
                     }
-                    let nav = crate::notice::NoticeNumber::aux3(&seg, next);
+                    let nav = crate::domain::NoticeNumber::aux3(&seg, next);
                     let key = keys::position(&pendenza.dominio, nav.iuv());
                     if positions.get(&key)?.is_none() && seen.get(&key)?.is_none() {
                         break nav;
@@ -713,7 +713,7 @@ mod tests {
 
     pub(crate) fn sample_pendenza() -> Pendenza {
         let config = crate::config::Config::demo();
-        let nav = crate::notice::NoticeNumber::aux3("01", 1);
+        let nav = crate::domain::NoticeNumber::aux3("01", 1);
         let mut p = crate::demo::sample(&config, &nav, Utc::now());
         p.id_a2a = Some("demo".into());
         p.id_pendenza = Some("p1".into());
@@ -915,7 +915,7 @@ mod tests {
 
     fn created(id: &str, reference: u64, at: DateTime<Utc>) -> Pendenza {
         let mut p = sample_pendenza();
-        let nav = crate::notice::NoticeNumber::aux3("01", reference);
+        let nav = crate::domain::NoticeNumber::aux3("01", reference);
         p.iuv = nav.iuv().to_owned();
         p.numero_avviso = nav.as_str().to_owned();
         p.id_pendenza = Some(id.into());
@@ -1015,7 +1015,7 @@ mod tests {
         let store = Store::open(dir.path(), 16).unwrap();
         // A stand-in receipt for reference 1 of segregation code 01, a notice Varco never held.
         let mut r = sample_ricevuta("stand-in");
-        let nav = crate::notice::NoticeNumber::aux3("01", 1);
+        let nav = crate::domain::NoticeNumber::aux3("01", 1);
         r.iuv = nav.iuv().to_owned();
         r.numero_avviso = nav.as_str().to_owned();
         let applied = store
@@ -1041,7 +1041,7 @@ mod tests {
         assert_ne!(p.numero_avviso, nav.as_str());
         assert_eq!(
             p.numero_avviso,
-            crate::notice::NoticeNumber::aux3("01", 2).as_str()
+            crate::domain::NoticeNumber::aux3("01", 2).as_str()
         );
     }
 
@@ -1159,7 +1159,7 @@ mod tests {
             r.numero_avviso = p.numero_avviso.clone();
             store.apply_receipt(r, &close, &|_| None, now).unwrap();
             let mut r = sample_ricevuta("never-held");
-            let nav = crate::notice::NoticeNumber::aux3("01", 40);
+            let nav = crate::domain::NoticeNumber::aux3("01", 40);
             r.iuv = nav.iuv().to_owned();
             r.numero_avviso = nav.as_str().to_owned();
             store.apply_receipt(r, &close, &|_| None, now).unwrap();

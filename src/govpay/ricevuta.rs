@@ -1,6 +1,6 @@
 //! The `Ricevuta` JSON a gestionale receives (GovPay "API Ente Creditore v2" shape).
 
-use crate::api::dto::SoggettoJson;
+use super::pendenza::SoggettoJson;
 use crate::domain::{Pendenza, ReceiptVersion, Ricevuta};
 use base64::Engine;
 use serde::Serialize;

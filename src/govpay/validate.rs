@@ -1,15 +1,16 @@
 //! From a `NuovaPendenza` to a domain `Pendenza`: every rule of API Pendenze v2, each refusal
-//! naming its field; and GovPay's rules for updating a stored position.
+//! naming its field and GovPay's code ([`Refusal`]); and GovPay's rules for updating a stored
+//! position. The REST API turns a refusal into a `FaultBean`; verification on the fly into a
+//! refused answer.
 
-use super::dto::{NuovaPendenza, NuovaVoce, SoggettoJson};
-use super::error::ApiError;
+use super::pendenza::{NuovaPendenza, NuovaVoce, SoggettoJson};
 use crate::config::Config;
-use crate::domain::{TipoContabilita, transfer_category};
+use crate::domain::MAX_CENTS;
+use crate::domain::NoticeNumber;
 use crate::domain::{
     Accredito, Dettagli, OrigineVoce, Pendenza, Soggetto, Stato, Voce, fiscal, iban,
 };
-use crate::notice::NoticeNumber;
-use crate::soap::schema::MAX_CENTS;
+use crate::domain::{TipoContabilita, transfer_category};
 use chrono::{DateTime, NaiveDate, Utc};
 
 /// An application as the API sees it.
@@ -44,11 +45,56 @@ pub struct Validated {
     pub generate: Option<String>,
 }
 
-fn bad(field: &str, why: impl std::fmt::Display) -> ApiError {
-    ApiError::invalid("SINTASSI", field, why)
+/// Why a position is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// A field breaks a rule: GovPay's code (`SINTASSI`, `VER_002`, ...), the field, why.
+    #[error("{campo}: {motivo}")]
+    Invalid {
+        /// GovPay's code.
+        codice: String,
+        /// The field, as the JSON names it (`voci[1].ibanAccredito`).
+        campo: String,
+        /// Why.
+        motivo: String,
+    },
+    /// A change GovPay's update rules do not allow (`VER_003`, `VER_024`, ...).
+    #[error("{motivo}")]
+    Operation {
+        /// GovPay's code.
+        codice: String,
+        /// Why.
+        motivo: String,
+    },
+    /// The application may not use this domain or tipo pendenza.
+    #[error("{0}")]
+    Forbidden(String),
 }
 
-fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
+impl Refusal {
+    /// A field breaking rule `codice`.
+    pub fn invalid(codice: &str, campo: &str, motivo: impl std::fmt::Display) -> Self {
+        Self::Invalid {
+            codice: codice.into(),
+            campo: campo.into(),
+            motivo: motivo.to_string(),
+        }
+    }
+
+    /// A change the rules do not allow.
+    pub fn operation(codice: &str, motivo: impl Into<String>) -> Self {
+        Self::Operation {
+            codice: codice.into(),
+            motivo: motivo.into(),
+        }
+    }
+}
+
+fn bad(field: &str, why: impl std::fmt::Display) -> Refusal {
+    Refusal::invalid("SINTASSI", field, why)
+}
+
+fn text(field: &str, value: &str, max: usize) -> Result<String, Refusal> {
     let v = value.trim();
     if v.is_empty() {
         return Err(bad(field, "must not be empty"));
@@ -64,7 +110,7 @@ fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
     Ok(v.to_owned())
 }
 
-fn opt_text(field: &str, value: &Option<String>, max: usize) -> Result<Option<String>, ApiError> {
+fn opt_text(field: &str, value: &Option<String>, max: usize) -> Result<Option<String>, Refusal> {
     match value.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
         Some(v) => text(field, v, max).map(Some),
@@ -72,7 +118,7 @@ fn opt_text(field: &str, value: &Option<String>, max: usize) -> Result<Option<St
 }
 
 /// An identifier used in URLs and keys: 1..35 characters, no `/`, no control characters.
-pub fn identifier(field: &str, value: &str) -> Result<(), ApiError> {
+pub fn identifier(field: &str, value: &str) -> Result<(), Refusal> {
     if value.is_empty()
         || value.chars().count() > 35
         || value.chars().any(|c| c == '/' || c.is_control())
@@ -100,7 +146,7 @@ fn json_depth(value: &serde_json::Value) -> usize {
     }
 }
 
-fn opaque(field: &str, value: &Option<serde_json::Value>) -> Result<(), ApiError> {
+fn opaque(field: &str, value: &Option<serde_json::Value>) -> Result<(), Refusal> {
     match value {
         Some(v) if json_depth(v) > MAX_OPAQUE_DEPTH => Err(bad(
             field,
@@ -110,7 +156,7 @@ fn opaque(field: &str, value: &Option<serde_json::Value>) -> Result<(), ApiError
     }
 }
 
-fn date(field: &str, value: &Option<String>) -> Result<Option<NaiveDate>, ApiError> {
+fn date(field: &str, value: &Option<String>) -> Result<Option<NaiveDate>, Refusal> {
     match value.as_deref() {
         None => Ok(None),
         Some(v) => {
@@ -123,7 +169,7 @@ fn date(field: &str, value: &Option<String>) -> Result<Option<NaiveDate>, ApiErr
     }
 }
 
-fn two_letters(field: &str, value: &Option<String>) -> Result<Option<String>, ApiError> {
+fn two_letters(field: &str, value: &Option<String>) -> Result<Option<String>, Refusal> {
     match value.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
         Some(v) if v.len() == 2 && v.bytes().all(|b| b.is_ascii_alphabetic()) => {
@@ -133,7 +179,7 @@ fn two_letters(field: &str, value: &Option<String>) -> Result<Option<String>, Ap
     }
 }
 
-fn soggetto(s: &SoggettoJson) -> Result<Soggetto, ApiError> {
+fn soggetto(s: &SoggettoJson) -> Result<Soggetto, Refusal> {
     let tipo = match s.tipo.as_str() {
         "F" | "G" => s.tipo.clone(),
         other => {
@@ -181,7 +227,7 @@ fn soggetto(s: &SoggettoJson) -> Result<Soggetto, ApiError> {
     })
 }
 
-fn tipo_contabilita(field: &str, v: &str) -> Result<TipoContabilita, ApiError> {
+fn tipo_contabilita(field: &str, v: &str) -> Result<TipoContabilita, Refusal> {
     match v {
         "CAPITOLO" => Ok(TipoContabilita::Capitolo),
         "SPECIALE" => Ok(TipoContabilita::Speciale),
@@ -202,7 +248,7 @@ fn postal_of(iban: &str, appoggio: Option<&str>) -> Option<String> {
     }
 }
 
-fn voce(config: &Config, default_domain: &str, i: usize, v: &NuovaVoce) -> Result<Voce, ApiError> {
+fn voce(config: &Config, default_domain: &str, i: usize, v: &NuovaVoce) -> Result<Voce, Refusal> {
     let f = |name: &str| format!("voci[{i}].{name}");
     identifier(&f("idVocePendenza"), &v.id_voce_pendenza)?;
     if v.importo < 1 {
@@ -359,7 +405,7 @@ pub fn nuova_pendenza(
     id_pendenza: &str,
     r: &NuovaPendenza,
     now: DateTime<Utc>,
-) -> Result<Validated, ApiError> {
+) -> Result<Validated, Refusal> {
     identifier("idPendenza", id_pendenza)?;
     let dominio = config.dominio(&r.id_dominio).ok_or_else(|| {
         bad(
@@ -368,7 +414,7 @@ pub fn nuova_pendenza(
         )
     })?;
     if !caller.may_use_domain(&dominio.id) {
-        return Err(ApiError::forbidden(format!(
+        return Err(Refusal::Forbidden(format!(
             "application {} may not use dominio {}",
             caller.id_a2a, dominio.id
         )));
@@ -384,7 +430,7 @@ pub fn nuova_pendenza(
         ));
     }
     if !caller.may_use_tipo(&r.id_tipo_pendenza) {
-        return Err(ApiError::forbidden(format!(
+        return Err(Refusal::Forbidden(format!(
             "application {} may not use tipo pendenza {}",
             caller.id_a2a, r.id_tipo_pendenza
         )));
@@ -409,7 +455,7 @@ pub fn nuova_pendenza(
     }
     let sum: i64 = voci.iter().map(|v| v.importo).sum();
     if r.importo != sum || sum > MAX_CENTS {
-        return Err(ApiError::invalid(
+        return Err(Refusal::invalid(
             "VER_002",
             "importo",
             format!(
@@ -429,9 +475,9 @@ pub fn nuova_pendenza(
     let (iuv, numero_avviso, generate) = match &r.numero_avviso {
         Some(n) => {
             let nav = NoticeNumber::parse(n)
-                .map_err(|e| ApiError::invalid("VER_017", "numeroAvviso", e))?;
+                .map_err(|e| Refusal::invalid("VER_017", "numeroAvviso", e))?;
             if nav.aux_digit() != dominio.aux_digit {
-                return Err(ApiError::invalid(
+                return Err(Refusal::invalid(
                     "VER_039",
                     "numeroAvviso",
                     format!(
@@ -444,7 +490,7 @@ pub fn nuova_pendenza(
             if let Some(seg) = nav.segregation_code()
                 && !dominio.segregation_codes.iter().any(|s| s == seg)
             {
-                return Err(ApiError::invalid(
+                return Err(Refusal::invalid(
                     "VER_027",
                     "numeroAvviso",
                     format!("segregation code {seg} is not the dominio's"),
@@ -453,7 +499,7 @@ pub fn nuova_pendenza(
             if let Some(app) = nav.application_code()
                 && dominio.application_code.as_deref() != Some(app)
             {
-                return Err(ApiError::invalid(
+                return Err(Refusal::invalid(
                     "VER_026",
                     "numeroAvviso",
                     format!("application code {app} is not the dominio's"),
@@ -461,7 +507,7 @@ pub fn nuova_pendenza(
             }
             if !dominio.legacy_notice_numbers {
                 nav.verify_check_digits()
-                    .map_err(|e| ApiError::invalid("VER_017", "numeroAvviso", e))?;
+                    .map_err(|e| Refusal::invalid("VER_017", "numeroAvviso", e))?;
             }
             (nav.iuv().to_owned(), nav.as_str().to_owned(), None)
         }
@@ -525,22 +571,22 @@ pub fn update(
     existing: &Pendenza,
     new: &Validated,
     now: DateTime<Utc>,
-) -> Result<Option<Pendenza>, ApiError> {
+) -> Result<Option<Pendenza>, Refusal> {
     let req = &new.pendenza;
     if req.dominio != existing.dominio {
-        return Err(ApiError::operation(
+        return Err(Refusal::operation(
             "VER_028",
             format!("idDominio cannot change from {}", existing.dominio),
         ));
     }
     if new.generate.is_none() && req.numero_avviso != existing.numero_avviso {
-        return Err(ApiError::operation(
+        return Err(Refusal::operation(
             "VER_024",
             format!("numeroAvviso cannot change from {}", existing.numero_avviso),
         ));
     }
     if req.dettagli.id_unita_operativa != existing.dettagli.id_unita_operativa {
-        return Err(ApiError::operation(
+        return Err(Refusal::operation(
             "VER_004",
             "idUnitaOperativa cannot change",
         ));
@@ -549,19 +595,19 @@ pub fn update(
     let mut voci = Vec::with_capacity(req.voci.len());
     for old in &existing.voci {
         let Some(v) = req.voci.iter().find(|v| v.id_voce == old.id_voce) else {
-            return Err(ApiError::operation(
+            return Err(Refusal::operation(
                 "VER_005",
                 format!("voce {} cannot be removed", old.id_voce),
             ));
         };
         if v.origine != old.origine {
-            return Err(ApiError::operation(
+            return Err(Refusal::operation(
                 "VER_007",
                 format!("voce {} cannot change its entrata", old.id_voce),
             ));
         }
         if v.accredito != old.accredito {
-            return Err(ApiError::operation(
+            return Err(Refusal::operation(
                 "VER_023",
                 format!("voce {} cannot change its account", old.id_voce),
             ));
@@ -594,7 +640,7 @@ pub fn update(
         return Ok(None);
     }
     if existing.stato == Stato::Eseguita {
-        return Err(ApiError::operation(
+        return Err(Refusal::operation(
             "VER_003",
             "the position is paid (ESEGUITA) and cannot be updated",
         ));
