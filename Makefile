@@ -7,8 +7,17 @@ BENCH_CONNS ?= 1 64 512
 
 .PHONY: run test check fmt clippy tools bench bench-micro bench-scale build clean-demo fuzz
 
-run: build
-	./target/release/varco serve --data-dir $(DEMO_DIR)
+# The binary `make run` starts. `make test` builds it as well (for the process tests, with the
+# test build's dependency features): a binary newer than every input of the build is reused as
+# it is, so `make run` after `make test` starts at once instead of building again.
+BIN := target/release/varco
+BIN_INPUTS := $(shell find src wsdl xsd -type f) Cargo.toml Cargo.lock varco.example.toml
+
+run: $(BIN)
+	./$(BIN) serve --data-dir $(DEMO_DIR)
+
+$(BIN): $(BIN_INPUTS)
+	$(CARGO) build --release --bin varco
 
 build:
 	$(CARGO) build --release --bin varco

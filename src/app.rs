@@ -2,9 +2,9 @@
 //! (SOAP for pagoPA, and the WSDL) and the api router (health for now; REST later).
 
 use crate::api::{self, ApiState, auth::Authenticator};
-use crate::journal::{self, Categoria, DatiPagoPa, Esito, Evento, Journal, Parametri};
-use crate::nodo::Nodo;
-use crate::soap::{self, DecodeError, Request, Response};
+use crate::journal::{self, Categoria, Esito, Evento, Journal, Parametri};
+use crate::nodo::{Handled, Nodo};
+use crate::soap::{self, DecodeError, Response};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, RawQuery, State};
@@ -385,6 +385,7 @@ fn acceptable_content_type(headers: &HeaderMap) -> bool {
     )
 }
 
+/// The paForNode endpoint: decode → handle → encode → record.
 async fn soap_endpoint(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -398,179 +399,99 @@ async fn soap_endpoint(
         )
             .into_response();
     }
-    let journaled = state.journal.enabled();
     let action = headers.get("soapaction").and_then(|v| v.to_str().ok());
-    let (response, ids) = match soap::decode(action, &body) {
-        Ok(request) => {
-            if journaled {
-                let ids = SoapIds::of(&request);
-                let (response, owner) =
-                    crate::nodo::Nodo::with_owner(state.nodo.handle(request, &body)).await;
-                (response, Some((ids, owner)))
-            } else {
-                (state.nodo.handle(request, &body).await, None)
-            }
-        }
-        Err(DecodeError::Fault(op, fault)) => (
-            Response::ko(op, fault.bean(&state.nodo.config.intermediario.id)),
-            None,
-        ),
+    let handled = match soap::decode(action, &body) {
+        Ok(request) => state.nodo.handle(request, &body).await,
+        Err(DecodeError::Fault(op, fault)) => Handled {
+            response: Response::ko(op, fault.bean(&state.nodo.config.intermediario.id)),
+            ids: None,
+            owner: None,
+        },
         Err(DecodeError::UnknownOperation(message)) => {
-            tracing::info!(
-                outcome = "SOAP_FAULT",
-                duration_us = started.elapsed().as_micros() as u64,
-                "paForNode request names no operation"
-            );
             let text = soap::envelope::encode_soap_fault(&message);
-            if journaled {
-                let mut e = Evento::new(
-                    Categoria::Soap,
-                    action.map_or("", soap::envelope::clean_action),
-                    (state.nodo.clock)(),
-                    started.elapsed(),
-                    Esito::Fail,
-                );
-                e.sottotipo_esito = Some("SOAP_FAULT".into());
-                e.dettaglio_esito = Some(message);
-                soap_payloads(&state.journal, &mut e, &body, &text);
-                state.journal.record(e);
-            }
+            record_soap_fault(&state, action, message, &body, &text, started);
             return xml(StatusCode::INTERNAL_SERVER_ERROR, text);
         }
     };
+    let text = soap::encode(&handled.response);
+    record_soap(&state, handled, &body, &text, started);
+    xml(StatusCode::OK, text)
+}
+
+/// Metrics, the log line and the journal event of an answered paForNode call.
+fn record_soap(state: &AppState, handled: Handled, body: &[u8], text: &str, started: Instant) {
+    let Handled {
+        response,
+        ids,
+        owner,
+    } = handled;
     let (outcome, fault) = response.outcome();
+    let operation = response.operation().name();
     crate::metrics::soap_request(
-        response.operation().name(),
+        operation,
         outcome.as_str(),
         fault.unwrap_or(""),
         started.elapsed().as_secs_f64(),
     );
     tracing::info!(
-        operation = response.operation().name(),
+        operation,
         outcome = outcome.as_str(),
         fault = fault.unwrap_or(""),
         duration_us = started.elapsed().as_micros() as u64,
         "paForNode"
     );
-    let text = soap::encode(&response);
-    if journaled {
-        let esito = match (outcome, fault) {
-            (soap::schema::Outcome::Ok, _) => Esito::Ok,
-            (_, Some("PAA_SYSTEM_ERROR")) => Esito::Fail,
-            _ => Esito::Ko,
-        };
-        let mut e = Evento::new(
-            Categoria::Soap,
-            response.operation().name(),
-            (state.nodo.clock)(),
-            started.elapsed(),
-            esito,
-        );
-        e.sottotipo_esito = fault.map(str::to_owned);
-        e.dettaglio_esito = fault_description(&response);
-        if let Some((ids, owner)) = ids {
-            ids.fill(&mut e);
-            if let Some(owner) = owner {
-                e.id_a2a = owner.id_a2a;
-                e.id_pendenza = owner.id_pendenza;
-            }
-        }
-        soap_payloads(&state.journal, &mut e, &body, &text);
-        state.journal.record(e);
+    if !state.journal.enabled() {
+        return;
     }
-    xml(StatusCode::OK, text)
-}
-
-/// The ids a paForNode request names, for the journal.
-struct SoapIds {
-    dominio: String,
-    notice: String,
-    iuv: Option<String>,
-    receipt_id: Option<String>,
-    dati: DatiPagoPa,
-}
-
-impl SoapIds {
-    fn of(request: &Request) -> Self {
-        let (_, broker, station) = request.header();
-        let mut dati = DatiPagoPa {
-            id_intermediario: Some(broker.to_owned()),
-            id_stazione: Some(station.to_owned()),
-            ..DatiPagoPa::default()
-        };
-        let (dominio, notice, receipt_id, creditor_reference) = match request {
-            Request::Verify(r) => (
-                r.qr_code.fiscal_code.as_str(),
-                r.qr_code.notice_number.as_str(),
-                None,
-                None,
-            ),
-            Request::GetPayment(r) | Request::GetPaymentV2(r) => (
-                r.qr_code.fiscal_code.as_str(),
-                r.qr_code.notice_number.as_str(),
-                None,
-                None,
-            ),
-            Request::SendRt(r) => {
-                let t = &r.receipt;
-                dati.id_psp = Some(t.id_psp.as_str().to_owned());
-                dati.id_canale = Some(t.id_channel.as_str().to_owned());
-                (
-                    t.fiscal_code.as_str(),
-                    t.notice_number.as_str(),
-                    Some(t.receipt_id.0.clone()),
-                    Some(t.creditor_reference_id.as_str()),
-                )
-            }
-            Request::SendRtV2(r) => {
-                let t = &r.receipt;
-                dati.id_psp = Some(t.id_psp.as_str().to_owned());
-                dati.id_canale = Some(t.id_channel.as_str().to_owned());
-                (
-                    t.fiscal_code.as_str(),
-                    t.notice_number.as_str(),
-                    Some(t.receipt_id.0.clone()),
-                    Some(t.creditor_reference_id.as_str()),
-                )
-            }
-            Request::Demand(r) => (r.id_pa.as_str(), "", None, None),
-        };
-        // As the store keys it: the notice number's IUV, else creditorReferenceId.
-        let iuv = crate::domain::NoticeNumber::parse(notice)
-            .map(|n| n.iuv().to_owned())
-            .ok()
-            .or_else(|| creditor_reference.map(str::to_owned));
-        Self {
-            dominio: dominio.to_owned(),
-            notice: notice.to_owned(),
-            iuv,
-            receipt_id,
-            dati,
-        }
-    }
-
-    fn fill(self, e: &mut Evento) {
-        e.id_dominio = Some(self.dominio);
-        e.numero_avviso = (!self.notice.is_empty()).then_some(self.notice);
-        e.iuv = self.iuv;
-        e.id_ricevuta = self.receipt_id;
-        e.dati_pago_pa = Some(self.dati);
-    }
-}
-
-/// The fault's description of a KO answer.
-fn fault_description(response: &Response) -> Option<String> {
-    let fault = match response {
-        Response::Verify(r) => &r.fault,
-        Response::GetPayment(r) => &r.fault,
-        Response::GetPaymentV2(r) => &r.fault,
-        Response::SendRt(_, r) => &r.fault,
-        Response::Demand(r) => &r.fault,
+    let esito = match (outcome, fault) {
+        (soap::schema::Outcome::Ok, _) => Esito::Ok,
+        (_, Some("PAA_SYSTEM_ERROR")) => Esito::Fail,
+        _ => Esito::Ko,
     };
-    fault
-        .as_ref()
-        .and_then(|f| f.description.as_ref())
-        .map(|d| d.0.clone())
+    let mut e = Evento::new(
+        Categoria::Soap,
+        operation,
+        (state.nodo.clock)(),
+        started.elapsed(),
+        esito,
+    );
+    e.sottotipo_esito = fault.map(str::to_owned);
+    e.dettaglio_esito = response.fault_description().map(str::to_owned);
+    if let Some(ids) = ids {
+        ids.fill(owner, &mut e);
+    }
+    soap_payloads(&state.journal, &mut e, body, text);
+    state.journal.record(e);
+}
+
+/// The log line and the journal event of a request that names no operation (a SOAP fault).
+fn record_soap_fault(
+    state: &AppState,
+    action: Option<&str>,
+    message: String,
+    body: &[u8],
+    text: &str,
+    started: Instant,
+) {
+    tracing::info!(
+        outcome = "SOAP_FAULT",
+        duration_us = started.elapsed().as_micros() as u64,
+        "paForNode request names no operation"
+    );
+    if !state.journal.enabled() {
+        return;
+    }
+    let mut e = Evento::new(
+        Categoria::Soap,
+        action.map_or("", soap::envelope::clean_action),
+        (state.nodo.clock)(),
+        started.elapsed(),
+        Esito::Fail,
+    );
+    e.sottotipo_esito = Some("SOAP_FAULT".into());
+    e.dettaglio_esito = Some(message);
+    soap_payloads(&state.journal, &mut e, body, text);
+    state.journal.record(e);
 }
 
 /// Both SOAP bodies, when the journal keeps payloads.

@@ -529,7 +529,7 @@ async fn the_backoff_schedule_is_honoured() {
         .replace("301000000000001053", nav.as_str())
         .replace("01000000000001053", nav.iuv());
     let request = varco::soap::decode(Some("paSendRTV2"), receipt.as_bytes()).unwrap();
-    let answer = nodo.handle(request, receipt.as_bytes()).await;
+    let answer = nodo.handle(request, receipt.as_bytes()).await.response;
     assert_eq!(answer.outcome().0, varco::soap::schema::Outcome::Ok);
 
     let seen = Arc::new(Mutex::new(Vec::new()));

@@ -561,7 +561,7 @@ url = "http://127.0.0.1:9/"
         .replace(NAV, nav.as_str())
         .replace(IUV, nav.iuv());
     let request = varco::soap::decode(Some("paSendRTV2"), receipt.as_bytes()).unwrap();
-    let answer = nodo.handle(request, receipt.as_bytes()).await;
+    let answer = nodo.handle(request, receipt.as_bytes()).await.response;
     assert_eq!(answer.outcome().0, varco::soap::schema::Outcome::Ok);
 
     let journal = Journal::start(&store, &JournalConfig::default(), clock.clone());

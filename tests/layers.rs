@@ -220,6 +220,12 @@ fn imports_point_down_and_never_in_a_circle() {
             panic!("files of {module} in a circle: {}", c.join(" → "));
         }
     }
+    // The store is handed what it needs: it knows the domain and nothing else.
+    let store_uses: Vec<&String> = modules["store"].iter().filter(|m| *m != "domain").collect();
+    assert!(
+        store_uses.is_empty(),
+        "store must use only domain, uses {store_uses:?}"
+    );
     // The check itself must see the layering it guards.
     assert!(modules["nodo"].contains("store") && modules["api"].contains("nodo"));
 }

@@ -120,7 +120,7 @@ proptest! {
         for (action, element) in [("paVerifyPaymentNotice", "paVerifyPaymentNoticeReq"), ("paGetPayment", "paGetPaymentReq"), ("paGetPaymentV2", "paGetPaymentV2Request")] {
             let body = format!(r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><p:{element} xmlns:p="http://pagopa-api.pagopa.gov.it/pa/paForNode.xsd"><idPA>77777777777</idPA><idBrokerPA>77777777777</idBrokerPA><idStation>77777777777_01</idStation><qrCode><fiscalCode>77777777777</fiscalCode><noticeNumber>301000000000000144</noticeNumber></qrCode></p:{element}></s:Body></s:Envelope>"#);
             let request = varco::soap::decode(Some(action), body.as_bytes()).unwrap();
-            let response = rt.block_on(nodo.handle(request, body.as_bytes()));
+            let response = rt.block_on(nodo.handle(request, body.as_bytes())).response;
             prop_assert_eq!(response.outcome().0, varco::soap::schema::Outcome::Ok);
             let xml = varco::soap::encode(&response);
             let (_, payload) = varco::soap::envelope::decode_response(xml.as_bytes()).unwrap();

@@ -132,7 +132,7 @@ fn ricevuta(reference: u64, receipt_id: String) -> Ricevuta {
         numero_avviso: nav.as_str().to_owned(),
         creditor_reference_id: nav.iuv().to_owned(),
         versione: ReceiptVersion::V2,
-        esito_pagamento: "OK".into(),
+        esito_pagamento: varco::domain::EsitoPagamento::Ok,
         importo: 12000,
         id_psp: "60000000001".into(),
         psp_denominazione: "PSP Demo".into(),

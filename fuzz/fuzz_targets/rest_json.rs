@@ -145,7 +145,7 @@ fn answers(p: &Pendenza) {
         );
         let request = varco::soap::decode(Some(action), body.as_bytes())
             .unwrap_or_else(|e| panic!("{action} request refused: {e:?}\n{body}"));
-        let response = rt.block_on(nodo.handle(request, body.as_bytes()));
+        let response = rt.block_on(nodo.handle(request, body.as_bytes())).response;
         let xml = encode(&response);
         let (_, payload) = varco::soap::envelope::decode_response(xml.as_bytes())
             .unwrap_or_else(|e| panic!("answer unreadable: {e}\n{xml}"));

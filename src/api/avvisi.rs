@@ -114,14 +114,7 @@ pub async fn get_avviso(
             caller.id_a2a
         )));
     }
-    // The same owner rule as every read of a position: another application's notice (and its
-    // debtor's name, fiscal code and address on the PDF) is not revealed, not even its existence.
-    let p = find_by_avviso(&state, &id_dominio, &numero_avviso)?;
-    if p.id_a2a.as_deref() != Some(caller.id_a2a.as_str()) {
-        return Err(ApiError::not_found(format!(
-            "avviso {id_dominio}/{numero_avviso}"
-        )));
-    }
+    let p = find_own_by_avviso(&state, &caller, &id_dominio, &numero_avviso)?;
     if wants_pdf(&headers) {
         let pdf =
             notice::render(&avviso_of(&state.nodo.config, &p)?).map_err(ApiError::internal)?;
@@ -143,11 +136,15 @@ pub async fn get_avviso(
             "{accept} is not application/json or application/pdf"
         )));
     }
+    Ok(Json(avviso_json(&state, &p)?).into_response())
+}
+
+/// The notice of `p` as JSON, with the payloads of its QR code and GS1 barcode.
+fn avviso_json(state: &ApiState, p: &Pendenza) -> Result<AvvisoJson, ApiError> {
     let nav = NoticeNumber::parse(&p.numero_avviso).map_err(ApiError::internal)?;
-    let now = (state.nodo.clock)();
     let dominio = state.nodo.config.dominio(&p.dominio);
-    Ok(Json(AvvisoJson {
-        stato: p.stato_at(now).as_str().into(),
+    Ok(AvvisoJson {
+        stato: p.stato_at((state.nodo.clock)()).as_str().into(),
         importo: p.importo,
         id_dominio: p.dominio.clone(),
         numero_avviso: p.numero_avviso.clone(),
@@ -160,7 +157,24 @@ pub async fn get_avviso(
             .and_then(|d| d.gln.as_ref())
             .map(|gln| notice::gs1_payload(gln, &nav, p.importo)),
     })
-    .into_response())
+}
+
+/// The caller's own position a notice number names, or 404. The same owner rule as every read
+/// of a position: another application's notice (and its debtor's name, fiscal code and address
+/// on the PDF) is not revealed, not even its existence.
+pub fn find_own_by_avviso(
+    state: &ApiState,
+    caller: &Caller,
+    id_dominio: &str,
+    numero_avviso: &str,
+) -> Result<Pendenza, ApiError> {
+    let p = find_by_avviso(state, id_dominio, numero_avviso)?;
+    if p.id_a2a.as_deref() != Some(caller.id_a2a.as_str()) {
+        return Err(ApiError::not_found(format!(
+            "avviso {id_dominio}/{numero_avviso}"
+        )));
+    }
+    Ok(p)
 }
 
 /// The position a notice number names, or 404.

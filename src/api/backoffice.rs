@@ -256,6 +256,59 @@ fn instant(
     }))
 }
 
+impl TryFrom<&EventiQuery> for Filtro {
+    type Error = ApiError;
+
+    fn try_from(q: &EventiQuery) -> Result<Self, ApiError> {
+        let invalid = |field: &str, why: &str| ApiError::invalid("SINTASSI", field, why);
+        let parse =
+            |field: &str, value: &Option<String>, why: &str, f: &dyn Fn(&str) -> bool| match value
+                .as_deref()
+            {
+                Some(v) if !f(v) => Err(invalid(field, why)),
+                _ => Ok(()),
+            };
+        parse(
+            "cursore",
+            &q.cursore,
+            "must be an event id (32 hex digits)",
+            &|c| journal::parse_id(c).is_some(),
+        )?;
+        parse(
+            "categoriaEvento",
+            &q.categoria_evento,
+            "must be SOAP, REST or OUTBOX",
+            &|c| Categoria::parse(c).is_some(),
+        )?;
+        parse("esito", &q.esito, "must be OK, KO or FAIL", &|e| {
+            Esito::parse(e).is_some()
+        })?;
+        let iuv = match (&q.iuv, q.numero_avviso.as_deref()) {
+            (Some(iuv), _) => Some(iuv.clone()),
+            (None, Some(nav)) => Some(
+                crate::domain::NoticeNumber::parse(nav)
+                    .map_err(|e| ApiError::invalid("SINTASSI", "numeroAvviso", e))?
+                    .iuv()
+                    .to_owned(),
+            ),
+            (None, None) => None,
+        };
+        Ok(Filtro {
+            da: instant("dataDa", &q.data_da, false)?,
+            a: instant("dataA", &q.data_a, true)?,
+            cursore: q.cursore.as_deref().and_then(journal::parse_id),
+            categoria: q.categoria_evento.as_deref().and_then(Categoria::parse),
+            tipo_evento: q.tipo_evento.clone(),
+            esito: q.esito.as_deref().and_then(Esito::parse),
+            id_dominio: q.id_dominio.clone(),
+            iuv,
+            id_ricevuta: q.id_ricevuta.clone(),
+            id_a2a: q.id_a2a.clone(),
+            id_pendenza: q.id_pendenza.clone(),
+        })
+    }
+}
+
 /// The event journal: SOAP calls, REST calls and receipt deliveries, newest first, filtered.
 /// Paging by `pagina` re-reads the pages before it; `cursore` continues where the last page
 /// ended. There is no total count: counting would read the whole window.
@@ -272,71 +325,23 @@ pub async fn list_eventi(
     axum::extract::RawQuery(raw): axum::extract::RawQuery,
 ) -> Result<Json<ListaEventi>, ApiError> {
     let (page, per_page) = super::paging(q.pagina, q.risultati_per_pagina)?;
-    let cursore = match q.cursore.as_deref() {
-        None => None,
-        Some(c) => Some(journal::parse_id(c).ok_or_else(|| {
-            ApiError::invalid("SINTASSI", "cursore", "must be an event id (32 hex digits)")
-        })?),
-    };
-    let categoria = match q.categoria_evento.as_deref() {
-        None => None,
-        Some(c) => Some(Categoria::parse(c).ok_or_else(|| {
-            ApiError::invalid(
-                "SINTASSI",
-                "categoriaEvento",
-                "must be SOAP, REST or OUTBOX",
-            )
-        })?),
-    };
-    let esito = match q.esito.as_deref() {
-        None => None,
-        Some(e) => Some(
-            Esito::parse(e)
-                .ok_or_else(|| ApiError::invalid("SINTASSI", "esito", "must be OK, KO or FAIL"))?,
-        ),
-    };
-    let iuv = match (&q.iuv, q.numero_avviso.as_deref()) {
-        (Some(iuv), _) => Some(iuv.clone()),
-        (None, Some(nav)) => Some(
-            crate::domain::NoticeNumber::parse(nav)
-                .map_err(|e| ApiError::invalid("SINTASSI", "numeroAvviso", e))?
-                .iuv()
-                .to_owned(),
-        ),
-        (None, None) => None,
-    };
-    let filter = Filtro {
-        da: instant("dataDa", &q.data_da, false)?,
-        a: instant("dataA", &q.data_a, true)?,
-        cursore,
-        categoria,
-        tipo_evento: q.tipo_evento.clone(),
-        esito,
-        id_dominio: q.id_dominio.clone(),
-        iuv,
-        id_ricevuta: q.id_ricevuta.clone(),
-        id_a2a: q.id_a2a.clone(),
-        id_pendenza: q.id_pendenza.clone(),
-    };
+    let filter = Filtro::try_from(&q)?;
+    let by_cursor = filter.cursore.is_some();
     let store = state.nodo.store.clone();
     let found = tokio::task::spawn_blocking(move || store.eventi(&filter, page, per_page))
         .await
         .map_err(ApiError::internal)??;
-    let next = found.cursore.as_ref().map(|c| {
-        let mut query: Vec<&str> = raw
-            .as_deref()
-            .unwrap_or("")
-            .split('&')
-            .filter(|p| !p.is_empty() && !p.starts_with("pagina=") && !p.starts_with("cursore="))
-            .collect();
-        let tail = format!("cursore={c}");
-        query.push(&tail);
-        format!("{BASE}/eventi?{}", query.join("&"))
+    let next = (found.cursore.as_ref()).map(|c| {
+        super::next_link(
+            &format!("{BASE}/eventi"),
+            raw.as_deref(),
+            &format!("cursore={c}"),
+        )
     });
     Ok(Json(ListaEventi {
         num_risultati: found.risultati.len(),
         risultati_per_pagina: per_page,
-        pagina: if cursore.is_some() { 1 } else { page },
+        pagina: if by_cursor { 1 } else { page },
         cursore: found.cursore,
         prossimi_risultati: next,
         risultati: found.risultati,

@@ -3,6 +3,11 @@
 //! [`crate::govpay::pendenza`]. Amounts are JSON numbers with two decimals outside and integer
 //! cents inside ([`crate::domain::money::json`]).
 
+use super::error::ApiError;
+use crate::domain::{
+    Accredito, Attivazione, OrigineVoce, Pendenza, ReceiptStatus, ReceiptVersion, Ricevuta, Stato,
+    StatoEffettivo, Voce,
+};
 pub use crate::govpay::pendenza::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -392,4 +397,246 @@ pub struct EsitoCaricamento {
     pub num_errori: usize,
     /// One result per item, in order.
     pub risultati: Vec<EsitoTracciato>,
+}
+
+// ---- from the domain -------------------------------------------------------------------------
+
+impl From<Ricevuta> for RicevutaSintesi {
+    fn from(r: Ricevuta) -> Self {
+        let (stato, motivo) = match r.stato {
+            ReceiptStatus::Accettata => ("ACCETTATA", None),
+            ReceiptStatus::Anomala { motivo } => ("ANOMALA", Some(motivo)),
+            ReceiptStatus::Rifiutata { motivo } => ("RIFIUTATA", Some(motivo)),
+        };
+        RicevutaSintesi {
+            id_ricevuta: r.receipt_id,
+            importo: r.importo,
+            esito: r.esito_pagamento.as_str().into(),
+            stato: stato.into(),
+            motivo,
+            id_psp: r.id_psp,
+            psp: r.psp_denominazione,
+            id_canale: r.id_canale,
+            data_pagamento: r.data_pagamento,
+            data_ricezione: r.received_at.to_rfc3339(),
+            versione: match r.versione {
+                ReceiptVersion::V1 => "paSendRT".into(),
+                ReceiptVersion::V2 => "paSendRTV2".into(),
+            },
+        }
+    }
+}
+
+impl From<Attivazione> for TentativoSintesi {
+    fn from(a: Attivazione) -> Self {
+        TentativoSintesi {
+            data: a.at.to_rfc3339(),
+            primitiva: a.primitiva,
+            id_stazione: a.id_stazione,
+            transfer_type: a.transfer_type,
+        }
+    }
+}
+
+impl VoceDettaglio {
+    /// Item `v`, the `indice`-th of its position (from 1).
+    pub fn new(indice: usize, v: &Voce) -> Self {
+        let mut out = VoceDettaglio {
+            indice,
+            id_voce_pendenza: v.id_voce.clone(),
+            importo: v.importo,
+            descrizione: v.descrizione.clone(),
+            descrizione_causale_rpt: v.descrizione_causale_rpt.clone(),
+            id_dominio: v.dominio.clone(),
+            cod_entrata: None,
+            iban_accredito: None,
+            iban_appoggio: None,
+            tipo_contabilita: None,
+            codice_contabilita: None,
+            tipo_bollo: None,
+            hash_documento: None,
+            provincia_residenza: None,
+            tassonomia_transfer: v.transfer_category.clone(),
+            metadata: (!v.metadata.is_empty()).then(|| Metadata {
+                map_entries: (v.metadata.iter())
+                    .map(|(key, value)| MapEntry {
+                        key: key.clone(),
+                        value: value.clone(),
+                    })
+                    .collect(),
+            }),
+            contabilita: v.contabilita.clone(),
+            dati_allegati: v.dati_allegati.clone(),
+        };
+        match &v.accredito {
+            Accredito::Iban {
+                iban,
+                iban_appoggio,
+                ..
+            } => {
+                out.iban_accredito = Some(iban.clone());
+                out.iban_appoggio.clone_from(iban_appoggio);
+            }
+            Accredito::Bollo {
+                tipo_bollo,
+                hash_documento,
+                provincia_residenza,
+            } => {
+                out.tipo_bollo = Some(tipo_bollo.clone());
+                out.hash_documento = Some(hash_documento.clone());
+                out.provincia_residenza = Some(provincia_residenza.clone());
+            }
+        }
+        match &v.origine {
+            Some(OrigineVoce::Entrata { cod_entrata }) => {
+                out.cod_entrata = Some(cod_entrata.clone())
+            }
+            Some(OrigineVoce::Iban {
+                tipo_contabilita,
+                codice_contabilita,
+            }) => {
+                out.tipo_contabilita = Some(tipo_contabilita.clone());
+                out.codice_contabilita = Some(codice_contabilita.clone());
+            }
+            None => {}
+        }
+        out
+    }
+}
+
+/// What a position's detail shows besides the position itself.
+pub struct Contesto {
+    /// The state now (SCADUTA derived).
+    pub stato: StatoEffettivo,
+    /// The creditor's name.
+    pub ragione_sociale: String,
+    /// Its receipts.
+    pub ricevute: Vec<RicevutaSintesi>,
+    /// Its latest activation attempts, and whether older ones exist.
+    pub tentativi: (Vec<TentativoSintesi>, bool),
+}
+
+impl PendenzaDettaglio {
+    /// The detail of `p` in its context.
+    pub fn new(p: &Pendenza, c: Contesto) -> Self {
+        let d = &p.dettagli;
+        PendenzaDettaglio {
+            id_a2a: p.id_a2a.clone().unwrap_or_default(),
+            id_pendenza: p.id_pendenza.clone().unwrap_or_default(),
+            id_tipo_pendenza: p.id_tipo_pendenza.clone(),
+            dominio: DominioRef {
+                id_dominio: p.dominio.clone(),
+                ragione_sociale: c.ragione_sociale,
+            },
+            id_unita_operativa: d.id_unita_operativa.clone(),
+            stato: c.stato.as_str().into(),
+            descrizione_stato: d.descrizione_stato.clone(),
+            causale: p.causale.clone(),
+            soggetto_pagatore: (&p.soggetto).into(),
+            importo: p.importo,
+            numero_avviso: p.numero_avviso.clone(),
+            iuv: p.iuv.clone(),
+            data_caricamento: p.created_at.to_rfc3339(),
+            data_validita: p.data_validita.map(|d| d.to_string()),
+            data_scadenza: p.data_scadenza.map(|d| d.to_string()),
+            anno_riferimento: d.anno_riferimento,
+            tassonomia: d.tassonomia.clone(),
+            tassonomia_avviso: d.tassonomia_avviso.clone(),
+            direzione: d.direzione.clone(),
+            divisione: d.divisione.clone(),
+            dati_allegati: d.dati_allegati.clone(),
+            documento: d.documento.clone(),
+            proprieta: d.proprieta.clone(),
+            uuid: d.uuid.clone(),
+            anomalo: p.anomala,
+            anomalie: p.anomalie.clone(),
+            voci: (p.voci.iter().enumerate())
+                .map(|(i, v)| VoceDettaglio::new(i + 1, v))
+                .collect(),
+            ricevute: c.ricevute,
+            tentativi: c.tentativi.0,
+            altri_tentativi: c.tentativi.1,
+        }
+    }
+}
+
+/// What a PATCH asks of a position: a new state, a reason, or both.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Patch {
+    /// `REPLACE /stato`: ANNULLATA or NON_ESEGUITA.
+    pub stato: Option<Stato>,
+    /// `REPLACE` or `ADD /descrizioneStato` (at most 255 characters kept).
+    pub descrizione_stato: Option<String>,
+}
+
+impl TryFrom<&[PatchOp]> for Patch {
+    type Error = ApiError;
+
+    fn try_from(ops: &[PatchOp]) -> Result<Self, ApiError> {
+        let mut patch = Patch::default();
+        for (i, op) in ops.iter().enumerate() {
+            let invalid = |what: &str, why: String| {
+                ApiError::invalid("SINTASSI", &format!("[{i}].{what}"), why)
+            };
+            match (op.op.to_ascii_uppercase().as_str(), op.path.as_str()) {
+                ("REPLACE", "/stato") => {
+                    patch.stato = Some(match op.value.as_str() {
+                        Some("ANNULLATA") => Stato::Annullata,
+                        Some("NON_ESEGUITA") => Stato::NonEseguita,
+                        _ => {
+                            return Err(invalid(
+                                "value",
+                                "must be ANNULLATA or NON_ESEGUITA".into(),
+                            ));
+                        }
+                    })
+                }
+                ("REPLACE" | "ADD", "/descrizioneStato") => {
+                    let text = op.value.as_str();
+                    let text = text.ok_or_else(|| invalid("value", "must be a string".into()))?;
+                    patch.descrizione_stato = Some(text.chars().take(255).collect());
+                }
+                (_, path) => {
+                    return Err(invalid(
+                        "path",
+                        format!(
+                            "{} {path} is not supported: use REPLACE /stato or /descrizioneStato",
+                            op.op
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(patch)
+    }
+}
+
+impl Patch {
+    /// `current` after the patch, or `None` when nothing changes. A paid position keeps its
+    /// state (`VER_003`).
+    pub fn apply(
+        &self,
+        current: &Pendenza,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<Pendenza>, ApiError> {
+        let mut next = current.clone();
+        match (current.stato, self.stato) {
+            (_, None) => {}
+            (Stato::Eseguita, Some(_)) => {
+                return Err(ApiError::operation(
+                    "VER_003",
+                    "the position is paid (ESEGUITA): its state cannot change",
+                ));
+            }
+            (_, Some(target)) => next.stato = target,
+        }
+        if self.descrizione_stato.is_some() {
+            next.dettagli.descrizione_stato = self.descrizione_stato.clone();
+        }
+        if next == *current {
+            return Ok(None);
+        }
+        next.updated_at = now;
+        Ok(Some(next))
+    }
 }

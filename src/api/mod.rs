@@ -7,6 +7,7 @@ pub mod avvisi;
 pub mod backoffice;
 pub mod dto;
 pub mod error;
+pub mod extract;
 pub mod pendenze;
 
 use crate::nodo::Nodo;
@@ -15,6 +16,7 @@ use axum::Json;
 use axum::Router;
 use axum::routing::get;
 use error::ApiError;
+pub use extract::{JsonBody, json_body};
 use std::sync::Arc;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -49,32 +51,19 @@ impl ApiState {
 
 /// The URL of page `page` of a listing at `path`, keeping the other query parameters.
 pub fn next_page(path: &str, raw_query: Option<&str>, page: usize) -> String {
-    let mut query: Vec<String> = raw_query
+    next_link(path, raw_query, &format!("pagina={page}"))
+}
+
+/// The URL of the listing at `path` with `position` (`pagina=N` or `cursore=ID`) in place of
+/// the query's own paging parameters, keeping the others.
+pub fn next_link(path: &str, raw_query: Option<&str>, position: &str) -> String {
+    let mut query: Vec<&str> = raw_query
         .unwrap_or("")
         .split('&')
         .filter(|p| !p.is_empty() && !p.starts_with("pagina=") && !p.starts_with("cursore="))
-        .map(str::to_owned)
         .collect();
-    query.push(format!("pagina={page}"));
+    query.push(position);
     format!("{path}?{}", query.join("&"))
-}
-
-/// Parses a JSON body: 400 when it is not JSON, 422 naming the field when it does not fit.
-pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                let field = if path == "." { "body" } else { path.as_str() };
-                ApiError::invalid("SINTASSI", field, inner)
-            }
-            _ => ApiError::malformed(inner.to_string()),
-        }
-    })?;
-    de.end().map_err(|e| ApiError::malformed(e.to_string()))?;
-    Ok(value)
 }
 
 /// Most results a listing returns per page (GovPay's limit).
@@ -149,7 +138,8 @@ async fn cap_body(
     if declared.is_some_and(|n| n > limit as u64) {
         return ApiError::too_large(limit).into_response();
     }
-    let req = req.map(|body| axum::body::Body::new(http_body_util::Limited::new(body, limit)));
+    let mut req = req.map(|body| axum::body::Body::new(http_body_util::Limited::new(body, limit)));
+    req.extensions_mut().insert(extract::BodyLimit(limit));
     next.run(req).await
 }
 

@@ -2,15 +2,14 @@
 //! loads. The caller was authenticated by the route layer ([`super::auth`]); every handler
 //! checks ownership, then works.
 
-use super::avvisi::{self, find_by_avviso};
+use super::avvisi::{self, find_own_by_avviso};
 use super::dto::*;
 use super::error::{ApiError, FaultBean};
-use super::{ApiState, json_body};
-use crate::domain::{Pendenza, ReceiptStatus, Stato, StatoEffettivo, rome_day_end, rome_day_start};
+use super::{ApiState, JsonBody};
+use crate::domain::{Pendenza, StatoEffettivo, rome_day_end, rome_day_start};
 use crate::govpay::validate::{self, Caller, Validated};
 use crate::store::index::Filter;
 use crate::store::{Planned, Refused, UpsertItem, Upserted};
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -78,10 +77,10 @@ pub async fn put_pendenza(
     Path((id_a2a, id_pendenza)): Path<(String, String)>,
     Query(query): Query<PutQuery>,
     Extension(caller): Extension<Caller>,
-    body: Bytes,
+    body: Result<JsonBody<NuovaPendenza>, ApiError>,
 ) -> Result<Response, ApiError> {
     own(&caller, &id_a2a)?;
-    let request: NuovaPendenza = json_body(&body)?;
+    let JsonBody(request) = body?;
     let now = (state.nodo.clock)();
     let validated =
         validate::nuova_pendenza(&state.nodo.config, &caller, &id_pendenza, &request, now)?;
@@ -121,152 +120,38 @@ pub async fn put_pendenza(
         .into_response())
 }
 
-/// The detail of a stored position.
+/// The detail of a stored position: the position, its receipts, its latest attempts.
 pub fn dettaglio(state: &ApiState, p: &Pendenza) -> Result<PendenzaDettaglio, ApiError> {
-    let now = (state.nodo.clock)();
+    let store = &state.nodo.store;
+    let ricevute = store.ricevute(&p.dominio, &p.iuv)?;
+    let (tentativi, altri) = store.attempts_page(&p.dominio, &p.iuv, 0, TENTATIVI_IN_DETTAGLIO)?;
     let dominio = state.nodo.config.dominio(&p.dominio);
-    let ricevute = state
-        .nodo
-        .store
-        .ricevute(&p.dominio, &p.iuv)?
-        .into_iter()
-        .map(|r| {
-            let (stato, motivo) = match r.stato {
-                ReceiptStatus::Accettata => ("ACCETTATA", None),
-                ReceiptStatus::Anomala { motivo } => ("ANOMALA", Some(motivo)),
-                ReceiptStatus::Rifiutata { motivo } => ("RIFIUTATA", Some(motivo)),
-            };
-            RicevutaSintesi {
-                id_ricevuta: r.receipt_id,
-                importo: r.importo,
-                esito: r.esito_pagamento,
-                stato: stato.into(),
-                motivo,
-                id_psp: r.id_psp,
-                psp: r.psp_denominazione,
-                id_canale: r.id_canale,
-                data_pagamento: r.data_pagamento,
-                data_ricezione: r.received_at.to_rfc3339(),
-                versione: match r.versione {
-                    crate::domain::ReceiptVersion::V1 => "paSendRT".into(),
-                    crate::domain::ReceiptVersion::V2 => "paSendRTV2".into(),
-                },
-            }
-        })
-        .collect();
-    let (tentativi, altri_tentativi) =
-        state
-            .nodo
-            .store
-            .attempts_page(&p.dominio, &p.iuv, 0, TENTATIVI_IN_DETTAGLIO)?;
-    let tentativi = tentativi.into_iter().map(tentativo).collect();
-    let voci = p
-        .voci
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            let (iban_accredito, iban_appoggio, tipo_bollo, hash_documento, provincia_residenza) =
-                match &v.accredito {
-                    crate::domain::Accredito::Iban {
-                        iban,
-                        iban_appoggio,
-                        ..
-                    } => (Some(iban.clone()), iban_appoggio.clone(), None, None, None),
-                    crate::domain::Accredito::Bollo {
-                        tipo_bollo,
-                        hash_documento,
-                        provincia_residenza,
-                    } => (
-                        None,
-                        None,
-                        Some(tipo_bollo.clone()),
-                        Some(hash_documento.clone()),
-                        Some(provincia_residenza.clone()),
-                    ),
-                };
-            let (cod_entrata, tipo_contabilita, codice_contabilita) = match &v.origine {
-                Some(crate::domain::OrigineVoce::Entrata { cod_entrata }) => {
-                    (Some(cod_entrata.clone()), None, None)
-                }
-                Some(crate::domain::OrigineVoce::Iban {
-                    tipo_contabilita,
-                    codice_contabilita,
-                }) => (
-                    None,
-                    Some(tipo_contabilita.clone()),
-                    Some(codice_contabilita.clone()),
-                ),
-                None => (None, None, None),
-            };
-            VoceDettaglio {
-                indice: i + 1,
-                id_voce_pendenza: v.id_voce.clone(),
-                importo: v.importo,
-                descrizione: v.descrizione.clone(),
-                descrizione_causale_rpt: v.descrizione_causale_rpt.clone(),
-                id_dominio: v.dominio.clone(),
-                cod_entrata,
-                iban_accredito,
-                iban_appoggio,
-                tipo_contabilita,
-                codice_contabilita,
-                tipo_bollo,
-                hash_documento,
-                provincia_residenza,
-                tassonomia_transfer: v.transfer_category.clone(),
-                metadata: (!v.metadata.is_empty()).then(|| Metadata {
-                    map_entries: v
-                        .metadata
-                        .iter()
-                        .map(|(k, val)| MapEntry {
-                            key: k.clone(),
-                            value: val.clone(),
-                        })
-                        .collect(),
-                }),
-                contabilita: v.contabilita.clone(),
-                dati_allegati: v.dati_allegati.clone(),
-            }
-        })
-        .collect();
-    let d = &p.dettagli;
-    Ok(PendenzaDettaglio {
-        id_a2a: p.id_a2a.clone().unwrap_or_default(),
-        id_pendenza: p.id_pendenza.clone().unwrap_or_default(),
-        id_tipo_pendenza: p.id_tipo_pendenza.clone(),
-        dominio: DominioRef {
-            id_dominio: p.dominio.clone(),
+    Ok(PendenzaDettaglio::new(
+        p,
+        Contesto {
+            stato: p.stato_at((state.nodo.clock)()),
             ragione_sociale: dominio
                 .map(|d| d.ragione_sociale.clone())
                 .unwrap_or_default(),
+            ricevute: ricevute.into_iter().map(RicevutaSintesi::from).collect(),
+            tentativi: (tentativi.into_iter().map(Into::into).collect(), altri),
         },
-        id_unita_operativa: d.id_unita_operativa.clone(),
-        stato: p.stato_at(now).as_str().into(),
-        descrizione_stato: d.descrizione_stato.clone(),
-        causale: p.causale.clone(),
-        soggetto_pagatore: (&p.soggetto).into(),
-        importo: p.importo,
-        numero_avviso: p.numero_avviso.clone(),
-        iuv: p.iuv.clone(),
-        data_caricamento: p.created_at.to_rfc3339(),
-        data_validita: p.data_validita.map(|d| d.to_string()),
-        data_scadenza: p.data_scadenza.map(|d| d.to_string()),
-        anno_riferimento: d.anno_riferimento,
-        tassonomia: d.tassonomia.clone(),
-        tassonomia_avviso: d.tassonomia_avviso.clone(),
-        direzione: d.direzione.clone(),
-        divisione: d.divisione.clone(),
-        dati_allegati: d.dati_allegati.clone(),
-        documento: d.documento.clone(),
-        proprieta: d.proprieta.clone(),
-        uuid: d.uuid.clone(),
-        anomalo: p.anomala,
-        anomalie: p.anomalie.clone(),
-        voci,
-        ricevute,
-        tentativi,
-        altri_tentativi,
-    })
+    ))
+}
+
+/// The caller's own position `id_a2a`/`id_pendenza`, or 403/404.
+fn own_pendenza(
+    state: &ApiState,
+    caller: &Caller,
+    id_a2a: &str,
+    id_pendenza: &str,
+) -> Result<Pendenza, ApiError> {
+    own(caller, id_a2a)?;
+    state
+        .nodo
+        .store
+        .pendenza_of_app(id_a2a, id_pendenza)?
+        .ok_or_else(|| ApiError::not_found(format!("pendenza {id_a2a}/{id_pendenza}")))
 }
 
 /// Read one position.
@@ -282,12 +167,7 @@ pub async fn get_pendenza(
     Path((id_a2a, id_pendenza)): Path<(String, String)>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<PendenzaDettaglio>, ApiError> {
-    own(&caller, &id_a2a)?;
-    let p = state
-        .nodo
-        .store
-        .pendenza_of_app(&id_a2a, &id_pendenza)?
-        .ok_or_else(|| ApiError::not_found(format!("pendenza {id_a2a}/{id_pendenza}")))?;
+    let p = own_pendenza(&state, &caller, &id_a2a, &id_pendenza)?;
     Ok(Json(dettaglio(&state, &p)?))
 }
 
@@ -304,14 +184,39 @@ pub async fn get_by_avviso(
     Path((id_dominio, numero_avviso)): Path<(String, String)>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<PendenzaDettaglio>, ApiError> {
-    let p = find_by_avviso(&state, &id_dominio, &numero_avviso)?;
-    if p.id_a2a.as_deref() != Some(caller.id_a2a.as_str()) {
-        // Do not reveal another application's positions.
-        return Err(ApiError::not_found(format!(
-            "avviso {id_dominio}/{numero_avviso}"
-        )));
-    }
+    let p = find_own_by_avviso(&state, &caller, &id_dominio, &numero_avviso)?;
     Ok(Json(dettaglio(&state, &p)?))
+}
+
+/// The store filter of a listing's query. A day is a Europe/Rome calendar day, as everywhere in
+/// the protocol.
+fn filter(q: &ListaQuery) -> Result<Filter, ApiError> {
+    let day = |field: &str, v: &Option<String>| -> Result<Option<chrono::NaiveDate>, ApiError> {
+        v.as_deref()
+            .map(|s| {
+                chrono::NaiveDate::parse_from_str(s.get(..10).unwrap_or(s), "%Y-%m-%d").map_err(
+                    |_| ApiError::invalid("SINTASSI", field, "must be a date (YYYY-MM-DD)"),
+                )
+            })
+            .transpose()
+    };
+    let stato = match q.stato.as_deref() {
+        None => None,
+        Some(name) => Some(StatoEffettivo::parse(name).ok_or_else(|| {
+            ApiError::invalid(
+                "SINTASSI",
+                "stato",
+                format!("{name:?} must be NON_ESEGUITA, ESEGUITA, ANNULLATA or SCADUTA"),
+            )
+        })?),
+    };
+    Ok(Filter {
+        dominio: q.id_dominio.clone(),
+        debitore: q.id_debitore.clone(),
+        stato,
+        da: day("dataDa", &q.data_da)?.map(rome_day_start),
+        a: day("dataA", &q.data_a)?.map(rome_day_end),
+    })
 }
 
 /// List the caller's positions, newest first, with filters and paging. The store walks an
@@ -334,34 +239,7 @@ pub async fn list_pendenze(
         own(&caller, a)?;
     }
     let (page, per_page) = super::paging(q.pagina, q.risultati_per_pagina)?;
-    let day = |field: &str, v: &Option<String>| -> Result<Option<chrono::NaiveDate>, ApiError> {
-        v.as_deref()
-            .map(|s| {
-                chrono::NaiveDate::parse_from_str(s.get(..10).unwrap_or(s), "%Y-%m-%d").map_err(
-                    |_| ApiError::invalid("SINTASSI", field, "must be a date (YYYY-MM-DD)"),
-                )
-            })
-            .transpose()
-    };
-    let (from, to) = (day("dataDa", &q.data_da)?, day("dataA", &q.data_a)?);
-    let stato = match q.stato.as_deref() {
-        None => None,
-        Some(name) => Some(StatoEffettivo::parse(name).ok_or_else(|| {
-            ApiError::invalid(
-                "SINTASSI",
-                "stato",
-                format!("{name:?} must be NON_ESEGUITA, ESEGUITA, ANNULLATA or SCADUTA"),
-            )
-        })?),
-    };
-    // A day is a Europe/Rome calendar day, as everywhere in the protocol.
-    let filter = Filter {
-        dominio: q.id_dominio.clone(),
-        debitore: q.id_debitore.clone(),
-        stato,
-        da: from.map(rome_day_start),
-        a: to.map(rome_day_end),
-    };
+    let filter = filter(&q)?;
     let count = q.metadati_paginazione.unwrap_or(true);
     let now = (state.nodo.clock)();
     let _slot = state
@@ -420,13 +298,8 @@ pub async fn list_tentativi(
     axum::extract::RawQuery(raw): axum::extract::RawQuery,
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<ListaTentativi>, ApiError> {
-    own(&caller, &id_a2a)?;
     let (page, per_page) = super::paging(q.pagina, q.risultati_per_pagina)?;
-    let p = state
-        .nodo
-        .store
-        .pendenza_of_app(&id_a2a, &id_pendenza)?
-        .ok_or_else(|| ApiError::not_found(format!("pendenza {id_a2a}/{id_pendenza}")))?;
+    let p = own_pendenza(&state, &caller, &id_a2a, &id_pendenza)?;
     let (attempts, more) = state.nodo.store.attempts_page(
         &p.dominio,
         &p.iuv,
@@ -448,17 +321,8 @@ pub async fn list_tentativi(
                 page + 1,
             )
         }),
-        risultati: attempts.into_iter().map(tentativo).collect(),
+        risultati: attempts.into_iter().map(Into::into).collect(),
     }))
-}
-
-fn tentativo(a: crate::domain::Attivazione) -> TentativoSintesi {
-    TentativoSintesi {
-        data: a.at.to_rfc3339(),
-        primitiva: a.primitiva,
-        id_stazione: a.id_stazione,
-        transfer_type: a.transfer_type,
-    }
 }
 
 /// Cancel or reopen a position (`/stato`), with a reason (`/descrizioneStato`).
@@ -474,87 +338,17 @@ pub async fn patch_pendenza(
     State(state): State<ApiState>,
     Path((id_a2a, id_pendenza)): Path<(String, String)>,
     Extension(caller): Extension<Caller>,
-    body: Bytes,
+    body: Result<JsonBody<Vec<PatchOp>>, ApiError>,
 ) -> Result<Json<PendenzaDettaglio>, ApiError> {
     own(&caller, &id_a2a)?;
-    let ops: Vec<PatchOp> = json_body(&body)?;
-    let mut new_state = None;
-    let mut reason = None;
-    for (i, op) in ops.iter().enumerate() {
-        let field = format!("[{i}]");
-        match (op.op.to_ascii_uppercase().as_str(), op.path.as_str()) {
-            ("REPLACE", "/stato") => {
-                new_state = Some(match op.value.as_str() {
-                    Some("ANNULLATA") => Stato::Annullata,
-                    Some("NON_ESEGUITA") => Stato::NonEseguita,
-                    _ => {
-                        return Err(ApiError::invalid(
-                            "SINTASSI",
-                            &format!("{field}.value"),
-                            "must be ANNULLATA or NON_ESEGUITA",
-                        ));
-                    }
-                })
-            }
-            ("REPLACE" | "ADD", "/descrizioneStato") => {
-                reason = Some(
-                    op.value
-                        .as_str()
-                        .map(|s| s.chars().take(255).collect::<String>())
-                        .ok_or_else(|| {
-                            ApiError::invalid(
-                                "SINTASSI",
-                                &format!("{field}.value"),
-                                "must be a string",
-                            )
-                        })?,
-                )
-            }
-            (_, path) => {
-                return Err(ApiError::invalid(
-                    "SINTASSI",
-                    &format!("{field}.path"),
-                    format!(
-                        "{} {path} is not supported: use REPLACE /stato or /descrizioneStato",
-                        op.op
-                    ),
-                ));
-            }
-        }
-    }
-    let p = state
-        .nodo
-        .store
-        .pendenza_of_app(&id_a2a, &id_pendenza)?
-        .ok_or_else(|| ApiError::not_found(format!("pendenza {id_a2a}/{id_pendenza}")))?;
+    let JsonBody(ops) = body?;
+    let patch = Patch::try_from(ops.as_slice())?;
+    let p = own_pendenza(&state, &caller, &id_a2a, &id_pendenza)?;
     let now = (state.nodo.clock)();
-    let change = |current: &Pendenza| -> Result<Option<Pendenza>, ApiError> {
-        let mut next = current.clone();
-        if let Some(target) = new_state {
-            match (current.stato, target) {
-                (Stato::Eseguita, _) => {
-                    return Err(ApiError::operation(
-                        "VER_003",
-                        "the position is paid (ESEGUITA): its state cannot change",
-                    ));
-                }
-                (a, b) if a == b => {}
-                _ => next.stato = target,
-            }
-        }
-        if reason.is_some() {
-            next.dettagli.descrizione_stato = reason.clone();
-        }
-        if next == *current {
-            return Ok(None);
-        }
-        next.updated_at = now;
-        Ok(Some(next))
-    };
     let updated = state
         .nodo
         .store
-        .update_pendenza(&p.dominio, &p.iuv, &change)?
+        .update_pendenza(&p.dominio, &p.iuv, &|current| patch.apply(current, now))?
         .ok_or_else(|| ApiError::not_found(format!("pendenza {id_a2a}/{id_pendenza}")))??;
     state.nodo.store.sync().await?;
     Ok(Json(dettaglio(&state, &updated)?))
@@ -571,9 +365,8 @@ pub async fn patch_pendenza(
 pub async fn post_tracciato(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    body: Bytes,
+    JsonBody(items): JsonBody<Vec<PendenzaTracciato>>,
 ) -> Result<Json<EsitoCaricamento>, ApiError> {
-    let items: Vec<PendenzaTracciato> = json_body(&body)?;
     let now = (state.nodo.clock)();
     let store = state.nodo.store.clone();
     let config = state.nodo.config.clone();

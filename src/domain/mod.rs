@@ -12,7 +12,7 @@ pub mod notice_number;
 
 pub use clock::{Clock, system_clock};
 pub use money::{Cents, MAX_CENTS};
-pub use notice_number::{NoticeError, NoticeNumber};
+pub use notice_number::{NoticeError, NoticeNumber, iuv_of};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Europe::Rome;
@@ -273,6 +273,37 @@ pub struct Dettagli {
     pub uuid: Option<String>,
 }
 
+/// A receipt's outcome (`outcome`): the payment was made, or it was not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EsitoPagamento {
+    /// Paid.
+    #[serde(rename = "OK")]
+    Ok,
+    /// Not paid.
+    #[serde(rename = "KO")]
+    Ko,
+}
+
+impl EsitoPagamento {
+    /// `OK` or `KO`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EsitoPagamento::Ok => "OK",
+            EsitoPagamento::Ko => "KO",
+        }
+    }
+}
+
+/// Who a position belongs to: the owning application and its id for the position (both absent
+/// for a position no application loaded).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Owner {
+    /// Owning application.
+    pub id_a2a: Option<String>,
+    /// The application's id for the position.
+    pub id_pendenza: Option<String>,
+}
+
 /// A debt position (pendenza).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pendenza {
@@ -325,6 +356,14 @@ pub struct Pendenza {
 }
 
 impl Pendenza {
+    /// The position's owner.
+    pub fn owner(&self) -> Owner {
+        Owner {
+            id_a2a: self.id_a2a.clone(),
+            id_pendenza: self.id_pendenza.clone(),
+        }
+    }
+
     /// The state at `now` (SCADUTA derived from `data_scadenza` on the Rome calendar).
     pub fn stato_at(&self, now: DateTime<Utc>) -> StatoEffettivo {
         match self.stato {
@@ -418,7 +457,7 @@ pub struct Ricevuta {
     /// Primitive version.
     pub versione: ReceiptVersion,
     /// `OK` or `KO` as sent.
-    pub esito_pagamento: String,
+    pub esito_pagamento: EsitoPagamento,
     /// paymentAmount.
     pub importo: Cents,
     /// PSP id.

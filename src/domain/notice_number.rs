@@ -36,6 +36,17 @@ pub enum NoticeError {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NoticeNumber(String);
 
+/// The IUV a notice is stored and journaled under: the notice number's own IUV when the
+/// number is a valid notice number, else `creditorReferenceId` (a receipt for a malformed number
+/// is still stored and flagged) with `/` written as `_`, so it can never split a store key.
+/// `None` when neither is there.
+pub fn iuv_of(notice_number: &str, creditor_reference_id: Option<&str>) -> Option<String> {
+    match NoticeNumber::parse(notice_number) {
+        Ok(n) => Some(n.iuv().to_owned()),
+        Err(_) => creditor_reference_id.map(|c| c.replace('/', "_")),
+    }
+}
+
 impl NoticeNumber {
     /// Parses 18 digits with an aux digit of 0..=3.
     pub fn parse(text: &str) -> Result<Self, NoticeError> {
@@ -149,6 +160,17 @@ pub fn check_digits(digits: &str) -> u8 {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_iuv_of_a_notice_is_its_own_else_the_creditor_reference() {
+        let nav = NoticeNumber::aux3("01", 42);
+        assert_eq!(
+            iuv_of(nav.as_str(), Some("whatever")).as_deref(),
+            Some(nav.iuv())
+        );
+        assert_eq!(iuv_of("12", Some("RF/23/X")).as_deref(), Some("RF_23_X"));
+        assert_eq!(iuv_of("12", None), None);
+    }
 
     #[test]
     fn worked_examples_from_the_docs() {

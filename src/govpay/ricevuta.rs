@@ -157,7 +157,7 @@ pub fn build(r: &Ricevuta, p: Option<&Pendenza>, ragione_sociale: Option<String>
         iuv: r.iuv.clone(),
         id_ricevuta: r.receipt_id.clone(),
         importo: r.importo,
-        esito: if r.esito_pagamento == "OK" {
+        esito: if r.esito_pagamento == crate::domain::EsitoPagamento::Ok {
             "ESEGUITO"
         } else {
             "NON_ESEGUITO"

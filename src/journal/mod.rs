@@ -121,12 +121,10 @@ impl Journal {
         let (tx, rx) = mpsc::sync_channel(config.queue.max(1));
         let writer = Writer {
             log: JournalLog::open(store),
-            store: store.clone(),
             clock,
             max_age: (config.max_age_days > 0)
                 .then(|| chrono::Duration::days(config.max_age_days.min(1 << 40) as i64)),
             max_events: (config.max_events > 0).then_some(config.max_events),
-            owners: std::collections::HashMap::new(),
             stats: stats.clone(),
         };
         let spawned = std::thread::Builder::new()
@@ -230,17 +228,11 @@ impl Journal {
 /// The writer thread: drains the queue into the log, purges, publishes its counts.
 struct Writer {
     log: JournalLog,
-    store: Store,
     clock: Clock,
     max_age: Option<chrono::Duration>,
     max_events: Option<u64>,
-    /// Owning application and position id of recently seen notices.
-    owners: std::collections::HashMap<(String, String), (Option<String>, Option<String>)>,
     stats: Arc<JournalStats>,
 }
-
-/// Most notices whose owner the writer remembers (then it forgets them all).
-const OWNERS: usize = 16_384;
 
 impl Writer {
     fn run(mut self, rx: Receiver<Msg>) {
@@ -326,9 +318,6 @@ impl Writer {
         if batch.is_empty() {
             return;
         }
-        for e in batch.iter_mut() {
-            self.enrich(e);
-        }
         match self.log.append(batch) {
             Ok(n) => {
                 self.stats
@@ -340,32 +329,6 @@ impl Writer {
         }
         batch.clear();
         self.publish();
-    }
-
-    /// Adds the owning application of a SOAP call's position when the call did not name it.
-    fn enrich(&mut self, e: &mut Evento) {
-        if e.categoria_evento != Categoria::Soap || e.id_a2a.is_some() {
-            return;
-        }
-        let (Some(d), Some(iuv)) = (&e.id_dominio, &e.iuv) else {
-            return;
-        };
-        let key = (d.clone(), iuv.clone());
-        if let Some((a2a, id)) = self.owners.get(&key) {
-            e.id_a2a.clone_from(a2a);
-            e.id_pendenza.clone_from(id);
-            return;
-        }
-        // Only a stored position is remembered: its owner never changes.
-        if let Ok(Some(p)) = self.store.pendenza(d, iuv) {
-            if self.owners.len() >= OWNERS {
-                self.owners.clear();
-            }
-            self.owners
-                .insert(key, (p.id_a2a.clone(), p.id_pendenza.clone()));
-            e.id_a2a = p.id_a2a;
-            e.id_pendenza = p.id_pendenza;
-        }
     }
 
     /// One purge step (see [`JournalLog::purge_step`]); (removed, more may remain).

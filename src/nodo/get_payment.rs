@@ -2,10 +2,10 @@
 //! attempt; it never locks the position (the Nodo guards against concurrent payments).
 
 use super::{Nodo, mapping, system_error};
-use crate::domain::{Attivazione, Pendenza};
+use crate::domain::{Attivazione, Owner, Pendenza};
 use crate::soap::messages::{PaGetPaymentReq, PaGetPaymentRes, PaGetPaymentV2Response};
 use crate::soap::schema::Outcome;
-use crate::soap::{Fault, FaultCode, Response};
+use crate::soap::{Fault, FaultCode, Operation, Response};
 
 fn record(nodo: &Nodo, p: &Pendenza, r: &PaGetPaymentReq, primitiva: &str) -> Result<(), Fault> {
     let attempt = Attivazione {
@@ -21,38 +21,30 @@ fn record(nodo: &Nodo, p: &Pendenza, r: &PaGetPaymentReq, primitiva: &str) -> Re
         .map_err(system_error)
 }
 
-/// paGetPayment (V1).
-pub async fn handle_v1(nodo: &Nodo, r: &PaGetPaymentReq) -> Result<Response, Fault> {
-    let (p, _) = nodo
-        .payable(
-            r.qr_code.fiscal_code.as_str(),
-            r.qr_code.notice_number.as_str(),
-        )
-        .await?;
-    let data = mapping::payment_v1(&nodo.config, &p, r.transfer_type)
-        .map_err(|why| Fault::new(FaultCode::Semantica, why))?;
-    record(nodo, &p, r, "paGetPayment")?;
-    Ok(Response::GetPayment(PaGetPaymentRes {
-        outcome: Outcome::Ok,
-        fault: None,
-        data: Some(data),
-    }))
-}
-
-/// paGetPaymentV2.
-pub async fn handle_v2(nodo: &Nodo, r: &PaGetPaymentReq) -> Result<Response, Fault> {
-    let (p, _) = nodo
-        .payable(
-            r.qr_code.fiscal_code.as_str(),
-            r.qr_code.notice_number.as_str(),
-        )
-        .await?;
-    let data = mapping::payment_v2(&nodo.config, &p, r.transfer_type)
-        .map_err(|why| Fault::new(FaultCode::Semantica, why))?;
-    record(nodo, &p, r, "paGetPaymentV2")?;
-    Ok(Response::GetPaymentV2(PaGetPaymentV2Response {
-        outcome: Outcome::Ok,
-        fault: None,
-        data: Some(data),
-    }))
+/// paGetPayment or paGetPaymentV2 (`op`); `owner` gets the owner of the position read.
+pub async fn handle(
+    nodo: &Nodo,
+    r: &PaGetPaymentReq,
+    op: Operation,
+    owner: &mut Option<Owner>,
+) -> Result<Response, Fault> {
+    let p = nodo.payable(&r.qr_code, owner).await?;
+    let semantica = |why| Fault::new(FaultCode::Semantica, why);
+    let response = if op == Operation::GetPaymentV2 {
+        let data = mapping::payment_v2(&nodo.config, &p, r.transfer_type).map_err(semantica)?;
+        Response::GetPaymentV2(PaGetPaymentV2Response {
+            outcome: Outcome::Ok,
+            fault: None,
+            data: Some(data),
+        })
+    } else {
+        let data = mapping::payment_v1(&nodo.config, &p, r.transfer_type).map_err(semantica)?;
+        Response::GetPayment(PaGetPaymentRes {
+            outcome: Outcome::Ok,
+            fault: None,
+            data: Some(data),
+        })
+    };
+    record(nodo, &p, r, op.name())?;
+    Ok(response)
 }

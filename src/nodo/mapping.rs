@@ -223,7 +223,7 @@ pub fn payment_v2(
             metadata: metadata(&meta),
         });
     }
-    let dominio = config.dominio(&p.dominio);
+    let (company_name, office_name) = creditor_names(config, &p.dominio);
     Ok(PaymentPaV2 {
         creditor_reference_id: Text35::new(p.iuv.clone()).map_err(|e| e.to_string())?,
         payment_amount: AmountNotZero(p.voci.iter().map(|v| v.importo).sum()),
@@ -231,18 +231,22 @@ pub fn payment_v2(
         retention_date: None,
         last_payment: None,
         description: Text140::lossy(&p.causale),
-        company_name: Text140::lossy(
-            dominio
-                .map(|d| d.ragione_sociale.as_str())
-                .unwrap_or(&p.dominio),
-        ),
-        office_name: dominio
-            .and_then(|d| d.ufficio.as_deref())
-            .map(Text140::lossy),
+        company_name,
+        office_name,
         debtor: subject(&p.soggetto),
         transfer_list: TransferListPaV2 { transfers },
         metadata: None,
     })
+}
+
+/// The creditor's name (its fiscal code when the registry has none) and office, as verify and
+/// paGetPaymentV2 carry them.
+pub fn creditor_names(config: &Config, dominio: &str) -> (Text140, Option<Text140>) {
+    let d = config.dominio(dominio);
+    (
+        Text140::lossy(d.map_or(dominio, |d| d.ragione_sociale.as_str())),
+        d.and_then(|d| d.ufficio.as_deref()).map(Text140::lossy),
+    )
 }
 
 #[cfg(test)]

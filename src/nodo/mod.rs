@@ -4,6 +4,7 @@
 //! the decoder) → idBrokerPA → idStation of that broker → the creditor fiscal codes served
 //! through that station → the operation's own rules.
 
+mod call;
 mod get_payment;
 mod mapping;
 mod send_rt;
@@ -11,26 +12,26 @@ mod verify;
 
 use crate::config::Config;
 use crate::domain::NoticeNumber;
-use crate::domain::{Clock, Pendenza, Stato, StatoEffettivo, rome_today};
+use crate::domain::{Clock, Owner, Pendenza, Stato, StatoEffettivo, rome_today};
 use crate::gestionale::{Gestionale, Verifica};
-use crate::soap::schema::Text35;
-use crate::soap::{Fault, FaultCode, Request, Response};
+use crate::soap::messages::QrCode;
+use crate::soap::{Fault, FaultCode, Operation, Request, Response};
 use crate::store::Store;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
-/// The owner of the position a call read (application and its id for the position).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Owner {
-    /// Owning application.
-    pub id_a2a: Option<String>,
-    /// The application's id for the position.
-    pub id_pendenza: Option<String>,
-}
+pub use call::{CallIds, check_caller};
 
-tokio::task_local! {
-    /// Set by [`Nodo::with_owner`], filled where a position is read.
-    static OWNER: std::cell::RefCell<Option<Owner>>;
+/// One answered call: the response, and what the journal records about it.
+#[derive(Debug, Clone)]
+pub struct Handled {
+    /// The answer to encode.
+    pub response: Response,
+    /// The ids the request names (none for a request the decoder refused: they could not be
+    /// trusted).
+    pub ids: Option<CallIds>,
+    /// The owner of the position the call read, when it read one.
+    pub owner: Option<Owner>,
 }
 
 /// Everything a handler needs.
@@ -58,132 +59,61 @@ impl Nodo {
     }
 
     /// Answers one decoded request. `raw` is the request body, kept with receipts.
-    pub async fn handle(&self, request: Request, raw: &[u8]) -> Response {
+    pub async fn handle(&self, request: Request, raw: &[u8]) -> Handled {
         let op = operation_of(&request);
-        // Each handler's future is built first and polled only when the caller checks pass.
-        let result = match request {
-            Request::Verify(r) => {
-                let ec = r.qr_code.fiscal_code.as_str();
-                self.guarded(
-                    (&r.id_pa, &r.id_broker_pa, &r.id_station, ec),
-                    verify::handle(self, &r),
-                )
-                .await
-            }
+        let ids = Some(CallIds::of(&request));
+        let mut owner = None;
+        let result = match self.check_caller(&request) {
+            Err(fault) => Err(fault),
+            Ok(()) => self.dispatch(request, raw, &mut owner).await,
+        };
+        let response = result
+            .unwrap_or_else(|fault| Response::ko(op, fault.bean(&self.config.intermediario.id)));
+        Handled {
+            response,
+            ids,
+            owner,
+        }
+    }
+
+    /// The operation's own rules, once the caller checks passed.
+    async fn dispatch(
+        &self,
+        request: Request,
+        raw: &[u8],
+        owner: &mut Option<Owner>,
+    ) -> Result<Response, Fault> {
+        match request {
+            Request::Verify(r) => verify::handle(self, &r, owner).await,
             Request::GetPayment(r) => {
-                let ec = r.qr_code.fiscal_code.as_str();
-                self.guarded(
-                    (&r.id_pa, &r.id_broker_pa, &r.id_station, ec),
-                    get_payment::handle_v1(self, &r),
-                )
-                .await
+                get_payment::handle(self, &r, Operation::GetPayment, owner).await
             }
             Request::GetPaymentV2(r) => {
-                let ec = r.qr_code.fiscal_code.as_str();
-                self.guarded(
-                    (&r.id_pa, &r.id_broker_pa, &r.id_station, ec),
-                    get_payment::handle_v2(self, &r),
-                )
-                .await
+                get_payment::handle(self, &r, Operation::GetPaymentV2, owner).await
             }
-            Request::SendRt(r) => {
-                let ec = r.receipt.fiscal_code.as_str();
-                let incoming = send_rt::Incoming::v1(&r, raw);
-                self.guarded(
-                    (&r.id_pa, &r.id_broker_pa, &r.id_station, ec),
-                    send_rt::handle(self, incoming),
-                )
-                .await
-            }
+            Request::SendRt(r) => send_rt::handle(self, send_rt::Incoming::v1(r, raw), owner).await,
             Request::SendRtV2(r) => {
-                let ec = r.receipt.fiscal_code.as_str();
-                let incoming = send_rt::Incoming::v2(&r, raw);
-                self.guarded(
-                    (&r.id_pa, &r.id_broker_pa, &r.id_station, ec),
-                    send_rt::handle(self, incoming),
-                )
-                .await
+                send_rt::handle(self, send_rt::Incoming::v2(r, raw), owner).await
             }
-            Request::Demand(r) => {
-                let refuse = async {
-                    Err(Fault::new(
-                        FaultCode::PagamentoSconosciuto,
-                        "spontaneous payment services are not offered by this station",
-                    ))
-                };
-                self.guarded(
-                    (&r.id_pa, &r.id_broker_pa, &r.id_station, r.id_pa.as_str()),
-                    refuse,
-                )
-                .await
-            }
-        };
-        result.unwrap_or_else(|fault| Response::ko(op, fault.bean(&self.config.intermediario.id)))
-    }
-
-    /// Runs `handler` once the caller checks pass (idPA, idBrokerPA, idStation, EC fiscal code).
-    async fn guarded(
-        &self,
-        (id_pa, id_broker, id_station, ec): (&Text35, &Text35, &Text35, &str),
-        handler: impl std::future::Future<Output = Result<Response, Fault>>,
-    ) -> Result<Response, Fault> {
-        self.check_caller(id_pa, id_broker, id_station, ec)?;
-        handler.await
-    }
-
-    /// Broker, station of that broker, and both creditor codes served through the station.
-    fn check_caller(
-        &self,
-        id_pa: &Text35,
-        id_broker: &Text35,
-        id_station: &Text35,
-        ec_fiscal_code: &str,
-    ) -> Result<(), Fault> {
-        let (id_pa, id_broker, id_station) =
-            (id_pa.as_str(), id_broker.as_str(), id_station.as_str());
-        if id_broker != self.config.intermediario.id {
-            return Err(Fault::new(
-                FaultCode::IdIntermediarioErrato,
-                format!("idBrokerPA {id_broker} is not the broker of this station"),
-            ));
+            Request::Demand(_) => Err(Fault::new(
+                FaultCode::PagamentoSconosciuto,
+                "spontaneous payment services are not offered by this station",
+            )),
         }
-        let Some(domains) = self.config.station_domains(id_station) else {
-            return Err(Fault::new(
-                FaultCode::StazioneIntErrata,
-                format!("idStation {id_station} is not a station of broker {id_broker}"),
-            ));
-        };
-        for code in [id_pa, ec_fiscal_code] {
-            if !domains.contains(code) {
-                return Err(Fault::new(
-                    FaultCode::IdDominioErrato,
-                    format!("creditor {code} is not served through station {id_station}"),
-                ));
-            }
-        }
-        Ok(())
     }
 
-    /// Runs `call` (a [`Nodo::handle`]) and also returns the owner of the position it read, when
-    /// it read one: the journal records it without reading the position a second time.
-    pub async fn with_owner<F: std::future::Future>(call: F) -> (F::Output, Option<Owner>) {
-        OWNER
-            .scope(std::cell::RefCell::new(None), async {
-                let out = call.await;
-                let owner = OWNER.with(|o| o.borrow_mut().take());
-                (out, owner)
-            })
-            .await
+    /// Broker, station of that broker, and both creditor codes (idPA and the notice's or
+    /// receipt's) served through the station.
+    fn check_caller(&self, request: &Request) -> Result<(), Fault> {
+        check_caller(&self.config, request)
     }
 
     /// Finds a payable position for a notice, or the fault that says why it is not payable.
     /// A notice Varco does not hold, or whose validity day has passed, is first asked of the
     /// gestionale that owns it (verification on the fly), when one does.
-    async fn payable(
-        &self,
-        fiscal_code: &str,
-        notice: &str,
-    ) -> Result<(Pendenza, NoticeNumber), Fault> {
+    /// `owner` gets the owner of the position read.
+    async fn payable(&self, qr: &QrCode, owner: &mut Option<Owner>) -> Result<Pendenza, Fault> {
+        let (fiscal_code, notice) = (qr.fiscal_code.as_str(), qr.notice_number.as_str());
         let unknown = || {
             Fault::new(
                 FaultCode::PagamentoSconosciuto,
@@ -206,7 +136,7 @@ impl Nodo {
         };
         // Only a notice Varco cannot answer alone costs a look at the gestionale owners, and a
         // gestionale is asked only about a position that is its own (or none yet).
-        let owner = if stale {
+        let gestionale = if stale {
             self.gestionale
                 .owner(&self.config, fiscal_code, &nav)
                 .filter(|app| {
@@ -217,18 +147,13 @@ impl Nodo {
         } else {
             None
         };
-        let pendenza = match owner {
+        let pendenza = match gestionale {
             Some(app) => self.refresh(app, fiscal_code, &nav, stored, now).await?,
             None => stored.ok_or_else(unknown)?,
         };
-        let _outside_with_owner = OWNER.try_with(|o| {
-            *o.borrow_mut() = Some(Owner {
-                id_a2a: pendenza.id_a2a.clone(),
-                id_pendenza: pendenza.id_pendenza.clone(),
-            })
-        });
+        *owner = Some(pendenza.owner());
         match pendenza.stato_at(now) {
-            StatoEffettivo::NonEseguita => Ok((pendenza, nav)),
+            StatoEffettivo::NonEseguita => Ok(pendenza),
             StatoEffettivo::Eseguita => Err(Fault::new(
                 FaultCode::PagamentoDuplicato,
                 format!("notice {notice} is already paid"),

@@ -9,13 +9,14 @@
 //! answered `PAA_SEMANTICA`, and it is still kept for an operator.
 
 use super::{Nodo, system_error};
-use crate::domain::NoticeNumber;
 use crate::domain::money::format as format_cents;
-use crate::domain::{Pendenza, ReceiptStatus, ReceiptTransfer, ReceiptVersion, Ricevuta, Stato};
-use crate::soap::messages::{PaSendRtReq, PaSendRtRes, PaSendRtV2Request};
-use crate::soap::schema::Outcome;
+use crate::domain::{
+    EsitoPagamento, NoticeNumber, Owner, Pendenza, ReceiptStatus, ReceiptTransfer, ReceiptVersion,
+    Ricevuta, Stato, iuv_of,
+};
+use crate::soap::messages::{PaSendRtReq, PaSendRtRes, PaSendRtV2Request, ReceiptV2};
+use crate::soap::schema::{Outcome, Text35};
 use crate::soap::{Fault, FaultCode, Operation, Response};
-use crate::store::ReceiptApplied;
 use chrono::{DateTime, Utc};
 
 /// A receipt of either version, reduced to what the rules need.
@@ -24,119 +25,39 @@ pub struct Incoming {
     ricevuta: Ricevuta,
 }
 
-fn build(
-    op: Operation,
-    id_station: &str,
-    raw: &[u8],
-    version: ReceiptVersion,
-    common: Common<'_>,
-    transfers: Vec<ReceiptTransfer>,
-) -> Incoming {
-    let notice = common.notice_number;
-    // The IUV is the notice number's; when the number is not a valid NAV at all, fall back to
-    // creditorReferenceId so the receipt is still stored (and then flagged).
-    let iuv = NoticeNumber::parse(notice)
-        .map(|n| n.iuv().to_owned())
-        .unwrap_or_else(|_| common.creditor_reference_id.replace('/', "_"));
-    Incoming {
-        op,
-        ricevuta: Ricevuta {
-            dominio: common.fiscal_code.to_owned(),
-            iuv,
-            receipt_id: common.receipt_id.to_owned(),
-            numero_avviso: notice.to_owned(),
-            creditor_reference_id: common.creditor_reference_id.to_owned(),
-            versione: version,
-            esito_pagamento: common.outcome.as_str().to_owned(),
-            importo: common.amount,
-            id_psp: common.id_psp.to_owned(),
-            psp_denominazione: common.psp_name.to_owned(),
-            id_canale: common.id_channel.to_owned(),
-            descrizione_canale: common.channel_description.to_owned(),
-            metodo_pagamento: common.payment_method.map(str::to_owned),
-            data_pagamento: common.payment_date_time.map(str::to_owned),
-            commissioni: common.fee,
-            stand_in: common.stand_in,
-            transfers,
-            id_stazione: id_station.to_owned(),
-            versante: common.payer.map(super::mapping::soggetto),
-            received_at: DateTime::<Utc>::MIN_UTC,
-            stato: ReceiptStatus::Accettata,
-            xml: String::from_utf8_lossy(raw).into_owned(),
-        },
-    }
-}
-
-struct Common<'a> {
-    receipt_id: &'a str,
-    notice_number: &'a str,
-    fiscal_code: &'a str,
-    outcome: Outcome,
-    creditor_reference_id: &'a str,
-    amount: i64,
-    id_psp: &'a str,
-    psp_name: &'a str,
-    id_channel: &'a str,
-    channel_description: &'a str,
-    payment_method: Option<&'a str>,
-    payment_date_time: Option<&'a str>,
-    fee: Option<i64>,
-    stand_in: bool,
-    payer: Option<&'a crate::soap::messages::Subject>,
-}
-
-macro_rules! common {
-    ($rc:expr) => {
-        Common {
-            receipt_id: &$rc.receipt_id.0,
-            notice_number: $rc.notice_number.as_str(),
-            fiscal_code: $rc.fiscal_code.as_str(),
-            outcome: $rc.outcome,
-            creditor_reference_id: $rc.creditor_reference_id.as_str(),
-            amount: $rc.payment_amount.0,
-            id_psp: $rc.id_psp.as_str(),
-            psp_name: $rc.psp_company_name.as_str(),
-            id_channel: $rc.id_channel.as_str(),
-            channel_description: $rc.channel_description.as_str(),
-            payment_method: $rc.payment_method.as_ref().map(|m| m.as_str()),
-            payment_date_time: $rc.payment_date_time.as_ref().map(|d| d.0.as_str()),
-            fee: $rc.fee.map(|f| f.0),
-            stand_in: $rc.stand_in.unwrap_or(false),
-            payer: $rc.payer.as_ref(),
-        }
-    };
-}
-
 impl Incoming {
-    /// From a paSendRT request.
-    pub fn v1(r: &PaSendRtReq, raw: &[u8]) -> Self {
-        let rc = &r.receipt;
-        let transfers = rc
-            .transfer_list
-            .transfers
-            .iter()
-            .map(|t| ReceiptTransfer {
-                id_transfer: t.id_transfer.0,
-                importo: t.transfer_amount.0,
-                dominio: t.fiscal_code_pa.as_str().to_owned(),
-                iban: Some(t.iban.as_str().to_owned()),
-                causale: t.remittance_information.as_str().to_owned(),
-                categoria: t.transfer_category.as_str().to_owned(),
-            })
-            .collect();
-        build(
+    /// From a paSendRT request (read as the V2 receipt it is a subset of).
+    pub fn v1(r: PaSendRtReq, raw: &[u8]) -> Self {
+        let receipt = ReceiptV2::from(*r.receipt);
+        Self::new(
             Operation::SendRt,
-            r.id_station.as_str(),
-            raw,
             ReceiptVersion::V1,
-            common!(rc),
-            transfers,
+            &r.id_station,
+            &receipt,
+            raw,
         )
     }
 
     /// From a paSendRTV2 request.
-    pub fn v2(r: &PaSendRtV2Request, raw: &[u8]) -> Self {
-        let rc = &r.receipt;
+    pub fn v2(r: PaSendRtV2Request, raw: &[u8]) -> Self {
+        Self::new(
+            Operation::SendRtV2,
+            ReceiptVersion::V2,
+            &r.id_station,
+            &r.receipt,
+            raw,
+        )
+    }
+
+    fn new(
+        op: Operation,
+        versione: ReceiptVersion,
+        id_station: &Text35,
+        rc: &ReceiptV2,
+        raw: &[u8],
+    ) -> Self {
+        let notice = rc.notice_number.as_str();
+        let creditor_reference_id = rc.creditor_reference_id.as_str();
         let transfers = rc
             .transfer_list
             .transfers
@@ -150,21 +71,44 @@ impl Incoming {
                 categoria: t.transfer_category.as_str().to_owned(),
             })
             .collect();
-        build(
-            Operation::SendRtV2,
-            r.id_station.as_str(),
-            raw,
-            ReceiptVersion::V2,
-            common!(rc),
+        let text = |t: &Option<Text35>| t.as_ref().map(|t| t.as_str().to_owned());
+        let ricevuta = Ricevuta {
+            dominio: rc.fiscal_code.as_str().to_owned(),
+            // A receipt for a number that is not a valid notice number is still stored (and
+            // flagged), under its creditorReferenceId.
+            iuv: iuv_of(notice, Some(creditor_reference_id)).unwrap_or_default(),
+            receipt_id: rc.receipt_id.0.clone(),
+            numero_avviso: notice.to_owned(),
+            creditor_reference_id: creditor_reference_id.to_owned(),
+            versione,
+            esito_pagamento: match rc.outcome {
+                Outcome::Ok => EsitoPagamento::Ok,
+                Outcome::Ko => EsitoPagamento::Ko,
+            },
+            importo: rc.payment_amount.0,
+            id_psp: rc.id_psp.as_str().to_owned(),
+            psp_denominazione: rc.psp_company_name.as_str().to_owned(),
+            id_canale: rc.id_channel.as_str().to_owned(),
+            descrizione_canale: rc.channel_description.as_str().to_owned(),
+            metodo_pagamento: text(&rc.payment_method),
+            data_pagamento: rc.payment_date_time.as_ref().map(|d| d.0.clone()),
+            commissioni: rc.fee.map(|f| f.0),
+            stand_in: rc.stand_in.unwrap_or(false),
             transfers,
-        )
+            id_stazione: id_station.as_str().to_owned(),
+            versante: rc.payer.as_ref().map(super::mapping::soggetto),
+            received_at: DateTime::<Utc>::MIN_UTC,
+            stato: ReceiptStatus::Accettata,
+            xml: String::from_utf8_lossy(raw).into_owned(),
+        };
+        Incoming { op, ricevuta }
     }
 }
 
 /// Problems that make a receipt contradict itself (answered PAA_SEMANTICA).
 fn fatal_problem(r: &Ricevuta) -> Option<String> {
     let sum: i64 = r.transfers.iter().map(|t| t.importo).sum();
-    if r.esito_pagamento == "OK" && sum != r.importo {
+    if r.esito_pagamento == EsitoPagamento::Ok && sum != r.importo {
         return Some(format!(
             "sum of transferAmount {} differs from paymentAmount {}",
             format_cents(sum),
@@ -207,7 +151,7 @@ fn rule(
                 },
             );
         };
-        if r.esito_pagamento != "OK" {
+        if r.esito_pagamento != EsitoPagamento::Ok {
             return (
                 None,
                 ReceiptStatus::Anomala {
@@ -252,8 +196,12 @@ fn rule(
     }
 }
 
-/// Stores the receipt durably and answers.
-pub async fn handle(nodo: &Nodo, incoming: Incoming) -> Result<Response, Fault> {
+/// Stores the receipt durably and answers; `owner` gets the owner of the notice's position.
+pub async fn handle(
+    nodo: &Nodo,
+    incoming: Incoming,
+    owner: &mut Option<Owner>,
+) -> Result<Response, Fault> {
     let Incoming { op, mut ricevuta } = incoming;
     let now = (nodo.clock)();
     ricevuta.received_at = now;
@@ -279,14 +227,12 @@ pub async fn handle(nodo: &Nodo, incoming: Incoming) -> Result<Response, Fault> 
     // Also for a receipt already stored: the earlier write may not have reached the disk yet.
     nodo.store.sync().await.map_err(system_error)?;
     // Persist, then notify: the outbox worker delivers it to the gestionale.
-    if matches!(applied, ReceiptApplied::Stored(_)) {
+    if !applied.repeated {
         nodo.store.wake_outbox();
     }
-    let status = match &applied {
-        ReceiptApplied::Stored(s) | ReceiptApplied::AlreadyStored(s) => s,
-    };
-    let repeated = matches!(applied, ReceiptApplied::AlreadyStored(_));
-    match status {
+    owner.clone_from(&applied.owner);
+    let repeated = applied.repeated;
+    match &applied.status {
         ReceiptStatus::Accettata => {
             tracing::info!(notice = %notice, repeated, "receipt stored");
         }
@@ -305,4 +251,114 @@ pub async fn handle(nodo: &Nodo, incoming: Incoming) -> Result<Response, Fault> 
             fault: None,
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    const RECEIPT: &str = include_str!("../../fixtures/demo/send-rt-v2.xml");
+
+    /// The demo receipt (120.00 for notice 301000000000001053) and an open position for it.
+    fn receipt_and_position() -> (Ricevuta, Pendenza) {
+        let request = crate::soap::decode(Some("paSendRTV2"), RECEIPT.as_bytes()).unwrap();
+        let crate::soap::Request::SendRtV2(r) = request else {
+            panic!("not a paSendRTV2");
+        };
+        let ricevuta = Incoming::v2(r, RECEIPT.as_bytes()).ricevuta;
+        let nav = NoticeNumber::parse(&ricevuta.numero_avviso).unwrap();
+        let mut p = crate::demo::sample(&Config::demo(), &nav, Utc::now());
+        p.importo = ricevuta.importo;
+        (ricevuta, p)
+    }
+
+    fn anomaly(status: &ReceiptStatus) -> &str {
+        match status {
+            ReceiptStatus::Anomala { motivo } => motivo,
+            other => panic!("expected an anomaly, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_receipt_closes_its_open_position() {
+        let (r, p) = receipt_and_position();
+        let (next, status) = rule(Utc::now())(Some(&p), &r);
+        assert_eq!(status, ReceiptStatus::Accettata);
+        let next = next.unwrap();
+        assert_eq!(next.stato, Stato::Eseguita);
+        assert_eq!(next.ricevute, vec![r.receipt_id.clone()]);
+        assert!(!next.anomala);
+    }
+
+    #[test]
+    fn a_receipt_that_cannot_close_its_position_is_kept_as_an_anomaly() {
+        let (r, p) = receipt_and_position();
+        let now = Utc::now();
+        // Unknown notice (stand-in, broadcast): stored, position untouched.
+        let (next, status) = rule(now)(None, &r);
+        assert!(next.is_none());
+        assert!(anomaly(&status).contains("does not hold"));
+        // A position of another notice under the same IUV is not this one.
+        let mut other = p.clone();
+        other.numero_avviso = "301000000000009999".into();
+        assert!(rule(now)(Some(&other), &r).0.is_none());
+        // KO outcome: the position is unchanged.
+        let mut ko = r.clone();
+        ko.esito_pagamento = EsitoPagamento::Ko;
+        let (next, status) = rule(now)(Some(&p), &ko);
+        assert!(next.is_none());
+        assert!(anomaly(&status).contains("KO"));
+    }
+
+    #[test]
+    fn a_second_payment_a_cancelled_position_or_another_amount_is_flagged_but_recorded() {
+        let (r, p) = receipt_and_position();
+        let now = Utc::now();
+        let mut paid = p.clone();
+        paid.stato = Stato::Eseguita;
+        paid.ricevute = vec!["first".into()];
+        let (next, status) = rule(now)(Some(&paid), &r);
+        assert!(anomaly(&status).contains("already paid by receipt first"));
+        let next = next.unwrap();
+        assert_eq!(
+            next.ricevute,
+            vec!["first".to_owned(), r.receipt_id.clone()]
+        );
+        assert!(next.anomala);
+
+        let mut cancelled = p.clone();
+        cancelled.stato = Stato::Annullata;
+        let (next, status) = rule(now)(Some(&cancelled), &r);
+        assert!(anomaly(&status).contains("cancelled"));
+        assert_eq!(next.unwrap().stato, Stato::Eseguita);
+
+        let mut dearer = p.clone();
+        dearer.importo = r.importo + 1;
+        let (next, status) = rule(now)(Some(&dearer), &r);
+        assert!(anomaly(&status).contains("paid 120.00"));
+        assert_eq!(next.unwrap().stato, Stato::Eseguita);
+    }
+
+    #[test]
+    fn a_receipt_that_contradicts_itself_is_refused() {
+        let (r, p) = receipt_and_position();
+        let refused = |r: &Ricevuta| match rule(Utc::now())(Some(&p), r) {
+            (None, ReceiptStatus::Rifiutata { motivo }) => motivo,
+            other => panic!("expected a refusal, got {other:?}"),
+        };
+        let mut sum = r.clone();
+        sum.importo += 100;
+        assert!(refused(&sum).contains("sum of transferAmount"));
+        let mut reference = r.clone();
+        reference.creditor_reference_id = "01000000000009999".into();
+        assert!(refused(&reference).contains("is not the IUV"));
+        let mut repeated = r.clone();
+        repeated.transfers.push(repeated.transfers[0].clone());
+        repeated.importo *= 2;
+        assert!(refused(&repeated).contains("repeated"));
+        let mut number = r.clone();
+        number.numero_avviso = "12".into();
+        assert!(refused(&number).contains("noticeNumber 12"));
+    }
 }

@@ -78,6 +78,34 @@ impl<D: Deliver> Worker<D> {
         while lanes.join_next().await.is_some() {}
     }
 
+    /// One pass, for tests and tools: parks what no connector would deliver, then makes one
+    /// delivery attempt of every entry due now (by the worker's clock), one at a time, in due
+    /// order. Returns how many attempts were made. Nothing is left running afterwards.
+    pub async fn drain_once(&self) -> usize {
+        self.park_orphans();
+        let now = (self.clock)();
+        let mut attempts = 0;
+        for a in self
+            .config
+            .applicazioni
+            .iter()
+            .filter(|a| a.connettore.is_some())
+        {
+            let due = match self.store.outbox_due(&a.id_a2a, now, usize::MAX) {
+                Ok(due) => due,
+                Err(e) => {
+                    tracing::error!(id_a2a = %a.id_a2a, error = %e, "outbox scan failed");
+                    continue;
+                }
+            };
+            for d in due {
+                self.job(d.id).await;
+                attempts += 1;
+            }
+        }
+        attempts
+    }
+
     /// Parks the pending entries of applications that have no connector (any more): nothing
     /// would ever deliver them, and an operator should see them.
     fn park_orphans(&self) {
@@ -139,7 +167,8 @@ impl<D: Deliver> Worker<D> {
                 Ok(queue) => {
                     for d in queue.into_iter().filter(|d| !busy.contains(&d.id)) {
                         if free > 0 && d.at_millis <= now.timestamp_millis() {
-                            let handle = tasks.spawn(self.clone().job(d.id));
+                            let worker = self.clone();
+                            let handle = tasks.spawn(async move { worker.job(d.id).await });
                             in_flight.insert(handle.id(), d.id);
                             free -= 1;
                         } else {
@@ -175,7 +204,7 @@ impl<D: Deliver> Worker<D> {
     }
 
     /// One delivery attempt of entry `id`.
-    async fn job(self: Arc<Self>, id: u64) {
+    async fn job(&self, id: u64) {
         let entry = match self.store.outbox_entry(id) {
             Ok(Some(e)) if e.stato == OutboxState::Pending => e,
             Ok(_) => return,
@@ -390,4 +419,77 @@ pub fn requeue(
         store.wake_outbox();
     }
     Ok(entry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::NoticeNumber;
+    use std::sync::Mutex;
+
+    /// Fails the first `fail` deliveries, then accepts; counts the calls.
+    struct Flaky {
+        fail: Mutex<u32>,
+        calls: Mutex<u32>,
+    }
+
+    impl Deliver for Flaky {
+        async fn deliver(
+            &self,
+            _: &str,
+            _: &Connettore,
+            _: &OutboxEntry,
+            _: Vec<u8>,
+        ) -> Result<(), String> {
+            *self.calls.lock().unwrap() += 1;
+            let mut fail = self.fail.lock().unwrap();
+            if *fail == 0 {
+                return Ok(());
+            }
+            *fail -= 1;
+            Err("HTTP 503".into())
+        }
+    }
+
+    #[tokio::test]
+    async fn drain_once_attempts_what_is_due_and_waits_for_the_backoff() {
+        let toml = crate::config::DEMO_TOML.replace(
+            "base_delay_ms = 30000\nmax_delay_ms = 3600000\njitter = 0.2",
+            "base_delay_ms = 60000\nmax_delay_ms = 60000\njitter = 0.0",
+        ) + "\n[[applicazioni]]\nid_a2a = \"gest\"\npassword_hash = \"$argon2id$v=19$m=19456,t=2,p=1$txpmaUcaTJLfScRpnxpbJQ$83oRsvtEd0uMh5d96ffq7JASWGM73E7HtN7QfM5X3DI\"\ndomini = [\"*\"]\n\
+             tipi_pendenza = [\"*\"]\n[applicazioni.connettore]\nurl = \"http://127.0.0.1:9/\"\n";
+        let config = Arc::new(Config::parse(&toml, "test").unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 16).unwrap();
+        let start = Utc::now();
+        let now = Arc::new(Mutex::new(start));
+        let at = now.clone();
+        let clock: Clock = Arc::new(move || *at.lock().unwrap());
+        // A paid position of `gest`: its receipt is queued for delivery.
+        let nav = NoticeNumber::parse("301000000000001053").unwrap();
+        let mut p = crate::demo::sample(&config, &nav, start);
+        p.id_a2a = Some("gest".into());
+        p.id_pendenza = Some("g-1".into());
+        assert!(store.insert_pendenza(&p).unwrap());
+        let receipt = include_str!("../../fixtures/demo/send-rt-v2.xml");
+        let request = crate::soap::decode(Some("paSendRTV2"), receipt.as_bytes()).unwrap();
+        let nodo = crate::nodo::Nodo::new(config.clone(), store.clone(), clock.clone());
+        let handled = nodo.handle(request, receipt.as_bytes()).await;
+        assert_eq!(handled.owner.unwrap().id_a2a.as_deref(), Some("gest"));
+        assert_eq!(store.outbox().unwrap().len(), 1);
+
+        let flaky = Flaky {
+            fail: Mutex::new(1),
+            calls: Mutex::new(0),
+        };
+        let worker = Worker::new(store.clone(), config, flaky, clock);
+        assert_eq!(worker.drain_once().await, 1, "due at once");
+        assert_eq!(store.outbox().unwrap()[0].tentativi, 1);
+        assert_eq!(worker.drain_once().await, 0, "not due before the backoff");
+        *now.lock().unwrap() = start + chrono::Duration::seconds(61);
+        assert_eq!(worker.drain_once().await, 1, "due after the backoff");
+        assert!(store.outbox().unwrap().is_empty(), "delivered");
+        assert_eq!(*worker.deliver.calls.lock().unwrap(), 2);
+        assert_eq!(worker.drain_once().await, 0);
+    }
 }

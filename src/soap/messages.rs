@@ -260,6 +260,67 @@ xml_struct! {
     }
 }
 
+/// A paSendRT receipt is a paSendRTV2 receipt without the fields V2 added (and with an IBAN on
+/// every transfer): both versions are handled as V2.
+impl From<Receipt> for ReceiptV2 {
+    fn from(r: Receipt) -> Self {
+        ReceiptV2 {
+            receipt_id: r.receipt_id,
+            notice_number: r.notice_number,
+            fiscal_code: r.fiscal_code,
+            outcome: r.outcome,
+            creditor_reference_id: r.creditor_reference_id,
+            payment_amount: r.payment_amount,
+            description: r.description,
+            company_name: r.company_name,
+            office_name: r.office_name,
+            debtor: r.debtor,
+            transfer_list: TransferListPaReceiptV2 {
+                transfers: r
+                    .transfer_list
+                    .transfers
+                    .into_iter()
+                    .map(Into::into)
+                    .collect(),
+            },
+            id_psp: r.id_psp,
+            psp_fiscal_code: r.psp_fiscal_code,
+            psp_partita_iva: r.psp_partita_iva,
+            psp_company_name: r.psp_company_name,
+            id_channel: r.id_channel,
+            channel_description: r.channel_description,
+            payer: r.payer,
+            payment_method: r.payment_method,
+            payment_note: None,
+            fee: r.fee,
+            primary_ci_incurred_fee: None,
+            id_bundle: None,
+            id_ci_bundle: None,
+            payment_date_time: r.payment_date_time,
+            application_date: r.application_date,
+            transfer_date: r.transfer_date,
+            metadata: r.metadata,
+            stand_in: r.stand_in,
+        }
+    }
+}
+
+impl From<TransferPa> for TransferPaReceiptV2 {
+    fn from(t: TransferPa) -> Self {
+        TransferPaReceiptV2 {
+            id_transfer: t.id_transfer,
+            transfer_amount: t.transfer_amount,
+            fiscal_code_pa: t.fiscal_code_pa,
+            company_name: None,
+            iban: Some(t.iban),
+            mbd_attachment: None,
+            remittance_information: t.remittance_information,
+            transfer_category: t.transfer_category,
+            metadata: t.metadata,
+        }
+    }
+}
+
 // ---- requests ------------------------------------------------------------------------------
 
 xml_struct! {
@@ -482,6 +543,18 @@ impl Request {
         })
     }
 
+    /// The creditor the request is about: the notice's or the receipt's fiscal code (idPA for
+    /// paDemandPaymentNotice, which names no notice).
+    pub fn creditor(&self) -> &str {
+        match self {
+            Request::Verify(r) => r.qr_code.fiscal_code.as_str(),
+            Request::GetPayment(r) | Request::GetPaymentV2(r) => r.qr_code.fiscal_code.as_str(),
+            Request::SendRt(r) => r.receipt.fiscal_code.as_str(),
+            Request::SendRtV2(r) => r.receipt.fiscal_code.as_str(),
+            Request::Demand(r) => r.id_pa.as_str(),
+        }
+    }
+
     /// The three header fields every request carries: (idPA, idBrokerPA, idStation).
     pub fn header(&self) -> (&str, &str, &str) {
         macro_rules! h {
@@ -572,6 +645,19 @@ impl Response {
 
     /// The outcome and, on KO, the fault code.
     pub fn outcome(&self) -> (Outcome, Option<&str>) {
+        let (outcome, fault) = self.parts();
+        (outcome, fault.map(|f| f.fault_code.0.as_str()))
+    }
+
+    /// The fault's description, on KO.
+    pub fn fault_description(&self) -> Option<&str> {
+        self.parts()
+            .1
+            .and_then(|f| f.description.as_ref())
+            .map(|d| d.0.as_str())
+    }
+
+    fn parts(&self) -> (Outcome, Option<&FaultBean>) {
         let (outcome, fault) = match self {
             Response::Verify(r) => (r.outcome, &r.fault),
             Response::GetPayment(r) => (r.outcome, &r.fault),
@@ -579,7 +665,7 @@ impl Response {
             Response::SendRt(_, r) => (r.outcome, &r.fault),
             Response::Demand(r) => (r.outcome, &r.fault),
         };
-        (outcome, fault.as_ref().map(|f| f.fault_code.0.as_str()))
+        (outcome, fault.as_ref())
     }
 
     /// Writes the children of the response element.

@@ -12,7 +12,9 @@ pub mod keys;
 mod migrate;
 pub mod outbox;
 
-use crate::domain::{Attivazione, OutboxEntry, OutboxState, Pendenza, ReceiptStatus, Ricevuta};
+use crate::domain::{
+    Attivazione, OutboxEntry, OutboxState, Owner, Pendenza, ReceiptStatus, Ricevuta,
+};
 use chrono::{DateTime, Utc};
 use commit::GroupCommit;
 use serde::Serialize;
@@ -52,11 +54,13 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// What happened to a receipt handed to [`Store::apply_receipt`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReceiptApplied {
-    /// Newly stored with this verdict.
-    Stored(ReceiptStatus),
-    /// The same receiptId was already stored: nothing written; its earlier verdict.
-    AlreadyStored(ReceiptStatus),
+pub struct ReceiptApplied {
+    /// The verdict: the new one, or the earlier one when `repeated`.
+    pub status: ReceiptStatus,
+    /// The same receiptId was already stored: nothing was written.
+    pub repeated: bool,
+    /// The owner of the position of the receipt's notice, when Varco holds it.
+    pub owner: Option<Owner>,
 }
 
 /// The verdict a receipt rule gives: the position's new content (if any) and the receipt's
@@ -521,10 +525,6 @@ impl Store {
             &self.seen,
         )
             .transaction(|(receipts, positions, outbox, outbox_due, recent, seen)| {
-                if let Some(existing) = receipts.get(&rkey)? {
-                    let existing: Ricevuta = decode(&existing).map_err(abort)?;
-                    return Ok(ReceiptApplied::AlreadyStored(existing.stato));
-                }
                 let stored: Option<Pendenza> = positions
                     .get(&pkey)?
                     .map(|v| decode(&v))
@@ -533,6 +533,15 @@ impl Store {
                 let pendenza = stored
                     .as_ref()
                     .filter(|p| p.numero_avviso == ricevuta.numero_avviso);
+                let owner = pendenza.map(Pendenza::owner);
+                if let Some(existing) = receipts.get(&rkey)? {
+                    let existing: Ricevuta = decode(&existing).map_err(abort)?;
+                    return Ok(ReceiptApplied {
+                        status: existing.stato,
+                        repeated: true,
+                        owner,
+                    });
+                }
                 let (updated, status) = rule(pendenza, &ricevuta);
                 let mut receipt = ricevuta.clone();
                 receipt.stato = status.clone();
@@ -582,7 +591,11 @@ impl Store {
                     };
                     outbox::write_entry(outbox, outbox_due, None, Some(&entry))?;
                 }
-                Ok(ReceiptApplied::Stored(status))
+                Ok(ReceiptApplied {
+                    status,
+                    repeated: false,
+                    owner,
+                })
             });
         finish(outcome)
     }
@@ -728,7 +741,7 @@ mod tests {
             numero_avviso: "301000000000000144".into(),
             creditor_reference_id: "01000000000000144".into(),
             versione: ReceiptVersion::V2,
-            esito_pagamento: "OK".into(),
+            esito_pagamento: crate::domain::EsitoPagamento::Ok,
             importo: 100,
             id_psp: "PSP".into(),
             psp_denominazione: "PSP".into(),
@@ -764,13 +777,25 @@ mod tests {
         let first = store
             .apply_receipt(sample_ricevuta("r1"), &close, &|_| None, now)
             .unwrap();
-        assert_eq!(first, ReceiptApplied::Stored(ReceiptStatus::Accettata));
+        let owner = Some(sample_pendenza().owner());
+        assert_eq!(
+            first,
+            ReceiptApplied {
+                status: ReceiptStatus::Accettata,
+                repeated: false,
+                owner: owner.clone()
+            }
+        );
         let again = store
             .apply_receipt(sample_ricevuta("r1"), &close, &|_| None, now)
             .unwrap();
         assert_eq!(
             again,
-            ReceiptApplied::AlreadyStored(ReceiptStatus::Accettata)
+            ReceiptApplied {
+                status: ReceiptStatus::Accettata,
+                repeated: true,
+                owner
+            }
         );
         store.sync().await.unwrap();
         assert_eq!(store.outbox().unwrap().len(), 1);
@@ -1021,7 +1046,7 @@ mod tests {
         let applied = store
             .apply_receipt(r, &close, &|_| None, Utc::now())
             .unwrap();
-        assert!(matches!(applied, ReceiptApplied::Stored(_)));
+        assert!(!applied.repeated);
         let create = |_: Option<&Pendenza>| -> std::result::Result<Planned, String> {
             Ok(Planned::Create {
                 pendenza: sample_pendenza(),
