@@ -3,50 +3,24 @@
 
 mod common;
 
-use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use base64::Engine;
-use http_body_util::BodyExt;
+use common::{TestApp, basic};
 use serde_json::{Value, json};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use tower::ServiceExt;
-use varco::app::{AppState, api_router, nodo_router};
-use varco::config::{Config, DEMO_TOML};
-use varco::nodo::Nodo;
 use varco::password::hash_password;
-use varco::store::Store;
 
-struct Api {
-    api: Router,
-    nodo: Router,
-    store: Store,
-    auth: Arc<varco::api::auth::Authenticator>,
-    _dir: tempfile::TempDir,
-}
-
-const DEMO: (&str, &str) = ("demo", "demo");
+const DEMO: (&str, &str) = common::DEMO_APP;
 const RESTRICTED: (&str, &str) = ("ristretta", "una password vera");
 const SECOND: (&str, &str) = ("seconda", "un'altra password vera");
 
-fn setup() -> Api {
-    setup_with("", varco::domain::system_clock())
+fn setup() -> TestApp {
+    setup_with("").build()
 }
 
-/// A clock the test moves by hand.
-fn manual_clock(
-    start: chrono::DateTime<chrono::Utc>,
-) -> (
-    varco::domain::Clock,
-    Arc<std::sync::Mutex<chrono::DateTime<chrono::Utc>>>,
-) {
-    let now = Arc::new(std::sync::Mutex::new(start));
-    let read = now.clone();
-    (Arc::new(move || *read.lock().unwrap()), now)
-}
-
-fn setup_with(tail: &str, clock: varco::domain::Clock) -> Api {
+/// The demo with a second creditor, a restricted application and a second one (and `tail`).
+fn setup_with(tail: &str) -> common::app::TestAppBuilder {
     let extra = format!(
         r#"
 [[tipi_pendenza]]
@@ -76,31 +50,31 @@ tipi_pendenza = ["*"]
         hash_password(RESTRICTED.1).unwrap(),
         hash_password(SECOND.1).unwrap()
     );
-    let config = Arc::new(Config::parse(&format!("{DEMO_TOML}{extra}"), "test").unwrap());
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), 16).unwrap();
-    varco::demo::seed(&config, &store, chrono::Utc::now()).unwrap();
-    let state = AppState::new(
-        Nodo::new(config, store.clone(), clock),
-        Arc::new(AtomicBool::new(true)),
-    );
-    Api {
-        api: api_router(state.clone()),
-        auth: state.auth.clone(),
-        nodo: nodo_router(state),
-        store,
-        _dir: dir,
-    }
+    TestApp::with_toml_tail(&extra)
 }
 
-fn basic((user, pass): (&str, &str)) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
-    )
+/// Calls of API Pendenze v2 (paths below `/api/pendenze/v2`), answers as JSON with the wire
+/// text under `_raw`.
+trait PendenzeApi {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        who: Option<(&str, &str)>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value);
+
+    async fn call_raw(
+        &self,
+        method: &str,
+        path: &str,
+        who: Option<(&str, &str)>,
+        body: Option<Vec<u8>>,
+        accept: &str,
+    ) -> (StatusCode, Value);
 }
 
-impl Api {
+impl PendenzeApi for TestApp {
     async fn call(
         &self,
         method: &str,
@@ -121,43 +95,21 @@ impl Api {
         body: Option<Vec<u8>>,
         accept: &str,
     ) -> (StatusCode, Value) {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(format!("/api/pendenze/v2{path}"))
-            .header("accept", accept)
-            .header(
-                "content-type",
-                if method == "PATCH" {
-                    "application/json-patch+json"
-                } else {
-                    "application/json"
-                },
-            );
-        if let Some(w) = who {
-            req = req.header("authorization", basic(w));
-        }
-        let resp = self
-            .api
-            .clone()
-            .oneshot(
-                req.body(body.map(Body::from).unwrap_or_else(Body::empty))
-                    .unwrap(),
+        let reply = self
+            .rest(
+                method,
+                &format!("/api/pendenze/v2{path}"),
+                who,
+                body,
+                Some(accept),
             )
-            .await
-            .unwrap();
-        let status = resp.status();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        let raw = String::from_utf8_lossy(&bytes).into_owned();
-        let mut value: Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({}));
+            .await;
+        let mut value: Value = serde_json::from_slice(&reply.body).unwrap_or_else(|_| json!({}));
         if let Some(o) = value.as_object_mut() {
             // Keep the wire text: amounts must be written with two decimals.
-            o.insert("_raw".into(), Value::String(raw));
+            o.insert("_raw".into(), Value::String(reply.text()));
         }
-        (status, value)
-    }
-
-    async fn soap(&self, action: &str, body: String) -> String {
-        common::soap_through(&self.nodo, action, body).await
+        (reply.status, value)
     }
 }
 
@@ -184,10 +136,41 @@ fn field(v: &Value, name: &str) -> String {
         .unwrap_or_else(|| v[name].to_string())
 }
 
+/// Creates `demo/tari-1` (120.50) and returns its notice number.
+async fn create_tari(api: &TestApp) -> String {
+    let (s, created) = api
+        .call(
+            "PUT",
+            "/pendenze/demo/tari-1",
+            Some(DEMO),
+            Some(pendenza(120.50)),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    field(&created, "numeroAvviso")
+}
+
+/// Creates `demo/tari-1` and updates its causale; returns its number and the updated body.
+async fn create_and_update_tari(api: &TestApp) -> (String, Value) {
+    let nav = create_tari(api).await;
+    let mut changed = pendenza(120.50);
+    changed["causale"] = json!("Tassa rifiuti 2026 - aggiornata");
+    let (s, _) = api
+        .call(
+            "PUT",
+            "/pendenze/demo/tari-1",
+            Some(DEMO),
+            Some(changed.clone()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    (nav, changed)
+}
+
+/// Create: 201, a generated aux-3 number with good check digits, skipping the demo's 1..10.
 #[tokio::test]
-async fn create_update_read_and_refusals() {
+async fn a_position_is_created_with_a_generated_number() {
     let api = setup();
-    // Create: 201, a generated aux-3 number with good check digits, skipping the demo's 1..10.
     let (s, created) = api
         .call(
             "PUT",
@@ -202,8 +185,13 @@ async fn create_update_read_and_refusals() {
     varco::domain::NoticeNumber::parse_checked(&nav).unwrap();
     assert_eq!(created["idDominio"], "77777777777");
     assert!(!field(&created, "UUID").is_empty());
+}
 
-    // The same PUT again: 200, same number, nothing changed.
+/// The same PUT again: 200, same number, nothing changed.
+#[tokio::test]
+async fn the_same_put_again_changes_nothing() {
+    let api = setup();
+    let nav = create_tari(&api).await;
     let before = api
         .store
         .pendenza_of_app("demo", "tari-1")
@@ -226,19 +214,13 @@ async fn create_update_read_and_refusals() {
             .unwrap(),
         before
     );
+}
 
-    // An update keeps number and voci identity.
-    let mut changed = pendenza(120.50);
-    changed["causale"] = json!("Tassa rifiuti 2026 - aggiornata");
-    let (s, _) = api
-        .call(
-            "PUT",
-            "/pendenze/demo/tari-1",
-            Some(DEMO),
-            Some(changed.clone()),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
+/// An update keeps number and voci identity, and reads back.
+#[tokio::test]
+async fn an_update_keeps_the_number_and_reads_back() {
+    let api = setup();
+    let (nav, _) = create_and_update_tari(&api).await;
     let (s, detail) = api
         .call("GET", "/pendenze/demo/tari-1", Some(DEMO), None)
         .await;
@@ -255,6 +237,13 @@ async fn create_update_read_and_refusals() {
     );
     assert_eq!(detail["voci"][1]["tassonomiaTransfer"], "9/0101102IM");
     assert_eq!(detail["voci"][0]["codEntrata"], "TARI");
+}
+
+/// Removing a voce, changing its account or its notice number is refused.
+#[tokio::test]
+async fn an_update_cannot_remove_a_voce_move_its_account_or_renumber() {
+    let api = setup();
+    let (_nav, changed) = create_and_update_tari(&api).await;
     // Removing a voce or changing its account is refused.
     let mut removed = changed.clone();
     removed["voci"] = json!([changed["voci"][0]]);
@@ -287,8 +276,13 @@ async fn create_update_read_and_refusals() {
         (StatusCode::UNPROCESSABLE_ENTITY, Some("VER_024")),
         "{e}"
     );
+}
 
-    // By notice, and the notice as JSON.
+/// By notice, and the notice as JSON.
+#[tokio::test]
+async fn a_position_is_read_by_notice_and_as_a_notice() {
+    let api = setup();
+    let nav = create_tari(&api).await;
     let (s, by) = api
         .call(
             "GET",
@@ -331,8 +325,12 @@ async fn create_update_read_and_refusals() {
         )
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+}
 
-    // A supplied number: accepted once, 409 for another position.
+/// A supplied number: accepted once, 409 for another position.
+#[tokio::test]
+async fn a_supplied_number_is_accepted_once() {
+    let api = setup();
     let mut supplied = pendenza(120.50);
     supplied["numeroAvviso"] = json!("301000000000050078");
     varco::domain::NoticeNumber::parse_checked("301000000000050078").unwrap();
@@ -360,8 +358,12 @@ async fn create_update_read_and_refusals() {
             .unwrap()
             .is_none()
     );
+}
 
-    // Refusals name the field; nothing half-written is stored.
+/// Refusals name the field; nothing half-written is stored.
+#[tokio::test]
+async fn refusals_name_the_field_and_store_nothing() {
+    let api = setup();
     let cases: Vec<(Value, &str, &str)> = vec![
         (pendenza(99.00), "VER_002", "importo"),
         (
@@ -511,8 +513,13 @@ async fn create_update_read_and_refusals() {
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(e["categoria"], "RICHIESTA");
+}
 
-    // Authentication and authorisation.
+/// Without credentials, or with a wrong password: 401.
+#[tokio::test]
+async fn calls_without_valid_credentials_are_refused() {
+    let api = setup();
+    create_tari(&api).await;
     let (s, _) = api.call("GET", "/pendenze/demo/tari-1", None, None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     let (s, _) = api
@@ -524,6 +531,13 @@ async fn create_update_read_and_refusals() {
         )
         .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+/// An application reaches only its own positions, domains and kinds of position.
+#[tokio::test]
+async fn applications_are_held_to_their_domains_kinds_and_positions() {
+    let api = setup();
+    let nav = create_tari(&api).await;
     let (s, _) = api
         .call("GET", "/pendenze/demo/tari-1", Some(RESTRICTED), None)
         .await;
@@ -860,7 +874,7 @@ async fn notices_are_served_as_pdf() {
     let resp = api.api.clone().oneshot(req).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.headers()["content-type"], "application/pdf");
-    let served = resp.into_body().collect().await.unwrap().to_bytes();
+    let served = common::app::read_body(resp).await;
     assert!(served.starts_with(b"%PDF-"));
     let (s, _) = api
         .call_raw(
@@ -872,40 +886,32 @@ async fn notices_are_served_as_pdf() {
         )
         .await;
     assert_eq!(s, StatusCode::NOT_ACCEPTABLE);
-    // What a citizen reads on it (when poppler is available; required in CI).
+    // What a citizen reads on it (poppler's pdftotext).
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("avviso.pdf");
     std::fs::write(&file, &served).unwrap();
-    match std::process::Command::new("pdftotext")
+    let pdftotext = common::require_tool("pdftotext", "poppler-utils");
+    let out = std::process::Command::new(pdftotext)
         .arg("-layout")
         .arg(&file)
         .arg("-")
         .output()
-    {
-        Ok(out) if out.status.success() => {
-            let text = String::from_utf8_lossy(&out.stdout);
-            let grouped = varco::domain::NoticeNumber::parse(&nav).unwrap().grouped();
-            for expected in [
-                grouped.as_str(),
-                "120,50 €",
-                "77777777777",
-                "RSSMRA80A01H501U",
-                "Tassa rifiuti 2026 - rata unica",
-                "31/12/2099",
-            ] {
-                assert!(
-                    text.contains(expected),
-                    "{expected:?} missing from:\n{text}"
-                );
-            }
-        }
-        _ => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "pdftotext is required in CI"
-            );
-            eprintln!("SKIPPED: pdftotext not available");
-        }
+        .unwrap();
+    assert!(out.status.success(), "pdftotext failed: {out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let grouped = varco::domain::NoticeNumber::parse(&nav).unwrap().grouped();
+    for expected in [
+        grouped.as_str(),
+        "120,50 €",
+        "77777777777",
+        "RSSMRA80A01H501U",
+        "Tassa rifiuti 2026 - rata unica",
+        "31/12/2099",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected:?} missing from:\n{text}"
+        );
     }
 }
 
@@ -955,8 +961,7 @@ async fn credentials_come_before_the_body_and_single_calls_are_capped() {
         .oneshot(put(Some(DEMO), true))
         .await
         .unwrap();
-    let body: Value =
-        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    let body: Value = serde_json::from_slice(&common::app::read_body(resp).await).unwrap();
     assert_eq!(body["categoria"], "RICHIESTA", "{body}");
     // The bulk endpoint takes more than the single-call cap (5 MiB of whitespace around an
     // empty list is a valid, if odd, load).
@@ -1031,7 +1036,7 @@ async fn notices_of_another_application_are_not_revealed() {
 #[tokio::test]
 async fn an_anonymous_body_is_never_read() {
     for tail in ["", "\n[journal]\npayloads = true\n"] {
-        let api = setup_with(tail, varco::domain::system_clock());
+        let api = setup_with(tail).build();
         for (method, path) in [
             ("PUT", "/api/pendenze/v2/pendenze/demo/openapi.json"),
             ("PUT", "/api/pendenze/v2/pendenze/demo/x"),
@@ -1091,7 +1096,7 @@ async fn a_number_seen_in_a_receipt_is_never_generated() {
     // the reason rather than queued where nothing would deliver it.
     let entry = api.store.outbox().unwrap().pop().unwrap();
     let req = Request::post(format!("/api/backoffice/v1/outbox/{}/retry", entry.id))
-        .header("authorization", basic(("admin", "demo")))
+        .header("authorization", basic(common::DEMO_OPERATOR))
         .body(Body::empty())
         .unwrap();
     let resp = api.api.clone().oneshot(req).await.unwrap();
@@ -1114,24 +1119,24 @@ async fn wrong_passwords_are_bounded_remembered_and_limited() {
     // The right password, once: remembered.
     let (s, _) = api.call("GET", "/pendenze", Some(SECOND), None).await;
     assert_eq!(s, StatusCode::OK);
-    let before = api.auth.verifications();
+    let before = api.state.auth.verifications();
     let (s, _) = api
         .call("GET", "/pendenze", Some(("seconda", "sbagliata")), None)
         .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
-    assert_eq!(api.auth.verifications(), before + 1);
+    assert_eq!(api.state.auth.verifications(), before + 1);
     // The same wrong pair again: remembered, no second argon2.
     let (s, _) = api
         .call("GET", "/pendenze", Some(("seconda", "sbagliata")), None)
         .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
-    assert_eq!(api.auth.verifications(), before + 1);
+    assert_eq!(api.state.auth.verifications(), before + 1);
     // An unknown user costs an argon2 too: timing does not tell.
     let (s, _) = api
         .call("GET", "/pendenze", Some(("nessuno", "sbagliata")), None)
         .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
-    assert_eq!(api.auth.verifications(), before + 2);
+    assert_eq!(api.state.auth.verifications(), before + 2);
     // Past the burst of failures for one user: 429 with Retry-After, before any argon2.
     let mut limited = None;
     for i in 0..12 {
@@ -1156,10 +1161,9 @@ async fn wrong_passwords_are_bounded_remembered_and_limited() {
         .parse()
         .unwrap();
     assert!((1..=60).contains(&wait), "{wait}");
-    let body: Value =
-        serde_json::from_slice(&limited.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    let body: Value = serde_json::from_slice(&common::app::read_body(limited).await).unwrap();
     assert_eq!(body["categoria"], "AUTORIZZAZIONE", "{body}");
-    let argon2_runs = api.auth.verifications();
+    let argon2_runs = api.state.auth.verifications();
     let (s, _) = api
         .call(
             "GET",
@@ -1170,7 +1174,7 @@ async fn wrong_passwords_are_bounded_remembered_and_limited() {
         .await;
     assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(
-        api.auth.verifications(),
+        api.state.auth.verifications(),
         argon2_runs,
         "no argon2 while limited"
     );
@@ -1194,8 +1198,7 @@ async fn wrong_passwords_are_bounded_remembered_and_limited() {
 async fn listings_page_newest_first_on_rome_days() {
     use chrono::TimeZone;
     let start = chrono::Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
-    let (clock, now) = manual_clock(start);
-    let api = setup_with("", clock);
+    let api = setup_with("").manual_clock(start).build();
     // Loaded at 23:30 UTC on 9 June, which is already 10 June in Rome (CEST, UTC+2).
     let times = [
         (
@@ -1212,7 +1215,7 @@ async fn listings_page_newest_first_on_rome_days() {
         ),
     ];
     for (id, at) in times {
-        *now.lock().unwrap() = at;
+        api.set_now(at);
         let (s, _) = api
             .call(
                 "PUT",

@@ -6,6 +6,7 @@ mod common;
 
 use base64::Engine;
 use bytes::Bytes;
+use common::TestApp;
 use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -508,19 +509,21 @@ impl varco::outbox::Deliver for Recorder {
 
 #[tokio::test(start_paused = true)]
 async fn the_backoff_schedule_is_honoured() {
-    let dir = tempfile::tempdir().unwrap();
     let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
-    let mut c = config(addr, dir.path(), "");
+    let mut c = app_config(addr, "");
     c.outbox.horizon_secs = 3600;
-    let c = Arc::new(c);
-    let store = varco::store::Store::open(dir.path(), 8).unwrap();
     // Time moves only when the worker sleeps: the clock is tokio's (paused) clock.
     let origin = chrono::Utc::now();
     let start = tokio::time::Instant::now();
     let clock: varco::domain::Clock =
         Arc::new(move || origin + chrono::Duration::from_std(start.elapsed()).unwrap());
+    let v = TestApp::with_config(c)
+        .clock(clock.clone())
+        .seed(false)
+        .build();
+    let (c, store) = (v.config.clone(), v.store.clone());
     // A stored receipt of application `gest`, with its outbox entry.
-    let nodo = varco::nodo::Nodo::new(c.clone(), store.clone(), clock.clone());
+    let nodo = v.handlers();
     let nav = varco::domain::NoticeNumber::aux3("09", 1);
     let mut p = varco::demo::sample(&c, &nav, origin);
     p.id_a2a = Some("gest".into());
@@ -583,20 +586,21 @@ async fn verify(router: &axum::Router, nav: &str) -> String {
     common::soap_through(router, "paVerifyPaymentNotice", body).await
 }
 
-fn router(c: Config, store: &varco::store::Store) -> axum::Router {
-    let state = varco::app::AppState::new(
-        varco::nodo::Nodo::new(Arc::new(c), store.clone(), varco::domain::system_clock()),
-        Arc::new(std::sync::atomic::AtomicBool::new(true)),
-    );
-    varco::app::nodo_router(state)
+/// The application on `c`, not seeded (its store in a directory of its own).
+fn app(c: Config) -> TestApp {
+    TestApp::with_config(c).seed(false).build()
+}
+
+/// The gestionale configuration (see [`config`]) for an application in-process.
+fn app_config(gestionale: SocketAddr, extra: &str) -> Config {
+    config(gestionale, std::path::Path::new("set-by-TestApp"), extra)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_notices_are_verified_at_the_gestionale() {
-    let dir = tempfile::tempdir().unwrap();
     let (g, addr, server) = gestionale().await;
-    let store = varco::store::Store::open(dir.path(), 8).unwrap();
-    let r = router(config(addr, dir.path(), ""), &store);
+    let v = app(app_config(addr, ""));
+    let (store, r) = (&v.store, &v.nodo);
     let nav = |n| {
         varco::domain::NoticeNumber::aux3("09", n)
             .as_str()
@@ -693,20 +697,19 @@ async fn stale_positions_are_refreshed_or_answered_from_the_stored_copy() {
     let (g, addr, server) = gestionale().await;
     let nav = varco::domain::NoticeNumber::aux3("09", 20);
     for mandatory in [false, true] {
-        let dir = tempfile::tempdir().unwrap();
-        let store = varco::store::Store::open(dir.path(), 8).unwrap();
         let extra = if mandatory {
             "verifica_obbligatoria = true\n"
         } else {
             ""
         };
-        let c = config(addr, dir.path(), extra);
+        let v = app(app_config(addr, extra));
+        let (store, r) = (&v.store, &v.nodo);
         // A stored position of `gest` whose validity day has passed.
-        let mut p = varco::demo::sample(&c, &nav, chrono::Utc::now());
-        p.id_a2a = Some("gest".into());
-        p.data_validita = chrono::NaiveDate::from_ymd_opt(2020, 1, 1);
-        assert!(store.insert_pendenza(&p).unwrap());
-        let r = router(c, &store);
+        assert!(
+            store
+                .insert_pendenza(&stale(&v.config, &nav, "gest"))
+                .unwrap()
+        );
         // The gestionale answers with a new amount: refreshed.
         g.avvisi.lock().unwrap().insert(
             nav.as_str().to_owned(),
@@ -953,12 +956,14 @@ async fn a_receipt_stored_during_a_refresh_is_never_undone() {
         ("unknown", 32, json!({"stato": "SCONOSCIUTA"}).to_string()),
     ];
     for (what, reference, answer) in cases {
-        let dir = tempfile::tempdir().unwrap();
-        let store = varco::store::Store::open(dir.path(), 8).unwrap();
-        let c = config(addr, dir.path(), "");
+        let v = app(app_config(addr, ""));
+        let (store, r) = (&v.store, &v.nodo);
         let nav = varco::domain::NoticeNumber::aux3("09", reference);
-        assert!(store.insert_pendenza(&stale(&c, &nav, "gest")).unwrap());
-        let r = router(c, &store);
+        assert!(
+            store
+                .insert_pendenza(&stale(&v.config, &nav, "gest"))
+                .unwrap()
+        );
         // The gestionale answers after 250 ms (the budget is 300 ms).
         g.avvisi
             .lock()
@@ -999,13 +1004,15 @@ async fn a_receipt_stored_during_a_refresh_is_never_undone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refresh_never_touches_another_applications_position() {
     let (g, addr, _server) = gestionale().await;
-    let dir = tempfile::tempdir().unwrap();
-    let store = varco::store::Store::open(dir.path(), 8).unwrap();
-    let c = config(addr, dir.path(), "");
+    let v = app(app_config(addr, ""));
+    let (store, r) = (&v.store, &v.nodo);
     // Segregation code 09 is `gest`'s, but this position was loaded by `demo`.
     let nav = varco::domain::NoticeNumber::aux3("09", 40);
-    assert!(store.insert_pendenza(&stale(&c, &nav, "demo")).unwrap());
-    let r = router(c, &store);
+    assert!(
+        store
+            .insert_pendenza(&stale(&v.config, &nav, "demo"))
+            .unwrap()
+    );
     g.avvisi.lock().unwrap().insert(
         nav.as_str().to_owned(),
         (0, 200, verificata(nav.as_str(), 999.0)),
@@ -1030,12 +1037,14 @@ async fn a_refresh_never_touches_another_applications_position() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_to_the_gestionale_is_unknown_even_with_a_stored_copy() {
     let (g, addr, _server) = gestionale().await;
-    let dir = tempfile::tempdir().unwrap();
-    let store = varco::store::Store::open(dir.path(), 8).unwrap();
-    let c = config(addr, dir.path(), "");
+    let v = app(app_config(addr, ""));
+    let (store, r) = (&v.store, &v.nodo);
     let nav = varco::domain::NoticeNumber::aux3("09", 41);
-    assert!(store.insert_pendenza(&stale(&c, &nav, "gest")).unwrap());
-    let r = router(c, &store);
+    assert!(
+        store
+            .insert_pendenza(&stale(&v.config, &nav, "gest"))
+            .unwrap()
+    );
     g.avvisi.lock().unwrap().insert(
         nav.as_str().to_owned(),
         (

@@ -3,7 +3,11 @@
 
 #![allow(dead_code)]
 
+pub mod app;
 pub mod pki;
+
+#[allow(unused_imports)]
+pub use app::{DEMO_APP, DEMO_OPERATOR, TestApp, basic};
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -15,26 +19,43 @@ pub fn official_xsd() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/pagopa-api/wsdl/xsd/paForNode.xsd")
 }
 
-/// The schema check is mandatory in CI and skipped with a message elsewhere when the
-/// official schema or xmllint is missing. Returns false when skipped.
-pub fn schema_check_available() -> bool {
-    let have_xsd = official_xsd().exists();
-    let have_xmllint = Command::new("xmllint").arg("--version").output().is_ok();
-    if have_xsd && have_xmllint {
-        return true;
+/// Fails the test, naming the tool and its package, when `tool` is not installed: on `PATH`,
+/// or one of `paths` when given (for tools outside `PATH`, like nginx in /usr/sbin). Returns
+/// the program to run.
+pub fn require_tool_at(tool: &str, package: &str, paths: &[&str]) -> PathBuf {
+    if let Some(found) = paths.iter().map(PathBuf::from).find(|p| p.exists()) {
+        return found;
     }
-    let why = format!(
-        "schema validation unavailable (official XSD at {}: {}, xmllint: {})",
-        official_xsd().display(),
-        have_xsd,
-        have_xmllint
+    // A tool that cannot be spawned at all is missing (whatever its exit code for `-v`).
+    let spawned = Command::new(tool)
+        .arg("-v")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if spawned.is_ok() {
+        return PathBuf::from(tool);
+    }
+    panic!(
+        "required tool `{tool}` is missing (Debian package {package}): \
+         run `make tools` to install it"
     );
+}
+
+/// [`require_tool_at`] for a tool on `PATH`.
+pub fn require_tool(tool: &str, package: &str) -> PathBuf {
+    require_tool_at(tool, package, &[])
+}
+
+/// The schema check needs xmllint and the official schema beside the repository; a test that
+/// validates fails with a clear message when either is missing.
+pub fn require_schema_check() {
+    require_tool("xmllint", "libxml2-utils");
     assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{why}: required in CI"
+        official_xsd().exists(),
+        "the official pagoPA schema is missing at {} (a checkout of pagopa-api beside the \
+         repository, under ../shared/pagopa-api)",
+        official_xsd().display()
     );
-    eprintln!("SKIPPED: {why}");
-    false
 }
 
 /// The body payload (the element inside soap Body) of an envelope written by Varco or by our
@@ -258,14 +279,10 @@ pub fn receipt_v2(nav: &str, receipt_id: &str) -> String {
 
 /// POSTs a SOAP body to `/paForNode` of a router (no socket); returns the answer's text.
 pub async fn soap_through(router: &axum::Router, action: &str, body: String) -> String {
-    use http_body_util::BodyExt;
-    use tower::ServiceExt;
     let req = axum::http::Request::post("/paForNode")
         .header("content-type", "text/xml")
         .header("soapaction", action)
         .body(axum::body::Body::from(body))
         .unwrap();
-    let resp = router.clone().oneshot(req).await.unwrap();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    String::from_utf8(bytes.to_vec()).unwrap()
+    String::from_utf8(app::send(router, req).await.body.to_vec()).unwrap()
 }

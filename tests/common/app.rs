@@ -1,0 +1,303 @@
+//! The application built in-process for the tests that call its routers without a socket:
+//! [`TestApp`] is both routers on a fresh store in a temporary directory, with a clock the test
+//! chooses (the system's, a fixed instant, or one it moves by hand) and a configuration (the
+//! demo by default). The call helpers send SOAP to the nodo router and JSON with Basic
+//! credentials to the api router.
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Request, Response, StatusCode};
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use tower::ServiceExt;
+use varco::app::{AppState, api_router, nodo_router};
+use varco::config::{Config, DEMO_TOML};
+use varco::domain::Clock;
+use varco::journal::Journal;
+use varco::nodo::Nodo;
+use varco::store::Store;
+
+/// The demo application's credentials.
+pub const DEMO_APP: (&str, &str) = ("demo", "demo");
+/// The demo operator's credentials (backoffice API).
+pub const DEMO_OPERATOR: (&str, &str) = ("admin", "demo");
+
+/// A fresh store in a temporary directory (for tests of a part without the application).
+pub fn temp_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 16).unwrap();
+    (dir, store)
+}
+
+/// A clock that reads `now`, which the test moves.
+pub fn manual_clock(start: DateTime<Utc>) -> (Clock, Arc<Mutex<DateTime<Utc>>>) {
+    let now = Arc::new(Mutex::new(start));
+    let read = now.clone();
+    (Arc::new(move || *read.lock().unwrap()), now)
+}
+
+/// A clock stopped at `at`.
+pub fn fixed_clock(at: DateTime<Utc>) -> Clock {
+    Arc::new(move || at)
+}
+
+/// The `Authorization` header value for HTTP Basic credentials.
+pub fn basic((user, pass): (&str, &str)) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+    )
+}
+
+/// The content type a REST call of `method` carries (JSON Patch for PATCH).
+pub fn content_type_for(method: &str) -> &'static str {
+    if method == "PATCH" {
+        "application/json-patch+json"
+    } else {
+        "application/json"
+    }
+}
+
+/// An answer of a router: status, headers and the whole body.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    /// The body as JSON, `Value::Null` when it is not JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// The body as text (lossy).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// The whole body of a response.
+pub async fn read_body(resp: Response<Body>) -> Bytes {
+    resp.into_body().collect().await.unwrap().to_bytes()
+}
+
+/// Sends `req` through `router`; returns status, headers and body.
+pub async fn send(router: &Router, req: Request<Body>) -> Reply {
+    let resp = router.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    Reply {
+        status,
+        headers,
+        body: read_body(resp).await,
+    }
+}
+
+/// A REST call through `router`: `path` is the whole path (`/api/...`), `who` the Basic
+/// credentials if any, `accept` the Accept header if any.
+pub async fn rest(
+    router: &Router,
+    method: &str,
+    path: &str,
+    who: Option<(&str, &str)>,
+    body: Option<Vec<u8>>,
+    accept: Option<&str>,
+) -> Reply {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", content_type_for(method));
+    if let Some(a) = accept {
+        req = req.header("accept", a);
+    }
+    if let Some(w) = who {
+        req = req.header("authorization", basic(w));
+    }
+    let body = body.map(Body::from).unwrap_or_else(Body::empty);
+    send(router, req.body(body).unwrap()).await
+}
+
+/// How a [`TestApp`] is built: configuration, clock, demo seed.
+pub struct TestAppBuilder {
+    config: Config,
+    clock: Clock,
+    now: Option<Arc<Mutex<DateTime<Utc>>>>,
+    seed: bool,
+}
+
+impl TestAppBuilder {
+    /// The clock the application reads.
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self.now = None;
+        self
+    }
+
+    /// A clock stopped at `at`.
+    pub fn fixed_clock(self, at: DateTime<Utc>) -> Self {
+        self.clock(fixed_clock(at))
+    }
+
+    /// A clock starting at `start` that the test moves with [`TestApp::set_now`] and
+    /// [`TestApp::advance`].
+    pub fn manual_clock(mut self, start: DateTime<Utc>) -> Self {
+        let (clock, now) = manual_clock(start);
+        self.clock = clock;
+        self.now = Some(now);
+        self
+    }
+
+    /// Whether the demo positions are seeded (at the clock's time); on by default.
+    pub fn seed(mut self, seed: bool) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Changes the configuration before the application is built.
+    pub fn configure(mut self, change: impl FnOnce(&mut Config)) -> Self {
+        change(&mut self.config);
+        self
+    }
+
+    /// Both routers on a fresh store in a temporary directory.
+    pub fn build(self) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 16).unwrap();
+        let mut config = self.config;
+        config.store.data_dir = dir.path().to_owned();
+        let config = Arc::new(config);
+        if self.seed {
+            varco::demo::seed(&config, &store, (self.clock)()).unwrap();
+        }
+        let state = AppState::new(
+            Nodo::new(config.clone(), store.clone(), self.clock.clone()),
+            Arc::new(AtomicBool::new(true)),
+        );
+        TestApp {
+            api: api_router(state.clone()),
+            nodo: nodo_router(state.clone()),
+            state,
+            store,
+            config,
+            clock: self.clock,
+            now: self.now,
+            dir,
+        }
+    }
+}
+
+/// The application in-process: its routers, its store and what it was built with.
+pub struct TestApp {
+    /// The api router (health, API Pendenze v2, backoffice).
+    pub api: Router,
+    /// The nodo router (`/paForNode`).
+    pub nodo: Router,
+    /// The state both routers share (the Nodo's handlers, the authenticator, the journal).
+    pub state: AppState,
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub clock: Clock,
+    now: Option<Arc<Mutex<DateTime<Utc>>>>,
+    /// The store's directory, removed on drop.
+    pub dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    /// The demo configuration, seeded, on the system clock.
+    pub fn demo() -> TestApp {
+        Self::builder().build()
+    }
+
+    /// A builder on the demo configuration.
+    pub fn builder() -> TestAppBuilder {
+        Self::with_config(Config::demo())
+    }
+
+    /// A builder on the demo configuration with `tail` appended to its TOML.
+    pub fn with_toml_tail(tail: &str) -> TestAppBuilder {
+        Self::with_config(Config::parse(&format!("{DEMO_TOML}{tail}"), "test").unwrap())
+    }
+
+    /// A builder on `config` (seeded, system clock, unless told otherwise).
+    pub fn with_config(config: Config) -> TestAppBuilder {
+        TestAppBuilder {
+            config,
+            clock: varco::domain::system_clock(),
+            now: None,
+            seed: true,
+        }
+    }
+
+    /// The handlers of the Nodo's operations (to call without HTTP).
+    pub fn handlers(&self) -> &Nodo {
+        &self.state.nodo
+    }
+
+    /// Sets the manual clock (see [`TestAppBuilder::manual_clock`]).
+    pub fn set_now(&self, at: DateTime<Utc>) {
+        *self
+            .now
+            .as_ref()
+            .expect("built with a manual clock")
+            .lock()
+            .unwrap() = at;
+    }
+
+    /// Moves the manual clock forward.
+    pub fn advance(&self, by: chrono::Duration) {
+        *self
+            .now
+            .as_ref()
+            .expect("built with a manual clock")
+            .lock()
+            .unwrap() += by;
+    }
+
+    /// The api router with a journal that records nothing (reading through it adds no event).
+    pub fn quiet_api(&self) -> Router {
+        api_router(AppState {
+            journal: Journal::disabled(),
+            ..self.state.clone()
+        })
+    }
+
+    /// POSTs a SOAP body to `/paForNode`; returns the answer's text.
+    pub async fn soap(&self, action: &str, body: impl Into<String>) -> String {
+        super::soap_through(&self.nodo, action, body.into()).await
+    }
+
+    /// Sends `req` through the api router.
+    pub async fn send(&self, req: Request<Body>) -> Reply {
+        send(&self.api, req).await
+    }
+
+    /// A REST call through the api router (see [`rest`]).
+    pub async fn rest(
+        &self,
+        method: &str,
+        path: &str,
+        who: Option<(&str, &str)>,
+        body: Option<Vec<u8>>,
+        accept: Option<&str>,
+    ) -> Reply {
+        rest(&self.api, method, path, who, body, accept).await
+    }
+
+    /// A JSON call through the api router: (status, body as JSON or `Null`).
+    pub async fn json(
+        &self,
+        method: &str,
+        path: &str,
+        who: Option<(&str, &str)>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let body = body.map(|b| b.to_string().into_bytes());
+        let reply = self.rest(method, path, who, body, None).await;
+        (reply.status, reply.json())
+    }
+}
