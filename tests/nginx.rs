@@ -8,7 +8,7 @@
 //! it.
 //!
 //! `make test` installs nginx (Debian's nginx-light) when missing. Run by hand without nginx,
-//! the tests say SKIPPED; under CI they fail instead.
+//! the tests fail and say so (`make tools` installs it).
 
 mod common;
 
@@ -23,24 +23,13 @@ use std::time::{Duration, Instant};
 /// password is refused there).
 const PASSWORD: &str = "not the demo password";
 
-fn nginx_binary() -> Option<PathBuf> {
-    ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-}
-
-/// nginx, or None (with a message) when it is missing outside CI.
-fn nginx_or_skip() -> Option<PathBuf> {
-    let found = nginx_binary();
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "nginx is missing under CI: `make tools` installs it"
-        );
-        eprintln!("SKIPPED: nginx is not installed (make tools installs it)");
-    }
-    found
+/// nginx (outside `PATH` in Debian's /usr/sbin); the test fails, naming it, when missing.
+fn nginx() -> PathBuf {
+    common::require_tool_at(
+        "nginx",
+        "nginx-light",
+        &["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"],
+    )
 }
 
 /// nginx in the foreground on a prefix of its own; killed on drop.
@@ -260,9 +249,7 @@ fn reference_sections(forwarder: &pki::Leaf) -> String {
 
 #[test]
 fn a_notice_is_paid_through_nginx_only_with_the_pinned_client_certificate() {
-    let Some(nginx) = nginx_or_skip() else {
-        return;
-    };
+    let nginx = nginx();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (server_ca, pagopa_ca) = nginx_files(d);
@@ -410,9 +397,7 @@ fn a_notice_is_paid_through_nginx_only_with_the_pinned_client_certificate() {
 
 #[test]
 fn a_pasted_certificate_and_spoofed_addresses_do_not_get_through_nginx_to_the_api() {
-    let Some(nginx) = nginx_or_skip() else {
-        return;
-    };
+    let nginx = nginx();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (server_ca, pagopa_ca) = nginx_files(d);

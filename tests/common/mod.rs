@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod avviso;
 pub mod pki;
 
 #[allow(unused_imports)]
@@ -22,6 +23,7 @@ pub fn official_xsd() -> PathBuf {
 /// Fails the test, naming the tool and its package, when `tool` is not installed: on `PATH`,
 /// or one of `paths` when given (for tools outside `PATH`, like nginx in /usr/sbin). Returns
 /// the program to run.
+#[track_caller]
 pub fn require_tool_at(tool: &str, package: &str, paths: &[&str]) -> PathBuf {
     if let Some(found) = paths.iter().map(PathBuf::from).find(|p| p.exists()) {
         return found;
@@ -29,6 +31,7 @@ pub fn require_tool_at(tool: &str, package: &str, paths: &[&str]) -> PathBuf {
     // A tool that cannot be spawned at all is missing (whatever its exit code for `-v`).
     let spawned = Command::new(tool)
         .arg("-v")
+        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
@@ -42,12 +45,14 @@ pub fn require_tool_at(tool: &str, package: &str, paths: &[&str]) -> PathBuf {
 }
 
 /// [`require_tool_at`] for a tool on `PATH`.
+#[track_caller]
 pub fn require_tool(tool: &str, package: &str) -> PathBuf {
     require_tool_at(tool, package, &[])
 }
 
 /// The schema check needs xmllint and the official schema beside the repository; a test that
 /// validates fails with a clear message when either is missing.
+#[track_caller]
 pub fn require_schema_check() {
     require_tool("xmllint", "libxml2-utils");
     assert!(
