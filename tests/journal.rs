@@ -5,9 +5,10 @@
 
 mod common;
 
+use axum::body::Body;
 use chrono::{DateTime, Duration as Days, Utc};
 use common::TestApp;
-use common::app::{manual_clock, temp_store};
+use common::app::{Who, manual_clock, request, temp_store};
 use serde_json::{Value, json};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -26,29 +27,24 @@ fn setup(extra: &str) -> common::app::TestAppBuilder {
     TestApp::with_toml_tail(extra)
 }
 
-/// The api's calls (recorded) and the journal read through a quiet router.
-trait Recorded {
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        who: Option<(&str, &str)>,
-        body: Option<String>,
-    ) -> (u16, Value);
+/// The application: its api's calls are recorded; the journal is read through a quiet router.
+struct Varco(TestApp);
 
-    async fn eventi(&self, query: &str) -> Value;
+impl std::ops::Deref for Varco {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.0
+    }
 }
 
-impl Recorded for TestApp {
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        who: Option<(&str, &str)>,
-        body: Option<String>,
-    ) -> (u16, Value) {
-        let body = body.map(String::into_bytes);
-        let reply = common::app::rest(&self.api, method, path, who, body, None).await;
+impl Varco {
+    async fn call(&self, method: &str, path: &str, who: Who<'_>, body: Option<String>) -> Answer {
+        let req = request(method, path, who);
+        let reply = self.send(
+            req.body(common::app::body(body.map(String::into_bytes)))
+                .unwrap(),
+        );
+        let reply = reply.await;
         (reply.status.as_u16(), reply.json())
     }
 
@@ -59,20 +55,20 @@ impl Recorded for TestApp {
         tokio::task::spawn_blocking(move || journal.barrier())
             .await
             .unwrap();
-        let reply = common::app::rest(
-            &self.quiet_api(),
+        let req = request(
             "GET",
             &format!("/api/backoffice/v1/eventi?{query}"),
             Some(OPERATOR),
-            None,
-            None,
-        )
-        .await;
+        );
+        let reply = common::app::send(&self.quiet_api(), req.body(Body::empty()).unwrap()).await;
         let v = reply.json();
         assert_eq!(reply.status, 200, "{v}");
         v
     }
 }
+
+/// Status and JSON body (`Null` when not JSON).
+type Answer = (u16, Value);
 
 fn tipi(list: &Value) -> Vec<String> {
     list["risultati"]
@@ -97,7 +93,7 @@ fn one<'a>(list: &'a Value, tipo: &str) -> &'a Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn soap_and_rest_calls_are_recorded_filtered_and_paged() {
     let t0: DateTime<Utc> = "2026-11-27T09:00:00Z".parse().unwrap();
-    let v = setup("").manual_clock(t0).build();
+    let v = Varco(setup("").manual_clock(t0).build());
     let step = |secs: i64| v.advance(Days::seconds(secs));
 
     // 09:00:00 verify OK, :01 activate OK, :02 receipt OK, :03 a verify of an unknown notice,
@@ -376,7 +372,7 @@ async fn soap_and_rest_calls_are_recorded_filtered_and_paged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payloads_are_kept_only_when_asked_for_and_cut() {
-    let v = setup("\n[journal]\npayloads = true\n").build();
+    let v = Varco(setup("\n[journal]\npayloads = true\n").build());
     let verify = common::fixture("demo/verify.xml");
     v.soap("paVerifyPaymentNotice", &verify).await;
     // A REST body over the cap (refused by validation, recorded all the same).

@@ -98,28 +98,25 @@ pub async fn send(router: &Router, req: Request<Body>) -> Reply {
     }
 }
 
-/// A REST call through `router`: `path` is the whole path (`/api/...`), `who` the Basic
-/// credentials if any, `accept` the Accept header if any.
-pub async fn rest(
-    router: &Router,
-    method: &str,
-    path: &str,
-    who: Option<(&str, &str)>,
-    body: Option<Vec<u8>>,
-    accept: Option<&str>,
-) -> Reply {
-    let mut req = Request::builder()
+/// Basic credentials (user, password), or none.
+pub type Who<'a> = Option<(&'a str, &'a str)>;
+
+/// A REST request to `path` (the whole path, `/api/...`): the content type for `method`, the
+/// Basic credentials when given; the caller adds headers and the body.
+pub fn request(method: &str, path: &str, who: Who) -> axum::http::request::Builder {
+    let req = Request::builder()
         .method(method)
         .uri(path)
         .header("content-type", content_type_for(method));
-    if let Some(a) = accept {
-        req = req.header("accept", a);
+    match who {
+        Some(w) => req.header("authorization", basic(w)),
+        None => req,
     }
-    if let Some(w) = who {
-        req = req.header("authorization", basic(w));
-    }
-    let body = body.map(Body::from).unwrap_or_else(Body::empty);
-    send(router, req.body(body).unwrap()).await
+}
+
+/// A request body, or an empty one.
+pub fn body(bytes: Option<Vec<u8>>) -> Body {
+    bytes.map(Body::from).unwrap_or_else(Body::empty)
 }
 
 /// How a [`TestApp`] is built: configuration, clock, demo seed.
@@ -238,24 +235,20 @@ impl TestApp {
         &self.state.nodo
     }
 
-    /// Sets the manual clock (see [`TestAppBuilder::manual_clock`]).
+    /// The manual clock's time (see [`TestAppBuilder::manual_clock`]).
+    fn now(&self) -> std::sync::MutexGuard<'_, DateTime<Utc>> {
+        let now = self.now.as_ref().expect("built with a manual clock");
+        now.lock().unwrap()
+    }
+
+    /// Sets the manual clock.
     pub fn set_now(&self, at: DateTime<Utc>) {
-        *self
-            .now
-            .as_ref()
-            .expect("built with a manual clock")
-            .lock()
-            .unwrap() = at;
+        *self.now() = at;
     }
 
     /// Moves the manual clock forward.
     pub fn advance(&self, by: chrono::Duration) {
-        *self
-            .now
-            .as_ref()
-            .expect("built with a manual clock")
-            .lock()
-            .unwrap() += by;
+        *self.now() += by;
     }
 
     /// The api router with a journal that records nothing (reading through it adds no event).
@@ -274,30 +267,5 @@ impl TestApp {
     /// Sends `req` through the api router.
     pub async fn send(&self, req: Request<Body>) -> Reply {
         send(&self.api, req).await
-    }
-
-    /// A REST call through the api router (see [`rest`]).
-    pub async fn rest(
-        &self,
-        method: &str,
-        path: &str,
-        who: Option<(&str, &str)>,
-        body: Option<Vec<u8>>,
-        accept: Option<&str>,
-    ) -> Reply {
-        rest(&self.api, method, path, who, body, accept).await
-    }
-
-    /// A JSON call through the api router: (status, body as JSON or `Null`).
-    pub async fn json(
-        &self,
-        method: &str,
-        path: &str,
-        who: Option<(&str, &str)>,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let body = body.map(|b| b.to_string().into_bytes());
-        let reply = self.rest(method, path, who, body, None).await;
-        (reply.status, reply.json())
     }
 }
