@@ -7,6 +7,7 @@ mod common;
 use base64::Engine;
 use bytes::Bytes;
 use common::TestApp;
+use common::app::ScriptedGestionale;
 use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -17,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use varco::config::{Config, DEMO_TOML};
+use varco::domain::NoticeNumber;
 use varco::password::hash_password;
 
 // ---- a gestionale, on loopback -------------------------------------------------------------
@@ -55,6 +57,12 @@ struct Gestionale {
 impl Gestionale {
     fn set(&self, mode: Mode) {
         *self.mode.lock().unwrap() = Some(mode);
+    }
+
+    /// What GET /avvisi answers for notice `nav`: after `delay` ms, `status` and `body`.
+    fn answer(&self, nav: &str, delay: u64, status: u16, body: String) {
+        let mut avvisi = self.avvisi.lock().unwrap();
+        avvisi.insert(nav.to_owned(), (delay, status, body));
     }
 
     async fn handle(
@@ -483,30 +491,6 @@ async fn dead_entries_are_listed_and_sent_again_by_the_api() {
 
 // ---- the schedule, with paused time --------------------------------------------------------
 
-struct Recorder {
-    clock: varco::domain::Clock,
-    seen: Arc<Mutex<Vec<chrono::DateTime<chrono::Utc>>>>,
-    fail: u32,
-}
-
-impl varco::outbox::Deliver for Recorder {
-    async fn deliver(
-        &self,
-        _: &str,
-        _: &varco::config::Connettore,
-        _: &varco::domain::OutboxEntry,
-        _: Vec<u8>,
-    ) -> Result<(), String> {
-        let mut seen = self.seen.lock().unwrap();
-        seen.push((self.clock)());
-        if seen.len() as u32 <= self.fail {
-            Err("refused".into())
-        } else {
-            Ok(())
-        }
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn the_backoff_schedule_is_honoured() {
     let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
@@ -523,29 +507,16 @@ async fn the_backoff_schedule_is_honoured() {
         .build();
     let (c, store) = (v.config.clone(), v.store.clone());
     // A stored receipt of application `gest`, with its outbox entry.
-    let nodo = v.handlers();
     let nav = varco::domain::NoticeNumber::aux3("09", 1);
     let mut p = varco::demo::sample(&c, &nav, origin);
     p.id_a2a = Some("gest".into());
     assert!(store.insert_pendenza(&p).unwrap());
-    let receipt = common::fixture("demo/send-rt-v2.xml")
-        .replace("301000000000001053", nav.as_str())
-        .replace("01000000000001053", nav.iuv());
-    let request = varco::soap::decode(Some("paSendRTV2"), receipt.as_bytes()).unwrap();
-    let answer = nodo.handle(request, receipt.as_bytes()).await;
-    assert_eq!(answer.outcome().0, varco::soap::schema::Outcome::Ok);
+    v.receipt_to_handlers(nav.as_str(), "d3m0000000000000000000000000000a")
+        .await;
 
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let worker = varco::outbox::Worker::new(
-        store.clone(),
-        c,
-        Recorder {
-            clock: clock.clone(),
-            seen: seen.clone(),
-            fail: 4,
-        },
-        clock,
-    );
+    let gestionale = ScriptedGestionale::new(clock.clone(), 4, "refused");
+    let seen = gestionale.seen.clone();
+    let worker = varco::outbox::Worker::new(store.clone(), c, gestionale, clock);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(worker.run(stop_rx));
     while seen.lock().unwrap().len() < 5 {
@@ -695,26 +666,17 @@ async fn unknown_notices_are_verified_at_the_gestionale() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_positions_are_refreshed_or_answered_from_the_stored_copy() {
     let (g, addr, server) = gestionale().await;
-    let nav = varco::domain::NoticeNumber::aux3("09", 20);
     for mandatory in [false, true] {
         let extra = if mandatory {
             "verifica_obbligatoria = true\n"
         } else {
             ""
         };
-        let v = app(app_config(addr, extra));
-        let (store, r) = (&v.store, &v.nodo);
         // A stored position of `gest` whose validity day has passed.
-        assert!(
-            store
-                .insert_pendenza(&stale(&v.config, &nav, "gest"))
-                .unwrap()
-        );
+        let (v, nav) = app_with_stale(addr, extra, 20, "gest");
+        let (store, r) = (&v.store, &v.nodo);
         // The gestionale answers with a new amount: refreshed.
-        g.avvisi.lock().unwrap().insert(
-            nav.as_str().to_owned(),
-            (0, 200, verificata(nav.as_str(), 130.0)),
-        );
+        g.answer(nav.as_str(), 0, 200, verificata(nav.as_str(), 130.0));
         let fresh = verify(&r, nav.as_str()).await;
         assert_eq!(common::element(&fresh, "amount"), Some("130.00"), "{fresh}");
         // Make it stale again, and the gestionale fail.
@@ -729,10 +691,7 @@ async fn stale_positions_are_refreshed_or_answered_from_the_stored_copy() {
                 },
             )
             .unwrap();
-        g.avvisi
-            .lock()
-            .unwrap()
-            .insert(nav.as_str().to_owned(), (0, 500, "{}".into()));
+        g.answer(nav.as_str(), 0, 500, "{}".into());
         let answer = verify(&r, nav.as_str()).await;
         if mandatory {
             assert_eq!(
@@ -755,18 +714,8 @@ async fn stale_positions_are_refreshed_or_answered_from_the_stored_copy() {
 
 /// A second application, `gest2`, with its own gestionale at `addr` (no claims).
 fn second_app(addr: SocketAddr) -> String {
-    format!(
-        r#"
-[[applicazioni]]
-id_a2a = "gest2"
-password_hash = "{}"
-domini = ["*"]
-tipi_pendenza = ["*"]
-[applicazioni.connettore]
-url = "http://{addr}/"
-"#,
-        hash_password(GEST_PASSWORD).unwrap()
-    )
+    let hash = hash_password(GEST_PASSWORD).unwrap();
+    common::app::application_toml("gest2", &hash, &format!("http://{addr}/"))
 }
 
 /// The gestionale config with `tail` appended and the outbox tuned for hanging deliveries.
@@ -924,6 +873,24 @@ async fn the_outbox_list_is_paged() {
     v.stop().await;
 }
 
+/// The application on the gestionale at `addr` (with `extra`), holding a stale position of
+/// `owner` for notice `reference` of segregation code 09.
+fn app_with_stale(
+    addr: SocketAddr,
+    extra: &str,
+    reference: u64,
+    owner: &str,
+) -> (TestApp, NoticeNumber) {
+    let v = app(app_config(addr, extra));
+    let nav = NoticeNumber::aux3("09", reference);
+    assert!(
+        v.store
+            .insert_pendenza(&stale(&v.config, &nav, owner))
+            .unwrap()
+    );
+    (v, nav)
+}
+
 fn stale(c: &Config, nav: &varco::domain::NoticeNumber, owner: &str) -> varco::domain::Pendenza {
     let mut p = varco::demo::sample(c, nav, chrono::Utc::now());
     p.id_a2a = Some(owner.into());
@@ -956,19 +923,11 @@ async fn a_receipt_stored_during_a_refresh_is_never_undone() {
         ("unknown", 32, json!({"stato": "SCONOSCIUTA"}).to_string()),
     ];
     for (what, reference, answer) in cases {
-        let v = app(app_config(addr, ""));
+        // A stored position of `gest` whose validity day has passed.
+        let (v, nav) = app_with_stale(addr, "", reference, "gest");
         let (store, r) = (&v.store, &v.nodo);
-        let nav = varco::domain::NoticeNumber::aux3("09", reference);
-        assert!(
-            store
-                .insert_pendenza(&stale(&v.config, &nav, "gest"))
-                .unwrap()
-        );
         // The gestionale answers after 250 ms (the budget is 300 ms).
-        g.avvisi
-            .lock()
-            .unwrap()
-            .insert(nav.as_str().to_owned(), (250, 200, answer));
+        g.answer(nav.as_str(), 250, 200, answer);
         let asking = tokio::spawn({
             let r = r.clone();
             let nav = nav.as_str().to_owned();
@@ -1004,19 +963,10 @@ async fn a_receipt_stored_during_a_refresh_is_never_undone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refresh_never_touches_another_applications_position() {
     let (g, addr, _server) = gestionale().await;
-    let v = app(app_config(addr, ""));
-    let (store, r) = (&v.store, &v.nodo);
     // Segregation code 09 is `gest`'s, but this position was loaded by `demo`.
-    let nav = varco::domain::NoticeNumber::aux3("09", 40);
-    assert!(
-        store
-            .insert_pendenza(&stale(&v.config, &nav, "demo"))
-            .unwrap()
-    );
-    g.avvisi.lock().unwrap().insert(
-        nav.as_str().to_owned(),
-        (0, 200, verificata(nav.as_str(), 999.0)),
-    );
+    let (v, nav) = app_with_stale(addr, "", 40, "demo");
+    let (store, r) = (&v.store, &v.nodo);
+    g.answer(nav.as_str(), 0, 200, verificata(nav.as_str(), 999.0));
     let answer = verify(&r, nav.as_str()).await;
     assert_eq!(
         common::element(&answer, "amount"),
@@ -1037,21 +987,13 @@ async fn a_refresh_never_touches_another_applications_position() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_to_the_gestionale_is_unknown_even_with_a_stored_copy() {
     let (g, addr, _server) = gestionale().await;
-    let v = app(app_config(addr, ""));
-    let (store, r) = (&v.store, &v.nodo);
-    let nav = varco::domain::NoticeNumber::aux3("09", 41);
-    assert!(
-        store
-            .insert_pendenza(&stale(&v.config, &nav, "gest"))
-            .unwrap()
-    );
-    g.avvisi.lock().unwrap().insert(
-        nav.as_str().to_owned(),
-        (
-            0,
-            200,
-            json!({"stato": "SCONOSCIUTA", "descrizioneStato": "rimossa"}).to_string(),
-        ),
+    let (v, nav) = app_with_stale(addr, "", 41, "gest");
+    let r = &v.nodo;
+    g.answer(
+        nav.as_str(),
+        0,
+        200,
+        json!({"stato": "SCONOSCIUTA", "descrizioneStato": "rimossa"}).to_string(),
     );
     let answer = verify(&r, nav.as_str()).await;
     assert_eq!(

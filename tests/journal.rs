@@ -8,9 +8,8 @@ mod common;
 use axum::body::Body;
 use chrono::{DateTime, Duration as Days, Utc};
 use common::TestApp;
-use common::app::{Who, manual_clock, request, temp_store};
+use common::app::{ScriptedGestionale, Who, manual_clock, request, temp_store};
 use serde_json::{Value, json};
-use std::sync::Mutex;
 use std::time::Duration;
 use varco::config::{Config, DEMO_TOML, JournalConfig};
 use varco::journal::{Categoria, Esito, Evento, Filtro, Journal, PAYLOAD_CAP, TRUNCATED};
@@ -423,40 +422,10 @@ async fn payloads_are_kept_only_when_asked_for_and_cut() {
 
 // ---- receipt deliveries --------------------------------------------------------------------
 
-/// A gestionale that refuses the first `fail` deliveries.
-struct Flaky {
-    fail: Mutex<u32>,
-}
-
-impl varco::outbox::Deliver for Flaky {
-    async fn deliver(
-        &self,
-        _: &str,
-        _: &varco::config::Connettore,
-        _: &varco::domain::OutboxEntry,
-        _: Vec<u8>,
-    ) -> Result<(), String> {
-        let mut fail = self.fail.lock().unwrap();
-        if *fail > 0 {
-            *fail -= 1;
-            Err("HTTP 503 from the gestionale".into())
-        } else {
-            Ok(())
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deliveries_are_recorded_with_their_failures() {
-    let extra = r#"
-[[applicazioni]]
-id_a2a = "gest"
-password_hash = "$argon2id$v=19$m=19456,t=2,p=1$txpmaUcaTJLfScRpnxpbJQ$83oRsvtEd0uMh5d96ffq7JASWGM73E7HtN7QfM5X3DI"
-domini = ["*"]
-tipi_pendenza = ["*"]
-[applicazioni.connettore]
-url = "http://127.0.0.1:9/"
-"#;
+    let hash = "$argon2id$v=19$m=19456,t=2,p=1$txpmaUcaTJLfScRpnxpbJQ$83oRsvtEd0uMh5d96ffq7JASWGM73E7HtN7QfM5X3DI";
+    let extra = common::app::application_toml("gest", hash, "http://127.0.0.1:9/");
     let toml = format!(
         "{}{extra}",
         DEMO_TOML.replace(
@@ -469,18 +438,12 @@ url = "http://127.0.0.1:9/"
         .build();
     let (config, store, clock) = (app.config.clone(), app.store.clone(), app.clock.clone());
     assert_eq!(config.outbox.base_delay_ms, 20);
-    let nodo = app.handlers();
     let nav = varco::domain::NoticeNumber::aux3("01", 77);
     let mut p = varco::demo::sample(&config, &nav, clock());
     p.id_a2a = Some("gest".into());
     p.id_pendenza = Some("g-77".into());
     assert!(store.insert_pendenza(&p).unwrap());
-    let receipt = common::fixture("demo/send-rt-v2.xml")
-        .replace(NAV, nav.as_str())
-        .replace(IUV, nav.iuv());
-    let request = varco::soap::decode(Some("paSendRTV2"), receipt.as_bytes()).unwrap();
-    let answer = nodo.handle(request, receipt.as_bytes()).await;
-    assert_eq!(answer.outcome().0, varco::soap::schema::Outcome::Ok);
+    app.receipt_to_handlers(nav.as_str(), RECEIPT).await;
 
     // The application's journal: the demo's `[journal]`, the defaults.
     assert_eq!(
@@ -491,9 +454,7 @@ url = "http://127.0.0.1:9/"
     let worker = varco::outbox::Worker::new(
         store.clone(),
         config.clone(),
-        Flaky {
-            fail: Mutex::new(2),
-        },
+        ScriptedGestionale::new(clock.clone(), 2, "HTTP 503 from the gestionale"),
         clock,
     )
     .with_journal(journal.clone());

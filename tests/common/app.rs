@@ -26,6 +26,22 @@ pub const DEMO_APP: (&str, &str) = ("demo", "demo");
 /// The demo operator's credentials (backoffice API).
 pub const DEMO_OPERATOR: (&str, &str) = ("admin", "demo");
 
+/// The TOML of application `id_a2a` (every domain and kind of position) whose receipts go to
+/// a connettore at `url`.
+pub fn application_toml(id_a2a: &str, password_hash: &str, url: &str) -> String {
+    format!(
+        r#"
+[[applicazioni]]
+id_a2a = "{id_a2a}"
+password_hash = "{password_hash}"
+domini = ["*"]
+tipi_pendenza = ["*"]
+[applicazioni.connettore]
+url = "{url}"
+"#
+    )
+}
+
 /// A fresh store in a temporary directory (for tests of a part without the application).
 pub fn temp_store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
@@ -117,6 +133,45 @@ pub fn request(method: &str, path: &str, who: Who) -> axum::http::request::Build
 /// A request body, or an empty one.
 pub fn body(bytes: Option<Vec<u8>>) -> Body {
     bytes.map(Body::from).unwrap_or_else(Body::empty)
+}
+
+/// A gestionale for the outbox worker, in-process: refuses the first `fail` deliveries with
+/// `error`, accepts the others, and records when each came (by `clock`).
+pub struct ScriptedGestionale {
+    pub clock: Clock,
+    pub fail: u32,
+    pub error: &'static str,
+    pub seen: Arc<Mutex<Vec<DateTime<Utc>>>>,
+}
+
+impl ScriptedGestionale {
+    pub fn new(clock: Clock, fail: u32, error: &'static str) -> Self {
+        let seen = Arc::default();
+        Self {
+            clock,
+            fail,
+            error,
+            seen,
+        }
+    }
+}
+
+impl varco::outbox::Deliver for ScriptedGestionale {
+    async fn deliver(
+        &self,
+        _: &str,
+        _: &varco::config::Connettore,
+        _: &varco::domain::OutboxEntry,
+        _: Vec<u8>,
+    ) -> Result<(), String> {
+        let mut seen = self.seen.lock().unwrap();
+        seen.push((self.clock)());
+        if seen.len() as u32 <= self.fail {
+            Err(self.error.into())
+        } else {
+            Ok(())
+        }
+    }
 }
 
 /// How a [`TestApp`] is built: configuration, clock, demo seed.
@@ -262,6 +317,15 @@ impl TestApp {
     /// POSTs a SOAP body to `/paForNode`; returns the answer's text.
     pub async fn soap(&self, action: &str, body: impl Into<String>) -> String {
         super::soap_through(&self.nodo, action, body.into()).await
+    }
+
+    /// Hands the demo receipt for `nav` with id `receipt_id` to the handlers directly (no HTTP,
+    /// nothing journaled); asserts it is accepted.
+    pub async fn receipt_to_handlers(&self, nav: &str, receipt_id: &str) {
+        let receipt = super::receipt_v2(nav, receipt_id);
+        let request = varco::soap::decode(Some("paSendRTV2"), receipt.as_bytes()).unwrap();
+        let answer = self.handlers().handle(request, receipt.as_bytes()).await;
+        assert_eq!(answer.outcome().0, varco::soap::schema::Outcome::Ok);
     }
 
     /// Sends `req` through the api router.
