@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod avviso;
+pub mod https;
 pub mod pki;
 
 #[allow(unused_imports)]
@@ -227,6 +228,46 @@ impl Drop for Gateway {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Starts `varco serve` on `config`, expects it to exit with an error, and returns its stderr
+/// (a configuration that is accepted fails the test once Varco has served for 30 s).
+pub fn refused_start(dir: &Path, config: &Path) -> String {
+    use std::io::Read;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_varco"))
+        .args(["serve", "--config", config.to_str().unwrap(), "--data-dir"])
+        .arg(dir.join("data"))
+        .args([
+            "--nodo-listen",
+            "127.0.0.1:0",
+            "--api-listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the configuration was accepted: Varco is serving");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(!status.success(), "the configuration was accepted");
+    stderr
 }
 
 /// GET; returns (status, body).
