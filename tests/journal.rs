@@ -691,12 +691,7 @@ async fn shutdown_writes_the_queued_events() {
     .unwrap();
     let url = format!("http://{}/paForNode", bound.nodo);
     for _ in 0..20 {
-        let (s, body) = common::soap(
-            &url,
-            "paVerifyPaymentNotice",
-            &common::fixture("demo/verify.xml"),
-        )
-        .await;
+        let (s, body) = common::soap_demo(&url, "paVerifyPaymentNotice").await;
         assert_eq!(s, 200, "{body}");
     }
     let _ = stop.send(());

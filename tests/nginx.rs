@@ -32,6 +32,15 @@ fn nginx() -> PathBuf {
     )
 }
 
+/// nginx, a directory holding the files deploy/nginx/varco.conf reads, and the CAs of the
+/// server and of pagoPA's client certificates.
+fn prepared() -> (PathBuf, tempfile::TempDir, pki::Ca, pki::Ca) {
+    let nginx = nginx();
+    let dir = tempfile::tempdir().unwrap();
+    let (server_ca, pagopa_ca) = nginx_files(dir.path());
+    (nginx, dir, server_ca, pagopa_ca)
+}
+
 /// nginx in the foreground on a prefix of its own; killed on drop.
 struct Nginx(Child);
 
@@ -201,10 +210,8 @@ fn reference_sections(forwarder: &pki::Leaf) -> String {
 
 #[test]
 fn a_notice_is_paid_through_nginx_only_with_the_pinned_client_certificate() {
-    let nginx = nginx();
-    let dir = tempfile::tempdir().unwrap();
+    let (nginx, dir, server_ca, pagopa_ca) = prepared();
     let d = dir.path();
-    let (server_ca, pagopa_ca) = nginx_files(d);
     let forwarder = pki::client(d, "forwarder", Some(&pagopa_ca));
     let unpinned = pki::client(d, "unpinned", Some(&pagopa_ca));
     let rogue = pki::client(d, "rogue", None);
@@ -215,11 +222,7 @@ fn a_notice_is_paid_through_nginx_only_with_the_pinned_client_certificate() {
     let nodo = format!("https://127.0.0.1:{nodo_port}/paForNode");
     let api = format!("https://127.0.0.1:{api_port}");
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     rt.block_on(async {
         // Refusals first: none of them may reach the handler.
         let before = soap_requests(&varco.api).await;
@@ -325,10 +328,8 @@ fn a_notice_is_paid_through_nginx_only_with_the_pinned_client_certificate() {
 
 #[test]
 fn a_pasted_certificate_and_spoofed_addresses_do_not_get_through_nginx_to_the_api() {
-    let nginx = nginx();
-    let dir = tempfile::tempdir().unwrap();
+    let (nginx, dir, server_ca, pagopa_ca) = prepared();
     let d = dir.path();
-    let (server_ca, pagopa_ca) = nginx_files(d);
     // A certificate the api pins. Certificates are public: anyone may paste this one.
     let pinned = pki::client(d, "gestionale", Some(&pagopa_ca));
     let config = pki::config_with_password(
@@ -343,11 +344,7 @@ fn a_pasted_certificate_and_spoofed_addresses_do_not_get_through_nginx_to_the_ap
     // Every api request needs the certificate header, /readyz too: wait with it.
     let varco = Gateway::spawn_with(&d.join("data"), &["--config", config.to_str().unwrap()]);
     let pasted = ("x-ssl-client-cert", escaped(&pinned.cert_pem));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     rt.block_on(async {
         let direct = Client::new();
         let deadline = Instant::now() + Duration::from_secs(20);

@@ -128,6 +128,25 @@ pub fn validate(xsd: &Path, docs: &[(String, String)]) -> Vec<(String, bool)> {
     out
 }
 
+/// Runs the varco binary with `args` to the end; its output.
+pub fn varco_cli<S: AsRef<std::ffi::OsStr>>(
+    args: impl IntoIterator<Item = S>,
+) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_varco"))
+        .args(args)
+        .output()
+        .expect("the varco binary runs")
+}
+
+/// A Tokio runtime of two workers, for the tests that drive a process from a plain thread.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// A free loopback port (bound then released).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -288,6 +307,34 @@ pub async fn soap(url: &str, action: &str, body: &str) -> (u16, String) {
         .await
         .expect("request sent");
     (s, String::from_utf8_lossy(&b).into_owned())
+}
+
+/// The demo's request file for `action` (the demo curl files: verify, activate, receipt of
+/// notice 10).
+pub fn demo_request(action: &str) -> String {
+    fixture(match action {
+        "paVerifyPaymentNotice" => "demo/verify.xml",
+        "paGetPaymentV2" => "demo/get-payment-v2.xml",
+        "paSendRTV2" => "demo/send-rt-v2.xml",
+        other => panic!("no demo request for {other}"),
+    })
+}
+
+/// POSTs the demo's request for `action` to `url`; returns (status, body).
+pub async fn soap_demo(url: &str, action: &str) -> (u16, String) {
+    soap(url, action, &demo_request(action)).await
+}
+
+/// POSTs to `url` a `qr_request` for `action` (verify, or activation V1 or V2) of notice `nav`
+/// with `extra` elements; returns (status, body).
+pub async fn soap_qr(url: &str, action: &str, nav: &str, extra: &str) -> (u16, String) {
+    let element = match action {
+        "paVerifyPaymentNotice" => "paVerifyPaymentNoticeReq",
+        "paGetPayment" => "paGetPaymentReq",
+        "paGetPaymentV2" => "paGetPaymentV2Request",
+        other => panic!("no qrCode request for {other}"),
+    };
+    soap(url, action, &qr_request(element, nav, extra)).await
 }
 
 /// A fixture file's text.
