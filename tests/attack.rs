@@ -955,8 +955,7 @@ fn sighup_without_tls_neither_ends_nor_stops_the_gateway() {
 
 /// Inputs `make fuzz` found, replayed through the same checks as the fuzz target.
 mod fuzz_findings {
-    use varco::soap::messages::*;
-    use varco::soap::schema::XmlType;
+    use super::common::read_response::read_response;
     use varco::soap::{DecodeError, Response, decode, encode};
 
     /// soap_decode, crash-b07b848f: control characters inside an end tag. quick-xml let them
@@ -964,18 +963,6 @@ mod fuzz_findings {
     /// dropped them (the answer read back differently). Now the document is refused for the
     /// characters themselves, and fault descriptions are capped and carry only XML characters.
     const CONTROL_CHARACTERS_IN_AN_END_TAG: &[u8] = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:pafn=\"http://pagopa-api.pagopa.gov.it/pa/paForNode.xsd\">\n  <soapenv:Header/>\n  <soapenv:Body>\n    <pafn:paGetPaymentReq>\n      <idPA>77777777777</idPA>\n      <idBrokerPA>77777777777</\x02\x00\x00\x00\x00\x00\x00\x00PA>\n      <idStation>77777777017<7_/7idStation>\n      <qrCode>\n        <fiscalCode>77777777777</fiscalCode>\n        <noticeNumber>301000000000000952</noticeNumber>\n      </qrCode>\n      <transferTyp>\n        <fiscalCode>77777777777</fiscalCodentReq>\n  </soapenv:Body>\n</soapenv:Envelope>\n";
-
-    fn read_response(op: Operation, payload: &varco::soap::xml::Element) -> Option<Response> {
-        Some(match op {
-            Operation::VerifyPaymentNotice => Response::Verify(XmlType::read(payload).ok()?),
-            Operation::GetPayment => Response::GetPayment(XmlType::read(payload).ok()?),
-            Operation::GetPaymentV2 => Response::GetPaymentV2(XmlType::read(payload).ok()?),
-            Operation::SendRt | Operation::SendRtV2 => {
-                Response::SendRt(op, XmlType::read(payload).ok()?)
-            }
-            Operation::DemandPaymentNotice => Response::Demand(XmlType::read(payload).ok()?),
-        })
-    }
 
     /// What soap_decode asserts for one input: a refusal's KO answer reads back unchanged.
     fn replay(input: &[u8], action: &str) {

@@ -600,7 +600,7 @@ async fn unknown_notices_are_verified_at_the_gestionale() {
     }
     let fault = |xml: &str| common::element(xml, "faultCode").map(str::to_owned);
 
-    let ok = verify(&r, &nav(1)).await;
+    let ok = verify(r, &nav(1)).await;
     assert_eq!(common::element(&ok, "amount"), Some("45.10"), "{ok}");
     let stored = store
         .pendenza("77777777777", &nav(1)[1..])
@@ -611,20 +611,20 @@ async fn unknown_notices_are_verified_at_the_gestionale() {
         (Some("gest"), 4510)
     );
     assert_eq!(
-        fault(&verify(&r, &nav(2)).await).as_deref(),
+        fault(&verify(r, &nav(2)).await).as_deref(),
         Some("PAA_PAGAMENTO_ANNULLATO")
     );
     assert_eq!(
-        fault(&verify(&r, &nav(3)).await).as_deref(),
+        fault(&verify(r, &nav(3)).await).as_deref(),
         Some("PAA_PAGAMENTO_SCADUTO")
     );
     assert_eq!(
-        fault(&verify(&r, &nav(4)).await).as_deref(),
+        fault(&verify(r, &nav(4)).await).as_deref(),
         Some("PAA_PAGAMENTO_SCONOSCIUTO")
     );
     let started = std::time::Instant::now();
     assert_eq!(
-        fault(&verify(&r, &nav(5)).await).as_deref(),
+        fault(&verify(r, &nav(5)).await).as_deref(),
         Some("PAA_PAGAMENTO_SCONOSCIUTO")
     );
     assert!(
@@ -633,7 +633,7 @@ async fn unknown_notices_are_verified_at_the_gestionale() {
         started.elapsed()
     );
     assert_eq!(
-        fault(&verify(&r, &nav(6)).await).as_deref(),
+        fault(&verify(r, &nav(6)).await).as_deref(),
         Some("PAA_PAGAMENTO_SCONOSCIUTO"),
         "another notice's answer is refused"
     );
@@ -644,22 +644,22 @@ async fn unknown_notices_are_verified_at_the_gestionale() {
             .is_none()
     );
     assert_eq!(
-        fault(&verify(&r, &nav(8)).await).as_deref(),
+        fault(&verify(r, &nav(8)).await).as_deref(),
         Some("PAA_PAGAMENTO_SCONOSCIUTO")
     );
     assert_eq!(
-        fault(&verify(&r, &nav(9)).await).as_deref(),
+        fault(&verify(r, &nav(9)).await).as_deref(),
         Some("PAA_PAGAMENTO_SCONOSCIUTO")
     );
     // A notice no application claims is never asked about.
     assert_eq!(
-        fault(&verify(&r, "301000000000099919").await).as_deref(),
+        fault(&verify(r, "301000000000099919").await).as_deref(),
         Some("PAA_PAGAMENTO_SCONOSCIUTO")
     );
 
     // Once stored, the gestionale being down does not matter.
     server.abort();
-    let again = verify(&r, &nav(1)).await;
+    let again = verify(r, &nav(1)).await;
     assert_eq!(common::element(&again, "outcome"), Some("OK"), "{again}");
 }
 
@@ -677,7 +677,7 @@ async fn stale_positions_are_refreshed_or_answered_from_the_stored_copy() {
         let (store, r) = (&v.store, &v.nodo);
         // The gestionale answers with a new amount: refreshed.
         g.answer(nav.as_str(), 0, 200, verificata(nav.as_str(), 130.0));
-        let fresh = verify(&r, nav.as_str()).await;
+        let fresh = verify(r, nav.as_str()).await;
         assert_eq!(common::element(&fresh, "amount"), Some("130.00"), "{fresh}");
         // Make it stale again, and the gestionale fail.
         store
@@ -692,7 +692,7 @@ async fn stale_positions_are_refreshed_or_answered_from_the_stored_copy() {
             )
             .unwrap();
         g.answer(nav.as_str(), 0, 500, "{}".into());
-        let answer = verify(&r, nav.as_str()).await;
+        let answer = verify(r, nav.as_str()).await;
         if mandatory {
             assert_eq!(
                 common::element(&answer, "faultCode"),
@@ -934,7 +934,7 @@ async fn a_receipt_stored_during_a_refresh_is_never_undone() {
             async move { verify(&r, &nav).await }
         });
         tokio::time::sleep(Duration::from_millis(80)).await;
-        let paid = pay(&r, &nav, &format!("race-{reference}")).await;
+        let paid = pay(r, &nav, &format!("race-{reference}")).await;
         assert_eq!(
             common::element(&paid, "outcome"),
             Some("OK"),
@@ -951,7 +951,7 @@ async fn a_receipt_stored_during_a_refresh_is_never_undone() {
         assert_eq!(p.ricevute, [format!("race-{reference}")], "{what}");
         assert_eq!(p.importo, 12000, "{what}: the paid amount stays");
         assert_eq!(
-            fault(&verify(&r, nav.as_str()).await).as_deref(),
+            fault(&verify(r, nav.as_str()).await).as_deref(),
             Some("PAA_PAGAMENTO_DUPLICATO"),
             "{what}"
         );
@@ -967,7 +967,7 @@ async fn a_refresh_never_touches_another_applications_position() {
     let (v, nav) = app_with_stale(addr, "", 40, "demo");
     let (store, r) = (&v.store, &v.nodo);
     g.answer(nav.as_str(), 0, 200, verificata(nav.as_str(), 999.0));
-    let answer = verify(&r, nav.as_str()).await;
+    let answer = verify(r, nav.as_str()).await;
     assert_eq!(
         common::element(&answer, "amount"),
         Some("120.00"),
@@ -995,7 +995,7 @@ async fn unknown_to_the_gestionale_is_unknown_even_with_a_stored_copy() {
         200,
         json!({"stato": "SCONOSCIUTA", "descrizioneStato": "rimossa"}).to_string(),
     );
-    let answer = verify(&r, nav.as_str()).await;
+    let answer = verify(r, nav.as_str()).await;
     assert_eq!(
         common::element(&answer, "faultCode"),
         Some("PAA_PAGAMENTO_SCONOSCIUTO"),

@@ -7,6 +7,7 @@ pub mod app;
 pub mod avviso;
 pub mod https;
 pub mod pki;
+pub mod read_response;
 
 #[allow(unused_imports)]
 pub use app::{DEMO_APP, DEMO_OPERATOR, TestApp, basic};
