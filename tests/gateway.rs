@@ -364,7 +364,6 @@ fn cli_renders_a_notice_and_lists_the_outbox() {
 
 /// Any REST call over HTTP as the demo application: (status, content type, body).
 async fn rest(method: &str, url: &str, body: Option<&str>, accept: &str) -> (u16, String, Vec<u8>) {
-    use base64::Engine;
     let client: hyper_util::client::legacy::Client<_, http_body_util::Full<bytes::Bytes>> =
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
             .build_http();
@@ -372,21 +371,8 @@ async fn rest(method: &str, url: &str, body: Option<&str>, accept: &str) -> (u16
         .method(method)
         .uri(url)
         .header("accept", accept)
-        .header(
-            "content-type",
-            if method == "PATCH" {
-                "application/json-patch+json"
-            } else {
-                "application/json"
-            },
-        )
-        .header(
-            "authorization",
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode("demo:demo")
-            ),
-        )
+        .header("content-type", common::app::content_type_for(method))
+        .header("authorization", common::basic(common::DEMO_APP))
         .body(http_body_util::Full::new(bytes::Bytes::from(
             body.unwrap_or("").to_owned(),
         )))
