@@ -97,13 +97,7 @@ async fn track_rest(
     if probe || !state.journal.enabled() {
         let response = next.run(req).await;
         let status = response.status().as_u16();
-        let elapsed = started.elapsed();
-        crate::metrics::rest_request(&method, status, elapsed.as_secs_f64());
-        if probe || status == 429 {
-            tracing::debug!(method = %method, status, duration_us = elapsed.as_micros() as u64, "api");
-        } else {
-            tracing::info!(method = %method, status, duration_us = elapsed.as_micros() as u64, "api");
-        }
+        rest_done(&method, None, status, started, probe || status == 429);
         return response;
     }
     let (call, mut req) = RestCall::of(req).await;
@@ -111,58 +105,67 @@ async fn track_rest(
     if let Some(slot) = &slot {
         req.extensions_mut().insert(slot.clone());
     }
-    let mut response = next.run(req).await;
+    let response = next.run(req).await;
     let status = response.status().as_u16();
     if status == 429 {
         // A client past its login-failure limit: counted, logged once when it crossed the
         // limit (api::auth), never journaled one by one (a flood would purge real events).
-        let elapsed = started.elapsed();
-        crate::metrics::rest_request(&method, status, elapsed.as_secs_f64());
-        tracing::debug!(method = %method, status, duration_us = elapsed.as_micros() as u64, "api");
+        rest_done(&method, None, status, started, true);
         return response;
     }
-    let mut payloads = None;
-    if let Some(slot) = slot {
-        let sent = slot
-            .0
-            .lock()
-            .ok()
-            .and_then(|mut s| s.take())
-            .map(|bytes| rest_payload(call.content_type.as_deref(), &bytes));
-        let (parts, body) = response.into_parts();
-        let bytes = axum::body::to_bytes(body, usize::MAX)
-            .await
-            .unwrap_or_default();
-        let kind = parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        payloads = Some((sent, rest_payload(kind.as_deref(), &bytes)));
-        response = axum::response::Response::from_parts(parts, axum::body::Body::from(bytes));
-    }
-    let elapsed = started.elapsed();
-    crate::metrics::rest_request(&method, status, elapsed.as_secs_f64());
-    // The route as declared, never the path: a path may carry ids a gestionale chose.
-    tracing::info!(
-        method = %method,
-        route = %call.template,
-        status,
-        duration_us = elapsed.as_micros() as u64,
-        "api"
-    );
-    let (request_payload, response_payload) = match payloads {
-        Some((sent, answered)) => (sent, Some(answered)),
-        None => (None, None),
+    let (response, (sent, answered)) = match slot {
+        Some(slot) => payloads(&slot, &call, response).await,
+        None => (response, (None, None)),
     };
-    state.journal.record(call.event(
-        (state.nodo.clock)(),
-        elapsed,
-        status,
-        request_payload,
-        response_payload,
-    ));
+    let elapsed = rest_done(&method, Some(&call.template), status, started, false);
+    let at = (state.nodo.clock)();
+    state
+        .journal
+        .record(call.event(at, elapsed, status, sent, answered));
     response
+}
+
+/// Metrics and the log line of a REST call (at debug for probes and refusals past the
+/// login-failure limit); returns the call's duration. The route is the one declared, never
+/// the path: a path may carry ids a gestionale chose.
+fn rest_done(
+    method: &str,
+    route: Option<&str>,
+    status: u16,
+    started: Instant,
+    quiet: bool,
+) -> std::time::Duration {
+    let elapsed = started.elapsed();
+    crate::metrics::rest_request(method, status, elapsed.as_secs_f64());
+    let duration_us = elapsed.as_micros() as u64;
+    match (quiet, route) {
+        (true, _) => tracing::debug!(method, status, duration_us, "api"),
+        (false, None) => tracing::info!(method, status, duration_us, "api"),
+        (false, Some(route)) => tracing::info!(method, route, status, duration_us, "api"),
+    }
+    elapsed
+}
+
+/// The request body the authenticated layer put in `slot` and the response body, for the
+/// journal; the response is rebuilt from the bytes read.
+async fn payloads(
+    slot: &api::PayloadSlot,
+    call: &RestCall,
+    response: axum::response::Response,
+) -> (axum::response::Response, (Option<String>, Option<String>)) {
+    let sent = (slot.0.lock().ok())
+        .and_then(|mut s| s.take())
+        .map(|bytes| rest_payload(call.content_type.as_deref(), &bytes));
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let kind = (parts.headers.get(header::CONTENT_TYPE))
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let answered = rest_payload(kind.as_deref(), &bytes);
+    let response = axum::response::Response::from_parts(parts, axum::body::Body::from(bytes));
+    (response, (sent, Some(answered)))
 }
 
 /// What the journal keeps of a REST request, taken before the handler runs.

@@ -131,10 +131,12 @@ fn verify_doc(prolog: &str, id_pa: &str) -> String {
     )
 }
 
-fn start() -> (tempfile::TempDir, Gateway) {
+/// A gateway on the demo in a directory of its own, and the `host:port` of its nodo listener.
+fn start() -> (tempfile::TempDir, Gateway, String) {
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(dir.path());
-    (dir, gw)
+    let addr = host_port(&gw.nodo);
+    (dir, gw, addr)
 }
 
 /// A gateway whose header timeout is `ms`.
@@ -156,8 +158,7 @@ fn start_with_header_timeout(ms: u64) -> (tempfile::TempDir, Gateway) {
 
 #[test]
 fn doctype_external_entities_and_entity_bombs_are_refused_and_memory_stays_flat() {
-    let (_dir, gw) = start();
-    let addr = host_port(&gw.nodo);
+    let (_dir, gw, addr) = start();
     assert_serving(&gw);
     let before = rss_kib(gw.child.id());
     // What must never come back: the first line of /etc/passwd, or its usual start.
@@ -247,8 +248,7 @@ fn doctype_external_entities_and_entity_bombs_are_refused_and_memory_stays_flat(
 
 #[test]
 fn ten_thousand_levels_of_nesting_are_refused_without_overflowing_the_stack() {
-    let (_dir, gw) = start();
-    let addr = host_port(&gw.nodo);
+    let (_dir, gw, addr) = start();
     let deep = |n: usize| format!("{}{}", "<a>".repeat(n), "</a>".repeat(n));
     // Inside the Body, with a SOAPAction: a KO of that operation.
     let body = verify_doc("", "77777777777")
@@ -277,9 +277,19 @@ fn nested_json(depth: usize) -> String {
     format!("{}{}", "[".repeat(depth), "]".repeat(depth))
 }
 
+/// Sends a raw request and splits the answer: (status, body).
+fn exchange_for_body(addr: &str, request: &[u8], timeout: Duration) -> (u16, String) {
+    let answer = exchange(addr, request, timeout);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status(&answer), body)
+}
+
 /// A raw HTTP call to the api listener as the demo application; returns (status, body).
 fn api_call(gw: &Gateway, method: &str, path: &str, body: &str) -> (u16, String) {
-    let answer = exchange(
+    exchange_for_body(
         &host_port(&gw.api),
         format!(
             "{method} /api/pendenze/v2{path} HTTP/1.1\r\nHost: varco\r\nConnection: close\r\nAuthorization: Basic ZGVtbzpkZW1v\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -287,12 +297,7 @@ fn api_call(gw: &Gateway, method: &str, path: &str, body: &str) -> (u16, String)
         )
         .as_bytes(),
         Duration::from_secs(10),
-    );
-    let body = answer
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status(&answer), body)
+    )
 }
 
 /// PUT the REST fixture as `id`, with `datiAllegati` set to `dati` (raw JSON) when given.
@@ -310,7 +315,7 @@ fn opaque_json_a_position_carries_is_refused_or_read_back() {
     // as JSON with `datiAllegati` deeper than in the request: a PUT with `datiAllegati` 126
     // levels deep used to be answered 201 and then every GET of it was a 500. Opaque values
     // are now limited to 32 levels (422 beyond), and whatever is accepted reads back.
-    let (_dir, gw) = start();
+    let (_dir, gw, _) = start();
     for depth in [1, 32, 33, 126, 127] {
         let id = format!("nested-{depth}");
         let (s, answer) = put_pendenza(&gw, &id, Some(&nested_json(depth)));
@@ -403,8 +408,7 @@ fn stream_100_mib(
 
 #[test]
 fn a_100_mib_body_is_refused_early_with_413_chunked_or_not() {
-    let (_dir, gw) = start();
-    let addr = host_port(&gw.nodo);
+    let (_dir, gw, addr) = start();
     assert_serving(&gw);
     let before = rss_kib(gw.child.id());
     let headers = "Content-Type: text/xml\r\nSOAPAction: paSendRTV2\r\n";
@@ -428,52 +432,37 @@ fn a_100_mib_body_is_refused_early_with_413_chunked_or_not() {
 
 #[test]
 fn malformed_requests_are_refused_cleanly() {
-    let (_dir, gw) = start();
-    let addr = host_port(&gw.nodo);
+    let (_dir, gw, addr) = start();
     let good = fixture("demo/verify.xml");
     let xml = b"text/xml; charset=utf-8".as_slice();
+    let post_xml = |action: &[u8], body: &[u8]| post_soap(&addr, Some(action), xml, body);
 
     // Invalid UTF-8 in the body: a KO saying so.
     let mut bad = good.clone().into_bytes();
     let at = good.find("77777777777").unwrap();
     bad[at] = 0xff;
-    let answer = post_soap(&addr, Some(b"paVerifyPaymentNotice"), xml, &bad);
+    let answer = post_xml(b"paVerifyPaymentNotice", &bad);
     assert_ko(&answer, "PAA_SINTASSI_EXTRAXSD", "invalid UTF-8 body");
     assert!(answer.contains("UTF-8"), "{answer}");
     // UTF-16 is not UTF-8 either.
     let utf16: Vec<u8> = good.encode_utf16().flat_map(u16::to_le_bytes).collect();
-    let answer = post_soap(&addr, Some(b"paVerifyPaymentNotice"), xml, &utf16);
+    let answer = post_xml(b"paVerifyPaymentNotice", &utf16);
     assert_ko(&answer, "PAA_SINTASSI_EXTRAXSD", "UTF-16 body");
     // Characters XML excludes (found by make fuzz): refused, not dropped on the way back.
     let control = good.replacen("77777777777", "7777777777\u{1}", 1);
-    let answer = post_soap(
-        &addr,
-        Some(b"paVerifyPaymentNotice"),
-        xml,
-        control.as_bytes(),
-    );
+    let answer = post_xml(b"paVerifyPaymentNotice", control.as_bytes());
     assert_ko(&answer, "PAA_SINTASSI_EXTRAXSD", "a control character");
     assert!(answer.contains("U+0001"), "{answer}");
 
     // Invalid UTF-8 in SOAPAction: not an operation name, so the body decides.
-    let answer = post_soap(
-        &addr,
-        Some(b"paVerify\xffPaymentNotice"),
-        xml,
-        good.as_bytes(),
-    );
+    let answer = post_xml(b"paVerify\xffPaymentNotice", good.as_bytes());
     assert_eq!(status(&answer), 200, "{answer}");
     assert!(answer.contains("paVerifyPaymentNoticeRes"), "{answer}");
     // A control character in a header value is refused by the HTTP parser.
-    let answer = post_soap(
-        &addr,
-        Some(b"paVerify\x01PaymentNotice"),
-        xml,
-        good.as_bytes(),
-    );
+    let answer = post_xml(b"paVerify\x01PaymentNotice", good.as_bytes());
     assert_eq!(status(&answer), 400, "{answer}");
     // A SOAPAction naming another operation than the body's element.
-    let answer = post_soap(&addr, Some(b"paSendRTV2"), xml, good.as_bytes());
+    let answer = post_xml(b"paSendRTV2", good.as_bytes());
     assert_ko(&answer, "PAA_SINTASSI_EXTRAXSD", "SOAPAction mismatch");
 
     // Not a SOAP 1.1 content type: 415, before the body is looked at.
@@ -509,7 +498,7 @@ fn malformed_requests_are_refused_cleanly() {
     assert!(answer.contains("SOAP 1.2"), "{answer}");
 
     // Empty body: a KO with SOAPAction, a SOAP Fault without.
-    let answer = post_soap(&addr, Some(b"paVerifyPaymentNotice"), xml, b"");
+    let answer = post_xml(b"paVerifyPaymentNotice", b"");
     assert_ko(&answer, "PAA_SINTASSI_EXTRAXSD", "empty body");
     let answer = post_soap(&addr, None, xml, b"");
     assert_eq!(status(&answer), 500, "{answer}");
@@ -517,12 +506,7 @@ fn malformed_requests_are_refused_cleanly() {
 
     // Truncated envelopes, cut at every 97th byte.
     for cut in (0..good.len()).step_by(97) {
-        let answer = post_soap(
-            &addr,
-            Some(b"paVerifyPaymentNotice"),
-            xml,
-            &good.as_bytes()[..cut],
-        );
+        let answer = post_xml(b"paVerifyPaymentNotice", &good.as_bytes()[..cut]);
         assert_ko(&answer, "PAA_SINTASSI_EXTRAXSD", &format!("cut at {cut}"));
     }
     // A body shorter than its Content-Length: the server waits, the client gives up; nothing
@@ -541,8 +525,7 @@ fn malformed_requests_are_refused_cleanly() {
 
 #[test]
 fn oversized_and_numerous_headers_are_refused() {
-    let (_dir, gw) = start();
-    let addr = host_port(&gw.nodo);
+    let (_dir, gw, addr) = start();
     let good = fixture("demo/verify.xml");
     let request = |headers: &str| {
         format!(
@@ -581,8 +564,7 @@ fn oversized_and_numerous_headers_are_refused() {
 
 #[test]
 fn request_smuggling_is_refused_and_the_smuggled_request_never_runs() {
-    let (_dir, gw) = start();
-    let addr = host_port(&gw.nodo);
+    let (_dir, gw, addr) = start();
     // What a smuggled request would get: the WSDL.
     let smuggled = "GET /paForNode?wsdl HTTP/1.1\r\nHost: varco\r\n\r\n";
     let head = "POST /paForNode HTTP/1.1\r\nHost: varco\r\nContent-Type: text/xml\r\nSOAPAction: paVerifyPaymentNotice\r\n";
@@ -760,7 +742,7 @@ fn ten_thousand_idle_connections_do_not_stop_a_fresh_client_and_are_closed_by_th
 
 #[test]
 fn an_unauthenticated_100_mib_body_to_the_api_is_refused_before_it_is_read() {
-    let (_dir, gw) = start();
+    let (_dir, gw, _) = start();
     let before = rss_kib(gw.child.id());
     let (answer, sent) = stream_100_mib(
         &host_port(&gw.api),
@@ -786,7 +768,7 @@ fn an_unauthenticated_100_mib_body_to_the_api_is_refused_before_it_is_read() {
 /// application, whose password was verified before the flood, is still served.
 #[test]
 fn a_flood_of_wrong_passwords_is_limited_and_memory_stays_flat() {
-    let (_dir, gw) = start();
+    let (_dir, gw, _) = start();
     let api = host_port(&gw.api);
     let request = |user: &str, password: &str| {
         use base64::Engine;
@@ -795,14 +777,14 @@ fn a_flood_of_wrong_passwords_is_limited_and_memory_stays_flat() {
             "GET /api/pendenze/v2/pendenze HTTP/1.1\r\nHost: varco\r\nConnection: close\r\nAuthorization: Basic {creds}\r\n\r\n"
         )
     };
-    assert_eq!(
+    let status_as = |user: &str, password: &str| {
         status(&exchange(
             &api,
-            request("demo", "demo").as_bytes(),
-            Duration::from_secs(10)
-        )),
-        200
-    );
+            request(user, password).as_bytes(),
+            Duration::from_secs(10),
+        ))
+    };
+    assert_eq!(status_as("demo", "demo"), 200);
     let before = rss_kib(gw.child.id());
     let answers: Vec<String> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..200)
@@ -832,23 +814,9 @@ fn a_flood_of_wrong_passwords_is_limited_and_memory_stays_flat() {
     );
     assert_rss_flat(&gw, before, "a wrong-password flood");
     // The gestionale that authenticated before the flood is not locked out by it.
-    assert_eq!(
-        status(&exchange(
-            &api,
-            request("demo", "demo").as_bytes(),
-            Duration::from_secs(10)
-        )),
-        200
-    );
+    assert_eq!(status_as("demo", "demo"), 200);
     // A fresh wrong password from the flooding address is limited without an argon2.
-    assert_eq!(
-        status(&exchange(
-            &api,
-            request("demo", "altra").as_bytes(),
-            Duration::from_secs(10)
-        )),
-        429
-    );
+    assert_eq!(status_as("demo", "altra"), 429);
 }
 
 /// Sends `head` (a request with `Content-Length: 1000`) on a fresh connection, then one body
@@ -961,22 +929,17 @@ fn a_body_trickled_one_byte_a_second_is_cut_off_at_the_body_deadline_on_both_lis
 
 /// GET `path` on a listener URL; (status, body).
 fn varco_get(base: &str, path: &str) -> (u16, String) {
-    let answer = exchange(
+    exchange_for_body(
         &host_port(base),
         format!("GET {path} HTTP/1.1\r\nHost: varco\r\nConnection: close\r\n\r\n").as_bytes(),
         Duration::from_secs(10),
-    );
-    let body = answer
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status(&answer), body)
+    )
 }
 
 #[test]
 fn sighup_without_tls_neither_ends_nor_stops_the_gateway() {
     // Log rotation and `systemctl reload` send SIGHUP; its default action ends a process.
-    let (_dir, gw) = start();
+    let (_dir, gw, _) = start();
     for _ in 0..3 {
         let sent = std::process::Command::new("kill")
             .args(["-HUP", &gw.child.id().to_string()])
@@ -992,8 +955,7 @@ fn sighup_without_tls_neither_ends_nor_stops_the_gateway() {
 
 /// Inputs `make fuzz` found, replayed through the same checks as the fuzz target.
 mod fuzz_findings {
-    use varco::soap::messages::*;
-    use varco::soap::schema::XmlType;
+    use super::common::read_response::read_response;
     use varco::soap::{DecodeError, Response, decode, encode};
 
     /// soap_decode, crash-b07b848f: control characters inside an end tag. quick-xml let them
@@ -1001,18 +963,6 @@ mod fuzz_findings {
     /// dropped them (the answer read back differently). Now the document is refused for the
     /// characters themselves, and fault descriptions are capped and carry only XML characters.
     const CONTROL_CHARACTERS_IN_AN_END_TAG: &[u8] = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:pafn=\"http://pagopa-api.pagopa.gov.it/pa/paForNode.xsd\">\n  <soapenv:Header/>\n  <soapenv:Body>\n    <pafn:paGetPaymentReq>\n      <idPA>77777777777</idPA>\n      <idBrokerPA>77777777777</\x02\x00\x00\x00\x00\x00\x00\x00PA>\n      <idStation>77777777017<7_/7idStation>\n      <qrCode>\n        <fiscalCode>77777777777</fiscalCode>\n        <noticeNumber>301000000000000952</noticeNumber>\n      </qrCode>\n      <transferTyp>\n        <fiscalCode>77777777777</fiscalCodentReq>\n  </soapenv:Body>\n</soapenv:Envelope>\n";
-
-    fn read_response(op: Operation, payload: &varco::soap::xml::Element) -> Option<Response> {
-        Some(match op {
-            Operation::VerifyPaymentNotice => Response::Verify(XmlType::read(payload).ok()?),
-            Operation::GetPayment => Response::GetPayment(XmlType::read(payload).ok()?),
-            Operation::GetPaymentV2 => Response::GetPaymentV2(XmlType::read(payload).ok()?),
-            Operation::SendRt | Operation::SendRtV2 => {
-                Response::SendRt(op, XmlType::read(payload).ok()?)
-            }
-            Operation::DemandPaymentNotice => Response::Demand(XmlType::read(payload).ok()?),
-        })
-    }
 
     /// What soap_decode asserts for one input: a refusal's KO answer reads back unchanged.
     fn replay(input: &[u8], action: &str) {

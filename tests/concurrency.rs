@@ -3,28 +3,18 @@
 mod common;
 
 use axum::body::Body;
-use http_body_util::BodyExt;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-use tower::ServiceExt;
+use common::TestApp;
 use varco::domain::{ReceiptStatus, Stato};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixty_four_activations_and_receipts_on_one_notice() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = Arc::new(varco::config::Config::demo());
-    let store = varco::store::Store::open(dir.path(), 16).unwrap();
-    varco::demo::seed(&config, &store, chrono::Utc::now()).unwrap();
-    let state = varco::app::AppState::new(
-        varco::nodo::Nodo::new(config, store.clone(), varco::domain::system_clock()),
-        Arc::new(AtomicBool::new(true)),
-    );
-    let router = varco::app::nodo_router(state);
+    let app = TestApp::demo();
+    let store = &app.store;
     let nav = "301000000000001053";
     let activate = common::qr_request("paGetPaymentV2Request", nav, "");
     let mut tasks = Vec::new();
     for i in 0..64 {
-        let router = router.clone();
+        let router = app.nodo.clone();
         let (action, body) = if i % 2 == 0 {
             ("paGetPaymentV2", activate.clone())
         } else {
@@ -41,16 +31,8 @@ async fn sixty_four_activations_and_receipts_on_one_notice() {
                 .header("soapaction", action)
                 .body(Body::from(body))
                 .unwrap();
-            let resp = router.oneshot(req).await.unwrap();
-            let text = String::from_utf8(
-                resp.into_body()
-                    .collect()
-                    .await
-                    .unwrap()
-                    .to_bytes()
-                    .to_vec(),
-            )
-            .unwrap();
+            let reply = common::app::send(&router, req).await;
+            let text = String::from_utf8(reply.body.to_vec()).unwrap();
             (action, text)
         }));
     }

@@ -9,29 +9,14 @@ mod common;
 use axum::body::Body;
 use axum::http::Request;
 use chrono::{TimeZone, Utc};
-use http_body_util::BodyExt;
+use common::TestApp;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-use tower::ServiceExt;
-use varco::app::{AppState, nodo_router};
-use varco::config::Config;
-use varco::nodo::Nodo;
 use varco::replay::{compare, load_cases};
-use varco::store::Store;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fixture_answers_as_recorded_and_validates_against_the_official_schema() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = Arc::new(Config::demo());
-    let store = Store::open(dir.path(), 16).unwrap();
     let fixed_now = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap();
-    varco::demo::seed(&config, &store, fixed_now).unwrap();
-    let state = AppState::new(
-        Nodo::new(config, store, Arc::new(move || fixed_now)),
-        Arc::new(AtomicBool::new(true)),
-    );
-    let router = nodo_router(state);
+    let app = TestApp::builder().fixed_clock(fixed_now).build();
 
     let cases = load_cases(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/soap")).unwrap();
     assert!(cases.len() >= 60, "only {} fixtures", cases.len());
@@ -43,13 +28,13 @@ async fn every_fixture_answers_as_recorded_and_validates_against_the_official_sc
         if let Some(a) = &case.soap_action {
             req = req.header("soapaction", a);
         }
-        let resp = router
-            .clone()
-            .oneshot(req.body(Body::from(case.request.clone())).unwrap())
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 200, "{}", case.name);
-        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let reply = common::app::send(
+            &app.nodo,
+            req.body(Body::from(case.request.clone())).unwrap(),
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{}", case.name);
+        let body = reply.body;
         if let Err(why) = compare(&case.response, &body) {
             failures.push(format!("{}: {why}", case.name));
         }
@@ -68,9 +53,7 @@ async fn every_fixture_answers_as_recorded_and_validates_against_the_official_sc
         failures.join("\n")
     );
 
-    if !common::schema_check_available() {
-        return;
-    }
+    common::require_schema_check();
     let xsd = common::official_xsd();
     let invalid: Vec<String> = common::validate(&xsd, &responses)
         .into_iter()

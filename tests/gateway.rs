@@ -4,21 +4,13 @@
 
 mod common;
 
-use common::{Gateway, element, fixture, qr_request, soap};
+use common::{Gateway, element, fixture, soap, varco_cli};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use varco::domain::{OutboxState, Stato};
 use varco::store::Store;
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// A receipt for demo notice reference `n` (120.00, one transfer), from the V2 fixture.
 fn receipt_v2(n: u64, receipt_id: &str) -> String {
@@ -33,37 +25,22 @@ fn receipt_v2(n: u64, receipt_id: &str) -> String {
 fn full_flow_v1_and_v2_over_http() {
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(dir.path());
-    rt().block_on(async {
+    common::runtime().block_on(async {
         // V2 on demo notice 10, with the demo curl files.
-        let (s, body) = soap(
-            &gw.nodo,
-            "paVerifyPaymentNotice",
-            &fixture("demo/verify.xml"),
-        )
-        .await;
+        let (s, body) = common::soap_demo(&gw.nodo, "paVerifyPaymentNotice").await;
         assert_eq!(s, 200);
         assert_eq!(element(&body, "outcome"), Some("OK"), "{body}");
         assert_eq!(element(&body, "amount"), Some("120.00"));
-        let (_, body) = soap(
-            &gw.nodo,
-            "paGetPaymentV2",
-            &fixture("demo/get-payment-v2.xml"),
-        )
-        .await;
+        let (_, body) = common::soap_demo(&gw.nodo, "paGetPaymentV2").await;
         assert_eq!(element(&body, "outcome"), Some("OK"), "{body}");
         assert_eq!(
             element(&body, "creditorReferenceId"),
             Some("01000000000001053")
         );
         assert_eq!(element(&body, "paymentAmount"), Some("120.00"));
-        let (_, body) = soap(&gw.nodo, "paSendRTV2", &fixture("demo/send-rt-v2.xml")).await;
+        let (_, body) = common::soap_demo(&gw.nodo, "paSendRTV2").await;
         assert_eq!(element(&body, "outcome"), Some("OK"), "{body}");
-        let (_, body) = soap(
-            &gw.nodo,
-            "paVerifyPaymentNotice",
-            &fixture("demo/verify.xml"),
-        )
-        .await;
+        let (_, body) = common::soap_demo(&gw.nodo, "paVerifyPaymentNotice").await;
         assert_eq!(
             element(&body, "faultCode"),
             Some("PAA_PAGAMENTO_DUPLICATO"),
@@ -72,19 +49,10 @@ fn full_flow_v1_and_v2_over_http() {
 
         // V1 on demo notice 1.
         let nav = "301000000000000144";
-        let (_, body) = soap(
-            &gw.nodo,
-            "paVerifyPaymentNotice",
-            &qr_request("paVerifyPaymentNoticeReq", nav, ""),
-        )
-        .await;
+        let (_, body) = common::soap_qr(&gw.nodo, "paVerifyPaymentNotice", nav, "").await;
         assert_eq!(element(&body, "outcome"), Some("OK"), "{body}");
-        let (_, body) = soap(
-            &gw.nodo,
-            "paGetPayment",
-            &qr_request("paGetPaymentReq", nav, "<amount>120.00</amount>"),
-        )
-        .await;
+        let (_, body) =
+            common::soap_qr(&gw.nodo, "paGetPayment", nav, "<amount>120.00</amount>").await;
         assert_eq!(element(&body, "outcome"), Some("OK"), "{body}");
         assert_eq!(element(&body, "transferAmount"), Some("120.00"));
         let v1 = fixture("soap/paSendRT/ok.request.xml")
@@ -93,12 +61,7 @@ fn full_flow_v1_and_v2_over_http() {
             .replace("v10000000000000000000000000000ok", "flow-v1-receipt");
         let (_, body) = soap(&gw.nodo, "paSendRT", &v1).await;
         assert_eq!(element(&body, "outcome"), Some("OK"), "{body}");
-        let (_, body) = soap(
-            &gw.nodo,
-            "paGetPayment",
-            &qr_request("paGetPaymentReq", nav, ""),
-        )
-        .await;
+        let (_, body) = common::soap_qr(&gw.nodo, "paGetPayment", nav, "").await;
         assert_eq!(
             element(&body, "faultCode"),
             Some("PAA_PAGAMENTO_DUPLICATO"),
@@ -145,20 +108,17 @@ fn full_flow_v1_and_v2_over_http() {
 fn replay_command_passes_against_the_binary_and_http_refusals() {
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(dir.path());
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_varco"))
-        .args([
-            "replay",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/soap"),
-            "--url",
-            &gw.nodo,
-        ])
-        .output()
-        .unwrap();
+    let out = varco_cli([
+        "replay",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/soap"),
+        "--url",
+        &gw.nodo,
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
 
-    rt().block_on(async {
+    common::runtime().block_on(async {
         // The WSDL and its schema.
         let (s, wsdl) = common::get(&format!("{}?wsdl", gw.nodo)).await.unwrap();
         assert_eq!(s, 200);
@@ -239,7 +199,7 @@ fn receipts_answered_ok_survive(stop_process: impl FnOnce(Gateway)) {
     let url = gw.nodo.clone();
     let acked: Arc<std::sync::Mutex<Vec<(u64, String)>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
-    let runtime = rt();
+    let runtime = common::runtime();
     let mut tasks = Vec::new();
     for worker in 0..16u64 {
         let (url, acked, stop) = (url.clone(), acked.clone(), stop.clone());
@@ -322,7 +282,7 @@ fn positions_created_with_201_survive_kill_9_and_are_payable_after_restart() {
     let gw = Gateway::start(dir.path());
     let base = format!("{}/api/pendenze/v2/pendenze/demo", gw.api);
     let mut created = Vec::new();
-    rt().block_on(async {
+    common::runtime().block_on(async {
         for i in 0..40 {
             let body = serde_json::json!({
                 "idTipoPendenza": "LIBERO", "idDominio": "77777777777", "causale": format!("Mensa scolastica {i}"),
@@ -338,14 +298,9 @@ fn positions_created_with_201_survive_kill_9_and_are_payable_after_restart() {
     // No graceful shutdown: the process dies right after the last 201.
     gw.kill9();
     let gw = Gateway::start(dir.path());
-    rt().block_on(async {
+    common::runtime().block_on(async {
         for nav in &created {
-            let (_, verify) = soap(
-                &gw.nodo,
-                "paVerifyPaymentNotice",
-                &qr_request("paVerifyPaymentNoticeReq", nav, ""),
-            )
-            .await;
+            let (_, verify) = common::soap_qr(&gw.nodo, "paVerifyPaymentNotice", nav, "").await;
             assert_eq!(element(&verify, "amount"), Some("35.00"), "{verify}");
         }
     });
@@ -355,21 +310,19 @@ fn positions_created_with_201_survive_kill_9_and_are_payable_after_restart() {
 fn cli_renders_a_notice_and_lists_the_outbox() {
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(dir.path());
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_varco"))
-        .args([
+    let outbox = |password: &str, filter: &[&str]| {
+        let args = [
             "outbox",
             "--api",
             &gw.api,
             "--user",
             "admin",
             "--password",
-            "demo",
-            "list",
-            "--stato",
-            "dead",
-        ])
-        .output()
-        .unwrap();
+            password,
+        ];
+        varco_cli(args.iter().chain(&["list"]).chain(filter))
+    };
+    let out = outbox("demo", &["--stato", "dead"]);
     assert!(
         out.status.success(),
         "{}",
@@ -378,65 +331,39 @@ fn cli_renders_a_notice_and_lists_the_outbox() {
     let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(listed["risultati"], serde_json::json!([]), "{listed}");
     assert_eq!(listed["pagina"], 1, "{listed}");
-    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_varco"))
-        .args([
-            "outbox",
-            "--api",
-            &gw.api,
-            "--user",
-            "admin",
-            "--password",
-            "wrong",
-            "list",
-        ])
-        .output()
-        .unwrap();
+    let refused = outbox("wrong", &[]);
     assert!(!refused.status.success());
     assert_eq!(gw.terminate(), Some(0));
     let pdf = dir.path().join("avviso.pdf");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_varco"))
-        .args([
+    let (pdf_arg, data_dir) = (pdf.to_str().unwrap(), dir.path().to_str().unwrap());
+    let notice_pdf = |nav: &str| {
+        varco_cli([
             "notice",
             "pdf",
             "--domain",
             "77777777777",
             "--notice",
-            "301000000000000144",
+            nav,
             "-o",
+            pdf_arg,
+            "--data-dir",
+            data_dir,
         ])
-        .arg(&pdf)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    };
+    let out = notice_pdf("301000000000000144");
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-"));
-    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_varco"))
-        .args([
-            "notice",
-            "pdf",
-            "--domain",
-            "77777777777",
-            "--notice",
-            "301000000000099919",
-            "-o",
-        ])
-        .arg(&pdf)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let missing = notice_pdf("301000000000099919");
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no position for notice"));
 }
 
 /// Any REST call over HTTP as the demo application: (status, content type, body).
 async fn rest(method: &str, url: &str, body: Option<&str>, accept: &str) -> (u16, String, Vec<u8>) {
-    use base64::Engine;
     let client: hyper_util::client::legacy::Client<_, http_body_util::Full<bytes::Bytes>> =
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
             .build_http();
@@ -444,21 +371,8 @@ async fn rest(method: &str, url: &str, body: Option<&str>, accept: &str) -> (u16
         .method(method)
         .uri(url)
         .header("accept", accept)
-        .header(
-            "content-type",
-            if method == "PATCH" {
-                "application/json-patch+json"
-            } else {
-                "application/json"
-            },
-        )
-        .header(
-            "authorization",
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode("demo:demo")
-            ),
-        )
+        .header("content-type", common::app::content_type_for(method))
+        .header("authorization", common::basic(common::DEMO_APP))
         .body(http_body_util::Full::new(bytes::Bytes::from(
             body.unwrap_or("").to_owned(),
         )))
@@ -485,7 +399,7 @@ fn every_rest_endpoint_answers_over_http() {
     let gw = Gateway::start(dir.path());
     let a = format!("{}/api/pendenze/v2", gw.api);
     let body = fixture("rest/tari-2026-0001.json");
-    rt().block_on(async {
+    common::runtime().block_on(async {
         let (s, _, created) = rest(
             "PUT",
             &format!("{a}/pendenze/demo/tari-2026-0001?stampaAvviso=true"),
@@ -595,13 +509,8 @@ fn a_client_trickling_its_headers_is_cut_off_and_others_are_served() {
     slow.write_all(b"POST /paForNode HTTP/1.1\r\nHost: x\r\n")
         .unwrap();
     // Meanwhile a normal client is served.
-    rt().block_on(async {
-        let (s, body) = soap(
-            &gw.nodo,
-            "paVerifyPaymentNotice",
-            &fixture("demo/verify.xml"),
-        )
-        .await;
+    common::runtime().block_on(async {
+        let (s, body) = common::soap_demo(&gw.nodo, "paVerifyPaymentNotice").await;
         assert_eq!((s, element(&body, "outcome")), (200, Some("OK")));
     });
     // The trickler gets nothing more than a close (or a 408) once its time is up.
@@ -634,7 +543,7 @@ fn json_logs_parse_and_carry_no_personal_data() {
         .spawn()
         .unwrap();
     let nodo = format!("http://127.0.0.1:{np}/paForNode");
-    rt().block_on(async {
+    common::runtime().block_on(async {
         for _ in 0..200 {
             if common::get(&format!("http://127.0.0.1:{ap}/readyz"))
                 .await
@@ -644,9 +553,9 @@ fn json_logs_parse_and_carry_no_personal_data() {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let (_, body) = soap(&nodo, "paVerifyPaymentNotice", &fixture("demo/verify.xml")).await;
+        let (_, body) = common::soap_demo(&nodo, "paVerifyPaymentNotice").await;
         assert_eq!(element(&body, "outcome"), Some("OK"));
-        let (_, body) = soap(&nodo, "paSendRTV2", &fixture("demo/send-rt-v2.xml")).await;
+        let (_, body) = common::soap_demo(&nodo, "paSendRTV2").await;
         assert_eq!(element(&body, "outcome"), Some("OK"));
     });
     std::process::Command::new("kill")

@@ -6,6 +6,8 @@ mod common;
 
 use base64::Engine;
 use bytes::Bytes;
+use common::TestApp;
+use common::app::ScriptedGestionale;
 use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -16,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use varco::config::{Config, DEMO_TOML};
+use varco::domain::NoticeNumber;
 use varco::password::hash_password;
 
 // ---- a gestionale, on loopback -------------------------------------------------------------
@@ -54,6 +57,12 @@ struct Gestionale {
 impl Gestionale {
     fn set(&self, mode: Mode) {
         *self.mode.lock().unwrap() = Some(mode);
+    }
+
+    /// What GET /avvisi answers for notice `nav`: after `delay` ms, `status` and `body`.
+    fn answer(&self, nav: &str, delay: u64, status: u16, body: String) {
+        let mut avvisi = self.avvisi.lock().unwrap();
+        avvisi.insert(nav.to_owned(), (delay, status, body));
     }
 
     async fn handle(
@@ -482,67 +491,32 @@ async fn dead_entries_are_listed_and_sent_again_by_the_api() {
 
 // ---- the schedule, with paused time --------------------------------------------------------
 
-struct Recorder {
-    clock: varco::domain::Clock,
-    seen: Arc<Mutex<Vec<chrono::DateTime<chrono::Utc>>>>,
-    fail: u32,
-}
-
-impl varco::outbox::Deliver for Recorder {
-    async fn deliver(
-        &self,
-        _: &str,
-        _: &varco::config::Connettore,
-        _: &varco::domain::OutboxEntry,
-        _: Vec<u8>,
-    ) -> Result<(), String> {
-        let mut seen = self.seen.lock().unwrap();
-        seen.push((self.clock)());
-        if seen.len() as u32 <= self.fail {
-            Err("refused".into())
-        } else {
-            Ok(())
-        }
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn the_backoff_schedule_is_honoured() {
-    let dir = tempfile::tempdir().unwrap();
     let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
-    let mut c = config(addr, dir.path(), "");
+    let mut c = app_config(addr, "");
     c.outbox.horizon_secs = 3600;
-    let c = Arc::new(c);
-    let store = varco::store::Store::open(dir.path(), 8).unwrap();
     // Time moves only when the worker sleeps: the clock is tokio's (paused) clock.
     let origin = chrono::Utc::now();
     let start = tokio::time::Instant::now();
     let clock: varco::domain::Clock =
         Arc::new(move || origin + chrono::Duration::from_std(start.elapsed()).unwrap());
+    let v = TestApp::with_config(c)
+        .clock(clock.clone())
+        .seed(false)
+        .build();
+    let (c, store) = (v.config.clone(), v.store.clone());
     // A stored receipt of application `gest`, with its outbox entry.
-    let nodo = varco::nodo::Nodo::new(c.clone(), store.clone(), clock.clone());
     let nav = varco::domain::NoticeNumber::aux3("09", 1);
     let mut p = varco::demo::sample(&c, &nav, origin);
     p.id_a2a = Some("gest".into());
     assert!(store.insert_pendenza(&p).unwrap());
-    let receipt = common::fixture("demo/send-rt-v2.xml")
-        .replace("301000000000001053", nav.as_str())
-        .replace("01000000000001053", nav.iuv());
-    let request = varco::soap::decode(Some("paSendRTV2"), receipt.as_bytes()).unwrap();
-    let answer = nodo.handle(request, receipt.as_bytes()).await.response;
-    assert_eq!(answer.outcome().0, varco::soap::schema::Outcome::Ok);
+    v.receipt_to_handlers(nav.as_str(), "d3m0000000000000000000000000000a")
+        .await;
 
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let worker = varco::outbox::Worker::new(
-        store.clone(),
-        c,
-        Recorder {
-            clock: clock.clone(),
-            seen: seen.clone(),
-            fail: 4,
-        },
-        clock,
-    );
+    let gestionale = ScriptedGestionale::new(clock.clone(), 4, "refused");
+    let seen = gestionale.seen.clone();
+    let worker = varco::outbox::Worker::new(store.clone(), c, gestionale, clock);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(worker.run(stop_rx));
     while seen.lock().unwrap().len() < 5 {
@@ -583,20 +557,21 @@ async fn verify(router: &axum::Router, nav: &str) -> String {
     common::soap_through(router, "paVerifyPaymentNotice", body).await
 }
 
-fn router(c: Config, store: &varco::store::Store) -> axum::Router {
-    let state = varco::app::AppState::new(
-        varco::nodo::Nodo::new(Arc::new(c), store.clone(), varco::domain::system_clock()),
-        Arc::new(std::sync::atomic::AtomicBool::new(true)),
-    );
-    varco::app::nodo_router(state)
+/// The application on `c`, not seeded (its store in a directory of its own).
+fn app(c: Config) -> TestApp {
+    TestApp::with_config(c).seed(false).build()
+}
+
+/// The gestionale configuration (see [`config`]) for an application in-process.
+fn app_config(gestionale: SocketAddr, extra: &str) -> Config {
+    config(gestionale, std::path::Path::new("set-by-TestApp"), extra)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_notices_are_verified_at_the_gestionale() {
-    let dir = tempfile::tempdir().unwrap();
     let (g, addr, server) = gestionale().await;
-    let store = varco::store::Store::open(dir.path(), 8).unwrap();
-    let r = router(config(addr, dir.path(), ""), &store);
+    let v = app(app_config(addr, ""));
+    let (store, r) = (&v.store, &v.nodo);
     let nav = |n| {
         varco::domain::NoticeNumber::aux3("09", n)
             .as_str()
@@ -625,7 +600,7 @@ async fn unknown_notices_are_verified_at_the_gestionale() {
     }
     let fault = |xml: &str| common::element(xml, "faultCode").map(str::to_owned);
 
-    let ok = verify(&r, &nav(1)).await;
+    let ok = verify(r, &nav(1)).await;
     assert_eq!(common::element(&ok, "amount"), Some("45.10"), "{ok}");
     let stored = store
         .pendenza("77777777777", &nav(1)[1..])
@@ -636,20 +611,20 @@ async fn unknown_notices_are_verified_at_the_gestionale() {
         (Some("gest"), 4510)
     );
     assert_eq!(
-        fault(&verify(&r, &nav(2)).await).as_deref(),
+        fault(&verify(r, &nav(2)).await).as_deref(),
         Some("PAA_PAGAMENTO_ANNULLATO")
     );
     assert_eq!(
-        fault(&verify(&r, &nav(3)).await).as_deref(),
+        fault(&verify(r, &nav(3)).await).as_deref(),
         Some("PAA_PAGAMENTO_SCADUTO")
     );
     assert_eq!(
-        fault(&verify(&r, &nav(4)).await).as_deref(),
+        fault(&verify(r, &nav(4)).await).as_deref(),
         Some("PAA_PAGAMENTO_SCONOSCIUTO")
     );
     let started = std::time::Instant::now();
     assert_eq!(
-        fault(&verify(&r, &nav(5)).await).as_deref(),
+        fault(&verify(r, &nav(5)).await).as_deref(),
         Some("PAA_PAGAMENTO_SCONOSCIUTO")
     );
     assert!(
@@ -658,7 +633,7 @@ async fn unknown_notices_are_verified_at_the_gestionale() {
         started.elapsed()
     );
     assert_eq!(
-        fault(&verify(&r, &nav(6)).await).as_deref(),
+        fault(&verify(r, &nav(6)).await).as_deref(),
         Some("PAA_PAGAMENTO_SCONOSCIUTO"),
         "another notice's answer is refused"
     );
@@ -669,50 +644,40 @@ async fn unknown_notices_are_verified_at_the_gestionale() {
             .is_none()
     );
     assert_eq!(
-        fault(&verify(&r, &nav(8)).await).as_deref(),
+        fault(&verify(r, &nav(8)).await).as_deref(),
         Some("PAA_PAGAMENTO_SCONOSCIUTO")
     );
     assert_eq!(
-        fault(&verify(&r, &nav(9)).await).as_deref(),
+        fault(&verify(r, &nav(9)).await).as_deref(),
         Some("PAA_PAGAMENTO_SCONOSCIUTO")
     );
     // A notice no application claims is never asked about.
     assert_eq!(
-        fault(&verify(&r, "301000000000099919").await).as_deref(),
+        fault(&verify(r, "301000000000099919").await).as_deref(),
         Some("PAA_PAGAMENTO_SCONOSCIUTO")
     );
 
     // Once stored, the gestionale being down does not matter.
     server.abort();
-    let again = verify(&r, &nav(1)).await;
+    let again = verify(r, &nav(1)).await;
     assert_eq!(common::element(&again, "outcome"), Some("OK"), "{again}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_positions_are_refreshed_or_answered_from_the_stored_copy() {
     let (g, addr, server) = gestionale().await;
-    let nav = varco::domain::NoticeNumber::aux3("09", 20);
     for mandatory in [false, true] {
-        let dir = tempfile::tempdir().unwrap();
-        let store = varco::store::Store::open(dir.path(), 8).unwrap();
         let extra = if mandatory {
             "verifica_obbligatoria = true\n"
         } else {
             ""
         };
-        let c = config(addr, dir.path(), extra);
         // A stored position of `gest` whose validity day has passed.
-        let mut p = varco::demo::sample(&c, &nav, chrono::Utc::now());
-        p.id_a2a = Some("gest".into());
-        p.data_validita = chrono::NaiveDate::from_ymd_opt(2020, 1, 1);
-        assert!(store.insert_pendenza(&p).unwrap());
-        let r = router(c, &store);
+        let (v, nav) = app_with_stale(addr, extra, 20, "gest");
+        let (store, r) = (&v.store, &v.nodo);
         // The gestionale answers with a new amount: refreshed.
-        g.avvisi.lock().unwrap().insert(
-            nav.as_str().to_owned(),
-            (0, 200, verificata(nav.as_str(), 130.0)),
-        );
-        let fresh = verify(&r, nav.as_str()).await;
+        g.answer(nav.as_str(), 0, 200, verificata(nav.as_str(), 130.0));
+        let fresh = verify(r, nav.as_str()).await;
         assert_eq!(common::element(&fresh, "amount"), Some("130.00"), "{fresh}");
         // Make it stale again, and the gestionale fail.
         store
@@ -726,11 +691,8 @@ async fn stale_positions_are_refreshed_or_answered_from_the_stored_copy() {
                 },
             )
             .unwrap();
-        g.avvisi
-            .lock()
-            .unwrap()
-            .insert(nav.as_str().to_owned(), (0, 500, "{}".into()));
-        let answer = verify(&r, nav.as_str()).await;
+        g.answer(nav.as_str(), 0, 500, "{}".into());
+        let answer = verify(r, nav.as_str()).await;
         if mandatory {
             assert_eq!(
                 common::element(&answer, "faultCode"),
@@ -752,18 +714,8 @@ async fn stale_positions_are_refreshed_or_answered_from_the_stored_copy() {
 
 /// A second application, `gest2`, with its own gestionale at `addr` (no claims).
 fn second_app(addr: SocketAddr) -> String {
-    format!(
-        r#"
-[[applicazioni]]
-id_a2a = "gest2"
-password_hash = "{}"
-domini = ["*"]
-tipi_pendenza = ["*"]
-[applicazioni.connettore]
-url = "http://{addr}/"
-"#,
-        hash_password(GEST_PASSWORD).unwrap()
-    )
+    let hash = hash_password(GEST_PASSWORD).unwrap();
+    common::app::application_toml("gest2", &hash, &format!("http://{addr}/"))
 }
 
 /// The gestionale config with `tail` appended and the outbox tuned for hanging deliveries.
@@ -921,6 +873,24 @@ async fn the_outbox_list_is_paged() {
     v.stop().await;
 }
 
+/// The application on the gestionale at `addr` (with `extra`), holding a stale position of
+/// `owner` for notice `reference` of segregation code 09.
+fn app_with_stale(
+    addr: SocketAddr,
+    extra: &str,
+    reference: u64,
+    owner: &str,
+) -> (TestApp, NoticeNumber) {
+    let v = app(app_config(addr, extra));
+    let nav = NoticeNumber::aux3("09", reference);
+    assert!(
+        v.store
+            .insert_pendenza(&stale(&v.config, &nav, owner))
+            .unwrap()
+    );
+    (v, nav)
+}
+
 fn stale(c: &Config, nav: &varco::domain::NoticeNumber, owner: &str) -> varco::domain::Pendenza {
     let mut p = varco::demo::sample(c, nav, chrono::Utc::now());
     p.id_a2a = Some(owner.into());
@@ -953,24 +923,18 @@ async fn a_receipt_stored_during_a_refresh_is_never_undone() {
         ("unknown", 32, json!({"stato": "SCONOSCIUTA"}).to_string()),
     ];
     for (what, reference, answer) in cases {
-        let dir = tempfile::tempdir().unwrap();
-        let store = varco::store::Store::open(dir.path(), 8).unwrap();
-        let c = config(addr, dir.path(), "");
-        let nav = varco::domain::NoticeNumber::aux3("09", reference);
-        assert!(store.insert_pendenza(&stale(&c, &nav, "gest")).unwrap());
-        let r = router(c, &store);
+        // A stored position of `gest` whose validity day has passed.
+        let (v, nav) = app_with_stale(addr, "", reference, "gest");
+        let (store, r) = (&v.store, &v.nodo);
         // The gestionale answers after 250 ms (the budget is 300 ms).
-        g.avvisi
-            .lock()
-            .unwrap()
-            .insert(nav.as_str().to_owned(), (250, 200, answer));
+        g.answer(nav.as_str(), 250, 200, answer);
         let asking = tokio::spawn({
             let r = r.clone();
             let nav = nav.as_str().to_owned();
             async move { verify(&r, &nav).await }
         });
         tokio::time::sleep(Duration::from_millis(80)).await;
-        let paid = pay(&r, &nav, &format!("race-{reference}")).await;
+        let paid = pay(r, &nav, &format!("race-{reference}")).await;
         assert_eq!(
             common::element(&paid, "outcome"),
             Some("OK"),
@@ -987,7 +951,7 @@ async fn a_receipt_stored_during_a_refresh_is_never_undone() {
         assert_eq!(p.ricevute, [format!("race-{reference}")], "{what}");
         assert_eq!(p.importo, 12000, "{what}: the paid amount stays");
         assert_eq!(
-            fault(&verify(&r, nav.as_str()).await).as_deref(),
+            fault(&verify(r, nav.as_str()).await).as_deref(),
             Some("PAA_PAGAMENTO_DUPLICATO"),
             "{what}"
         );
@@ -999,18 +963,11 @@ async fn a_receipt_stored_during_a_refresh_is_never_undone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refresh_never_touches_another_applications_position() {
     let (g, addr, _server) = gestionale().await;
-    let dir = tempfile::tempdir().unwrap();
-    let store = varco::store::Store::open(dir.path(), 8).unwrap();
-    let c = config(addr, dir.path(), "");
     // Segregation code 09 is `gest`'s, but this position was loaded by `demo`.
-    let nav = varco::domain::NoticeNumber::aux3("09", 40);
-    assert!(store.insert_pendenza(&stale(&c, &nav, "demo")).unwrap());
-    let r = router(c, &store);
-    g.avvisi.lock().unwrap().insert(
-        nav.as_str().to_owned(),
-        (0, 200, verificata(nav.as_str(), 999.0)),
-    );
-    let answer = verify(&r, nav.as_str()).await;
+    let (v, nav) = app_with_stale(addr, "", 40, "demo");
+    let (store, r) = (&v.store, &v.nodo);
+    g.answer(nav.as_str(), 0, 200, verificata(nav.as_str(), 999.0));
+    let answer = verify(r, nav.as_str()).await;
     assert_eq!(
         common::element(&answer, "amount"),
         Some("120.00"),
@@ -1030,21 +987,15 @@ async fn a_refresh_never_touches_another_applications_position() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_to_the_gestionale_is_unknown_even_with_a_stored_copy() {
     let (g, addr, _server) = gestionale().await;
-    let dir = tempfile::tempdir().unwrap();
-    let store = varco::store::Store::open(dir.path(), 8).unwrap();
-    let c = config(addr, dir.path(), "");
-    let nav = varco::domain::NoticeNumber::aux3("09", 41);
-    assert!(store.insert_pendenza(&stale(&c, &nav, "gest")).unwrap());
-    let r = router(c, &store);
-    g.avvisi.lock().unwrap().insert(
-        nav.as_str().to_owned(),
-        (
-            0,
-            200,
-            json!({"stato": "SCONOSCIUTA", "descrizioneStato": "rimossa"}).to_string(),
-        ),
+    let (v, nav) = app_with_stale(addr, "", 41, "gest");
+    let r = &v.nodo;
+    g.answer(
+        nav.as_str(),
+        0,
+        200,
+        json!({"stato": "SCONOSCIUTA", "descrizioneStato": "rimossa"}).to_string(),
     );
-    let answer = verify(&r, nav.as_str()).await;
+    let answer = verify(r, nav.as_str()).await;
     assert_eq!(
         common::element(&answer, "faultCode"),
         Some("PAA_PAGAMENTO_SCONOSCIUTO"),

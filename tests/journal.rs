@@ -5,97 +5,46 @@
 
 mod common;
 
-use axum::Router;
 use axum::body::Body;
-use axum::http::Request;
-use base64::Engine;
 use chrono::{DateTime, Duration as Days, Utc};
-use http_body_util::BodyExt;
+use common::TestApp;
+use common::app::{ScriptedGestionale, Who, manual_clock, request, temp_store};
 use serde_json::{Value, json};
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tower::ServiceExt;
-use varco::app::{AppState, api_router, nodo_router};
 use varco::config::{Config, DEMO_TOML, JournalConfig};
-use varco::domain::Clock;
 use varco::journal::{Categoria, Esito, Evento, Filtro, Journal, PAYLOAD_CAP, TRUNCATED};
-use varco::nodo::Nodo;
 use varco::store::Store;
 
 const NAV: &str = "301000000000001053";
 const IUV: &str = "01000000000001053";
 const RECEIPT: &str = "d3m0000000000000000000000000000a";
-const OPERATOR: (&str, &str) = ("admin", "demo");
-const APP: (&str, &str) = ("demo", "demo");
+const OPERATOR: (&str, &str) = common::DEMO_OPERATOR;
+const APP: (&str, &str) = common::DEMO_APP;
 
-/// A clock the test moves.
-fn manual_clock(start: DateTime<Utc>) -> (Clock, Arc<Mutex<DateTime<Utc>>>) {
-    let now = Arc::new(Mutex::new(start));
-    let read = now.clone();
-    (Arc::new(move || *read.lock().unwrap()), now)
+/// The demo (with `extra` appended to its TOML) seeded at the clock's time.
+fn setup(extra: &str) -> common::app::TestAppBuilder {
+    TestApp::with_toml_tail(extra)
 }
 
-struct Varco {
-    state: AppState,
-    /// The api router (its calls are recorded).
-    api: Router,
-    /// The same api with a journal that records nothing: reading the journal through it does
-    /// not add events.
-    quiet: Router,
-    nodo: Router,
-    _dir: tempfile::TempDir,
-}
+/// The application: its api's calls are recorded; the journal is read through a quiet router.
+struct Varco(TestApp);
 
-fn setup(extra: &str, clock: Clock) -> Varco {
-    let config = Arc::new(Config::parse(&format!("{DEMO_TOML}{extra}"), "test").unwrap());
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), 16).unwrap();
-    varco::demo::seed(&config, &store, clock()).unwrap();
-    let state = AppState::new(
-        Nodo::new(config, store.clone(), clock),
-        Arc::new(AtomicBool::new(true)),
-    );
-    let quiet = AppState {
-        journal: Journal::disabled(),
-        ..state.clone()
-    };
-    Varco {
-        api: api_router(state.clone()),
-        quiet: api_router(quiet),
-        nodo: nodo_router(state.clone()),
-        state,
-        _dir: dir,
+impl std::ops::Deref for Varco {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.0
     }
-}
-
-fn basic((user, pass): (&str, &str)) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
-    )
 }
 
 impl Varco {
-    async fn soap(&self, action: &str, body: &str) -> String {
-        let req = Request::post("/paForNode")
-            .header("content-type", "text/xml")
-            .header("soapaction", action)
-            .body(Body::from(body.to_owned()))
-            .unwrap();
-        let resp = self.nodo.clone().oneshot(req).await.unwrap();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        String::from_utf8(bytes.to_vec()).unwrap()
-    }
-
-    async fn rest(
-        &self,
-        method: &str,
-        path: &str,
-        who: Option<(&str, &str)>,
-        body: Option<String>,
-    ) -> (u16, Value) {
-        call(&self.api, method, path, who, body).await
+    async fn call(&self, method: &str, path: &str, who: Who<'_>, body: Option<String>) -> Answer {
+        let req = request(method, path, who);
+        let reply = self.send(
+            req.body(common::app::body(body.map(String::into_bytes)))
+                .unwrap(),
+        );
+        let reply = reply.await;
+        (reply.status.as_u16(), reply.json())
     }
 
     /// `GET /api/backoffice/v1/eventi?{query}` as the operator (not recorded), after the queue
@@ -105,48 +54,20 @@ impl Varco {
         tokio::task::spawn_blocking(move || journal.barrier())
             .await
             .unwrap();
-        let (s, v) = call(
-            &self.quiet,
+        let req = request(
             "GET",
             &format!("/api/backoffice/v1/eventi?{query}"),
             Some(OPERATOR),
-            None,
-        )
-        .await;
-        assert_eq!(s, 200, "{v}");
+        );
+        let reply = common::app::send(&self.quiet_api(), req.body(Body::empty()).unwrap()).await;
+        let v = reply.json();
+        assert_eq!(reply.status, 200, "{v}");
         v
     }
 }
 
-async fn call(
-    router: &Router,
-    method: &str,
-    path: &str,
-    who: Option<(&str, &str)>,
-    body: Option<String>,
-) -> (u16, Value) {
-    let mut req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("content-type", "application/json");
-    if let Some(w) = who {
-        req = req.header("authorization", basic(w));
-    }
-    let resp = router
-        .clone()
-        .oneshot(
-            req.body(body.map(Body::from).unwrap_or_else(Body::empty))
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
-}
+/// Status and JSON body (`Null` when not JSON).
+type Answer = (u16, Value);
 
 fn tipi(list: &Value) -> Vec<String> {
     list["risultati"]
@@ -171,9 +92,8 @@ fn one<'a>(list: &'a Value, tipo: &str) -> &'a Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn soap_and_rest_calls_are_recorded_filtered_and_paged() {
     let t0: DateTime<Utc> = "2026-11-27T09:00:00Z".parse().unwrap();
-    let (clock, now) = manual_clock(t0);
-    let v = setup("", clock);
-    let step = |secs: i64| *now.lock().unwrap() += Days::seconds(secs);
+    let v = Varco(setup("").manual_clock(t0).build());
+    let step = |secs: i64| v.advance(Days::seconds(secs));
 
     // 09:00:00 verify OK, :01 activate OK, :02 receipt OK, :03 a verify of an unknown notice,
     // :04 a REST read of the notice, :05 a REST call with bad credentials.
@@ -211,7 +131,7 @@ async fn soap_and_rest_calls_are_recorded_filtered_and_paged() {
     );
     step(1);
     let (s, _) = v
-        .rest(
+        .call(
             "GET",
             &format!("/api/pendenze/v2/avvisi/77777777777/{NAV}"),
             Some(APP),
@@ -221,7 +141,7 @@ async fn soap_and_rest_calls_are_recorded_filtered_and_paged() {
     assert_eq!(s, 200);
     step(1);
     let (s, _) = v
-        .rest(
+        .call(
             "GET",
             "/api/pendenze/v2/pendenze/demo/demo-10",
             Some(("demo", "wrong")),
@@ -395,7 +315,7 @@ async fn soap_and_rest_calls_are_recorded_filtered_and_paged() {
     // One event by its id.
     let id = verify["id"].as_str().unwrap();
     let (s, single) = v
-        .rest(
+        .call(
             "GET",
             &format!("/api/backoffice/v1/eventi/{id}"),
             Some(OPERATOR),
@@ -405,7 +325,7 @@ async fn soap_and_rest_calls_are_recorded_filtered_and_paged() {
     assert_eq!(s, 200);
     assert_eq!(&single, verify);
     let (s, _) = v
-        .rest(
+        .call(
             "GET",
             "/api/backoffice/v1/eventi/00000000000000000000000000000000",
             Some(OPERATOR),
@@ -416,7 +336,7 @@ async fn soap_and_rest_calls_are_recorded_filtered_and_paged() {
 
     // Operators only; refusals name the parameter.
     for who in [None, Some(APP)] {
-        let (s, _) = v.rest("GET", "/api/backoffice/v1/eventi", who, None).await;
+        let (s, _) = v.call("GET", "/api/backoffice/v1/eventi", who, None).await;
         assert_eq!(s, 401);
     }
     for (query, field) in [
@@ -428,7 +348,7 @@ async fn soap_and_rest_calls_are_recorded_filtered_and_paged() {
         ("cursore=xyz", "cursore"),
     ] {
         let (s, fault) = v
-            .rest(
+            .call(
                 "GET",
                 &format!("/api/backoffice/v1/eventi?{query}"),
                 Some(OPERATOR),
@@ -441,7 +361,7 @@ async fn soap_and_rest_calls_are_recorded_filtered_and_paged() {
 
     // Listed in the backoffice OpenAPI document.
     let (s, doc) = v
-        .rest("GET", "/api/backoffice/v1/openapi.json", None, None)
+        .call("GET", "/api/backoffice/v1/openapi.json", None, None)
         .await;
     assert_eq!(s, 200);
     assert!(doc["paths"]["/eventi"]["get"].is_object(), "{doc}");
@@ -451,16 +371,13 @@ async fn soap_and_rest_calls_are_recorded_filtered_and_paged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payloads_are_kept_only_when_asked_for_and_cut() {
-    let v = setup(
-        "\n[journal]\npayloads = true\n",
-        varco::domain::system_clock(),
-    );
+    let v = Varco(setup("\n[journal]\npayloads = true\n").build());
     let verify = common::fixture("demo/verify.xml");
     v.soap("paVerifyPaymentNotice", &verify).await;
     // A REST body over the cap (refused by validation, recorded all the same).
     let big = json!({"causale": "x".repeat(PAYLOAD_CAP + 10)}).to_string();
     let (s, _) = v
-        .rest(
+        .call(
             "PUT",
             "/api/pendenze/v2/pendenze/demo/grande",
             Some(APP),
@@ -470,7 +387,7 @@ async fn payloads_are_kept_only_when_asked_for_and_cut() {
     assert_eq!(s, 422);
     // A listing through the recording router: recorded too, with its answer.
     let (s, _) = v
-        .rest("GET", "/api/backoffice/v1/eventi", Some(OPERATOR), None)
+        .call("GET", "/api/backoffice/v1/eventi", Some(OPERATOR), None)
         .await;
     assert_eq!(s, 200);
     let all = v.eventi("").await;
@@ -505,40 +422,10 @@ async fn payloads_are_kept_only_when_asked_for_and_cut() {
 
 // ---- receipt deliveries --------------------------------------------------------------------
 
-/// A gestionale that refuses the first `fail` deliveries.
-struct Flaky {
-    fail: Mutex<u32>,
-}
-
-impl varco::outbox::Deliver for Flaky {
-    async fn deliver(
-        &self,
-        _: &str,
-        _: &varco::config::Connettore,
-        _: &varco::domain::OutboxEntry,
-        _: Vec<u8>,
-    ) -> Result<(), String> {
-        let mut fail = self.fail.lock().unwrap();
-        if *fail > 0 {
-            *fail -= 1;
-            Err("HTTP 503 from the gestionale".into())
-        } else {
-            Ok(())
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deliveries_are_recorded_with_their_failures() {
-    let extra = r#"
-[[applicazioni]]
-id_a2a = "gest"
-password_hash = "$argon2id$v=19$m=19456,t=2,p=1$txpmaUcaTJLfScRpnxpbJQ$83oRsvtEd0uMh5d96ffq7JASWGM73E7HtN7QfM5X3DI"
-domini = ["*"]
-tipi_pendenza = ["*"]
-[applicazioni.connettore]
-url = "http://127.0.0.1:9/"
-"#;
+    let hash = "$argon2id$v=19$m=19456,t=2,p=1$txpmaUcaTJLfScRpnxpbJQ$83oRsvtEd0uMh5d96ffq7JASWGM73E7HtN7QfM5X3DI";
+    let extra = common::app::application_toml("gest", hash, "http://127.0.0.1:9/");
     let toml = format!(
         "{}{extra}",
         DEMO_TOML.replace(
@@ -546,43 +433,46 @@ url = "http://127.0.0.1:9/"
             "base_delay_ms = 20\nmax_delay_ms = 20\njitter = 0.0"
         )
     );
-    let config = Arc::new(Config::parse(&toml, "test").unwrap());
+    let app = TestApp::with_config(Config::parse(&toml, "test").unwrap())
+        .manual_clock(chrono::Utc::now())
+        .seed(false)
+        .build();
+    let (config, store, clock) = (app.config.clone(), app.store.clone(), app.clock.clone());
     assert_eq!(config.outbox.base_delay_ms, 20);
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), 16).unwrap();
-    let clock = varco::domain::system_clock();
-    let nodo = Nodo::new(config.clone(), store.clone(), clock.clone());
     let nav = varco::domain::NoticeNumber::aux3("01", 77);
     let mut p = varco::demo::sample(&config, &nav, clock());
     p.id_a2a = Some("gest".into());
     p.id_pendenza = Some("g-77".into());
     assert!(store.insert_pendenza(&p).unwrap());
-    let receipt = common::fixture("demo/send-rt-v2.xml")
-        .replace(NAV, nav.as_str())
-        .replace(IUV, nav.iuv());
-    let request = varco::soap::decode(Some("paSendRTV2"), receipt.as_bytes()).unwrap();
-    let answer = nodo.handle(request, receipt.as_bytes()).await.response;
-    assert_eq!(answer.outcome().0, varco::soap::schema::Outcome::Ok);
+    app.receipt_to_handlers(nav.as_str(), RECEIPT).await;
 
-    let journal = Journal::start(&store, &JournalConfig::default(), clock.clone());
+    // The application's journal: the demo's `[journal]`, the defaults.
+    assert_eq!(
+        format!("{:?}", config.journal),
+        format!("{:?}", JournalConfig::default())
+    );
+    let journal = app.state.journal.clone();
     let worker = varco::outbox::Worker::new(
         store.clone(),
-        config,
-        Flaky {
-            fail: Mutex::new(2),
-        },
+        config.clone(),
+        ScriptedGestionale::new(clock.clone(), 2, "HTTP 503 from the gestionale"),
         clock,
     )
     .with_journal(journal.clone());
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(worker.run(stop_rx));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !store.outbox().unwrap().is_empty() {
-        assert!(tokio::time::Instant::now() < deadline, "not delivered");
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    // One pass per attempt, the clock moved past the 20 ms backoff in between: no sleeping.
+    for attempt in 1..=3 {
+        assert_eq!(worker.drain_once().await, 1, "attempt {attempt}");
+        assert_eq!(
+            worker.drain_once().await,
+            0,
+            "nothing due before the backoff"
+        );
+        app.advance(chrono::Duration::milliseconds(20));
     }
-    let _ = stop_tx.send(true);
-    task.await.unwrap();
+    assert!(
+        store.outbox().unwrap().is_empty(),
+        "delivered at the third attempt"
+    );
     let j = journal.clone();
     tokio::task::spawn_blocking(move || j.barrier())
         .await
@@ -667,8 +557,7 @@ fn names(range: impl DoubleEndedIterator<Item = usize>) -> Vec<String> {
 
 #[test]
 fn the_purge_removes_exactly_the_events_past_the_age_bound() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), 16).unwrap();
+    let (_dir, store) = temp_store();
     let t0: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
     // Ten events a day apart, day 0 .. day 9; "now" is day 9, nothing is too old.
     let (clock, now) = manual_clock(t0 + Days::days(9));
@@ -719,8 +608,7 @@ fn the_purge_removes_exactly_the_events_past_the_age_bound() {
 
 #[test]
 fn the_purge_keeps_the_newest_events_within_the_count_bound() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), 16).unwrap();
+    let (_dir, store) = temp_store();
     let t0: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
     let (clock, _) = manual_clock(t0);
     let config = JournalConfig {
@@ -758,8 +646,7 @@ fn the_purge_keeps_the_newest_events_within_the_count_bound() {
 
 #[test]
 fn a_closed_or_disabled_journal_records_nothing_and_counts_drops() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), 16).unwrap();
+    let (_dir, store) = temp_store();
     let clock = varco::domain::system_clock();
     let off = Journal::start(
         &store,
@@ -810,12 +697,7 @@ async fn shutdown_writes_the_queued_events() {
     .unwrap();
     let url = format!("http://{}/paForNode", bound.nodo);
     for _ in 0..20 {
-        let (s, body) = common::soap(
-            &url,
-            "paVerifyPaymentNotice",
-            &common::fixture("demo/verify.xml"),
-        )
-        .await;
+        let (s, body) = common::soap_demo(&url, "paVerifyPaymentNotice").await;
         assert_eq!(s, 200, "{body}");
     }
     let _ = stop.send(());
@@ -842,8 +724,7 @@ async fn shutdown_writes_the_queued_events() {
 
 #[test]
 fn pages_and_cursors_cross_chunks_in_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), 16).unwrap();
+    let (_dir, store) = temp_store();
     let t0: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
     let (clock, _) = manual_clock(t0);
     let journal = Journal::start(&store, &JournalConfig::default(), clock);

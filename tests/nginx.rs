@@ -8,13 +8,13 @@
 //! it.
 //!
 //! `make test` installs nginx (Debian's nginx-light) when missing. Run by hand without nginx,
-//! the tests say SKIPPED; under CI they fail instead.
+//! the tests fail and say so (`make tools` installs it).
 
 mod common;
 
-use common::{Gateway, fixture, free_port, pki};
-use reqwest::{Certificate, Client, Identity};
-use std::net::IpAddr;
+use common::https::{client, client_from, escaped, soap_requests};
+use common::{Gateway, fixture, free_port, https, pki, refused_start};
+use reqwest::Client;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -23,24 +23,22 @@ use std::time::{Duration, Instant};
 /// password is refused there).
 const PASSWORD: &str = "not the demo password";
 
-fn nginx_binary() -> Option<PathBuf> {
-    ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
+/// nginx (outside `PATH` in Debian's /usr/sbin); the test fails, naming it, when missing.
+fn nginx() -> PathBuf {
+    common::require_tool_at(
+        "nginx",
+        "nginx-light",
+        &["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"],
+    )
 }
 
-/// nginx, or None (with a message) when it is missing outside CI.
-fn nginx_or_skip() -> Option<PathBuf> {
-    let found = nginx_binary();
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "nginx is missing under CI: `make tools` installs it"
-        );
-        eprintln!("SKIPPED: nginx is not installed (make tools installs it)");
-    }
-    found
+/// nginx, a directory holding the files deploy/nginx/varco.conf reads, and the CAs of the
+/// server and of pagoPA's client certificates.
+fn prepared() -> (PathBuf, tempfile::TempDir, pki::Ca, pki::Ca) {
+    let nginx = nginx();
+    let dir = tempfile::tempdir().unwrap();
+    let (server_ca, pagopa_ca) = nginx_files(dir.path());
+    (nginx, dir, server_ca, pagopa_ca)
 }
 
 /// nginx in the foreground on a prefix of its own; killed on drop.
@@ -146,25 +144,6 @@ fn start_nginx(nginx: &Path, dir: &Path, site: &str) -> Nginx {
     Nginx(child)
 }
 
-fn client(server_ca: &pki::Ca, identity: Option<&pki::Leaf>) -> Client {
-    let mut b = Client::builder()
-        .tls_certs_only([Certificate::from_pem(server_ca.issuer.pem().as_bytes()).unwrap()]);
-    if let Some(id) = identity {
-        b = b.identity(Identity::from_pem(&id.identity_pem()).unwrap());
-    }
-    b.build().unwrap()
-}
-
-/// A client of nginx connecting from the loopback address `local` (127.0.0.2 is a host that
-/// is not on the api allowlist).
-fn client_from(server_ca: &pki::Ca, local: &str) -> Client {
-    Client::builder()
-        .tls_certs_only([Certificate::from_pem(server_ca.issuer.pem().as_bytes()).unwrap()])
-        .local_address(local.parse::<IpAddr>().unwrap())
-        .build()
-        .unwrap()
-}
-
 /// The files deploy/nginx/varco.conf reads, in `dir`; returns the CA of the server
 /// certificates and pagoPA's client CA.
 fn nginx_files(dir: &Path) -> (pki::Ca, pki::Ca) {
@@ -185,18 +164,6 @@ fn nginx_in_front(nginx: &Path, dir: &Path, varco: &Gateway) -> (Nginx, u16, u16
     wait_for_port(nodo_port);
     wait_for_port(api_port);
     (running, nodo_port, api_port)
-}
-
-/// What a URL-encoded PEM in nginx's $ssl_client_escaped_cert looks like.
-fn escaped(pem: &str) -> String {
-    pem.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// The status and the start of the body of a GET with Basic credentials and extra headers.
@@ -222,29 +189,12 @@ async fn soap(
     action: &str,
     body: &str,
 ) -> Result<(u16, String), String> {
-    let resp = client
-        .post(url)
-        .header("content-type", "text/xml; charset=utf-8")
-        .header("soapaction", action)
-        .body(body.to_owned())
-        .send()
-        .await
-        .map_err(|e| format!("{e:?}"))?;
-    let status = resp.status().as_u16();
-    Ok((status, resp.text().await.unwrap_or_default()))
+    https::soap(client, url, action, body, &[]).await
 }
 
 fn outcome(r: &Result<(u16, String), String>) -> Option<String> {
     let (_, body) = r.as_ref().ok()?;
     common::element(body, "outcome").map(str::to_owned)
-}
-
-async fn soap_requests(api: &str) -> u64 {
-    let (_, text) = common::get(&format!("{api}/metrics")).await.unwrap();
-    text.lines()
-        .filter(|l| l.starts_with("varco_soap_requests_total{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
 }
 
 /// The reference setup's Varco sections: nginx (127.0.0.1) trusted on both listeners, pagoPA's
@@ -260,12 +210,8 @@ fn reference_sections(forwarder: &pki::Leaf) -> String {
 
 #[test]
 fn a_notice_is_paid_through_nginx_only_with_the_pinned_client_certificate() {
-    let Some(nginx) = nginx_or_skip() else {
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
+    let (nginx, dir, server_ca, pagopa_ca) = prepared();
     let d = dir.path();
-    let (server_ca, pagopa_ca) = nginx_files(d);
     let forwarder = pki::client(d, "forwarder", Some(&pagopa_ca));
     let unpinned = pki::client(d, "unpinned", Some(&pagopa_ca));
     let rogue = pki::client(d, "rogue", None);
@@ -276,44 +222,26 @@ fn a_notice_is_paid_through_nginx_only_with_the_pinned_client_certificate() {
     let nodo = format!("https://127.0.0.1:{nodo_port}/paForNode");
     let api = format!("https://127.0.0.1:{api_port}");
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     rt.block_on(async {
         // Refusals first: none of them may reach the handler.
         let before = soap_requests(&varco.api).await;
         let verify = fixture("demo/verify.xml");
-        let none = soap(
-            &client(&server_ca, None),
-            &nodo,
-            "paVerifyPaymentNotice",
-            &verify,
-        )
-        .await;
+        let verify_as = async |identity: Option<&pki::Leaf>| {
+            let client = client(&server_ca, identity);
+            soap(&client, &nodo, "paVerifyPaymentNotice", &verify).await
+        };
+        let none = verify_as(None).await;
         assert!(
             matches!(&none, Ok((400, _)) | Err(_)),
             "no client certificate: nginx refuses ({none:?})"
         );
-        let wrong = soap(
-            &client(&server_ca, Some(&rogue)),
-            &nodo,
-            "paVerifyPaymentNotice",
-            &verify,
-        )
-        .await;
+        let wrong = verify_as(Some(&rogue)).await;
         assert!(
             matches!(&wrong, Ok((400, _)) | Err(_)),
             "a certificate of another CA: nginx refuses ({wrong:?})"
         );
-        let unpinned = soap(
-            &client(&server_ca, Some(&unpinned)),
-            &nodo,
-            "paVerifyPaymentNotice",
-            &verify,
-        )
-        .await;
+        let unpinned = verify_as(Some(&unpinned)).await;
         assert!(
             matches!(&unpinned, Ok((403, body)) if body.contains("client_certificate_not_allowed")),
             "right CA, not pinned: Varco refuses ({unpinned:?})"
@@ -326,24 +254,14 @@ fn a_notice_is_paid_through_nginx_only_with_the_pinned_client_certificate() {
 
         // pagoPA's certificate: verify, activate, receipt.
         let nodo_client = client(&server_ca, Some(&forwarder));
-        let r = soap(&nodo_client, &nodo, "paVerifyPaymentNotice", &verify).await;
-        assert_eq!(outcome(&r).as_deref(), Some("OK"), "{r:?}");
-        let r = soap(
-            &nodo_client,
-            &nodo,
-            "paGetPaymentV2",
-            &fixture("demo/get-payment-v2.xml"),
-        )
-        .await;
-        assert_eq!(outcome(&r).as_deref(), Some("OK"), "{r:?}");
-        let r = soap(
-            &nodo_client,
-            &nodo,
-            "paSendRTV2",
-            &fixture("demo/send-rt-v2.xml"),
-        )
-        .await;
-        assert_eq!(outcome(&r).as_deref(), Some("OK"), "{r:?}");
+        for (action, body) in [
+            ("paVerifyPaymentNotice", verify.clone()),
+            ("paGetPaymentV2", fixture("demo/get-payment-v2.xml")),
+            ("paSendRTV2", fixture("demo/send-rt-v2.xml")),
+        ] {
+            let r = soap(&nodo_client, &nodo, action, &body).await;
+            assert_eq!(outcome(&r).as_deref(), Some("OK"), "{action}: {r:?}");
+        }
         let r = soap(&nodo_client, &nodo, "paVerifyPaymentNotice", &verify).await;
         assert_eq!(outcome(&r).as_deref(), Some("KO"));
         assert!(
@@ -410,12 +328,8 @@ fn a_notice_is_paid_through_nginx_only_with_the_pinned_client_certificate() {
 
 #[test]
 fn a_pasted_certificate_and_spoofed_addresses_do_not_get_through_nginx_to_the_api() {
-    let Some(nginx) = nginx_or_skip() else {
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
+    let (nginx, dir, server_ca, pagopa_ca) = prepared();
     let d = dir.path();
-    let (server_ca, pagopa_ca) = nginx_files(d);
     // A certificate the api pins. Certificates are public: anyone may paste this one.
     let pinned = pki::client(d, "gestionale", Some(&pagopa_ca));
     let config = pki::config_with_password(
@@ -430,11 +344,7 @@ fn a_pasted_certificate_and_spoofed_addresses_do_not_get_through_nginx_to_the_ap
     // Every api request needs the certificate header, /readyz too: wait with it.
     let varco = Gateway::spawn_with(&d.join("data"), &["--config", config.to_str().unwrap()]);
     let pasted = ("x-ssl-client-cert", escaped(&pinned.cert_pem));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     rt.block_on(async {
         let direct = Client::new();
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -546,46 +456,6 @@ fn the_reference_file_overwrites_or_drops_every_forwarding_header() {
             "block {i}: X-SSL-Client-Cert"
         );
     }
-}
-
-/// Starts `varco serve` on `config`, expects it to exit with an error, and returns its stderr
-/// (a configuration that is accepted fails the test once Varco has served for 30 s).
-fn refused_start(dir: &Path, config: &Path) -> String {
-    use std::io::Read;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_varco"))
-        .args(["serve", "--config", config.to_str().unwrap(), "--data-dir"])
-        .arg(dir.join("data"))
-        .args([
-            "--nodo-listen",
-            "127.0.0.1:0",
-            "--api-listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the configuration was accepted: Varco is serving");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert!(!status.success(), "the configuration was accepted");
-    stderr
 }
 
 /// Behind a proxy on the same host every client arrives from loopback: the demo passwords

@@ -3,16 +3,19 @@
 //! the QR code with rqrr from the page rasterised by `pdftoppm -r 150`, and the Poste Data
 //! Matrix with `dmtxread` (dmtx-utils), an independent decoder (libdmtx).
 //!
-//! Without those tools the tests print SKIPPED and pass, unless `CI=true`, where they fail.
+//! Without those tools the tests fail, naming the missing one (`make tools` installs them).
 //! Set `VARCO_NOTICE_OUT=DIR` to keep each rendered PDF and page PNG in DIR for a look.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
+use common::avviso::{demo_avviso as demo, demo_postal_part};
 use varco::domain::NoticeNumber;
-use varco::notice::{Avviso, PostalPart, format_amount, render};
+use varco::notice::{Avviso, format_amount, render};
 
 const TOOLS: [(&str, &str); 5] = [
     ("pdftotext", "poppler-utils"),
@@ -22,40 +25,10 @@ const TOOLS: [(&str, &str); 5] = [
     ("dmtxread", "dmtx-utils"),
 ];
 
-/// True when every tool is installed; otherwise SKIPPED (or a failure under CI=true).
-fn tools_present() -> bool {
-    let missing: Vec<String> = TOOLS
-        .iter()
-        .filter(|(tool, _)| Command::new(tool).arg("-v").output().is_err())
-        .map(|(tool, package)| format!("{tool} ({package})"))
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("missing tools under CI: {missing:?}; run `make tools`");
-    }
-    eprintln!("SKIPPED: missing tools {missing:?}; install them with `make tools`");
-    false
-}
-
-fn demo() -> Avviso {
-    Avviso {
-        subject: "Tassa rifiuti 2026".to_owned(),
-        creditor_name: "Comune di Demo".to_owned(),
-        creditor_office: Some("Ufficio Tributi".to_owned()),
-        creditor_info: None,
-        creditor_fiscal_code: "77777777777".to_owned(),
-        cbill: Some("A0EDT".to_owned()),
-        gln: None,
-        logo: None,
-        debtor_name: "Mario Rossi".to_owned(),
-        debtor_fiscal_code: "RSSMRA80A01H501U".to_owned(),
-        debtor_address: Some("Via Roma 1, 00100 Roma (RM)".to_owned()),
-        amount_cents: 12_000,
-        due_date: NaiveDate::from_ymd_opt(2026, 12, 31),
-        notice: NoticeNumber::parse("301000000000000144").unwrap(),
-        postal: None,
+/// Fails, naming the tool, when one of the tools that read the notices back is missing.
+fn require_tools() {
+    for (tool, package) in TOOLS {
+        common::require_tool(tool, package);
     }
 }
 
@@ -172,9 +145,7 @@ fn assert_fonts_and_page(pdf: &Path) {
 
 #[test]
 fn plain_notice() {
-    if !tools_present() {
-        return;
-    }
+    require_tools();
     let r = render_and_read("plain", &demo());
     for needle in [
         "Tassa rifiuti 2026",
@@ -205,18 +176,12 @@ fn plain_notice() {
 
 #[test]
 fn notice_with_postal_part() {
-    if !tools_present() {
-        return;
-    }
+    require_tools();
     let mut a = demo();
     a.notice = NoticeNumber::aux3("02", 1);
     a.amount_cents = 102_099;
     a.due_date = NaiveDate::from_ymd_opt(2027, 3, 5);
-    a.postal = Some(PostalPart {
-        account_number: "1234567".to_owned(),
-        holder: "Comune di Demo - Servizio Tesoreria".to_owned(),
-        authorisation: "AUT. DB/SSIC/E 0000 del 01/01/2026".to_owned(),
-    });
+    a.postal = Some(demo_postal_part());
     let r = render_and_read("postal", &a);
     for needle in [
         "Tassa rifiuti 2026",
@@ -252,9 +217,7 @@ fn notice_with_postal_part() {
 
 #[test]
 fn long_and_accented_texts() {
-    if !tools_present() {
-        return;
-    }
+    require_tools();
     let mut a = demo();
     let subject = "Canone unico patrimoniale per l'occupazione di aree pubbliche: \
                    àèéìòù ÀÈÉÌÒÙ, € e altri caratteri accentati più qualche parola in più (2026)"

@@ -2,8 +2,9 @@
 //! re-encode to the same typed value; and whatever text a position holds, the responses Varco
 //! builds from it stay within the schema's facets (read back by the strict reader).
 
+mod common;
+
 use proptest::prelude::*;
-use std::sync::Arc;
 use varco::soap::messages::*;
 use varco::soap::schema::{XmlType, XmlWriter};
 
@@ -96,11 +97,11 @@ proptest! {
         meta in proptest::collection::vec((arb_text(), arb_text()), 0..20),
     ) {
         use varco::domain::*;
-        let config = Arc::new(varco::config::Config::demo());
+        let app = common::TestApp::builder().seed(false).build();
         let now = chrono::Utc::now();
         // The demo sample, with every free text and the items replaced by generated ones.
         let nav = varco::domain::NoticeNumber::aux3("01", 1);
-        let mut p = varco::demo::sample(&config, &nav, now);
+        let mut p = varco::demo::sample(&app.config, &nav, now);
         let template = p.voci[0].clone();
         p.voci = amounts.iter().enumerate().map(|(i, a)| Voce {
             id_voce: format!("v{i}"),
@@ -112,10 +113,8 @@ proptest! {
         p.importo = amounts.iter().sum();
         p.causale = causale;
         p.soggetto = Soggetto { identificativo, anagrafica, indirizzo, nazione, email, ..p.soggetto.clone() };
-        let dir = tempfile::tempdir().unwrap();
-        let store = varco::store::Store::open(dir.path(), 8).unwrap();
-        store.put_pendenza(&p).unwrap();
-        let nodo = varco::nodo::Nodo::new(config, store, varco::domain::system_clock());
+        app.store.put_pendenza(&p).unwrap();
+        let nodo = app.handlers();
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         for (action, element) in [("paVerifyPaymentNotice", "paVerifyPaymentNoticeReq"), ("paGetPayment", "paGetPaymentReq"), ("paGetPaymentV2", "paGetPaymentV2Request")] {
             let body = format!(r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><p:{element} xmlns:p="http://pagopa-api.pagopa.gov.it/pa/paForNode.xsd"><idPA>77777777777</idPA><idBrokerPA>77777777777</idBrokerPA><idStation>77777777777_01</idStation><qrCode><fiscalCode>77777777777</fiscalCode><noticeNumber>301000000000000144</noticeNumber></qrCode></p:{element}></s:Body></s:Envelope>"#);

@@ -5,8 +5,9 @@
 
 mod common;
 
-use common::{Gateway, pki};
-use reqwest::{Certificate, Client, Identity};
+use common::https::{self, client, escaped};
+use common::{Gateway, pki, refused_start};
+use reqwest::Client;
 use std::net::IpAddr;
 use std::path::Path;
 use std::process::Command;
@@ -22,58 +23,32 @@ fn https(gw: &Gateway) -> String {
     gw.nodo.replacen("http://", "https://", 1)
 }
 
-fn client(trust: &pki::Ca, identity: Option<&pki::Leaf>) -> Client {
-    let mut b = Client::builder()
-        .tls_certs_only([Certificate::from_pem(trust.issuer.pem().as_bytes()).unwrap()]);
-    if let Some(id) = identity {
-        b = b.identity(Identity::from_pem(&id.identity_pem()).unwrap());
-    }
-    b.build().unwrap()
-}
-
 /// POSTs the verify request; the status and body, or the transport error's text.
 async fn verify(
     client: &Client,
     url: &str,
     headers: &[(&str, String)],
 ) -> Result<(u16, String), String> {
-    let mut req = client
-        .post(url)
-        .header("content-type", "text/xml; charset=utf-8")
-        .header("soapaction", "paVerifyPaymentNotice")
-        .body(verify_body());
-    for (k, v) in headers {
-        req = req.header(*k, v);
-    }
-    match req.send().await {
-        Ok(resp) => {
-            let status = resp.status().as_u16();
-            Ok((status, resp.text().await.unwrap_or_default()))
-        }
-        Err(e) => Err(format!("{e:?}")),
-    }
+    https::soap(
+        client,
+        url,
+        "paVerifyPaymentNotice",
+        &verify_body(),
+        headers,
+    )
+    .await
 }
 
 fn answered_ok(r: &Result<(u16, String), String>) -> bool {
     matches!(r, Ok((200, body)) if body.contains("<outcome>OK</outcome>"))
 }
 
-/// The number of SOAP requests the handler answered, from `GET /metrics`.
-/// The sum of a counter's series (`prefix` up to the brace) whose labels contain `label`.
-async fn counter(gw: &Gateway, prefix: &str, label: &str) -> u64 {
-    let (_, text) = common::get(&format!("{}/metrics", gw.api)).await.unwrap();
-    text.lines()
-        .filter(|l| l.starts_with(prefix) && l.contains(label))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
-}
-
 async fn soap_requests(gw: &Gateway) -> u64 {
-    counter(gw, "varco_soap_requests_total{", "").await
+    https::soap_requests(&gw.api).await
 }
 
 async fn refused_count(gw: &Gateway, reason: &str) -> u64 {
-    counter(gw, "varco_edge_refused_total{", reason).await
+    https::counter(&gw.api, "varco_edge_refused_total{", reason).await
 }
 
 /// Starts the gateway on `config` (from a plain thread: the start-up wait runs its own
@@ -239,7 +214,7 @@ async fn pinned_certificates_are_the_only_ones_let_in_and_reload_on_sighup() {
         .unwrap();
     let mut failed = false;
     for _ in 0..100 {
-        if counter(&gw, "varco_tls_reloads_total{", "result=\"failed\"").await >= 1 {
+        if https::counter(&gw.api, "varco_tls_reloads_total{", "result=\"failed\"").await >= 1 {
             failed = true;
             break;
         }
@@ -268,18 +243,6 @@ fn from(local: &str) -> Client {
         .local_address(local.parse::<IpAddr>().unwrap())
         .build()
         .unwrap()
-}
-
-fn escaped(pem: &str) -> String {
-    // What nginx's $ssl_client_escaped_cert looks like: the PEM, URL-encoded.
-    pem.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -521,23 +484,6 @@ async fn behind_a_proxy_a_leaf_of_an_intermediate_ca_is_verified_with_the_interm
     assert_eq!(soap_requests(&with).await, served);
 }
 
-/// Starts `varco serve` on `config`, expects it to exit with an error, and returns its stderr.
-fn refused_start(dir: &Path, config: &Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_varco"))
-        .args(["serve", "--config", config.to_str().unwrap(), "--data-dir"])
-        .arg(dir.join("data"))
-        .args([
-            "--nodo-listen",
-            "127.0.0.1:0",
-            "--api-listen",
-            "127.0.0.1:0",
-        ])
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "the configuration was accepted");
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 #[test]
 fn a_configuration_that_cannot_work_is_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();
@@ -601,11 +547,7 @@ fn the_api_listener_serves_https_and_keeps_its_own_allowlist() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let trusted = Client::builder()
-            .tls_certs_only([Certificate::from_pem(ca.issuer.pem().as_bytes()).unwrap()])
-            .local_address("127.0.0.1".parse::<IpAddr>().unwrap())
-            .build()
-            .unwrap();
+        let trusted = https::client_from(&ca, "127.0.0.1");
         let readyz = format!("https://127.0.0.1:{ap}/readyz");
         let mut ready = false;
         for _ in 0..200 {
@@ -634,11 +576,7 @@ fn the_api_listener_serves_https_and_keeps_its_own_allowlist() {
             "plain HTTP is not served on the TLS listener"
         );
         // A peer outside the api allowlist is dropped, even with the right CA.
-        let outsider = Client::builder()
-            .tls_certs_only([Certificate::from_pem(ca.issuer.pem().as_bytes()).unwrap()])
-            .local_address("127.0.0.2".parse::<IpAddr>().unwrap())
-            .build()
-            .unwrap();
+        let outsider = https::client_from(&ca, "127.0.0.2");
         assert!(outsider.get(&readyz).send().await.is_err());
         // The nodo listener, with no TLS configured, still speaks plain HTTP.
         let (s, _) = common::get(&format!("http://127.0.0.1:{np}/paForNode?wsdl"))

@@ -159,20 +159,26 @@ fn close(p: Option<&Pendenza>, _r: &Ricevuta) -> (Option<Pendenza>, ReceiptStatu
     (p, ReceiptStatus::Accettata)
 }
 
+/// A receipt of a new id for one of the preloaded positions.
+fn next_receipt() -> Ricevuta {
+    let n = next();
+    ricevuta(n % PRELOADED + 1, format!("{n:032x}"))
+}
+
+/// Stores a receipt (receipt + position closed + outbox entry, one transaction).
+fn apply(store: &Store, r: Ricevuta) -> impl Sized {
+    store
+        .apply_receipt(r, &close, &|_| None, Utc::now())
+        .unwrap()
+}
+
 /// A receipt (receipt + position closed + outbox entry, one transaction), without the flush.
 #[divan::bench]
 fn apply_receipt(bencher: divan::Bencher) {
     let f = fixture();
     bencher
-        .with_inputs(|| {
-            let n = next();
-            ricevuta(n % PRELOADED + 1, format!("{n:032x}"))
-        })
-        .bench_local_values(|r| {
-            f.store
-                .apply_receipt(r, &close, &|_| None, Utc::now())
-                .unwrap()
-        });
+        .with_inputs(next_receipt)
+        .bench_local_values(|r| apply(&f.store, r));
 }
 
 /// The same, then `Store::sync` (the group-commit flush a receipt waits for before `OK`),
@@ -180,17 +186,10 @@ fn apply_receipt(bencher: divan::Bencher) {
 #[divan::bench(sample_count = 30, sample_size = 10)]
 fn apply_receipt_flushed(bencher: divan::Bencher) {
     let f = fixture();
-    bencher
-        .with_inputs(|| {
-            let n = next();
-            ricevuta(n % PRELOADED + 1, format!("{n:032x}"))
-        })
-        .bench_local_values(|r| {
-            f.store
-                .apply_receipt(r, &close, &|_| None, Utc::now())
-                .unwrap();
-            f.runtime.block_on(f.store.sync()).unwrap()
-        });
+    bencher.with_inputs(next_receipt).bench_local_values(|r| {
+        apply(&f.store, r);
+        f.runtime.block_on(f.store.sync()).unwrap()
+    });
 }
 
 /// 1,000 new positions in one `upsert_batch` (a bulk-load request is cut into these), with

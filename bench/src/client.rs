@@ -58,6 +58,20 @@ pub struct Conn {
 }
 
 impl Conn {
+    /// The connection kept in `kept`, or a new one to `target` (counted in `reconnects`).
+    pub async fn kept_or_open(
+        kept: &mut Option<Conn>,
+        target: &Target,
+        reconnects: &mut u64,
+    ) -> Result<Self> {
+        if let Some(c) = kept.take() {
+            return Ok(c);
+        }
+        let c = Self::open(target).await?;
+        *reconnects += 1;
+        Ok(c)
+    }
+
     /// Opens a TCP connection (Nagle off) and performs the HTTP/1.1 handshake;
     /// the connection task runs on the runtime until either side closes it.
     pub async fn open(target: &Target) -> Result<Self> {

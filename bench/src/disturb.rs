@@ -288,20 +288,15 @@ impl Worker {
 
     /// One request (re-opening the connection first if the server closed it).
     async fn step(&self, conn: &mut Option<Conn>, stats: &mut Stats, n: u64) -> Result<()> {
-        let mut current = match conn.take() {
-            Some(c) => c,
-            None => match Conn::open(&self.target).await {
-                Ok(c) => {
-                    stats.reconnects += 1;
-                    c
-                }
-                Err(e) => {
-                    stats.transport += 1;
-                    stats.last_error = Some(format!("{e:#}"));
-                    sleep(Duration::from_millis(50)).await;
-                    return Ok(());
-                }
-            },
+        let mut current = match Conn::kept_or_open(conn, &self.target, &mut stats.reconnects).await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                stats.transport += 1;
+                stats.last_error = Some(format!("{e:#}"));
+                sleep(Duration::from_millis(50)).await;
+                return Ok(());
+            }
         };
         if current.ready().await.is_err() {
             // Closed by the server between requests: re-open, no error.

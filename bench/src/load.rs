@@ -264,25 +264,20 @@ impl Worker {
         while Instant::now() < self.until {
             // Get a usable connection (not timed: a keep-alive connection is
             // ready immediately).
-            let mut current = match conn.take() {
-                Some(c) => c,
-                None => match Conn::open(&self.target).await {
-                    Ok(c) => {
-                        stats.reconnects += 1;
-                        c
+            let kept = Conn::kept_or_open(&mut conn, &self.target, &mut stats.reconnects).await;
+            let mut current = match kept {
+                Ok(c) => c,
+                Err(e) => {
+                    let now = Instant::now();
+                    if now >= self.measure_from {
+                        stats.requests += 1;
+                        stats.transport += 1;
+                        stats.finished = now;
                     }
-                    Err(e) => {
-                        let now = Instant::now();
-                        if now >= self.measure_from {
-                            stats.requests += 1;
-                            stats.transport += 1;
-                            stats.finished = now;
-                        }
-                        stats.last_error = Some(format!("{e:#}"));
-                        sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
+                    stats.last_error = Some(format!("{e:#}"));
+                    sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
             };
             if current.ready().await.is_err() {
                 // Closed by the server between requests: re-open, no error.

@@ -298,6 +298,19 @@ struct LoadOpts {
 }
 
 impl LoadOpts {
+    /// Labels `out` (`--label`), appends it to `--json-out`, and prints it with `--json`.
+    /// Returns whether it was printed (if not, the caller prints its text lines).
+    fn report(&self, mut out: serde_json::Value) -> Result<bool> {
+        if let Some(label) = &self.label {
+            out["label"] = label.as_str().into();
+        }
+        append_json(self.json_out.as_deref(), &out)?;
+        if self.json {
+            println!("{out}");
+        }
+        Ok(self.json)
+    }
+
     fn config(&self, url: &str) -> Result<LoadConfig> {
         let bytes = std::fs::read(&self.body_file)
             .with_context(|| format!("reading body file {}", self.body_file.display()))?;
@@ -335,16 +348,9 @@ async fn main() -> Result<()> {
         }
         Command::Load { url, opts } => {
             let report = load::run(opts.config(&url)?).await?;
-            let mut out = report.to_json();
-            if let Some(label) = &opts.label {
-                out["label"] = label.as_str().into();
-            }
-            if opts.json {
-                println!("{out}");
-            } else {
+            if !opts.report(report.to_json())? {
                 println!("{}", report.line());
             }
-            append_json(opts.json_out.as_deref(), &out)?;
             report.warn_errors();
             Ok(())
         }
@@ -457,20 +463,14 @@ async fn compare(varco_url: &str, bare_url: &str, opts: &LoadOpts) -> Result<()>
     let varco = load::run(opts.config(varco_url)?).await?;
     let bare = load::run(opts.config(bare_url)?).await?;
     let ratio = ratio(&varco, &bare);
-    let mut out = serde_json::json!({
+    let out = serde_json::json!({
         "op": opts.soap_action,
         "conns": opts.connections,
         "varco": varco.to_json(),
         "bare": bare.to_json(),
         "ratio_rps": ratio,
     });
-    if let Some(label) = &opts.label {
-        out["label"] = label.as_str().into();
-    }
-    append_json(opts.json_out.as_deref(), &out)?;
-    if opts.json {
-        println!("{out}");
-    } else {
+    if !opts.report(out)? {
         println!("target=varco {}", varco.line());
         println!("target=bare {}", bare.line());
         println!("ratio_rps={ratio:.3}");
@@ -560,20 +560,14 @@ async fn disturb(url: &str, plan: &DisturbPlan, opts: &LoadOpts) -> Result<()> {
             None => quiet_p99 = Some(p99),
             Some(quiet) => ratios.push((name, p99 as f64 / quiet.max(1) as f64)),
         }
-        let mut out = serde_json::json!({
+        let out = serde_json::json!({
             "op": "disturb",
             "disturbance": name,
             "conns": opts.connections,
             "verify": verify.to_json(),
             "disturber": disturbance.as_ref().map(disturb::DisturbReport::to_json),
         });
-        if let Some(label) = &opts.label {
-            out["label"] = label.as_str().into();
-        }
-        append_json(opts.json_out.as_deref(), &out)?;
-        if opts.json {
-            println!("{out}");
-        } else {
+        if !opts.report(out)? {
             println!("disturbance={name} target=verify {}", verify.line());
             if let Some(d) = &disturbance {
                 println!("disturbance={name} target={name} {}", d.line());

@@ -10,9 +10,13 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use read_response::read_response;
 use varco::soap::messages::*;
-use varco::soap::schema::{XmlType, XmlWriter};
+use varco::soap::schema::XmlWriter;
 use varco::soap::{DecodeError, Response, decode, encode};
+
+#[path = "../../tests/common/read_response.rs"]
+mod read_response;
 
 const ACTIONS: [&str; 9] = [
     "paVerifyPaymentNotice",
@@ -74,17 +78,6 @@ fn round_trip_request(request: &Request) {
     );
 }
 
-fn read_response(op: Operation, payload: &varco::soap::xml::Element) -> Option<Response> {
-    Some(match op {
-        Operation::VerifyPaymentNotice => Response::Verify(XmlType::read(payload).ok()?),
-        Operation::GetPayment => Response::GetPayment(XmlType::read(payload).ok()?),
-        Operation::GetPaymentV2 => Response::GetPaymentV2(XmlType::read(payload).ok()?),
-        Operation::SendRt | Operation::SendRtV2 => {
-            Response::SendRt(op, XmlType::read(payload).ok()?)
-        }
-        Operation::DemandPaymentNotice => Response::Demand(XmlType::read(payload).ok()?),
-    })
-}
 
 fn round_trip_response(response: &Response) {
     let xml = encode(response);

@@ -160,23 +160,28 @@ impl Config {
         if self.demo_credentials_allowed() {
             return Ok(());
         }
-        for (i, o) in self.operatori.iter().enumerate() {
-            if verify_password("demo", &o.password_hash) {
+        let operators = (self.operatori.iter().enumerate()).map(|(i, o)| {
+            (
+                format!("operatori[{i}]"),
+                "operator",
+                &o.username,
+                &o.password_hash,
+            )
+        });
+        let applications = (self.applicazioni.iter().enumerate()).map(|(i, a)| {
+            (
+                format!("applicazioni[{i}]"),
+                "application",
+                &a.id_a2a,
+                &a.password_hash,
+            )
+        });
+        for (key, kind, name, hash) in operators.chain(applications) {
+            if verify_password("demo", hash) {
                 bail!(
-                    "operatori[{i}].password_hash: operator {} uses the demo password, which is \
+                    "{key}.password_hash: {kind} {name} uses the demo password, which is \
                      accepted only while both listeners are on loopback and neither has access.trusted_proxies \
-                     (behind a proxy a remote client looks local); set a real one with `varco hash-password`",
-                    o.username
-                );
-            }
-        }
-        for (i, a) in self.applicazioni.iter().enumerate() {
-            if verify_password("demo", &a.password_hash) {
-                bail!(
-                    "applicazioni[{i}].password_hash: application {} uses the demo password, which is \
-                     accepted only while both listeners are on loopback and neither has access.trusted_proxies \
-                     (behind a proxy a remote client looks local); set a real one with `varco hash-password`",
-                    a.id_a2a
+                     (behind a proxy a remote client looks local); set a real one with `varco hash-password`"
                 );
             }
         }

@@ -202,40 +202,7 @@ impl Nodo {
         let paid =
             |p: &Option<Pendenza>| p.as_ref().filter(|p| p.stato == Stato::Eseguita).cloned();
         match answer {
-            Ok(Verifica::Pendenza(fresh)) => {
-                let mut fresh = *fresh;
-                match &stored {
-                    Some(old) => {
-                        let current = self.refreshed(app, old, &|cur| {
-                            // Keep what Varco knows about the position; take the gestionale's data.
-                            let mut next = fresh.clone();
-                            next.id_a2a = cur.id_a2a.clone();
-                            next.id_pendenza = cur.id_pendenza.clone();
-                            next.created_at = cur.created_at;
-                            next.dettagli.uuid = cur.dettagli.uuid.clone();
-                            next.ricevute = cur.ricevute.clone();
-                            next.anomala = cur.anomala;
-                            next.anomalie = cur.anomalie.clone();
-                            next.stato = cur.stato;
-                            next
-                        })?;
-                        tracing::info!(notice = %nav, id_a2a = %app.id_a2a, "position verified at the gestionale");
-                        current.ok_or_else(|| unknown(""))
-                    }
-                    None => {
-                        fresh.dettagli.uuid = Some(uuid::Uuid::new_v4().simple().to_string());
-                        if !self.store.insert_pendenza(&fresh).map_err(system_error)? {
-                            // Another request stored it meanwhile, or the gestionale reused an
-                            // idPendenza of another notice: answer from what is stored.
-                            return self.current(dominio, nav)?.ok_or_else(|| {
-                                unknown(" (the gestionale's idPendenza is already used)")
-                            });
-                        }
-                        tracing::info!(notice = %nav, id_a2a = %app.id_a2a, "position verified at the gestionale");
-                        Ok(fresh)
-                    }
-                }
-            }
+            Ok(Verifica::Pendenza(fresh)) => self.take_fresh(app, dominio, nav, stored, *fresh),
             Ok(Verifica::Annullata(why)) => {
                 let current = match &stored {
                     Some(old) => self.refreshed(app, old, &|cur| {
@@ -282,6 +249,50 @@ impl Nodo {
                 }
             }
         }
+    }
+
+    /// Stores what the gestionale answered for a position: over the stored copy (keeping
+    /// what Varco knows of it: owner, receipts, anomalies, state), or as a new position.
+    fn take_fresh(
+        &self,
+        app: &crate::config::Applicazione,
+        dominio: &str,
+        nav: &NoticeNumber,
+        stored: Option<Pendenza>,
+        mut fresh: Pendenza,
+    ) -> Result<Pendenza, Fault> {
+        let unknown = |why: &str| {
+            Fault::new(
+                FaultCode::PagamentoSconosciuto,
+                format!("notice {nav} is unknown to creditor {dominio}{why}"),
+            )
+        };
+        let Some(old) = stored else {
+            fresh.dettagli.uuid = Some(uuid::Uuid::new_v4().simple().to_string());
+            if !self.store.insert_pendenza(&fresh).map_err(system_error)? {
+                // Another request stored it meanwhile, or the gestionale reused an idPendenza
+                // of another notice: answer from what is stored.
+                return self
+                    .current(dominio, nav)?
+                    .ok_or_else(|| unknown(" (the gestionale's idPendenza is already used)"));
+            }
+            tracing::info!(notice = %nav, id_a2a = %app.id_a2a, "position verified at the gestionale");
+            return Ok(fresh);
+        };
+        let current = self.refreshed(app, &old, &|cur| {
+            let mut next = fresh.clone();
+            next.id_a2a = cur.id_a2a.clone();
+            next.id_pendenza = cur.id_pendenza.clone();
+            next.created_at = cur.created_at;
+            next.dettagli.uuid = cur.dettagli.uuid.clone();
+            next.ricevute = cur.ricevute.clone();
+            next.anomala = cur.anomala;
+            next.anomalie = cur.anomalie.clone();
+            next.stato = cur.stato;
+            next
+        })?;
+        tracing::info!(notice = %nav, id_a2a = %app.id_a2a, "position verified at the gestionale");
+        current.ok_or_else(|| unknown(""))
     }
 
     /// The stored position of a notice, as it is now.

@@ -191,6 +191,14 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     Ok(serde_json::from_slice(bytes)?)
 }
 
+/// Every value of `tree` under `prefix`, decoded, in key order.
+fn decode_prefix<T: DeserializeOwned>(tree: &sled::Tree, prefix: Vec<u8>) -> Result<Vec<T>> {
+    tree.scan_prefix(prefix)
+        .values()
+        .map(|v| decode(&v?))
+        .collect()
+}
+
 impl Store {
     /// Opens (or creates) the store in `dir`, with a page cache of `cache_mb` MiB.
     pub fn open(dir: &Path, cache_mb: u64) -> Result<Self> {
@@ -451,11 +459,7 @@ impl Store {
 
     /// A position's activation attempts, oldest first (a full read: tools and tests).
     pub fn attempts(&self, dominio: &str, iuv: &str) -> Result<Vec<Attivazione>> {
-        self.attempts
-            .scan_prefix(keys::position_children(dominio, iuv))
-            .values()
-            .map(|v| decode(&v?))
-            .collect()
+        decode_prefix(&self.attempts, keys::position_children(dominio, iuv))
     }
 
     /// A page of a position's activation attempts, newest first: `skip` passed over, at most
@@ -490,11 +494,7 @@ impl Store {
 
     /// A position's receipts (including ones stored without a position).
     pub fn ricevute(&self, dominio: &str, iuv: &str) -> Result<Vec<Ricevuta>> {
-        self.receipts
-            .scan_prefix(keys::position_children(dominio, iuv))
-            .values()
-            .map(|v| decode(&v?))
-            .collect()
+        decode_prefix(&self.receipts, keys::position_children(dominio, iuv))
     }
 
     /// Stores a receipt, updates its position and queues it for the gestionale, atomically.

@@ -3,7 +3,14 @@
 
 #![allow(dead_code)]
 
+pub mod app;
+pub mod avviso;
+pub mod https;
 pub mod pki;
+pub mod read_response;
+
+#[allow(unused_imports)]
+pub use app::{DEMO_APP, DEMO_OPERATOR, TestApp, basic};
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -15,26 +22,47 @@ pub fn official_xsd() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/pagopa-api/wsdl/xsd/paForNode.xsd")
 }
 
-/// The schema check is mandatory in CI and skipped with a message elsewhere when the
-/// official schema or xmllint is missing. Returns false when skipped.
-pub fn schema_check_available() -> bool {
-    let have_xsd = official_xsd().exists();
-    let have_xmllint = Command::new("xmllint").arg("--version").output().is_ok();
-    if have_xsd && have_xmllint {
-        return true;
+/// Fails the test, naming the tool and its package, when `tool` is not installed: on `PATH`,
+/// or one of `paths` when given (for tools outside `PATH`, like nginx in /usr/sbin). Returns
+/// the program to run.
+#[track_caller]
+pub fn require_tool_at(tool: &str, package: &str, paths: &[&str]) -> PathBuf {
+    if let Some(found) = paths.iter().map(PathBuf::from).find(|p| p.exists()) {
+        return found;
     }
-    let why = format!(
-        "schema validation unavailable (official XSD at {}: {}, xmllint: {})",
-        official_xsd().display(),
-        have_xsd,
-        have_xmllint
+    // A tool that cannot be spawned at all is missing (whatever its exit code for `-v`).
+    let spawned = Command::new(tool)
+        .arg("-v")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if spawned.is_ok() {
+        return PathBuf::from(tool);
+    }
+    panic!(
+        "required tool `{tool}` is missing (Debian package {package}): \
+         run `make tools` to install it"
     );
+}
+
+/// [`require_tool_at`] for a tool on `PATH`.
+#[track_caller]
+pub fn require_tool(tool: &str, package: &str) -> PathBuf {
+    require_tool_at(tool, package, &[])
+}
+
+/// The schema check needs xmllint and the official schema beside the repository; a test that
+/// validates fails with a clear message when either is missing.
+#[track_caller]
+pub fn require_schema_check() {
+    require_tool("xmllint", "libxml2-utils");
     assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{why}: required in CI"
+        official_xsd().exists(),
+        "the official pagoPA schema is missing at {} (a checkout of pagopa-api beside the \
+         repository, under ../shared/pagopa-api)",
+        official_xsd().display()
     );
-    eprintln!("SKIPPED: {why}");
-    false
 }
 
 /// The body payload (the element inside soap Body) of an envelope written by Varco or by our
@@ -99,6 +127,25 @@ pub fn validate(xsd: &Path, docs: &[(String, String)]) -> Vec<(String, bool)> {
         }
     }
     out
+}
+
+/// Runs the varco binary with `args` to the end; its output.
+pub fn varco_cli<S: AsRef<std::ffi::OsStr>>(
+    args: impl IntoIterator<Item = S>,
+) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_varco"))
+        .args(args)
+        .output()
+        .expect("the varco binary runs")
+}
+
+/// A Tokio runtime of two workers, for the tests that drive a process from a plain thread.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// A free loopback port (bound then released).
@@ -203,6 +250,46 @@ impl Drop for Gateway {
     }
 }
 
+/// Starts `varco serve` on `config`, expects it to exit with an error, and returns its stderr
+/// (a configuration that is accepted fails the test once Varco has served for 30 s).
+pub fn refused_start(dir: &Path, config: &Path) -> String {
+    use std::io::Read;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_varco"))
+        .args(["serve", "--config", config.to_str().unwrap(), "--data-dir"])
+        .arg(dir.join("data"))
+        .args([
+            "--nodo-listen",
+            "127.0.0.1:0",
+            "--api-listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the configuration was accepted: Varco is serving");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(!status.success(), "the configuration was accepted");
+    stderr
+}
+
 /// GET; returns (status, body).
 pub async fn get(url: &str) -> anyhow::Result<(u16, String)> {
     use http_body_util::{BodyExt, Empty};
@@ -221,6 +308,34 @@ pub async fn soap(url: &str, action: &str, body: &str) -> (u16, String) {
         .await
         .expect("request sent");
     (s, String::from_utf8_lossy(&b).into_owned())
+}
+
+/// The demo's request file for `action` (the demo curl files: verify, activate, receipt of
+/// notice 10).
+pub fn demo_request(action: &str) -> String {
+    fixture(match action {
+        "paVerifyPaymentNotice" => "demo/verify.xml",
+        "paGetPaymentV2" => "demo/get-payment-v2.xml",
+        "paSendRTV2" => "demo/send-rt-v2.xml",
+        other => panic!("no demo request for {other}"),
+    })
+}
+
+/// POSTs the demo's request for `action` to `url`; returns (status, body).
+pub async fn soap_demo(url: &str, action: &str) -> (u16, String) {
+    soap(url, action, &demo_request(action)).await
+}
+
+/// POSTs to `url` a `qr_request` for `action` (verify, or activation V1 or V2) of notice `nav`
+/// with `extra` elements; returns (status, body).
+pub async fn soap_qr(url: &str, action: &str, nav: &str, extra: &str) -> (u16, String) {
+    let element = match action {
+        "paVerifyPaymentNotice" => "paVerifyPaymentNoticeReq",
+        "paGetPayment" => "paGetPaymentReq",
+        "paGetPaymentV2" => "paGetPaymentV2Request",
+        other => panic!("no qrCode request for {other}"),
+    };
+    soap(url, action, &qr_request(element, nav, extra)).await
 }
 
 /// A fixture file's text.
@@ -258,14 +373,10 @@ pub fn receipt_v2(nav: &str, receipt_id: &str) -> String {
 
 /// POSTs a SOAP body to `/paForNode` of a router (no socket); returns the answer's text.
 pub async fn soap_through(router: &axum::Router, action: &str, body: String) -> String {
-    use http_body_util::BodyExt;
-    use tower::ServiceExt;
     let req = axum::http::Request::post("/paForNode")
         .header("content-type", "text/xml")
         .header("soapaction", action)
         .body(axum::body::Body::from(body))
         .unwrap();
-    let resp = router.clone().oneshot(req).await.unwrap();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    String::from_utf8(bytes.to_vec()).unwrap()
+    String::from_utf8(app::send(router, req).await.body.to_vec()).unwrap()
 }
