@@ -198,31 +198,16 @@ pub fn seed(config: &Config, store: &Store, now: DateTime<Utc>) -> Result<usize,
                     NaiveDate::from_ymd_opt(2099, 12, 31),
                 ),
             };
-        let p = Pendenza {
-            dominio: dominio.id.clone(),
-            iuv: nav.iuv().to_owned(),
-            numero_avviso: nav.as_str().to_owned(),
-            id_a2a: config.applicazioni.first().map(|a| a.id_a2a.clone()),
-            id_pendenza: Some(format!("demo-{}", case.reference)),
-            id_tipo_pendenza: config
-                .tipi_pendenza
-                .first()
-                .map(|t| t.id.clone())
-                .unwrap_or_else(|| "LIBERO".into()),
-            causale: causale.into(),
-            soggetto: debtor(),
-            importo: voci.iter().map(|v| v.importo).sum(),
-            data_validita: None,
-            data_scadenza: scadenza,
-            voci,
-            stato,
-            anomala: false,
-            anomalie: vec![],
-            dettagli: Default::default(),
-            ricevute: vec![],
-            created_at: now,
-            updated_at: now,
-        };
+        let mut p = sample(config, &nav, now);
+        p.id_a2a = config.applicazioni.first().map(|a| a.id_a2a.clone());
+        p.id_pendenza = Some(format!("demo-{}", case.reference));
+        p.id_tipo_pendenza =
+            (config.tipi_pendenza.first()).map_or_else(|| "LIBERO".into(), |t| t.id.clone());
+        p.causale = causale.into();
+        p.importo = voci.iter().map(|v| v.importo).sum();
+        p.data_scadenza = scadenza;
+        p.voci = voci;
+        p.stato = stato;
         if store.insert_pendenza(&p)? {
             written += 1;
         }

@@ -650,3 +650,170 @@ pub fn update(
     next.updated_at = now;
     Ok(Some(next))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    const TARI: &str = include_str!("../../fixtures/rest/tari-2026-0001.json");
+
+    fn demo() -> Caller {
+        Caller {
+            id_a2a: "demo".into(),
+            domini: vec!["*".into()],
+            tipi_pendenza: vec!["*".into()],
+        }
+    }
+
+    /// The TARI fixture with `edit` applied, validated for `caller`.
+    fn check(caller: &Caller, edit: impl FnOnce(&mut Value)) -> Result<Validated, Refusal> {
+        let mut body: Value = serde_json::from_str(TARI).unwrap();
+        edit(&mut body);
+        let request: NuovaPendenza = serde_json::from_value(body).unwrap();
+        nuova_pendenza(&Config::demo(), caller, "tari-1", &request, Utc::now())
+    }
+
+    fn refusal(edit: impl FnOnce(&mut Value)) -> (String, String) {
+        match check(&demo(), edit).unwrap_err() {
+            Refusal::Invalid { codice, campo, .. } => (codice, campo),
+            other => panic!("expected a field refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_valid_request_becomes_a_position_waiting_for_its_number() {
+        let v = check(&demo(), |_| {}).unwrap();
+        let p = &v.pendenza;
+        assert_eq!(v.generate.as_deref(), Some("01"));
+        assert!(p.iuv.is_empty() && p.numero_avviso.is_empty());
+        assert_eq!(p.importo, 12050);
+        assert_eq!(
+            p.voci.iter().map(|v| v.importo).collect::<Vec<_>>(),
+            [10000, 2050]
+        );
+        assert_eq!(p.id_a2a.as_deref(), Some("demo"));
+        assert_eq!(p.id_pendenza.as_deref(), Some("tari-1"));
+        assert_eq!(p.stato, Stato::NonEseguita);
+        assert_eq!(p.data_scadenza, NaiveDate::from_ymd_opt(2027, 1, 31));
+    }
+
+    #[test]
+    fn each_broken_rule_names_its_field_and_govpays_code() {
+        // (JSON pointer, value put there, GovPay's code, the field named)
+        let cases = [
+            ("/importo", json!(120.49), "VER_002", "importo"),
+            ("/voci", json!([]), "SINTASSI", "voci"),
+            (
+                "/voci/1/idVocePendenza",
+                json!("tari"),
+                "SINTASSI",
+                "voci[1].idVocePendenza",
+            ),
+            ("/causale", json!("  "), "SINTASSI", "causale"),
+            (
+                "/dataValidita",
+                json!("2027-02-01"),
+                "SINTASSI",
+                "dataValidita",
+            ),
+            ("/idDominio", json!("00000000000"), "SINTASSI", "idDominio"),
+            (
+                "/idTipoPendenza",
+                json!("NESSUNO"),
+                "SINTASSI",
+                "idTipoPendenza",
+            ),
+            (
+                "/numeroAvviso",
+                json!("001000000000000164"),
+                "VER_039",
+                "numeroAvviso",
+            ),
+            (
+                "/numeroAvviso",
+                json!("301000000000000145"),
+                "VER_017",
+                "numeroAvviso",
+            ),
+            (
+                "/numeroAvviso",
+                json!("399000000000000144"),
+                "VER_027",
+                "numeroAvviso",
+            ),
+        ];
+        for (pointer, value, codice, campo) in cases {
+            let edit = |b: &mut Value| match pointer.strip_prefix("/numeroAvviso") {
+                Some(_) => b["numeroAvviso"] = value,
+                None => *b.pointer_mut(pointer).unwrap() = value,
+            };
+            assert_eq!(
+                refusal(edit),
+                (codice.to_owned(), campo.to_owned()),
+                "{pointer}"
+            );
+        }
+        assert!(identifier("idPendenza", "a/b").is_err());
+        assert!(identifier("idPendenza", &"x".repeat(36)).is_err());
+        assert!(identifier("idPendenza", "tari-2026_1.a").is_ok());
+    }
+
+    #[test]
+    fn an_application_is_held_to_its_domains_and_kinds() {
+        let mut caller = demo();
+        caller.domini = vec!["11111111111".into()];
+        assert!(matches!(check(&caller, |_| {}), Err(Refusal::Forbidden(_))));
+        let mut caller = demo();
+        caller.tipi_pendenza = vec!["ALTRO".into()];
+        assert!(matches!(check(&caller, |_| {}), Err(Refusal::Forbidden(_))));
+    }
+
+    #[test]
+    fn updates_follow_govpays_rules() {
+        let now = Utc::now();
+        let number = |b: &mut Value| b["numeroAvviso"] = json!("301000000000000144");
+        let stored = check(&demo(), number).unwrap().pendenza;
+        let code = |r: Result<Option<Pendenza>, Refusal>| match r {
+            Err(Refusal::Operation { codice, .. }) => codice,
+            other => panic!("expected an operation refusal, got {other:?}"),
+        };
+        // The same request again changes nothing; a new causale is an update.
+        let same = check(&demo(), number).unwrap();
+        assert_eq!(update(&stored, &same, now), Ok(None));
+        let causale = check(&demo(), |b| {
+            number(b);
+            b["causale"] = json!("TARI 2026 - saldo");
+        })
+        .unwrap();
+        let next = update(&stored, &causale, now).unwrap().unwrap();
+        assert_eq!(next.causale, "TARI 2026 - saldo");
+        assert_eq!(next.numero_avviso, stored.numero_avviso);
+        // An item cannot go, nor move its account; the number cannot change.
+        let fewer = check(&demo(), |b| {
+            number(b);
+            b["voci"] = json!([b["voci"][0].clone()]);
+            b["importo"] = json!(100.00);
+        })
+        .unwrap();
+        assert_eq!(code(update(&stored, &fewer, now)), "VER_005");
+        let moved = check(&demo(), |b| {
+            number(b);
+            b["voci"][1]["ibanAccredito"] = json!("IT70X0760101600000012345678");
+        })
+        .unwrap();
+        assert_eq!(code(update(&stored, &moved, now)), "VER_023");
+        let renumbered = check(&demo(), |b| b["numeroAvviso"] = json!("301000000000001053"));
+        assert_eq!(code(update(&stored, &renumbered.unwrap(), now)), "VER_024");
+        // A paid position takes the same request again, and refuses a change.
+        let mut paid = stored.clone();
+        paid.stato = Stato::Eseguita;
+        assert_eq!(update(&paid, &same, now), Ok(None));
+        assert_eq!(code(update(&paid, &causale, now)), "VER_003");
+        // A cancelled one loaded again is open again.
+        let mut cancelled = stored.clone();
+        cancelled.stato = Stato::Annullata;
+        let reopened = update(&cancelled, &same, now).unwrap().unwrap();
+        assert_eq!(reopened.stato, Stato::NonEseguita);
+    }
+}
