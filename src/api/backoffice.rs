@@ -256,33 +256,36 @@ fn instant(
     }))
 }
 
+/// `value` read with `parse`, or a 422 saying `why` for `field`.
+fn parsed<T>(
+    field: &str,
+    value: &Option<String>,
+    parse: impl Fn(&str) -> Option<T>,
+    why: &str,
+) -> Result<Option<T>, ApiError> {
+    value
+        .as_deref()
+        .map(|v| parse(v).ok_or_else(|| ApiError::invalid("SINTASSI", field, why)))
+        .transpose()
+}
+
 impl TryFrom<&EventiQuery> for Filtro {
     type Error = ApiError;
 
     fn try_from(q: &EventiQuery) -> Result<Self, ApiError> {
-        let invalid = |field: &str, why: &str| ApiError::invalid("SINTASSI", field, why);
-        let parse =
-            |field: &str, value: &Option<String>, why: &str, f: &dyn Fn(&str) -> bool| match value
-                .as_deref()
-            {
-                Some(v) if !f(v) => Err(invalid(field, why)),
-                _ => Ok(()),
-            };
-        parse(
+        let cursore = parsed(
             "cursore",
             &q.cursore,
+            journal::parse_id,
             "must be an event id (32 hex digits)",
-            &|c| journal::parse_id(c).is_some(),
         )?;
-        parse(
+        let categoria = parsed(
             "categoriaEvento",
             &q.categoria_evento,
+            Categoria::parse,
             "must be SOAP, REST or OUTBOX",
-            &|c| Categoria::parse(c).is_some(),
         )?;
-        parse("esito", &q.esito, "must be OK, KO or FAIL", &|e| {
-            Esito::parse(e).is_some()
-        })?;
+        let esito = parsed("esito", &q.esito, Esito::parse, "must be OK, KO or FAIL")?;
         let iuv = match (&q.iuv, q.numero_avviso.as_deref()) {
             (Some(iuv), _) => Some(iuv.clone()),
             (None, Some(nav)) => Some(
@@ -296,10 +299,10 @@ impl TryFrom<&EventiQuery> for Filtro {
         Ok(Filtro {
             da: instant("dataDa", &q.data_da, false)?,
             a: instant("dataA", &q.data_a, true)?,
-            cursore: q.cursore.as_deref().and_then(journal::parse_id),
-            categoria: q.categoria_evento.as_deref().and_then(Categoria::parse),
+            cursore,
+            categoria,
             tipo_evento: q.tipo_evento.clone(),
-            esito: q.esito.as_deref().and_then(Esito::parse),
+            esito,
             id_dominio: q.id_dominio.clone(),
             iuv,
             id_ricevuta: q.id_ricevuta.clone(),

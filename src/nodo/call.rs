@@ -4,7 +4,6 @@
 use crate::config::Config;
 use crate::domain::evento::{DatiPagoPa, Evento};
 use crate::domain::{Owner, iuv_of};
-use crate::soap::messages::ReceiptV2;
 use crate::soap::{Fault, FaultCode, Request};
 
 /// The ids a paForNode request names, as the journal records them.
@@ -31,27 +30,41 @@ impl CallIds {
             id_stazione: Some(station.to_owned()),
             ..DatiPagoPa::default()
         };
-        let mut receipt = |t: &ReceiptV2| {
-            dati.id_psp = Some(t.id_psp.as_str().to_owned());
-            dati.id_canale = Some(t.id_channel.as_str().to_owned());
-            let reference = t.creditor_reference_id.as_str().to_owned();
-            let notice = t.notice_number.as_str().to_owned();
-            (notice, Some(t.receipt_id.0.clone()), Some(reference))
+        // Both receipt versions carry these fields: receiptId, noticeNumber, idPSP, idChannel,
+        // creditorReferenceId.
+        let receipt = match request {
+            Request::SendRt(r) => Some([
+                r.receipt.receipt_id.0.as_str(),
+                r.receipt.notice_number.as_str(),
+                r.receipt.id_psp.as_str(),
+                r.receipt.id_channel.as_str(),
+                r.receipt.creditor_reference_id.as_str(),
+            ]),
+            Request::SendRtV2(r) => Some([
+                r.receipt.receipt_id.0.as_str(),
+                r.receipt.notice_number.as_str(),
+                r.receipt.id_psp.as_str(),
+                r.receipt.id_channel.as_str(),
+                r.receipt.creditor_reference_id.as_str(),
+            ]),
+            _ => None,
         };
-        let (notice, id_ricevuta, reference) = match request {
-            Request::Verify(r) => (r.qr_code.notice_number.as_str().to_owned(), None, None),
-            Request::GetPayment(r) | Request::GetPaymentV2(r) => {
-                (r.qr_code.notice_number.as_str().to_owned(), None, None)
+        let (notice, id_ricevuta, reference) = match (request, receipt) {
+            (_, Some([id, notice, psp, channel, reference])) => {
+                dati.id_psp = Some(psp.to_owned());
+                dati.id_canale = Some(channel.to_owned());
+                (notice, Some(id.to_owned()), Some(reference))
             }
-            // A paSendRT receipt names its ids as the V2 receipt it converts to.
-            Request::SendRt(r) => receipt(&ReceiptV2::from((*r.receipt).clone())),
-            Request::SendRtV2(r) => receipt(&r.receipt),
-            Request::Demand(_) => (String::new(), None, None),
+            (Request::Verify(r), None) => (r.qr_code.notice_number.as_str(), None, None),
+            (Request::GetPayment(r) | Request::GetPaymentV2(r), None) => {
+                (r.qr_code.notice_number.as_str(), None, None)
+            }
+            _ => ("", None, None),
         };
         Self {
             dominio: request.creditor().to_owned(),
-            iuv: iuv_of(&notice, reference.as_deref()),
-            numero_avviso: (!notice.is_empty()).then_some(notice),
+            numero_avviso: (!notice.is_empty()).then(|| notice.to_owned()),
+            iuv: iuv_of(notice, reference),
             id_ricevuta,
             dati,
         }

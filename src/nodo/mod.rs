@@ -63,7 +63,7 @@ impl Nodo {
         let op = operation_of(&request);
         let ids = Some(CallIds::of(&request));
         let mut owner = None;
-        let result = match self.check_caller(&request) {
+        let result = match check_caller(&self.config, &request) {
             Err(fault) => Err(fault),
             Ok(()) => self.dispatch(request, raw, &mut owner).await,
         };
@@ -100,12 +100,6 @@ impl Nodo {
                 "spontaneous payment services are not offered by this station",
             )),
         }
-    }
-
-    /// Broker, station of that broker, and both creditor codes (idPA and the notice's or
-    /// receipt's) served through the station.
-    fn check_caller(&self, request: &Request) -> Result<(), Fault> {
-        check_caller(&self.config, request)
     }
 
     /// Finds a payable position for a notice, or the fault that says why it is not payable.

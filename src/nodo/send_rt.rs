@@ -71,7 +71,6 @@ impl Incoming {
                 categoria: t.transfer_category.as_str().to_owned(),
             })
             .collect();
-        let text = |t: &Option<Text35>| t.as_ref().map(|t| t.as_str().to_owned());
         let ricevuta = Ricevuta {
             dominio: rc.fiscal_code.as_str().to_owned(),
             // A receipt for a number that is not a valid notice number is still stored (and
@@ -90,7 +89,7 @@ impl Incoming {
             psp_denominazione: rc.psp_company_name.as_str().to_owned(),
             id_canale: rc.id_channel.as_str().to_owned(),
             descrizione_canale: rc.channel_description.as_str().to_owned(),
-            metodo_pagamento: text(&rc.payment_method),
+            metodo_pagamento: rc.payment_method.as_ref().map(|m| m.as_str().to_owned()),
             data_pagamento: rc.payment_date_time.as_ref().map(|d| d.0.clone()),
             commissioni: rc.fee.map(|f| f.0),
             stand_in: rc.stand_in.unwrap_or(false),
