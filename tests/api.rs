@@ -92,10 +92,11 @@ impl Api {
         body: Option<Vec<u8>>,
         accept: &str,
     ) -> Answer {
-        let req = common::app::request(method, &format!("/api/pendenze/v2{path}"), who)
-            .header("accept", accept)
-            .body(common::app::body(body))
-            .unwrap();
+        let mut req = common::app::request(method, &format!("/api/pendenze/v2{path}"), who);
+        req.headers_mut()
+            .unwrap()
+            .insert("accept", accept.parse().unwrap());
+        let req = req.body(common::app::body(body)).unwrap();
         let reply = self.send(req).await;
         let mut value: Value = serde_json::from_slice(&reply.body).unwrap_or_else(|_| json!({}));
         if let Some(o) = value.as_object_mut() {
@@ -298,7 +299,8 @@ async fn a_position_is_read_by_notice_and_as_a_notice() {
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
-/// A supplied number: accepted once, 409 for another position.
+/// A supplied number: accepted once, `422 VER_025` for another position (GovPay's
+/// pendenza-put-semantica.feature, "Caricamento con iuv non univoco").
 #[tokio::test]
 async fn a_supplied_number_is_accepted_once() {
     let api = setup();
@@ -312,7 +314,11 @@ async fn a_supplied_number_is_accepted_once() {
     let (s, e) = api
         .put("/pendenze/demo/own-number-2", DEMO, supplied.clone())
         .await;
-    assert_eq!(s, StatusCode::CONFLICT, "{e}");
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(
+        e["dettaglio"],
+        "La pendenza (IdA2A:demo, Id:own-number-2) ha un numero avviso (301000000000050078) gia' utilizzato (IdA2A:demo, Id:own-number)."
+    );
     assert!(
         api.store
             .pendenza_of_app("demo", "own-number-2")
@@ -327,19 +333,23 @@ async fn refusals_name_the_field_and_store_nothing() {
     let api = setup();
     // (a JSON pointer into pendenza(120.50), its new value or null to remove it, the code, the
     // field the refusal names)
+    // Syntax refusals are 400 SINTASSI, GovPay's semantic rules 422 with its code; the
+    // dettaglio names the field or says GovPay's text.
     #[rustfmt::skip]
     let changes = [
-        ("/importo", json!(99.00), "VER_002", "importo"),
-        ("/numeroAvviso", json!("301000000000050033"), "VER_017", "numeroAvviso"),
-        ("/numeroAvviso", json!("302000000000000184"), "VER_027", "numeroAvviso"),
-        ("/idDominio", json!("99999999999"), "SINTASSI", "idDominio"),
-        ("/idTipoPendenza", json!("NESSUNO"), "SINTASSI", "idTipoPendenza"),
-        ("/voci/0/codEntrata", json!("NESSUNA"), "SINTASSI", "voci[0].codEntrata"),
-        ("/voci/1/ibanAccredito", json!("IT60X0542811101000000123457"), "SINTASSI", "voci[1].ibanAccredito"),
-        ("/soggettoPagatore/identificativo", json!("RSSMRA80A01H501X"), "SINTASSI", "soggettoPagatore.identificativo"),
+        ("/importo", json!(99.00), "VER_002", "importo totale (99)"),
+        ("/numeroAvviso", json!("301000000000050033"), "VER_017", "301000000000050033"),
+        ("/numeroAvviso", json!("302000000000000184"), "VER_027", "segregaton code (02)"),
+        ("/idDominio", json!("99999999999"), "DOM_000", "Dominio (99999999999) inesistente"),
+        ("/idTipoPendenza", json!("NESSUNO"), "TVR_000", "Tipo pendenza (NESSUNO) inesistente"),
+        ("/voci/0/codEntrata", json!("NESSUNA"), "TRB_000", "Tributo (NESSUNA)"),
+        ("/voci/1/ibanAccredito", json!("IT60X0542811101000000123457"), "VER_020", "Iban di accredito (IT60X0542811101000000123457) non censito"),
+        ("/voci/1/ibanAccredito", json!("IT60-0542811101000000123457"), "SINTASSI", "voci[1].ibanAccredito"),
+        ("/voci/1/ibanAccredito", json!("IT57X0306909606100000000001"), "VER_020", "Iban di accredito (IT57X0306909606100000000001) non censito"),
+        ("/soggettoPagatore/identificativo", json!("RSSMRA80A01H501XX"), "SINTASSI", "soggettoPagatore.identificativo"),
         ("/causale", json!("x".repeat(141)), "SINTASSI", "causale"),
         ("/importo", json!(120.505), "SINTASSI", "importo"),
-        ("/voci/0/ibanAccredito", json!("IT60X0542811101000000123456"), "SINTASSI", "voci[0].codEntrata"),
+        ("/voci/0/ibanAccredito", json!("IT60X0542811101000000123456"), "SINTASSI", "voci[0].ibanAccredito"),
         ("/causale", Value::Null, "SINTASSI", "causale"),
     ];
     let mut cases: Vec<(Value, &str, &str)> = changes
@@ -351,14 +361,20 @@ async fn refusals_name_the_field_and_store_nothing() {
     let six = (0..6).map(|i| json!({"idVocePendenza": format!("v{i}"), "importo": 1.0, "descrizione": "x", "codEntrata": "TARI"}));
     let six = json!(six.collect::<Vec<_>>());
     cases.push((changed(6.0, |p| p["voci"] = six), "SINTASSI", "voci"));
-    for (body, codice, field_name) in cases {
+    for (body, codice, named) in cases {
         let (s, e) = api.put("/pendenze/demo/refused", DEMO, body).await;
-        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{field_name}: {e}");
+        let status = if codice == "SINTASSI" {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::UNPROCESSABLE_ENTITY
+        };
+        assert_eq!(s, status, "{named}: {e}");
         assert_eq!(e["codice"], codice, "{e}");
         assert_eq!(e["categoria"], "RICHIESTA", "{e}");
+        assert_eq!(e["descrizione"], "Richiesta non valida", "{e}");
         assert!(
-            e["dettaglio"].as_str().unwrap().contains(field_name),
-            "{field_name}: {e}"
+            e["dettaglio"].as_str().unwrap().contains(named),
+            "{named}: {e}"
         );
         assert!(
             api.store
@@ -396,19 +412,53 @@ async fn calls_without_valid_credentials_are_refused() {
 async fn applications_are_held_to_their_domains_kinds_and_positions() {
     let api = setup();
     let nav = create_tari(&api).await;
-    let (s, _) = api.get("/pendenze/demo/tari-1", RESTRICTED).await;
+    // Reading another application's position: 403 (GovPay's pendenze-get-applicazione-*).
+    let (s, e) = api.get("/pendenze/demo/tari-1", RESTRICTED).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    let (s, _) = api
+    assert_eq!(e["codice"], "403000", "{e}");
+    // Writing under another application's idA2A: 400 APP_002.
+    let (s, e) = api
+        .put("/pendenze/demo/p1", RESTRICTED, pendenza(120.50))
+        .await;
+    assert_eq!(
+        (s, e["codice"].as_str(), e["dettaglio"].as_str()),
+        (
+            StatusCode::BAD_REQUEST,
+            Some("APP_002"),
+            Some("Applicazione autenticata (ristretta) diversa dalla chiamante (demo)")
+        )
+    );
+    let (s, e) = api
         .put("/pendenze/ristretta/p1", RESTRICTED, pendenza(120.50))
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "domain not allowed");
+    assert_eq!(
+        (
+            e["categoria"].as_str(),
+            e["codice"].as_str(),
+            e["descrizione"].as_str()
+        ),
+        (
+            Some("AUTORIZZAZIONE"),
+            Some("403000"),
+            Some("Operazione non autorizzata")
+        )
+    );
+    assert!(
+        e["dettaglio"].as_str().unwrap().contains("77777777777"),
+        "{e}"
+    );
     let mut other = pendenza(120.50);
     other["idDominio"] = json!("11111111111");
-    other["voci"] = json!([{"idVocePendenza": "a", "importo": 120.50, "descrizione": "x", "ibanAccredito": "IT60X0542811101000000123456", "tipoContabilita": "ALTRO", "codiceContabilita": "X"}]);
-    let (s, _) = api
+    other["voci"] = json!([{"idVocePendenza": "a", "importo": 120.50, "descrizione": "x", "ibanAccredito": "IT60X0542811101000000123456", "tipoContabilita": "ALTRO", "codiceContabilita": "XXX"}]);
+    let (s, e) = api
         .put("/pendenze/ristretta/p1", RESTRICTED, other.clone())
         .await;
-    assert_eq!(s, StatusCode::FORBIDDEN, "tipo pendenza not allowed");
+    assert_eq!(
+        (s, e["codice"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("VER_022")),
+        "tipo pendenza not allowed: {e}"
+    );
     other["idTipoPendenza"] = json!("ALTRO");
     other["numeroAvviso"] = json!("302000000000000199"); // wrong check digits: the domain allows legacy numbers
     let (s, e) = api.put("/pendenze/ristretta/p1", RESTRICTED, other).await;
@@ -458,7 +508,7 @@ async fn list_patch_and_pay_over_soap() {
         .await;
     assert_eq!(mine["numRisultati"], 17);
     let (s, _) = api.get("/pendenze?stato=BOH", DEMO).await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(s, StatusCode::BAD_REQUEST);
 
     // Cancel: the Nodo is told ANNULLATO; reopen; then pay over SOAP.
     let (_, p0) = api.get("/pendenze/demo/p0", DEMO).await;
@@ -490,7 +540,7 @@ async fn list_patch_and_pay_over_soap() {
             json!([{"op": "REPLACE", "path": "/importo", "value": 1}]),
         )
         .await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(s, StatusCode::BAD_REQUEST);
     let (s, _) = api
         .patch(
             "/pendenze/demo/nessuna",
@@ -547,7 +597,7 @@ async fn list_patch_and_pay_over_soap() {
         .await;
     assert_eq!(
         (s, e["codice"].as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("VER_003"))
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("VER_009"))
     );
     let mut changed = pendenza(120.50);
     changed["causale"] = json!("altro");
@@ -586,7 +636,7 @@ async fn bulk_load_answers_per_item() {
     assert_eq!(out["numPendenze"], 250);
     assert_eq!(out["numErrori"], 2);
     assert_eq!(out["risultati"][7]["errore"]["codice"], "VER_002");
-    assert_eq!(out["risultati"][8]["errore"]["categoria"], "AUTORIZZAZIONE");
+    assert_eq!(out["risultati"][8]["errore"]["codice"], "APP_002");
     assert_eq!(out["risultati"][9]["esito"], "CREATA");
     let navs: std::collections::HashSet<String> = out["risultati"]
         .as_array()
@@ -991,14 +1041,7 @@ async fn listings_page_newest_first_on_rome_days() {
             .await;
         assert_eq!(s, StatusCode::CREATED);
     }
-    let ids = |page: &Value| -> Vec<String> {
-        page["risultati"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["idPendenza"].as_str().unwrap().to_owned())
-            .collect()
-    };
+    let ids = common::app::listed_ids;
     let (_, day10) = api
         .get("/pendenze?dataDa=2026-06-10&dataA=2026-06-10", SECOND)
         .await;

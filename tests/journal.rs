@@ -355,7 +355,7 @@ async fn soap_and_rest_calls_are_recorded_filtered_and_paged() {
                 None,
             )
             .await;
-        assert_eq!(s, 422, "{query}: {fault}");
+        assert_eq!(s, 400, "{query}: {fault}");
         assert!(fault.to_string().contains(field), "{query}: {fault}");
     }
 
@@ -384,7 +384,7 @@ async fn payloads_are_kept_only_when_asked_for_and_cut() {
             Some(big),
         )
         .await;
-    assert_eq!(s, 422);
+    assert_eq!(s, 400);
     // A listing through the recording router: recorded too, with its answer.
     let (s, _) = v
         .call("GET", "/api/backoffice/v1/eventi", Some(OPERATOR), None)
@@ -404,7 +404,7 @@ async fn payloads_are_kept_only_when_asked_for_and_cut() {
     assert!(sent.starts_with(r#"{"causale":"xxx"#));
     let refusal = put["parametriRisposta"]["payload"].as_str().unwrap();
     assert!(refusal.contains("\"codice\""), "{refusal}");
-    assert_eq!(put["parametriRisposta"]["status"], 422);
+    assert_eq!(put["parametriRisposta"]["status"], 400);
     let listing = one(&all, "GET /api/backoffice/v1/eventi");
     assert_eq!(listing["componente"], "API_BACKOFFICE");
     assert_eq!(listing["principal"], "admin");

@@ -115,28 +115,28 @@ pub async fn get_avviso(
         )));
     }
     let p = find_own_by_avviso(&state, &caller, &id_dominio, &numero_avviso)?;
-    if wants_pdf(&headers) {
-        let pdf =
-            notice::render(&avviso_of(&state.nodo.config, &p)?).map_err(ApiError::internal)?;
-        return Ok((
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/pdf"),
-            )],
-            pdf,
-        )
-            .into_response());
+    match wanted(&headers) {
+        Some(Format::Pdf) => {
+            let pdf =
+                notice::render(&avviso_of(&state.nodo.config, &p)?).map_err(ApiError::internal)?;
+            Ok((
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/pdf"),
+                )],
+                pdf,
+            )
+                .into_response())
+        }
+        Some(Format::Json) => Ok(Json(avviso_json(&state, &p)?).into_response()),
+        None => Err(ApiError::not_acceptable(format!(
+            "Avviso di pagamento non disponibile nel formato indicato nell'header Accept, ricevuto: '{}', consentiti: {{'application/pdf','application/json'}}",
+            headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+        ))),
     }
-    if let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok())
-        && !(accept.contains("json")
-            || accept.contains("*/*")
-            || accept.contains("application/pdf"))
-    {
-        return Err(ApiError::not_acceptable(format!(
-            "{accept} is not application/json or application/pdf"
-        )));
-    }
-    Ok(Json(avviso_json(&state, &p)?).into_response())
 }
 
 /// The notice of `p` as JSON, with the payloads of its QR code and GS1 barcode.
@@ -193,10 +193,28 @@ pub fn find_by_avviso(
         .ok_or_else(missing)
 }
 
-/// Whether the request accepts JSON (the default) rather than only PDF.
-pub fn wants_pdf(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("application/pdf") && !a.contains("application/json"))
+/// The two forms of a notice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The printable PDF.
+    Pdf,
+    /// `Avviso` JSON.
+    Json,
+}
+
+/// The form `Accept` asks for, as GovPay reads it: the PDF when it names
+/// `application/pdf`, JSON when it names `application/json` (or any type, `*/*`,
+/// `application/*`); none without an `Accept` (406).
+pub fn wanted(headers: &HeaderMap) -> Option<Format> {
+    let accept = headers.get(header::ACCEPT)?.to_str().ok()?;
+    if accept.contains("application/pdf") {
+        Some(Format::Pdf)
+    } else if ["application/json", "*/*", "application/*"]
+        .iter()
+        .any(|t| accept.contains(t))
+    {
+        Some(Format::Json)
+    } else {
+        None
+    }
 }

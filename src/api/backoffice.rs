@@ -1,12 +1,12 @@
 //! Backoffice API for operators (`/api/backoffice/v1`): the receipt outbox — what is pending,
 //! failing or dead, and re-sending one now — and the event journal.
 
-use super::ApiState;
 use super::auth::Operator;
 use super::error::{ApiError, FaultBean};
+use super::{ApiState, QueryParams};
 use crate::domain::{OutboxEntry, OutboxState};
 use crate::journal::{self, Categoria, Esito, Evento, Filtro};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -103,19 +103,18 @@ pub struct ListaOutbox {
     get,
     path = "/outbox",
     params(OutboxQuery),
-    responses((status = 200, body = ListaOutbox), (status = 401, body = FaultBean), (status = 422, body = FaultBean)),
+    responses((status = 200, body = ListaOutbox), (status = 401, body = FaultBean), (status = 400, body = FaultBean)),
     tag = "Backoffice"
 )]
 pub async fn list_outbox(
     State(state): State<ApiState>,
-    Query(q): Query<OutboxQuery>,
+    QueryParams(q): QueryParams<OutboxQuery>,
     axum::extract::RawQuery(raw): axum::extract::RawQuery,
 ) -> Result<Json<ListaOutbox>, ApiError> {
     if let Some(s) = q.stato.as_deref()
         && !matches!(s, "pending" | "failing" | "dead")
     {
         return Err(ApiError::invalid(
-            "SINTASSI",
             "stato",
             "must be pending, failing or dead",
         ));
@@ -147,7 +146,7 @@ pub async fn list_outbox(
     post,
     path = "/outbox/{id}/retry",
     params(("id" = u64, Path, description = "Outbox entry id")),
-    responses((status = 200, body = VoceOutbox), (status = 401, body = FaultBean), (status = 404, body = FaultBean), (status = 422, body = FaultBean)),
+    responses((status = 200, body = VoceOutbox), (status = 401, body = FaultBean), (status = 404, body = FaultBean), (status = 400, body = FaultBean)),
     tag = "Backoffice"
 )]
 pub async fn retry_outbox(
@@ -243,7 +242,6 @@ fn instant(
     }
     let day = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| {
         ApiError::invalid(
-            "SINTASSI",
             field,
             "must be a date (YYYY-MM-DD) or an RFC 3339 date-time",
         )
@@ -256,7 +254,7 @@ fn instant(
     }))
 }
 
-/// `value` read with `parse`, or a 422 saying `why` for `field`.
+/// `value` read with `parse`, or a 400 saying `why` for `field`.
 fn parsed<T>(
     field: &str,
     value: &Option<String>,
@@ -265,7 +263,7 @@ fn parsed<T>(
 ) -> Result<Option<T>, ApiError> {
     value
         .as_deref()
-        .map(|v| parse(v).ok_or_else(|| ApiError::invalid("SINTASSI", field, why)))
+        .map(|v| parse(v).ok_or_else(|| ApiError::invalid(field, why)))
         .transpose()
 }
 
@@ -290,7 +288,7 @@ impl TryFrom<&EventiQuery> for Filtro {
             (Some(iuv), _) => Some(iuv.clone()),
             (None, Some(nav)) => Some(
                 crate::domain::NoticeNumber::parse(nav)
-                    .map_err(|e| ApiError::invalid("SINTASSI", "numeroAvviso", e))?
+                    .map_err(|e| ApiError::invalid("numeroAvviso", e))?
                     .iuv()
                     .to_owned(),
             ),
@@ -319,12 +317,12 @@ impl TryFrom<&EventiQuery> for Filtro {
     get,
     path = "/eventi",
     params(EventiQuery),
-    responses((status = 200, body = ListaEventi), (status = 401, body = FaultBean), (status = 422, body = FaultBean)),
+    responses((status = 200, body = ListaEventi), (status = 401, body = FaultBean), (status = 400, body = FaultBean)),
     tag = "Backoffice"
 )]
 pub async fn list_eventi(
     State(state): State<ApiState>,
-    Query(q): Query<EventiQuery>,
+    QueryParams(q): QueryParams<EventiQuery>,
     axum::extract::RawQuery(raw): axum::extract::RawQuery,
 ) -> Result<Json<ListaEventi>, ApiError> {
     let (page, per_page) = super::paging(q.pagina, q.risultati_per_pagina)?;

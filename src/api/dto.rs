@@ -38,6 +38,16 @@ pub struct PutQuery {
     pub stampa_avviso: Option<bool>,
 }
 
+/// The organisational unit as shown in a position.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UnitaOperativaRef {
+    /// Code.
+    pub id_unita: String,
+    /// Name.
+    pub ragione_sociale: String,
+}
+
 /// The creditor as shown in a position.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -54,6 +64,8 @@ pub struct DominioRef {
 pub struct VoceDettaglio {
     /// 1-based position (idTransfer).
     pub indice: usize,
+    /// `Non eseguito`, `Eseguito`, or `Anomalo` (its payment was irregular).
+    pub stato: String,
     /// The gestionale's id.
     pub id_voce_pendenza: String,
     /// Amount.
@@ -85,6 +97,12 @@ pub struct VoceDettaglio {
     /// Accounting code.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub codice_contabilita: Option<String>,
+    /// pagoPA's taxonomy code, when the item was given with it.
+    #[serde(
+        rename = "codiceTassonomicoPagoPA",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub codice_tassonomico_pago_pa: Option<String>,
     /// Stamp type.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tipo_bollo: Option<String>,
@@ -187,8 +205,9 @@ pub struct PendenzaDettaglio {
     pub dominio: DominioRef,
     /// Organisational unit.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub id_unita_operativa: Option<String>,
-    /// NON_ESEGUITA, ESEGUITA, ANNULLATA, SCADUTA.
+    pub unita_operativa: Option<UnitaOperativaRef>,
+    /// NON_ESEGUITA, ESEGUITA, ANNULLATA, SCADUTA, or ANOMALA (paid irregularly: another
+    /// amount, twice, after cancellation).
     pub stato: String,
     /// Why the state changed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -203,10 +222,13 @@ pub struct PendenzaDettaglio {
     pub importo: i64,
     /// Notice number.
     pub numero_avviso: String,
-    /// IUV.
-    pub iuv: String,
-    /// When it was loaded (UTC).
+    /// The notice's IUV.
+    pub iuv_avviso: String,
+    /// The day it was loaded (Europe/Rome, `YYYY-MM-DD`).
     pub data_caricamento: String,
+    /// The day it was paid (from the receipt that closed it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_pagamento: Option<String>,
     /// Validity day.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_validita: Option<String>,
@@ -216,6 +238,18 @@ pub struct PendenzaDettaglio {
     /// Reference year.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub anno_riferimento: Option<i32>,
+    /// Short name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nome: Option<String>,
+    /// Payment folder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cartella_pagamento: Option<String>,
+    /// When the notice is to be sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_notifica_avviso: Option<String>,
+    /// When the debtor is to be reminded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_promemoria_scadenza: Option<String>,
     /// Taxonomy.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tassonomia: Option<String>,
@@ -237,6 +271,8 @@ pub struct PendenzaDettaglio {
     /// Properties.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proprieta: Option<serde_json::Value>,
+    /// `dovuto`: a position the creditor loaded (spontaneous payments are `spontaneo`).
+    pub tipo: String,
     /// Public identifier.
     #[serde(rename = "UUID", skip_serializing_if = "Option::is_none")]
     pub uuid: Option<String>,
@@ -323,9 +359,11 @@ pub struct PaginaQuery {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct PatchOp {
     /// ADD, DELETE, REPLACE (only REPLACE is meaningful here).
-    pub op: String,
+    #[serde(default)]
+    pub op: Option<String>,
     /// `/stato` or `/descrizioneStato`.
-    pub path: String,
+    #[serde(default)]
+    pub path: Option<String>,
     /// The new value.
     #[serde(default)]
     pub value: serde_json::Value,
@@ -439,10 +477,11 @@ impl From<Attivazione> for TentativoSintesi {
 }
 
 impl VoceDettaglio {
-    /// Item `v`, the `indice`-th of its position (from 1).
-    pub fn new(indice: usize, v: &Voce) -> Self {
+    /// Item `v`, the `indice`-th of its position (from 1), whose state is `stato`.
+    pub fn new(indice: usize, v: &Voce, stato: &str) -> Self {
         let mut out = VoceDettaglio {
             indice,
+            stato: stato.into(),
             id_voce_pendenza: v.id_voce.clone(),
             importo: v.importo,
             descrizione: v.descrizione.clone(),
@@ -453,6 +492,7 @@ impl VoceDettaglio {
             iban_appoggio: None,
             tipo_contabilita: None,
             codice_contabilita: None,
+            codice_tassonomico_pago_pa: None,
             tipo_bollo: None,
             hash_documento: None,
             provincia_residenza: None,
@@ -498,6 +538,9 @@ impl VoceDettaglio {
                 out.tipo_contabilita = Some(tipo_contabilita.clone());
                 out.codice_contabilita = Some(codice_contabilita.clone());
             }
+            Some(OrigineVoce::Tassonomia { codice_tassonomico }) => {
+                out.codice_tassonomico_pago_pa = Some(codice_tassonomico.clone());
+            }
             None => {}
         }
         out
@@ -510,6 +553,8 @@ pub struct Contesto {
     pub stato: StatoEffettivo,
     /// The creditor's name.
     pub ragione_sociale: String,
+    /// The name of its organisational unit, when it has one.
+    pub unita_operativa: Option<String>,
     /// Its receipts.
     pub ricevute: Vec<RicevutaSintesi>,
     /// Its latest activation attempts, and whether older ones exist.
@@ -520,6 +565,22 @@ impl PendenzaDettaglio {
     /// The detail of `p` in its context.
     pub fn new(p: &Pendenza, c: Contesto) -> Self {
         let d = &p.dettagli;
+        let paid_irregularly = p.anomala && c.stato == StatoEffettivo::Eseguita;
+        let (stato, stato_voce) = match c.stato {
+            _ if paid_irregularly => ("ANOMALA", "Anomalo"),
+            StatoEffettivo::Eseguita => ("ESEGUITA", "Eseguito"),
+            other => (other.as_str(), "Non eseguito"),
+        };
+        // The day of the payment that closed it.
+        let data_pagamento = p.ricevute.first().and_then(|closing| {
+            c.ricevute
+                .iter()
+                .find(|r| &r.id_ricevuta == closing)
+                .map(|r| match &r.data_pagamento {
+                    Some(d) if d.len() >= 10 => d[..10].to_owned(),
+                    _ => r.data_ricezione.get(..10).unwrap_or_default().to_owned(),
+                })
+        });
         PendenzaDettaglio {
             id_a2a: p.id_a2a.clone().unwrap_or_default(),
             id_pendenza: p.id_pendenza.clone().unwrap_or_default(),
@@ -528,18 +589,26 @@ impl PendenzaDettaglio {
                 id_dominio: p.dominio.clone(),
                 ragione_sociale: c.ragione_sociale,
             },
-            id_unita_operativa: d.id_unita_operativa.clone(),
-            stato: c.stato.as_str().into(),
+            unita_operativa: d.id_unita_operativa.clone().map(|id| UnitaOperativaRef {
+                id_unita: id,
+                ragione_sociale: c.unita_operativa.unwrap_or_default(),
+            }),
+            stato: stato.into(),
             descrizione_stato: d.descrizione_stato.clone(),
             causale: p.causale.clone(),
             soggetto_pagatore: (&p.soggetto).into(),
             importo: p.importo,
             numero_avviso: p.numero_avviso.clone(),
-            iuv: p.iuv.clone(),
-            data_caricamento: p.created_at.to_rfc3339(),
+            iuv_avviso: p.iuv.clone(),
+            data_caricamento: crate::domain::rome_today(p.created_at).to_string(),
+            data_pagamento,
             data_validita: p.data_validita.map(|d| d.to_string()),
             data_scadenza: p.data_scadenza.map(|d| d.to_string()),
             anno_riferimento: d.anno_riferimento,
+            nome: d.nome.clone(),
+            cartella_pagamento: d.cartella_pagamento.clone(),
+            data_notifica_avviso: d.data_notifica_avviso.map(|d| d.to_string()),
+            data_promemoria_scadenza: d.data_promemoria_scadenza.map(|d| d.to_string()),
             tassonomia: d.tassonomia.clone(),
             tassonomia_avviso: d.tassonomia_avviso.clone(),
             direzione: d.direzione.clone(),
@@ -547,11 +616,12 @@ impl PendenzaDettaglio {
             dati_allegati: d.dati_allegati.clone(),
             documento: d.documento.clone(),
             proprieta: d.proprieta.clone(),
+            tipo: "dovuto".into(),
             uuid: d.uuid.clone(),
             anomalo: p.anomala,
             anomalie: p.anomalie.clone(),
             voci: (p.voci.iter().enumerate())
-                .map(|(i, v)| VoceDettaglio::new(i + 1, v))
+                .map(|(i, v)| VoceDettaglio::new(i + 1, v, stato_voce))
                 .collect(),
             ricevute: c.ricevute,
             tentativi: c.tentativi.0,
@@ -572,39 +642,51 @@ pub struct Patch {
 impl TryFrom<&[PatchOp]> for Patch {
     type Error = ApiError;
 
+    /// Reads the operations as GovPay does, refusing each fault with GovPay's own text.
     fn try_from(ops: &[PatchOp]) -> Result<Self, ApiError> {
         let mut patch = Patch::default();
-        for (i, op) in ops.iter().enumerate() {
-            let invalid = |what: &str, why: String| {
-                ApiError::invalid("SINTASSI", &format!("[{i}].{what}"), why)
+        for op in ops {
+            let refuse = |text: &str| Err(ApiError::syntax(text));
+            let kind = match op.op.as_deref() {
+                None | Some("") => return refuse("Il campo op non deve essere vuoto."),
+                Some(k @ ("ADD" | "DELETE" | "REPLACE")) => k,
+                Some(_) => return refuse("Il campo op non e' valido."),
             };
-            match (op.op.to_ascii_uppercase().as_str(), op.path.as_str()) {
+            let path = match op.path.as_deref() {
+                None | Some("") => return refuse("Il campo path non deve essere vuoto."),
+                Some(p @ ("/stato" | "/descrizioneStato" | "/ack" | "/nota")) => p,
+                Some(_) => return refuse("Il campo path non e' valido."),
+            };
+            if op.value.is_null() {
+                return refuse("Il campo value non e' valido per il path indicato.");
+            }
+            match (kind, path) {
                 ("REPLACE", "/stato") => {
                     patch.stato = Some(match op.value.as_str() {
                         Some("ANNULLATA") => Stato::Annullata,
                         Some("NON_ESEGUITA") => Stato::NonEseguita,
                         _ => {
-                            return Err(invalid(
-                                "value",
-                                "must be ANNULLATA or NON_ESEGUITA".into(),
-                            ));
+                            return refuse(
+                                "Il campo value indicato per il path '/stato' non e' valido.",
+                            );
                         }
                     })
                 }
                 ("REPLACE" | "ADD", "/descrizioneStato") => {
-                    let text = op.value.as_str();
-                    let text = text.ok_or_else(|| invalid("value", "must be a string".into()))?;
+                    let Some(text) = op.value.as_str().filter(|t| !t.trim().is_empty()) else {
+                        return refuse(
+                            "Il campo value indicato per il path '/descrizioneStato' non e' valido.",
+                        );
+                    };
                     patch.descrizione_stato = Some(text.chars().take(255).collect());
                 }
-                (_, path) => {
-                    return Err(invalid(
-                        "path",
-                        format!(
-                            "{} {path} is not supported: use REPLACE /stato or /descrizioneStato",
-                            op.op
-                        ),
+                (_, "/ack" | "/nota") => {
+                    return Err(ApiError::operation(
+                        "PATCH_001",
+                        format!("{kind} {path}: Varco keeps no acknowledgements or notes"),
                     ));
                 }
+                _ => return refuse("Il campo op non e' valido."),
             }
         }
         Ok(patch)
@@ -613,7 +695,7 @@ impl TryFrom<&[PatchOp]> for Patch {
 
 impl Patch {
     /// `current` after the patch, or `None` when nothing changes. A paid position keeps its
-    /// state (`VER_003`).
+    /// state (GovPay's `VER_009`).
     pub fn apply(
         &self,
         current: &Pendenza,
@@ -623,10 +705,11 @@ impl Patch {
         match (current.stato, self.stato) {
             (_, None) => {}
             (Stato::Eseguita, Some(_)) => {
-                return Err(ApiError::operation(
-                    "VER_003",
-                    "the position is paid (ESEGUITA): its state cannot change",
-                ));
+                let who = crate::govpay::faults::Who {
+                    a2a: current.id_a2a.as_deref().unwrap_or_default(),
+                    id: current.id_pendenza.as_deref().unwrap_or_default(),
+                };
+                return Err(crate::govpay::faults::non_annullabile(who).into());
             }
             (_, Some(target)) => next.stato = target,
         }

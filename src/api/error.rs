@@ -52,25 +52,45 @@ impl ApiError {
         }
     }
 
-    /// 400: the body is not JSON.
-    pub fn malformed(detail: impl Into<String>) -> Self {
+    /// 400: the body is not JSON, or a field does not fit the API's syntax (a type, a length,
+    /// a pattern): GovPay's `SINTASSI`, `dettaglio` naming the field.
+    pub fn syntax(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
             "RICHIESTA",
             "SINTASSI",
-            "Richiesta non valida: il corpo non è JSON ben formato",
+            "Richiesta non valida",
             Some(detail.into()),
         )
     }
 
-    /// 422: a field breaks a rule; `field` names it.
-    pub fn invalid(codice: &str, field: &str, why: impl std::fmt::Display) -> Self {
+    /// 400 `SINTASSI` for one field: `dettaglio` is `field: why`.
+    pub fn invalid(field: &str, why: impl std::fmt::Display) -> Self {
+        Self::syntax(format!("{field}: {why}"))
+    }
+
+    /// 422: the request is well formed but breaks one of GovPay's semantic rules (`DOM_000`,
+    /// `VER_020`, ...), with GovPay's own `dettaglio`.
+    pub fn rule(codice: &str, dettaglio: impl Into<String>) -> Self {
         Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "RICHIESTA",
             codice,
-            format!("Richiesta non valida: {field}"),
-            Some(format!("{field}: {why}")),
+            "Richiesta non valida",
+            Some(dettaglio.into()),
+        )
+    }
+
+    /// 400 `APP_002`: the path names an application other than the authenticated one.
+    pub fn other_application(authenticated: &str, named: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "RICHIESTA",
+            "APP_002",
+            "Richiesta non valida",
+            Some(format!(
+                "Applicazione autenticata ({authenticated}) diversa dalla chiamante ({named})"
+            )),
         )
     }
 
@@ -117,7 +137,7 @@ impl ApiError {
         Self::new(
             StatusCode::FORBIDDEN,
             "AUTORIZZAZIONE",
-            "AUTH_002",
+            "403000",
             "Operazione non autorizzata",
             Some(why.into()),
         )
@@ -131,17 +151,6 @@ impl ApiError {
             "NOT_FOUND",
             "Risorsa non trovata",
             Some(what.into()),
-        )
-    }
-
-    /// 409: the notice number belongs to another position.
-    pub fn conflict(why: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::CONFLICT,
-            "OPERAZIONE",
-            "VER_018",
-            "Numero avviso già utilizzato",
-            Some(why.into()),
         )
     }
 
@@ -184,12 +193,8 @@ impl From<crate::govpay::validate::Refusal> for ApiError {
     fn from(r: crate::govpay::validate::Refusal) -> Self {
         use crate::govpay::validate::Refusal;
         match r {
-            Refusal::Invalid {
-                codice,
-                campo,
-                motivo,
-            } => ApiError::invalid(&codice, &campo, motivo),
-            Refusal::Operation { codice, motivo } => ApiError::operation(&codice, motivo),
+            Refusal::Syntax { campo, motivo } => ApiError::invalid(&campo, motivo),
+            Refusal::Rule { codice, dettaglio } => ApiError::rule(&codice, dettaglio),
             Refusal::Forbidden(why) => ApiError::forbidden(why),
         }
     }

@@ -16,7 +16,7 @@ use axum::Json;
 use axum::Router;
 use axum::routing::get;
 use error::ApiError;
-pub use extract::{JsonBody, json_body};
+pub use extract::{JsonBody, QueryParams, json_body};
 use std::sync::Arc;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -70,7 +70,7 @@ pub fn next_link(path: &str, raw_query: Option<&str>, position: &str) -> String 
 pub const MAX_PAGE: usize = 200;
 
 /// `pagina` (from 1) and `risultatiPerPagina` (1 to [`MAX_PAGE`], default 25) of a listing, or
-/// a 422 naming the parameter.
+/// a 400 naming the parameter.
 pub fn paging(
     pagina: Option<usize>,
     risultati_per_pagina: Option<usize>,
@@ -78,14 +78,13 @@ pub fn paging(
     let per_page = risultati_per_pagina.unwrap_or(25);
     if !(1..=MAX_PAGE).contains(&per_page) {
         return Err(ApiError::invalid(
-            "SINTASSI",
             "risultatiPerPagina",
             format!("must be between 1 and {MAX_PAGE}"),
         ));
     }
     let page = pagina.unwrap_or(1);
     if page == 0 {
-        return Err(ApiError::invalid("SINTASSI", "pagina", "starts at 1"));
+        return Err(ApiError::invalid("pagina", "starts at 1"));
     }
     Ok((page, per_page))
 }

@@ -5,20 +5,31 @@
 use super::avvisi::{self, find_own_by_avviso};
 use super::dto::*;
 use super::error::{ApiError, FaultBean};
-use super::{ApiState, JsonBody};
+use super::{ApiState, JsonBody, QueryParams};
 use crate::domain::{Pendenza, StatoEffettivo, rome_day_end, rome_day_start};
+use crate::govpay::faults::{self, Who};
 use crate::govpay::validate::{self, Caller, Validated};
-use crate::store::index::Filter;
+use crate::store::index::{Filter, StatoFiltro};
 use crate::store::{Planned, Refused, UpsertItem, Upserted};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
+/// An application writes only under its own `idA2A` (GovPay: `400 APP_002`).
 fn own(caller: &Caller, id_a2a: &str) -> Result<(), ApiError> {
     if caller.id_a2a != id_a2a {
+        return Err(ApiError::other_application(&caller.id_a2a, id_a2a));
+    }
+    Ok(())
+}
+
+/// An application reads only its own positions (GovPay: `403`, whether the position exists
+/// or not).
+fn may_read(caller: &Caller, id_a2a: &str) -> Result<(), ApiError> {
+    if caller.id_a2a != id_a2a {
         return Err(ApiError::forbidden(format!(
-            "application {} may not act for application {id_a2a}",
+            "application {} may not read the positions of application {id_a2a}",
             caller.id_a2a
         )));
     }
@@ -46,12 +57,30 @@ fn plan(
     }
 }
 
-fn refused(r: Refused<ApiError>) -> ApiError {
+/// A refused upsert as GovPay says it. The position already holding a notice number is named
+/// only to its own application (`VER_025`); another application's ids are not revealed.
+fn refused(r: Refused<ApiError>, caller: &Caller, id_pendenza: &str) -> ApiError {
     match r {
         Refused::Rule(e) => e,
-        Refused::NoticeTaken(n) => ApiError::conflict(format!(
-            "numeroAvviso {n} belongs to another position of the dominio"
-        )),
+        Refused::NoticeTaken {
+            numero_avviso,
+            holder,
+        } => {
+            let mine = holder.id_a2a.as_deref() == Some(caller.id_a2a.as_str());
+            let other = Who {
+                a2a: if mine { &caller.id_a2a } else { "-" },
+                id: holder
+                    .id_pendenza
+                    .as_deref()
+                    .filter(|_| mine)
+                    .unwrap_or("-"),
+            };
+            let who = Who {
+                a2a: &caller.id_a2a,
+                id: id_pendenza,
+            };
+            faults::numero_avviso_utilizzato(who, &numero_avviso, other).into()
+        }
     }
 }
 
@@ -64,18 +93,17 @@ fn refused(r: Refused<ApiError>) -> ApiError {
     responses(
         (status = 201, description = "Created", body = PendenzaCreata),
         (status = 200, description = "Updated or unchanged", body = PendenzaCreata),
-        (status = 400, description = "Malformed JSON", body = FaultBean),
+        (status = 400, description = "Not JSON, or a field breaks the API's syntax (SINTASSI); or another application's idA2A (APP_002)", body = FaultBean),
         (status = 401, description = "Unauthenticated", body = FaultBean),
-        (status = 403, description = "Not allowed", body = FaultBean),
-        (status = 409, description = "Notice number taken", body = FaultBean),
-        (status = 422, description = "Invalid", body = FaultBean)
+        (status = 403, description = "A domain the application may not use (403000)", body = FaultBean),
+        (status = 422, description = "One of GovPay's rules (DOM_000, VER_020, VER_025, ...)", body = FaultBean)
     ),
     tag = "Pendenze"
 )]
 pub async fn put_pendenza(
     State(state): State<ApiState>,
     Path((id_a2a, id_pendenza)): Path<(String, String)>,
-    Query(query): Query<PutQuery>,
+    QueryParams(query): QueryParams<PutQuery>,
     Extension(caller): Extension<Caller>,
     body: Result<JsonBody<NuovaPendenza>, ApiError>,
 ) -> Result<Response, ApiError> {
@@ -94,7 +122,7 @@ pub async fn put_pendenza(
         }])?
         .pop()
         .ok_or_else(|| ApiError::internal("empty upsert result"))?
-        .map_err(refused)?;
+        .map_err(|r| refused(r, &caller, &id_pendenza))?;
     let (status, p) = match outcome {
         Upserted::Created(p) => (StatusCode::CREATED, p),
         Upserted::Updated(p) => (StatusCode::OK, p),
@@ -103,7 +131,13 @@ pub async fn put_pendenza(
     // Durable before it is acknowledged.
     store.sync().await?;
     tracing::info!(id_a2a = %id_a2a, notice = %p.numero_avviso, status = status.as_u16(), "pendenza stored");
-    let pdf = if query.stampa_avviso == Some(true) {
+    // GovPay prints no notice for a position with a digital stamp: the stamp is bought with
+    // an online payment, never at a counter with a printed notice.
+    let has_stamp = p
+        .voci
+        .iter()
+        .any(|v| matches!(v.accredito, crate::domain::Accredito::Bollo { .. }));
+    let pdf = if query.stampa_avviso == Some(true) && !has_stamp {
         Some(avvisi::pdf_base64(&state, &p)?)
     } else {
         None
@@ -133,6 +167,11 @@ pub fn dettaglio(state: &ApiState, p: &Pendenza) -> Result<PendenzaDettaglio, Ap
             ragione_sociale: dominio
                 .map(|d| d.ragione_sociale.clone())
                 .unwrap_or_default(),
+            unita_operativa: dominio.and_then(|d| {
+                let id = p.dettagli.id_unita_operativa.as_deref()?;
+                let u = d.unita_operative.iter().find(|u| u.id == id)?;
+                Some(u.ragione_sociale.clone())
+            }),
             ricevute: ricevute.into_iter().map(RicevutaSintesi::from).collect(),
             tentativi: (tentativi.into_iter().map(Into::into).collect(), altri),
         },
@@ -146,7 +185,7 @@ fn own_pendenza(
     id_a2a: &str,
     id_pendenza: &str,
 ) -> Result<Pendenza, ApiError> {
-    own(caller, id_a2a)?;
+    may_read(caller, id_a2a)?;
     state
         .nodo
         .store
@@ -188,34 +227,89 @@ pub async fn get_by_avviso(
     Ok(Json(dettaglio(&state, &p)?))
 }
 
+/// A listing's `dataDa` / `dataA`: a day (`YYYY-MM-DD`, the whole Europe/Rome day) or a
+/// Europe/Rome local time (`YYYY-MM-DDTHH:mm[:ss[.SSS]]`). As GovPay reads it, a time past the
+/// end of its day rolls over (`T25:00` is 01:00 of the next day); anything else is a 400 with
+/// GovPay's text.
+fn instant(
+    field: &str,
+    v: &str,
+    end_of_day: bool,
+) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
+    static TIME: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"^([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]{1,3}))?)?$")
+            .expect("a constant regular expression")
+    });
+    let invalid = || {
+        ApiError::syntax(format!(
+            "Il formato della data indicata [{v}] per il parametro [{field}] non e' valido."
+        ))
+    };
+    let day = v
+        .get(..10)
+        .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        .ok_or_else(invalid)?;
+    let Some(rest) = v.get(10..).filter(|r| !r.is_empty()) else {
+        return Ok(if end_of_day {
+            rome_day_end(day)
+        } else {
+            rome_day_start(day)
+        });
+    };
+    let caps = rest
+        .strip_prefix('T')
+        .and_then(|t| TIME.captures(t))
+        .ok_or_else(invalid)?;
+    let num = |i: usize| {
+        caps.get(i)
+            .map_or(0, |m| m.as_str().parse::<i64>().unwrap_or(0))
+    };
+    let millis = caps.get(4).map_or(0, |m| {
+        let digits = m.as_str();
+        num(4) * 10i64.pow(3 - digits.len() as u32)
+    });
+    let offset = chrono::Duration::hours(num(1))
+        + chrono::Duration::minutes(num(2))
+        + chrono::Duration::seconds(num(3))
+        + chrono::Duration::milliseconds(millis);
+    use chrono::TimeZone;
+    let local = day.and_time(chrono::NaiveTime::MIN) + offset;
+    chrono_tz::Europe::Rome
+        .from_local_datetime(&local)
+        .earliest()
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .ok_or_else(invalid)
+}
+
 /// The store filter of a listing's query. A day is a Europe/Rome calendar day, as everywhere in
 /// the protocol.
 fn filter(q: &ListaQuery) -> Result<Filter, ApiError> {
-    let day = |field: &str, v: &Option<String>| -> Result<Option<chrono::NaiveDate>, ApiError> {
-        v.as_deref()
-            .map(|s| {
-                chrono::NaiveDate::parse_from_str(s.get(..10).unwrap_or(s), "%Y-%m-%d").map_err(
-                    |_| ApiError::invalid("SINTASSI", field, "must be a date (YYYY-MM-DD)"),
-                )
-            })
-            .transpose()
-    };
     let stato = match q.stato.as_deref() {
         None => None,
-        Some(name) => Some(StatoEffettivo::parse(name).ok_or_else(|| {
-            ApiError::invalid(
-                "SINTASSI",
-                "stato",
-                format!("{name:?} must be NON_ESEGUITA, ESEGUITA, ANNULLATA or SCADUTA"),
-            )
-        })?),
+        Some("ANOMALA") => Some(StatoFiltro::Anomala),
+        Some("ESEGUITA_PARZIALE" | "INCASSATA") => Some(StatoFiltro::Mai),
+        Some(name) => Some(StatoFiltro::Stato(StatoEffettivo::parse(name).ok_or_else(
+            || {
+                ApiError::syntax(format!(
+                    "Codifica inesistente per stato. Valore fornito [{name}] valori possibili \
+                 {{NON_ESEGUITA,ESEGUITA,ESEGUITA_PARZIALE,ANNULLATA,SCADUTA,ANOMALA,INCASSATA}}"
+                ))
+            },
+        )?)),
     };
     Ok(Filter {
         dominio: q.id_dominio.clone(),
         debitore: q.id_debitore.clone(),
         stato,
-        da: day("dataDa", &q.data_da)?.map(rome_day_start),
-        a: day("dataA", &q.data_a)?.map(rome_day_end),
+        da: q
+            .data_da
+            .as_deref()
+            .map(|v| instant("dataDa", v, false))
+            .transpose()?,
+        a: q.data_a
+            .as_deref()
+            .map(|v| instant("dataA", v, true))
+            .transpose()?,
     })
 }
 
@@ -226,21 +320,27 @@ fn filter(q: &ListaQuery) -> Result<Filter, ApiError> {
     get,
     path = "/pendenze",
     params(ListaQuery),
-    responses((status = 200, body = ListaPendenze), (status = 401, body = FaultBean), (status = 403, body = FaultBean), (status = 422, body = FaultBean)),
+    responses((status = 200, body = ListaPendenze), (status = 400, body = FaultBean), (status = 401, body = FaultBean), (status = 403, body = FaultBean)),
     tag = "Pendenze"
 )]
 pub async fn list_pendenze(
     State(state): State<ApiState>,
-    Query(q): Query<ListaQuery>,
+    QueryParams(q): QueryParams<ListaQuery>,
     axum::extract::RawQuery(raw): axum::extract::RawQuery,
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<ListaPendenze>, ApiError> {
     if let Some(a) = &q.id_a2a {
-        own(&caller, a)?;
+        may_read(&caller, a)?;
     }
-    let (page, per_page) = super::paging(q.pagina, q.risultati_per_pagina)?;
+    // `risultatiPerPagina=0` asks for the count alone (GovPay).
+    let count_only = q.risultati_per_pagina == Some(0);
+    let (page, per_page) = if count_only {
+        (q.pagina.unwrap_or(1), 0)
+    } else {
+        super::paging(q.pagina, q.risultati_per_pagina)?
+    };
     let filter = filter(&q)?;
-    let count = q.metadati_paginazione.unwrap_or(true);
+    let count = count_only || q.metadati_paginazione.unwrap_or(true);
     let now = (state.nodo.clock)();
     let _slot = state
         .listings
@@ -254,7 +354,7 @@ pub async fn list_pendenze(
             &caller.id_a2a,
             &filter,
             now,
-            (page - 1).saturating_mul(per_page),
+            page.saturating_sub(1).saturating_mul(per_page),
             per_page,
             count,
         )?;
@@ -269,10 +369,13 @@ pub async fn list_pendenze(
     .map_err(ApiError::internal)??;
     Ok(Json(ListaPendenze {
         num_risultati: found.total,
-        num_pagine: found.total.map(|t| t.div_ceil(per_page)),
+        num_pagine: found
+            .total
+            .filter(|_| per_page > 0)
+            .map(|t| t.div_ceil(per_page)),
         risultati_per_pagina: per_page,
         pagina: page,
-        prossimi_risultati: found.more.then(|| {
+        prossimi_risultati: (found.more && per_page > 0).then(|| {
             super::next_page(
                 &format!("{}/pendenze", super::PENDENZE_BASE),
                 raw.as_deref(),
@@ -288,13 +391,13 @@ pub async fn list_pendenze(
     get,
     path = "/pendenze/{idA2A}/{idPendenza}/tentativi",
     params(("idA2A" = String, Path, description = "Owning application"), ("idPendenza" = String, Path, description = "The application's id"), PaginaQuery),
-    responses((status = 200, body = ListaTentativi), (status = 401, body = FaultBean), (status = 403, body = FaultBean), (status = 404, body = FaultBean), (status = 422, body = FaultBean)),
+    responses((status = 200, body = ListaTentativi), (status = 400, body = FaultBean), (status = 401, body = FaultBean), (status = 403, body = FaultBean), (status = 404, body = FaultBean)),
     tag = "Pendenze"
 )]
 pub async fn list_tentativi(
     State(state): State<ApiState>,
     Path((id_a2a, id_pendenza)): Path<(String, String)>,
-    Query(q): Query<PaginaQuery>,
+    QueryParams(q): QueryParams<PaginaQuery>,
     axum::extract::RawQuery(raw): axum::extract::RawQuery,
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<ListaTentativi>, ApiError> {
@@ -447,7 +550,10 @@ fn load(
                         Ok(Upserted::Created(p)) => esito(*i, "CREATA", Some(p), None),
                         Ok(Upserted::Updated(p)) => esito(*i, "AGGIORNATA", Some(p), None),
                         Ok(Upserted::Unchanged(p)) => esito(*i, "INVARIATA", Some(p), None),
-                        Err(e) => esito(*i, "ERRORE", None, Some(refused(e).fault)),
+                        Err(e) => {
+                            let e = refused(e, caller, &items[*i].id_pendenza);
+                            esito(*i, "ERRORE", None, Some(e.fault))
+                        }
                     });
                 }
             }

@@ -50,6 +50,9 @@ pub struct Config {
     pub stazioni: Vec<Stazione>,
     /// Creditors.
     pub domini: Vec<Dominio>,
+    /// Other creditors some voci credit (multi-beneficiary positions).
+    #[serde(default)]
+    pub beneficiari: Vec<Beneficiario>,
     /// Kinds of position.
     #[serde(default)]
     pub tipi_pendenza: Vec<TipoPendenza>,

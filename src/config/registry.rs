@@ -86,6 +86,75 @@ pub struct Dominio {
     /// Revenue kinds with their account and accounting codes.
     #[serde(default)]
     pub entrate: Vec<Entrata>,
+    /// Organisational units (`idUnitaOperativa` of a position must be one of them).
+    #[serde(default)]
+    pub unita_operative: Vec<UnitaOperativa>,
+}
+
+impl Dominio {
+    /// Is `iban` one of this creditor's accounts?
+    pub fn has_account(&self, iban: &str) -> bool {
+        self.iban.iter().any(|a| a.iban == iban)
+    }
+}
+
+/// `[[domini.unita_operative]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnitaOperativa {
+    /// Code (idUnitaOperativa).
+    pub id: String,
+    /// Name.
+    pub ragione_sociale: String,
+}
+
+/// `[[beneficiari]]`: another creditor that receives a share of some positions (a voce with
+/// its `idDominio`, e.g. the Province's TEFA on a municipality's TARI). It has no station and
+/// no notices of its own, only its accounts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Beneficiario {
+    /// Fiscal code, 11 digits.
+    pub id: String,
+    /// Name (companyName of its transfers).
+    pub ragione_sociale: String,
+    /// Its accounts.
+    pub iban: Vec<IbanAccredito>,
+}
+
+/// A creditor a voce can credit: a configured domain or a beneficiary.
+#[derive(Debug, Clone, Copy)]
+pub enum Creditore<'a> {
+    /// A domain of the station.
+    Dominio(&'a Dominio),
+    /// A beneficiary only.
+    Beneficiario(&'a Beneficiario),
+}
+
+impl Creditore<'_> {
+    /// Is `iban` one of this creditor's accounts?
+    pub fn has_account(&self, iban: &str) -> bool {
+        let accounts = match self {
+            Creditore::Dominio(d) => &d.iban,
+            Creditore::Beneficiario(b) => &b.iban,
+        };
+        accounts.iter().any(|a| a.iban == iban)
+    }
+
+    /// Its name.
+    pub fn ragione_sociale(&self) -> &str {
+        match self {
+            Creditore::Dominio(d) => &d.ragione_sociale,
+            Creditore::Beneficiario(b) => &b.ragione_sociale,
+        }
+    }
+}
+
+/// A code GovPay allows in paths and ids: 1 to 35 ASCII letters, digits, `-` or `_`.
+pub fn is_code(s: &str) -> bool {
+    (1..=35).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn default_aux() -> u8 {
@@ -291,6 +360,34 @@ impl Config {
                     bail!("{ekey}.codice_contabilita: must be 1 to 138 characters");
                 }
             }
+            let mut unita = HashSet::new();
+            for (j, u) in d.unita_operative.iter().enumerate() {
+                if !is_code(&u.id) || !unita.insert(u.id.as_str()) {
+                    bail!(
+                        "{key}.unita_operative[{j}].id: must be 1 to 35 letters, digits, '-' or '_', unique in the domain"
+                    );
+                }
+            }
+        }
+        for (i, b) in self.beneficiari.iter().enumerate() {
+            let key = format!("beneficiari[{i}]");
+            if !crate::domain::fiscal::is_fiscal_code_pa(&b.id) {
+                bail!("{key}.id: must be 11 digits, found {:?}", b.id);
+            }
+            if !seen.insert(b.id.as_str()) {
+                bail!("{key}.id: {} is configured twice", b.id);
+            }
+            if b.ragione_sociale.trim().is_empty() || b.ragione_sociale.chars().count() > 140 {
+                bail!("{key}.ragione_sociale: must be 1 to 140 characters");
+            }
+            if b.iban.is_empty() {
+                bail!("{key}.iban: a beneficiary needs at least one account");
+            }
+            for (j, ib) in b.iban.iter().enumerate() {
+                if !iban::is_valid(&ib.iban) {
+                    bail!("{key}.iban[{j}].iban: {:?} is not a valid IBAN", ib.iban);
+                }
+            }
         }
         if self.stazioni.is_empty() {
             bail!("stazioni: at least one station is required");
@@ -450,6 +547,26 @@ impl Config {
             .applicazioni
             .get(id_a2a)
             .map(|&i| &self.applicazioni[i])
+    }
+
+    /// A creditor a voce may credit: a domain, else a beneficiary.
+    pub fn creditore(&self, id: &str) -> Option<Creditore<'_>> {
+        match self.dominio(id) {
+            Some(d) => Some(Creditore::Dominio(d)),
+            None => self
+                .beneficiari
+                .iter()
+                .find(|b| b.id == id)
+                .map(Creditore::Beneficiario),
+        }
+    }
+
+    /// The first station serving domain `id` (GovPay names it in `VER_026`).
+    pub fn stazione_of(&self, id: &str) -> Option<&str> {
+        self.stazioni
+            .iter()
+            .find(|s| s.domini.iter().any(|d| d == id))
+            .map(|s| s.id.as_str())
     }
 
     /// The domains served through a station of the broker (None: not one of its stations).

@@ -126,7 +126,7 @@ pub fn transfer_category(tipo: TipoContabilita, codice: &str) -> String {
 /// The debtor (soggetto pagatore).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Soggetto {
-    /// `F` natural person, `G` legal person.
+    /// `F` natural person, `G` legal person, empty when not given.
     pub tipo: String,
     /// Fiscal code or VAT number (`ANONIMO` when unknown).
     pub identificativo: String,
@@ -157,6 +157,28 @@ pub struct Soggetto {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cellulare: Option<String>,
 }
+
+impl Soggetto {
+    /// The debtor of a position loaded without one, as GovPay reads it back.
+    pub fn anonimo() -> Self {
+        Self {
+            tipo: String::new(),
+            identificativo: ANONIMO.into(),
+            anagrafica: ANONIMO.into(),
+            indirizzo: None,
+            civico: None,
+            cap: None,
+            localita: None,
+            provincia: None,
+            nazione: None,
+            email: None,
+            cellulare: None,
+        }
+    }
+}
+
+/// The identifier and name GovPay gives an unknown debtor.
+pub const ANONIMO: &str = "ANONIMO";
 
 /// Where an item's money goes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -233,6 +255,12 @@ pub enum OrigineVoce {
         /// The accounting code.
         codice_contabilita: String,
     },
+    /// An explicit account with pagoPA's taxonomy code as given (`ibanAccredito` +
+    /// `codiceTassonomicoPagoPA`, API Ente Creditore v2).
+    Tassonomia {
+        /// The transferCategory, `<digit>/<code>`.
+        codice_tassonomico: String,
+    },
 }
 
 /// Optional REST-level details of a position, kept as the gestionale sent them.
@@ -265,6 +293,18 @@ pub struct Dettagli {
     /// Printing and other properties.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proprieta: Option<serde_json::Value>,
+    /// The position's short name (`nome`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nome: Option<String>,
+    /// The payment folder it belongs to (`cartellaPagamento`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cartella_pagamento: Option<String>,
+    /// When the gestionale wants the notice sent (`dataNotificaAvviso`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_notifica_avviso: Option<NaiveDate>,
+    /// When a reminder of the due date is wanted (`dataPromemoriaScadenza`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_promemoria_scadenza: Option<NaiveDate>,
     /// Why the state was last changed (PATCH /descrizioneStato).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub descrizione_stato: Option<String>,

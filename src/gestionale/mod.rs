@@ -46,11 +46,20 @@ pub enum VerificaError {
     Contradiction(String),
 }
 
+/// An answer about another notice or creditor, in GovPay's words.
+fn contradiction() -> VerificaError {
+    VerificaError::Contradiction(
+        "I campi IdDominio e NumeroAvviso della pendenza ricevuta dal servizio di verifica non corrispondono ai parametri di input."
+            .into(),
+    )
+}
+
 /// `PendenzaVerificata`
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct PendenzaVerificata {
-    stato: String,
+    #[serde(default)]
+    stato: Option<serde_json::Value>,
     #[serde(default)]
     descrizione_stato: Option<String>,
     #[serde(default)]
@@ -162,12 +171,26 @@ impl Gestionale {
         let answer: PendenzaVerificata =
             serde_json::from_slice(&body).map_err(|e| VerificaError::Invalid(e.to_string()))?;
         let why = answer.descrizione_stato.unwrap_or_default();
-        match answer.stato.as_str() {
-            "ANNULLATA" => return Ok(Verifica::Annullata(why)),
-            "SCADUTA" => return Ok(Verifica::Scaduta(why)),
-            "SCONOSCIUTA" => return Ok(Verifica::Sconosciuta(why)),
-            "NON_ESEGUITA" => {}
-            other => return Err(VerificaError::Invalid(format!("stato {other:?}"))),
+        match answer.stato.as_ref().and_then(|s| s.as_str()) {
+            Some("ANNULLATA") => return Ok(Verifica::Annullata(why)),
+            Some("SCADUTA") => return Ok(Verifica::Scaduta(why)),
+            Some("SCONOSCIUTA") => return Ok(Verifica::Sconosciuta(why)),
+            Some("NON_ESEGUITA") => {}
+            // GovPay's texts, which name the field.
+            _ => {
+                return Err(VerificaError::Invalid(match answer.stato {
+                    None | Some(serde_json::Value::Null) => {
+                        "Stato pendenza non gestito: null".to_owned()
+                    }
+                    Some(other) => {
+                        let shown = other.to_string();
+                        format!(
+                            "stato: {} is not NON_ESEGUITA, ANNULLATA, SCADUTA or SCONOSCIUTA",
+                            crate::soap::schema::truncate_chars(&shown, 40)
+                        )
+                    }
+                }));
+            }
         }
         let item = answer
             .pendenza
@@ -178,24 +201,13 @@ impl Gestionale {
                 item.id_a2a, app.id_a2a
             )));
         }
-        if item.pendenza.id_dominio != dominio {
-            return Err(VerificaError::Contradiction(format!(
-                "idDominio {} is not {dominio}",
-                item.pendenza.id_dominio
-            )));
-        }
-        match item.pendenza.numero_avviso.as_deref() {
-            Some(n) if n == nav.as_str() => {}
-            Some(n) => {
-                return Err(VerificaError::Contradiction(format!(
-                    "numeroAvviso {n} is not {nav}"
-                )));
-            }
-            None => {
-                return Err(VerificaError::Contradiction(format!(
-                    "no numeroAvviso (expected {nav})"
-                )));
-            }
+        // An answer about another creditor or notice is refused before its content (a
+        // notice number that is not 18 digits is a fault of the content, named as such).
+        let other_notice = item.pendenza.numero_avviso.as_deref().is_some_and(|n| {
+            n.len() == 18 && n.bytes().all(|b| b.is_ascii_digit()) && n != nav.as_str()
+        });
+        if item.pendenza.id_dominio != dominio || other_notice {
+            return Err(contradiction());
         }
         let caller = Caller {
             id_a2a: app.id_a2a.clone(),
@@ -204,7 +216,17 @@ impl Gestionale {
         };
         let validated =
             validate::nuova_pendenza(config, &caller, &item.id_pendenza, &item.pendenza, now)
-                .map_err(|e| VerificaError::Invalid(e.to_string()))?;
+                .map_err(|e| {
+                    VerificaError::Invalid(match e {
+                        validate::Refusal::Rule { dettaglio, .. } => dettaglio,
+                        other => other.to_string(),
+                    })
+                })?;
+        // Checked after the answer's own rules, as GovPay does.
+        if validated.pendenza.dominio != dominio || validated.pendenza.numero_avviso != nav.as_str()
+        {
+            return Err(contradiction());
+        }
         Ok(Verifica::Pendenza(Box::new(validated.pendenza)))
     }
 }

@@ -4,6 +4,7 @@
 //! its own refusal type), [`ricevuta`] (the `Ricevuta` JSON of API Ente Creditore v2). Knows
 //! JSON and the rules; no HTTP, no store.
 
+pub mod faults;
 pub mod pendenza;
 pub mod ricevuta;
 pub mod validate;

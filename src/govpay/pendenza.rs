@@ -11,9 +11,11 @@ use utoipa::ToSchema;
 #[serde(rename_all = "camelCase")]
 pub struct SoggettoJson {
     /// `F` natural person, `G` legal person.
-    pub tipo: String,
-    /// Fiscal code, VAT number or `ANONIMO`.
-    pub identificativo: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tipo: Option<String>,
+    /// Fiscal code, VAT number or `ANONIMO` (GovPay stores what it is sent: no checksum).
+    #[serde(default)]
+    pub identificativo: Option<String>,
     /// Full name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anagrafica: Option<String>,
@@ -46,8 +48,8 @@ pub struct SoggettoJson {
 impl From<&crate::domain::Soggetto> for SoggettoJson {
     fn from(s: &crate::domain::Soggetto) -> Self {
         Self {
-            tipo: s.tipo.clone(),
-            identificativo: s.identificativo.clone(),
+            tipo: Some(s.tipo.clone()).filter(|t| !t.is_empty()),
+            identificativo: Some(s.identificativo.clone()),
             anagrafica: Some(s.anagrafica.clone()),
             indirizzo: s.indirizzo.clone(),
             civico: s.civico.clone(),
@@ -84,7 +86,10 @@ pub struct Metadata {
 #[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NuovaVoce {
-    /// The gestionale's id for the item (unique in the position).
+    /// The gestionale's id for the item (unique in the position); GovPay also takes it as a
+    /// JSON number.
+    #[serde(deserialize_with = "string_or_integer")]
+    #[schema(value_type = String)]
     pub id_voce_pendenza: String,
     /// Amount in euro.
     #[serde(with = "crate::domain::money::json")]
@@ -122,6 +127,10 @@ pub struct NuovaVoce {
     /// Accounting code.
     #[serde(default)]
     pub codice_contabilita: Option<String>,
+    /// pagoPA's taxonomy code of the transfer (`9/0101101IM`), in place of `tipoContabilita` +
+    /// `codiceContabilita` (API Ente Creditore v2).
+    #[serde(default, rename = "codiceTassonomicoPagoPA")]
+    pub codice_tassonomico_pago_pa: Option<String>,
     /// `01`.
     #[serde(default)]
     pub tipo_bollo: Option<String>,
@@ -137,8 +146,10 @@ pub struct NuovaVoce {
 #[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NuovaPendenza {
-    /// Tipo pendenza.
-    pub id_tipo_pendenza: String,
+    /// Tipo pendenza; when absent, the one named after the only item's entrata, else
+    /// `LIBERO` (as GovPay chooses).
+    #[serde(default)]
+    pub id_tipo_pendenza: Option<String>,
     /// Creditor fiscal code.
     pub id_dominio: String,
     /// Organisational unit.
@@ -146,8 +157,12 @@ pub struct NuovaPendenza {
     pub id_unita_operativa: Option<String>,
     /// Subject (≤ 140).
     pub causale: String,
-    /// Debtor.
-    pub soggetto_pagatore: SoggettoJson,
+    /// Short name (≤ 35).
+    #[serde(default)]
+    pub nome: Option<String>,
+    /// Debtor; a position without one is anonymous (`ANONIMO`).
+    #[serde(default)]
+    pub soggetto_pagatore: Option<SoggettoJson>,
     /// Total in euro (= Σ voci).
     #[serde(with = "crate::domain::money::json")]
     #[schema(value_type = f64, example = 120.00)]
@@ -161,9 +176,18 @@ pub struct NuovaPendenza {
     /// YYYY-MM-DD: after this day the position is SCADUTA.
     #[serde(default)]
     pub data_scadenza: Option<String>,
-    /// Reference year.
+    /// Reference year (four digits).
     #[serde(default)]
     pub anno_riferimento: Option<i32>,
+    /// Payment folder (1..35).
+    #[serde(default)]
+    pub cartella_pagamento: Option<String>,
+    /// YYYY-MM-DD: when to send the notice.
+    #[serde(default)]
+    pub data_notifica_avviso: Option<String>,
+    /// YYYY-MM-DD: when to remind the debtor of the due date.
+    #[serde(default)]
+    pub data_promemoria_scadenza: Option<String>,
     /// Taxonomy.
     #[serde(default)]
     pub tassonomia: Option<String>,
@@ -187,6 +211,26 @@ pub struct NuovaPendenza {
     pub proprieta: Option<serde_json::Value>,
     /// 1..5 items.
     pub voci: Vec<NuovaVoce>,
+    /// Attachments (not kept by Varco; checked for shape only).
+    #[serde(default)]
+    pub allegati: Option<serde_json::Value>,
+}
+
+/// A JSON string, or an integer taken as its decimal text (GovPay reads `idVocePendenza: 1`
+/// as `"1"`).
+fn string_or_integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Id {
+        Text(String),
+        Integer(u64),
+    }
+    Id::deserialize(d)
+        .map(|id| match id {
+            Id::Text(t) => t,
+            Id::Integer(n) => n.to_string(),
+        })
+        .map_err(|_| serde::de::Error::custom("must be a string or an integer"))
 }
 
 /// One item of a bulk load: the ids plus a `NuovaPendenza`, in one object.

@@ -9,9 +9,9 @@ use crate::soap::schema::*;
 use chrono::NaiveDate;
 
 /// Used as dueDate when a position has neither a validity nor a due date (the element is
-/// mandatory in ctPaymentPA).
+/// mandatory in ctPaymentPA): GovPay's 2999-12-31.
 pub fn far_due_date() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2099, 12, 31).expect("valid date")
+    NaiveDate::from_ymd_opt(2999, 12, 31).expect("valid date")
 }
 
 /// dueDate: the validity date (the date printed on the notice) or else the due date.
@@ -100,6 +100,91 @@ pub fn remittance_information(iuv: &str, voce: &Voce) -> Text140 {
     Text140::lossy(&s)
 }
 
+/// A value of free-form data as a metadata text, as GovPay writes it (a nested object as
+/// `{key=value, ...}`).
+fn data_text(value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match value {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Object(fields) => {
+            let parts: Vec<String> = fields
+                .iter()
+                .map(|(k, v)| format!("{k}={}", data_text(v)))
+                .collect();
+            format!("{{{}}}", parts.join(", "))
+        }
+        Value::Array(items) => {
+            let parts: Vec<String> = items.iter().map(data_text).collect();
+            format!("[{}]", parts.join(", "))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The accounting of an item (`contabilita.quote`) as transfer metadata, GovPay's way: one
+/// quota gives an entry per field it has (`CAPITOLOBILANCIO`, ..., then its custom
+/// properties); several give one entry each, the fields comma-separated under a key naming
+/// them, with the quota's amount in cents.
+fn contabilita_metadata(v: &Voce) -> Vec<(String, String)> {
+    const FIELDS: [(&str, &str); 7] = [
+        ("capitolo", "CAPITOLOBILANCIO"),
+        ("articolo", "ARTICOLOBILANCIO"),
+        ("accertamento", "CODICEACCERTAMENTO"),
+        ("annoEsercizio", "ANNORIFERIMENTO"),
+        ("titolo", "TITOLOBILANCIO"),
+        ("categoria", "CATEGORIABILANCIO"),
+        ("tipologia", "TIPOLOGIABILANCIO"),
+    ];
+    let Some(quote) = v
+        .contabilita
+        .as_ref()
+        .and_then(|c| c.get("quote"))
+        .and_then(|q| q.as_array())
+    else {
+        return Vec::new();
+    };
+    let field = |q: &serde_json::Value, name: &str| q.get(name).map(data_text).unwrap_or_default();
+    match quote.as_slice() {
+        [] => Vec::new(),
+        [q] => {
+            let mut out: Vec<(String, String)> = FIELDS
+                .iter()
+                .map(|(name, key)| ((*key).to_owned(), field(q, name)))
+                .filter(|(_, value)| !value.is_empty())
+                .collect();
+            if let Some(custom) = q.get("proprietaCustom").and_then(|c| c.as_object()) {
+                out.extend(custom.iter().map(|(k, v)| (k.clone(), data_text(v))));
+            }
+            out
+        }
+        many => {
+            let mut key: Vec<&str> = FIELDS.iter().map(|(_, key)| *key).collect();
+            key.push("IMPORTOEUROCENT");
+            let key = key.join(",");
+            many.iter()
+                .map(|q| {
+                    let mut values: Vec<String> =
+                        FIELDS.iter().map(|(name, _)| field(q, name)).collect();
+                    let cents = q
+                        .get("importo")
+                        .and_then(|i| crate::domain::money::parse_decimal(&i.to_string()))
+                        .unwrap_or_default();
+                    values.push(cents.to_string());
+                    (key.clone(), values.join(","))
+                })
+                .collect()
+        }
+    }
+}
+
+/// An item's transfer metadata: what the gestionale gave, then its accounting.
+fn voce_metadata(v: &Voce) -> Vec<(String, String)> {
+    let mut meta = v.metadata.clone();
+    meta.extend(contabilita_metadata(v));
+    meta
+}
+
 fn metadata(entries: &[(String, String)]) -> Option<Metadata> {
     let entries: Vec<MapEntry> = entries
         .iter()
@@ -145,7 +230,7 @@ pub fn payment_v1(
             iban: Iban::new(iban).map_err(|e| e.to_string())?,
             remittance_information: remittance_information(&p.iuv, v),
             transfer_category: Text140::lossy(&v.transfer_category),
-            metadata: metadata(&v.metadata),
+            metadata: metadata(&voce_metadata(v)),
         });
     }
     let dominio = config.dominio(&p.dominio);
@@ -154,7 +239,8 @@ pub fn payment_v1(
         payment_amount: AmountNotZero(p.voci.iter().map(|v| v.importo).sum()),
         due_date: IsoDate(due_date(p)),
         retention_date: None,
-        last_payment: None,
+        // One payment option, so this payment is the last one (as GovPay answers).
+        last_payment: Some(true),
         description: Text140::lossy(&p.causale),
         company_name: dominio.map(|d| Text140::lossy(&d.ragione_sociale)),
         office_name: dominio
@@ -196,7 +282,7 @@ pub fn payment_v2(
                 }),
             ),
         };
-        let mut meta = v.metadata.clone();
+        let mut meta = voce_metadata(v);
         // SANP best practice: with transferType=PAGOPA name the postal alternative account.
         if transfer_type == Some(TransferType::Pagopa)
             && let Accredito::Iban {
@@ -213,9 +299,10 @@ pub fn payment_v2(
             id_transfer: IdTransfer(i as u8 + 1),
             transfer_amount: AmountNotZero(v.importo),
             fiscal_code_pa: FiscalCodePa::new(v.dominio.clone()).map_err(|e| e.to_string())?,
+            // The creditor of this transfer: the position's, or a beneficiary's.
             company_name: config
-                .dominio(&v.dominio)
-                .map(|d| Text140::lossy(&d.ragione_sociale)),
+                .creditore(&v.dominio)
+                .map(|c| Text140::lossy(c.ragione_sociale())),
             iban,
             richiesta_marca_da_bollo: stamp,
             remittance_information: remittance_information(&p.iuv, v),
@@ -229,7 +316,8 @@ pub fn payment_v2(
         payment_amount: AmountNotZero(p.voci.iter().map(|v| v.importo).sum()),
         due_date: IsoDate(due_date(p)),
         retention_date: None,
-        last_payment: None,
+        // One payment option, so this payment is the last one (as GovPay answers).
+        last_payment: Some(true),
         description: Text140::lossy(&p.causale),
         company_name,
         office_name,

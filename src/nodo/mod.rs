@@ -13,7 +13,7 @@ mod verify;
 use crate::config::Config;
 use crate::domain::NoticeNumber;
 use crate::domain::{Clock, Owner, Pendenza, Stato, StatoEffettivo, rome_today};
-use crate::gestionale::{Gestionale, Verifica};
+use crate::gestionale::{Gestionale, Verifica, VerificaError};
 use crate::soap::messages::QrCode;
 use crate::soap::{Fault, FaultCode, Operation, Request, Response};
 use crate::store::Store;
@@ -239,7 +239,19 @@ impl Nodo {
                         "the creditor's system could not confirm the position; please retry",
                     )),
                     Some(p) => Ok(p),
-                    None => Err(unknown("")),
+                    // Nothing to answer from: the creditor's system failed, which is not the
+                    // same as the notice being unknown (GovPay answers the same).
+                    None => Err(Fault::new(
+                        FaultCode::SystemError,
+                        match &e {
+                            // The fault of the answer itself, as GovPay words it.
+                            VerificaError::Invalid(why) | VerificaError::Contradiction(why) => {
+                                why.clone()
+                            }
+                            _ => "the creditor's system could not be reached; please retry"
+                                .to_owned(),
+                        },
+                    )),
                 }
             }
         }

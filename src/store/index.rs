@@ -21,7 +21,13 @@ pub struct Summary {
     pub scadenza: Option<NaiveDate>,
     /// The debtor's identifier (fiscal code, VAT number or ANONIMO), as stored (upper case).
     pub debitore: String,
+    /// A payment of it was irregular (the REST state `ANOMALA`).
+    pub anomala: bool,
 }
+
+/// The state bit of an irregular payment, beside the stored state in the summary's first byte
+/// (entries written before it existed read as regular).
+const ANOMALA_BIT: u8 = 0x10;
 
 const NO_DAY: i32 = i32::MIN;
 
@@ -32,16 +38,22 @@ impl Summary {
             stato: p.stato,
             scadenza: p.data_scadenza,
             debitore: p.soggetto.identificativo.clone(),
+            anomala: p.anomala,
         }
     }
 
     /// `[state byte][due day: i32 days from CE, big-endian, i32::MIN for none][debtor UTF-8]`.
     pub fn encode(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(5 + self.debitore.len());
-        v.push(match self.stato {
+        let stato = match self.stato {
             Stato::NonEseguita => 0,
             Stato::Eseguita => 1,
             Stato::Annullata => 2,
+        };
+        v.push(if self.anomala {
+            stato | ANOMALA_BIT
+        } else {
+            stato
         });
         let day = self.scadenza.map_or(NO_DAY, |d| d.num_days_from_ce());
         v.extend_from_slice(&day.to_be_bytes());
@@ -51,7 +63,8 @@ impl Summary {
 
     /// Reads an encoded summary.
     pub fn decode(bytes: &[u8]) -> Option<Self> {
-        let stato = match *bytes.first()? {
+        let first = *bytes.first()?;
+        let stato = match first & !ANOMALA_BIT {
             0 => Stato::NonEseguita,
             1 => Stato::Eseguita,
             2 => Stato::Annullata,
@@ -67,6 +80,7 @@ impl Summary {
             stato,
             scadenza,
             debitore,
+            anomala: first & ANOMALA_BIT != 0,
         })
     }
 
@@ -157,11 +171,35 @@ pub struct Filter {
     /// Only this debtor's (compared case-insensitively).
     pub debitore: Option<String>,
     /// Only positions in this state at `now`.
-    pub stato: Option<StatoEffettivo>,
+    pub stato: Option<StatoFiltro>,
     /// Created at or after.
     pub da: Option<DateTime<Utc>>,
     /// Created at or before.
     pub a: Option<DateTime<Utc>>,
+}
+
+/// A state a listing filters on, as API Pendenze v2 names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatoFiltro {
+    /// This state at `now`; a paid position whose payment was irregular is not `ESEGUITA`
+    /// but [`StatoFiltro::Anomala`].
+    Stato(StatoEffettivo),
+    /// Paid, irregularly (another amount, twice, after cancellation).
+    Anomala,
+    /// A state Varco never gives (`ESEGUITA_PARZIALE`, `INCASSATA`): nothing matches.
+    Mai,
+}
+
+impl StatoFiltro {
+    /// Whether an entry is in this state on `today` (a Rome day).
+    pub fn matches(self, summary: &Summary, today: NaiveDate) -> bool {
+        let paid_irregularly = summary.anomala && summary.stato == Stato::Eseguita;
+        match self {
+            StatoFiltro::Stato(s) => summary.stato_at(today) == s && !paid_irregularly,
+            StatoFiltro::Anomala => paid_irregularly,
+            StatoFiltro::Mai => false,
+        }
+    }
 }
 
 /// One page of a listing.
@@ -263,7 +301,7 @@ impl super::Store {
             {
                 continue;
             }
-            if filter.stato.is_some_and(|s| summary.stato_at(today) != s) {
+            if filter.stato.is_some_and(|s| !s.matches(&summary, today)) {
                 continue;
             }
             matched += 1;
@@ -347,11 +385,19 @@ mod tests {
                 stato: Stato::NonEseguita,
                 scadenza: NaiveDate::from_ymd_opt(2026, 3, 31),
                 debitore: "RSSMRA80A01H501U".into(),
+                anomala: false,
             },
             Summary {
                 stato: Stato::Annullata,
                 scadenza: None,
                 debitore: String::new(),
+                anomala: false,
+            },
+            Summary {
+                stato: Stato::Eseguita,
+                scadenza: None,
+                debitore: "X".into(),
+                anomala: true,
             },
         ] {
             assert_eq!(Summary::decode(&s.encode()), Some(s.clone()));
@@ -362,6 +408,7 @@ mod tests {
             stato: Stato::NonEseguita,
             scadenza: NaiveDate::from_ymd_opt(2026, 3, 31),
             debitore: "X".into(),
+            anomala: false,
         };
         let day = |d| NaiveDate::from_ymd_opt(2026, 3, d).unwrap();
         assert_eq!(due.stato_at(day(31)), StatoEffettivo::NonEseguita);

@@ -101,8 +101,14 @@ pub enum Upserted {
 pub enum Refused<E> {
     /// The rule refused it.
     Rule(E),
-    /// Another position of the domain already holds this notice number.
-    NoticeTaken(String),
+    /// Another position of the domain already holds this notice number (its owner, when a
+    /// gestionale loaded it).
+    NoticeTaken {
+        /// The notice number.
+        numero_avviso: String,
+        /// The position holding it.
+        holder: crate::domain::Owner,
+    },
 }
 
 /// One item of [`Store::upsert_batch`].
@@ -691,11 +697,14 @@ fn upsert_one<E: Clone>(
                 counters.insert(ckey, &next.to_be_bytes())?;
                 pendenza.iuv = nav.iuv().to_owned();
                 pendenza.numero_avviso = nav.as_str().to_owned();
-            } else if positions
-                .get(keys::position(&pendenza.dominio, &pendenza.iuv))?
-                .is_some()
+            } else if let Some(held) =
+                positions.get(keys::position(&pendenza.dominio, &pendenza.iuv))?
             {
-                return Ok(Err(Refused::NoticeTaken(pendenza.numero_avviso)));
+                let holder: Pendenza = decode(&held).map_err(abort)?;
+                return Ok(Err(Refused::NoticeTaken {
+                    numero_avviso: pendenza.numero_avviso,
+                    holder: holder.owner(),
+                }));
             }
             let pkey = keys::position(&pendenza.dominio, &pendenza.iuv);
             index::write_position(positions, derived, None, &pendenza)?;
@@ -864,7 +873,10 @@ mod tests {
             .unwrap();
         assert_eq!(
             out[0],
-            Err(Refused::NoticeTaken("301000000000000144".into()))
+            Err(Refused::NoticeTaken {
+                numero_avviso: "301000000000000144".into(),
+                holder: sample_pendenza().owner(),
+            })
         );
         assert_eq!(
             store
@@ -1015,7 +1027,7 @@ mod tests {
             })
             .unwrap();
         let state = |s| index::Filter {
-            stato: Some(s),
+            stato: Some(index::StatoFiltro::Stato(s)),
             ..Default::default()
         };
         use crate::domain::StatoEffettivo as S;

@@ -42,6 +42,16 @@ url = "{url}"
     )
 }
 
+/// The `idPendenza` of a listing's results (`GET /pendenze`), in order.
+pub fn listed_ids(page: &Value) -> Vec<String> {
+    page["risultati"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["idPendenza"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// A fresh store in a temporary directory (for tests of a part without the application).
 pub fn temp_store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
@@ -123,7 +133,9 @@ pub fn request(method: &str, path: &str, who: Who) -> axum::http::request::Build
     let req = Request::builder()
         .method(method)
         .uri(path)
-        .header("content-type", content_type_for(method));
+        .header("content-type", content_type_for(method))
+        // As a gestionale's JSON client sends it (GET /avvisi without it is a 406).
+        .header("accept", "application/json");
     match who {
         Some(w) => req.header("authorization", basic(w)),
         None => req,
