@@ -776,6 +776,19 @@ async fn a_hanging_delivery_does_not_hold_back_the_next_one_of_its_connector() {
         "{body}"
     );
     assert_eq!(body["versante"]["anagrafica"], "Mario Rossi", "{body}");
+    // As API Ente Creditore v2 has it (GovPay's ricevute-put.feature): the model, the types
+    // its enumerations list, and times to the second without an offset (Europe/Rome).
+    assert_eq!(body["modello"], "Pagamento ad iniziativa PSP", "{body}");
+    assert_eq!(
+        (&body["rpt"]["tipo"], &body["rt"]["tipo"]),
+        (&json!("ctPaymentPA"), &json!("ctReceipt"))
+    );
+    assert_eq!(body["dataPagamento"], "2026-03-15T10:30:00", "{body}");
+    let data = body["data"].as_str().unwrap();
+    assert!(
+        chrono::NaiveDateTime::parse_from_str(data, "%Y-%m-%dT%H:%M:%S").is_ok(),
+        "{data}"
+    );
     assert!(delivered(&g, &first, Duration::from_secs(6)).await);
     v.stop().await;
 }

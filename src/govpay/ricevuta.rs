@@ -1,7 +1,7 @@
 //! The `Ricevuta` JSON a gestionale receives (GovPay "API Ente Creditore v2" shape).
 
 use super::pendenza::SoggettoJson;
-use crate::domain::{Pendenza, ReceiptVersion, Ricevuta};
+use crate::domain::{Pendenza, Ricevuta};
 use base64::Engine;
 use serde::Serialize;
 
@@ -28,15 +28,19 @@ pub struct RicevutaJson {
     /// The paid position, when Varco holds it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pendenza: Option<PendenzaPagata>,
-    /// When Varco received the receipt.
+    /// When Varco received the receipt (Europe/Rome, `YYYY-MM-DDTHH:MM:SS`, as GovPay writes
+    /// its times).
     pub data: String,
-    /// paymentDateTime as sent by pagoPA.
+    /// When the payment was made (pagoPA's paymentDateTime, in the same form).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_pagamento: Option<String>,
-    /// The activation, as GovPay names it.
+    /// The activation, as GovPay names it (`ctPaymentPA`).
     pub rpt: Documento,
-    /// The receipt: `ctReceipt` / `ctReceiptV2`, with the SOAP request as received (base64).
+    /// The receipt (`ctReceipt`), with the SOAP request as received (base64): paSendRT or
+    /// paSendRTV2, as its root element says.
     pub rt: Documento,
+    /// `Pagamento ad iniziativa PSP`: every payment Varco serves starts at a PSP.
+    pub modello: String,
     /// Anomalies Varco recorded on this receipt.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub anomalia: Option<String>,
@@ -135,20 +139,35 @@ pub struct Riscossione {
 /// `{tipo, xml (base64)}`
 #[derive(Debug, Clone, Serialize)]
 pub struct Documento {
-    /// `ctPaymentPA`, `ctPaymentPAV2`, `ctReceipt`, `ctReceiptV2`.
+    /// `ctPaymentPA` or `ctReceipt` (the values API Ente Creditore v2 lists).
     pub tipo: String,
     /// The document, base64 (absent for the activation, which Varco does not keep as XML).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub xml: Option<String>,
 }
 
+/// A time as GovPay writes it to a gestionale: Europe/Rome, to the second, no offset.
+fn rome_time(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.with_timezone(&chrono_tz::Europe::Rome)
+        .format("%Y-%m-%dT%H:%M:%S")
+        .to_string()
+}
+
+/// pagoPA's paymentDateTime in GovPay's form: with an offset it is moved to Europe/Rome;
+/// without one it is already local (cut to the second); a date alone stays a date.
+fn local_time(sent: &str) -> String {
+    match chrono::DateTime::parse_from_rfc3339(sent) {
+        Ok(t) => rome_time(t.with_timezone(&chrono::Utc)),
+        Err(_) => sent.chars().take(19).collect(),
+    }
+}
+
 /// Builds the body for a stored receipt and its position (if Varco holds it).
 pub fn build(r: &Ricevuta, p: Option<&Pendenza>, ragione_sociale: Option<String>) -> RicevutaJson {
-    let data = r
-        .data_pagamento
+    let data_pagamento = r.data_pagamento.as_deref().map(local_time);
+    let data = data_pagamento
         .clone()
-        .unwrap_or_else(|| r.received_at.to_rfc3339());
-    let v2 = r.versione == ReceiptVersion::V2;
+        .unwrap_or_else(|| rome_time(r.received_at));
     RicevutaJson {
         dominio: DominioJson {
             id_dominio: r.dominio.clone(),
@@ -203,16 +222,17 @@ pub fn build(r: &Ricevuta, p: Option<&Pendenza>, ragione_sociale: Option<String>
                 })
                 .collect(),
         }),
-        data: r.received_at.to_rfc3339(),
-        data_pagamento: r.data_pagamento.clone(),
+        data: rome_time(r.received_at),
+        data_pagamento,
         rpt: Documento {
-            tipo: if v2 { "ctPaymentPAV2" } else { "ctPaymentPA" }.into(),
+            tipo: "ctPaymentPA".into(),
             xml: None,
         },
         rt: Documento {
-            tipo: if v2 { "ctReceiptV2" } else { "ctReceipt" }.into(),
+            tipo: "ctReceipt".into(),
             xml: Some(base64::engine::general_purpose::STANDARD.encode(r.xml.as_bytes())),
         },
+        modello: "Pagamento ad iniziativa PSP".into(),
         anomalia: match &r.stato {
             crate::domain::ReceiptStatus::Anomala { motivo } => Some(motivo.clone()),
             _ => None,

@@ -304,3 +304,61 @@ async fn multibeneficiario_nel_pagamento() {
         (StatusCode::UNPROCESSABLE_ENTITY, Some("VER_020"))
     );
 }
+
+/// check-sonda-pagopa.feature, "Verifica sonda pagoPA": pagoPA's probe asks about notice
+/// 000000000000000000, which is unknown.
+#[tokio::test]
+async fn verifica_sonda_pagopa() {
+    let gp = Gp::new();
+    let answer = gp
+        .soap(
+            "paVerifyPaymentNotice",
+            qr_request("paVerifyPaymentNoticeReq", "000000000000000000", ""),
+        )
+        .await;
+    assert_eq!(
+        element(&answer, "faultCode"),
+        Some("PAA_PAGAMENTO_SCONOSCIUTO"),
+        "{answer}"
+    );
+    assert_valid(&answer);
+}
+
+/// modello3-pagamento-eseguito.feature, "Pagamento eseguito dovuto precaricato con verifica,
+/// dopo un pagamento non eseguito" (and modello3-pagamento-non-eseguito.feature): a receipt
+/// with outcome KO leaves the position payable and its item not paid; the next payment
+/// closes it.
+#[tokio::test]
+async fn pagamento_non_eseguito_poi_eseguito() {
+    let gp = Gp::new();
+    let nav = load(&gp, "ko", &monovoce_riferimento("ko")).await;
+    let ko =
+        receipt(&nav, "rt-ko", "100.99").replace("<outcome>OK</outcome>", "<outcome>KO</outcome>");
+    let sent = gp.soap("paSendRTV2", ko).await;
+    assert_eq!(element(&sent, "outcome"), Some("OK"), "{sent}");
+    let d = gp.detail("ko").await;
+    assert_eq!(
+        (d["stato"].as_str(), d["voci"][0]["stato"].as_str()),
+        (Some("NON_ESEGUITA"), Some("Non eseguito"))
+    );
+    assert!(d.get("dataPagamento").is_none(), "{d}");
+    let verify = gp
+        .soap(
+            "paVerifyPaymentNotice",
+            qr_request("paVerifyPaymentNoticeReq", &nav, ""),
+        )
+        .await;
+    assert_eq!(
+        element(&verify, "outcome"),
+        Some("OK"),
+        "still payable: {verify}"
+    );
+    gp.soap("paSendRTV2", receipt(&nav, "rt-ok", "100.99"))
+        .await;
+    let d = gp.detail("ko").await;
+    assert_eq!(
+        (d["stato"].as_str(), d["voci"][0]["stato"].as_str()),
+        (Some("ESEGUITA"), Some("Eseguito"))
+    );
+    assert_eq!(d["dataPagamento"], "2026-03-15");
+}
