@@ -784,6 +784,13 @@ async fn a_hanging_delivery_does_not_hold_back_the_next_one_of_its_connector() {
         (&json!("ctPaymentPA"), &json!("ctReceipt"))
     );
     assert_eq!(body["dataPagamento"], "2026-03-15T10:30:00", "{body}");
+    assert_eq!(
+        body["pendenza"]["dominio"]["idDominio"], "77777777777",
+        "{body}"
+    );
+    let caricamento = body["pendenza"]["dataCaricamento"].as_str().unwrap();
+    assert!(chrono::NaiveDate::parse_from_str(caricamento, "%Y-%m-%d").is_ok());
+    assert!(body["pendenza"]["UUID"].is_string(), "{body}");
     let data = body["data"].as_str().unwrap();
     assert!(
         chrono::NaiveDateTime::parse_from_str(data, "%Y-%m-%dT%H:%M:%S").is_ok(),

@@ -84,6 +84,8 @@ pub struct PendenzaPagata {
     pub id_pendenza: Option<String>,
     /// Tipo pendenza.
     pub id_tipo_pendenza: String,
+    /// Creditor.
+    pub dominio: DominioJson,
     /// Subject.
     pub causale: String,
     /// Total.
@@ -93,6 +95,41 @@ pub struct PendenzaPagata {
     pub numero_avviso: String,
     /// Debtor.
     pub soggetto_pagatore: SoggettoJson,
+    /// The day it was loaded (Europe/Rome).
+    pub data_caricamento: String,
+    /// Validity day.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_validita: Option<String>,
+    /// Due day.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_scadenza: Option<String>,
+    /// Reference year.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anno_riferimento: Option<i32>,
+    /// Payment folder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cartella_pagamento: Option<String>,
+    /// Taxonomy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tassonomia: Option<String>,
+    /// Department.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub direzione: Option<String>,
+    /// Division.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub divisione: Option<String>,
+    /// Free-form data, as loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dati_allegati: Option<serde_json::Value>,
+    /// Document, as loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub documento: Option<serde_json::Value>,
+    /// Properties, as loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proprieta: Option<serde_json::Value>,
+    /// Public identifier.
+    #[serde(rename = "UUID", skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
     /// Items.
     pub voci: Vec<VocePagata>,
 }
@@ -168,11 +205,12 @@ pub fn build(r: &Ricevuta, p: Option<&Pendenza>, ragione_sociale: Option<String>
     let data = data_pagamento
         .clone()
         .unwrap_or_else(|| rome_time(r.received_at));
+    let dominio = DominioJson {
+        id_dominio: r.dominio.clone(),
+        ragione_sociale,
+    };
     RicevutaJson {
-        dominio: DominioJson {
-            id_dominio: r.dominio.clone(),
-            ragione_sociale,
-        },
+        dominio: dominio.clone(),
         iuv: r.iuv.clone(),
         id_ricevuta: r.receipt_id.clone(),
         importo: r.importo,
@@ -193,10 +231,23 @@ pub fn build(r: &Ricevuta, p: Option<&Pendenza>, ragione_sociale: Option<String>
             id_a2a: p.id_a2a.clone(),
             id_pendenza: p.id_pendenza.clone(),
             id_tipo_pendenza: p.id_tipo_pendenza.clone(),
+            dominio,
             causale: p.causale.clone(),
             importo: p.importo,
             numero_avviso: p.numero_avviso.clone(),
             soggetto_pagatore: (&p.soggetto).into(),
+            data_caricamento: crate::domain::rome_today(p.created_at).to_string(),
+            data_validita: p.data_validita.map(|d| d.to_string()),
+            data_scadenza: p.data_scadenza.map(|d| d.to_string()),
+            anno_riferimento: p.dettagli.anno_riferimento,
+            cartella_pagamento: p.dettagli.cartella_pagamento.clone(),
+            tassonomia: p.dettagli.tassonomia.clone(),
+            direzione: p.dettagli.direzione.clone(),
+            divisione: p.dettagli.divisione.clone(),
+            dati_allegati: p.dettagli.dati_allegati.clone(),
+            documento: p.dettagli.documento.clone(),
+            proprieta: p.dettagli.proprieta.clone(),
+            uuid: p.dettagli.uuid.clone(),
             voci: p
                 .voci
                 .iter()
