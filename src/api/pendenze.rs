@@ -227,8 +227,8 @@ pub async fn get_by_avviso(
     Ok(Json(dettaglio(&state, &p)?))
 }
 
-/// A listing's `dataDa` / `dataA`: a day (`YYYY-MM-DD`, the whole Europe/Rome day) or a
-/// Europe/Rome local time (`YYYY-MM-DDTHH:mm[:ss[.SSS]]`). As GovPay reads it, a time past the
+/// A listing's `dataDa` / `dataA`: a day (`YYYY-MM-DD`, the whole Europe/Rome day), a
+/// Europe/Rome local time (`YYYY-MM-DDTHH:mm[:ss[.SSS]]`) or an RFC 3339 instant. As GovPay reads it, a time past the
 /// end of its day rolls over (`T25:00` is 01:00 of the next day); anything else is a 400 with
 /// GovPay's text.
 fn instant(
@@ -245,6 +245,10 @@ fn instant(
             "Il formato della data indicata [{v}] per il parametro [{field}] non e' valido."
         ))
     };
+    // An instant with its offset (RFC 3339) is taken as it is.
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
     let day = v
         .get(..10)
         .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())

@@ -234,6 +234,21 @@ async fn un_ora_oltre_la_fine_del_giorno_e_il_giorno_dopo() {
         )
         .await;
     assert_eq!(page["numRisultati"], 0, "{page}");
+    // An instant with its offset is taken as it is.
+    let hour_ago = (chrono::Utc::now() - chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ");
+    let (_, page) = gp
+        .call(
+            "GET",
+            &format!("/pendenze?dataDa={hour_ago}"),
+            IDA2A01,
+            None,
+        )
+        .await;
+    assert_eq!(page["numRisultati"], 1, "{page}");
+    let (_, page) = gp
+        .call("GET", &format!("/pendenze?dataA={hour_ago}"), IDA2A01, None)
+        .await;
+    assert_eq!(page["numRisultati"], 0, "{page}");
 }
 
 /// pendenze-get-applicazione-auth.feature, "Lettura dettaglio applicazione [...] della
