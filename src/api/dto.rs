@@ -576,9 +576,13 @@ impl PendenzaDettaglio {
             c.ricevute
                 .iter()
                 .find(|r| &r.id_ricevuta == closing)
-                .map(|r| match &r.data_pagamento {
-                    Some(d) if d.len() >= 10 => d[..10].to_owned(),
-                    _ => r.data_ricezione.get(..10).unwrap_or_default().to_owned(),
+                .map(|r| {
+                    let day = |t: &str| t.get(..10).map(str::to_owned);
+                    r.data_pagamento
+                        .as_deref()
+                        .and_then(day)
+                        .or_else(|| day(&r.data_ricezione))
+                        .unwrap_or_default()
                 })
         });
         PendenzaDettaglio {
