@@ -224,58 +224,26 @@ pub struct PendenzaDettaglio {
     pub numero_avviso: String,
     /// The notice's IUV.
     pub iuv_avviso: String,
-    /// The day it was loaded (Europe/Rome, `YYYY-MM-DD`).
-    pub data_caricamento: String,
     /// The day it was paid (from the receipt that closed it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_pagamento: Option<String>,
-    /// Validity day.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub data_validita: Option<String>,
-    /// Due day.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub data_scadenza: Option<String>,
-    /// Reference year.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub anno_riferimento: Option<i32>,
     /// Short name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nome: Option<String>,
-    /// Payment folder.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cartella_pagamento: Option<String>,
     /// When the notice is to be sent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_notifica_avviso: Option<String>,
     /// When the debtor is to be reminded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_promemoria_scadenza: Option<String>,
-    /// Taxonomy.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tassonomia: Option<String>,
     /// Notice taxonomy.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tassonomia_avviso: Option<String>,
-    /// Department.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub direzione: Option<String>,
-    /// Division.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub divisione: Option<String>,
-    /// Opaque data.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dati_allegati: Option<serde_json::Value>,
-    /// Document.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub documento: Option<serde_json::Value>,
-    /// Properties.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub proprieta: Option<serde_json::Value>,
+    /// The dates and details it was loaded with.
+    #[serde(flatten)]
+    pub dettagli: DettagliLetti,
     /// `dovuto`: a position the creditor loaded (spontaneous payments are `spontaneo`).
     pub tipo: String,
-    /// Public identifier.
-    #[serde(rename = "UUID", skip_serializing_if = "Option::is_none")]
-    pub uuid: Option<String>,
     /// An irregularity was recorded.
     pub anomalo: bool,
     /// The irregularities.
@@ -604,24 +572,13 @@ impl PendenzaDettaglio {
             importo: p.importo,
             numero_avviso: p.numero_avviso.clone(),
             iuv_avviso: p.iuv.clone(),
-            data_caricamento: crate::domain::rome_today(p.created_at).to_string(),
             data_pagamento,
-            data_validita: p.data_validita.map(|d| d.to_string()),
-            data_scadenza: p.data_scadenza.map(|d| d.to_string()),
-            anno_riferimento: d.anno_riferimento,
             nome: d.nome.clone(),
-            cartella_pagamento: d.cartella_pagamento.clone(),
             data_notifica_avviso: d.data_notifica_avviso.map(|d| d.to_string()),
             data_promemoria_scadenza: d.data_promemoria_scadenza.map(|d| d.to_string()),
-            tassonomia: d.tassonomia.clone(),
             tassonomia_avviso: d.tassonomia_avviso.clone(),
-            direzione: d.direzione.clone(),
-            divisione: d.divisione.clone(),
-            dati_allegati: d.dati_allegati.clone(),
-            documento: d.documento.clone(),
-            proprieta: d.proprieta.clone(),
+            dettagli: p.into(),
             tipo: "dovuto".into(),
-            uuid: d.uuid.clone(),
             anomalo: p.anomala,
             anomalie: p.anomalie.clone(),
             voci: (p.voci.iter().enumerate())

@@ -298,3 +298,66 @@ impl<'de> Deserialize<'de> for PendenzaTracciato {
         })
     }
 }
+
+/// What a position was loaded with besides its amount, debtor and items, read back as the
+/// gestionale sent it: in a position's detail (API Pendenze v2) and in the paid position of a
+/// receipt (API Ente Creditore v2).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DettagliLetti {
+    /// The day it was loaded (Europe/Rome, `YYYY-MM-DD`).
+    pub data_caricamento: String,
+    /// Validity day.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_validita: Option<String>,
+    /// Due day.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_scadenza: Option<String>,
+    /// Reference year.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anno_riferimento: Option<i32>,
+    /// Payment folder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cartella_pagamento: Option<String>,
+    /// Taxonomy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tassonomia: Option<String>,
+    /// Department.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub direzione: Option<String>,
+    /// Division.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub divisione: Option<String>,
+    /// Opaque data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dati_allegati: Option<serde_json::Value>,
+    /// Document.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub documento: Option<serde_json::Value>,
+    /// Properties.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proprieta: Option<serde_json::Value>,
+    /// Public identifier.
+    #[serde(rename = "UUID", skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
+}
+
+impl From<&crate::domain::Pendenza> for DettagliLetti {
+    fn from(p: &crate::domain::Pendenza) -> Self {
+        let d = &p.dettagli;
+        Self {
+            data_caricamento: crate::domain::rome_today(p.created_at).to_string(),
+            data_validita: p.data_validita.map(|d| d.to_string()),
+            data_scadenza: p.data_scadenza.map(|d| d.to_string()),
+            anno_riferimento: d.anno_riferimento,
+            cartella_pagamento: d.cartella_pagamento.clone(),
+            tassonomia: d.tassonomia.clone(),
+            direzione: d.direzione.clone(),
+            divisione: d.divisione.clone(),
+            dati_allegati: d.dati_allegati.clone(),
+            documento: d.documento.clone(),
+            proprieta: d.proprieta.clone(),
+            uuid: d.uuid.clone(),
+        }
+    }
+}

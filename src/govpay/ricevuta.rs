@@ -1,6 +1,6 @@
 //! The `Ricevuta` JSON a gestionale receives (GovPay "API Ente Creditore v2" shape).
 
-use super::pendenza::SoggettoJson;
+use super::pendenza::{DettagliLetti, SoggettoJson};
 use crate::domain::{Pendenza, Ricevuta};
 use base64::Engine;
 use serde::Serialize;
@@ -95,41 +95,9 @@ pub struct PendenzaPagata {
     pub numero_avviso: String,
     /// Debtor.
     pub soggetto_pagatore: SoggettoJson,
-    /// The day it was loaded (Europe/Rome).
-    pub data_caricamento: String,
-    /// Validity day.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub data_validita: Option<String>,
-    /// Due day.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub data_scadenza: Option<String>,
-    /// Reference year.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub anno_riferimento: Option<i32>,
-    /// Payment folder.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cartella_pagamento: Option<String>,
-    /// Taxonomy.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tassonomia: Option<String>,
-    /// Department.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub direzione: Option<String>,
-    /// Division.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub divisione: Option<String>,
-    /// Free-form data, as loaded.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dati_allegati: Option<serde_json::Value>,
-    /// Document, as loaded.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub documento: Option<serde_json::Value>,
-    /// Properties, as loaded.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub proprieta: Option<serde_json::Value>,
-    /// Public identifier.
-    #[serde(rename = "UUID", skip_serializing_if = "Option::is_none")]
-    pub uuid: Option<String>,
+    /// The dates and details it was loaded with.
+    #[serde(flatten)]
+    pub dettagli: DettagliLetti,
     /// Items.
     pub voci: Vec<VocePagata>,
 }
@@ -236,18 +204,7 @@ pub fn build(r: &Ricevuta, p: Option<&Pendenza>, ragione_sociale: Option<String>
             importo: p.importo,
             numero_avviso: p.numero_avviso.clone(),
             soggetto_pagatore: (&p.soggetto).into(),
-            data_caricamento: crate::domain::rome_today(p.created_at).to_string(),
-            data_validita: p.data_validita.map(|d| d.to_string()),
-            data_scadenza: p.data_scadenza.map(|d| d.to_string()),
-            anno_riferimento: p.dettagli.anno_riferimento,
-            cartella_pagamento: p.dettagli.cartella_pagamento.clone(),
-            tassonomia: p.dettagli.tassonomia.clone(),
-            direzione: p.dettagli.direzione.clone(),
-            divisione: p.dettagli.divisione.clone(),
-            dati_allegati: p.dettagli.dati_allegati.clone(),
-            documento: p.dettagli.documento.clone(),
-            proprieta: p.dettagli.proprieta.clone(),
-            uuid: p.dettagli.uuid.clone(),
+            dettagli: p.into(),
             voci: p
                 .voci
                 .iter()
