@@ -296,10 +296,10 @@ fn rest_payload(kind: Option<&str>, bytes: &[u8]) -> String {
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    // Some gauges are counted in the store (the outbox's length walks its tree): off the async
-    // workers, so a scrape never delays a Nodo request.
+    // Some gauges are counted in the store (the outbox's length walks sled's tree): a task of
+    // its own, off the request's worker, so a scrape never delays a Nodo request.
     let (store, now) = (state.nodo.store.clone(), (state.nodo.clock)());
-    let text = tokio::task::spawn_blocking(move || crate::metrics::render(&store, now))
+    let text = tokio::spawn(async move { crate::metrics::render(&store, now).await })
         .await
         .unwrap_or_else(|e| format!("# metrics unavailable: {e}\n"));
     (
@@ -312,7 +312,9 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    if state.ready.load(Ordering::Acquire) {
+    // Ready: started, not stopping, and the store answers (a database is probed in the
+    // background, so this costs nothing and turns within the probe's period).
+    if state.ready.load(Ordering::Acquire) && state.nodo.store.healthy() {
         (StatusCode::OK, "ready\n")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")

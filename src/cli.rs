@@ -59,6 +59,12 @@ pub enum Command {
         #[command(subcommand)]
         command: NoticeCommand,
     },
+    /// The store itself: copy a station between engines.
+    Store {
+        /// What to do.
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// The receipt outbox of a running gateway (through its backoffice API).
     Outbox {
         /// Base URL of the api listener.
@@ -97,6 +103,55 @@ pub enum NoticeCommand {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+}
+
+/// `varco store ...`
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy everything (positions, receipts, attempts, outbox with its state, counters, notices
+    /// seen, journal) from one store to another, then compare both, table by table, by count
+    /// and checksum. A store is a directory (the embedded engine; no gateway may be running on
+    /// it) or a PostgreSQL connection string (`postgres://...` or `host=... dbname=...`); the
+    /// password may come from VARCO_STORE_PASSWORD.
+    Copy {
+        /// The store to read.
+        #[arg(long)]
+        from: String,
+        /// The store to write (migrated first when it is a database).
+        #[arg(long)]
+        to: String,
+        /// Copy into a target that already holds positions or outbox entries.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the count and checksum of every table of a store (as `copy` compares them).
+    Tally {
+        /// The store: a directory or a PostgreSQL connection string.
+        store: String,
+    },
+}
+
+/// The store a `varco store` argument names: a PostgreSQL connection string, or a directory.
+pub fn store_at(spec: &str) -> crate::config::settings::StoreConfig {
+    use crate::config::settings::{StoreConfig, StoreEngine};
+    let is_database = spec.starts_with("postgres://")
+        || spec.starts_with("postgresql://")
+        || spec.split_whitespace().any(|kv| kv.contains('='));
+    if is_database {
+        StoreConfig {
+            engine: StoreEngine::Postgres,
+            url: Some(spec.into()),
+            // A copy's statements are long: no per-call budget worth the name.
+            request_budget_ms: 6000,
+            statement_timeout_ms: 3_600_000,
+            ..StoreConfig::default()
+        }
+    } else {
+        StoreConfig {
+            data_dir: PathBuf::from(spec),
+            ..StoreConfig::default()
+        }
+    }
 }
 
 /// `varco outbox ...`

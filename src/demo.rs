@@ -85,7 +85,7 @@ pub fn notice(config: &Config, n: u64) -> Option<NoticeNumber> {
 }
 
 /// Seeds the demo positions that are missing; returns how many were written.
-pub fn seed(config: &Config, store: &Store, now: DateTime<Utc>) -> Result<usize, StoreError> {
+pub async fn seed(config: &Config, store: &Store, now: DateTime<Utc>) -> Result<usize, StoreError> {
     let Some(dominio) = config
         .domini
         .iter()
@@ -208,7 +208,7 @@ pub fn seed(config: &Config, store: &Store, now: DateTime<Utc>) -> Result<usize,
         p.data_scadenza = scadenza;
         p.voci = voci;
         p.stato = stato;
-        if store.insert_pendenza(&p)? {
+        if store.insert_pendenza(&p).await? {
             written += 1;
         }
     }

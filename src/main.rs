@@ -77,13 +77,18 @@ fn main() -> anyhow::Result<()> {
                 ..Default::default()
             };
             let config = Config::load(config.as_deref(), &overrides)?;
-            let store = varco::store::Store::open(&config.store.data_dir, config.store.cache_mb)
-                .with_context(|| format!("opening {} (is the gateway running on it? use GET /api/pendenze/v2/avvisi/... then)", config.store.data_dir.display()))?;
-            let nav = varco::domain::NoticeNumber::parse(&notice).context("--notice")?;
-            let p = store
-                .pendenza(&domain, nav.iuv())?
-                .filter(|p| p.numero_avviso == notice)
-                .with_context(|| format!("no position for notice {notice} of {domain}"))?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            let p = runtime.block_on(async {
+                let store = varco::store::Store::connect(&config.store)
+                    .await
+                    .with_context(|| format!("opening the store of {} (is the gateway running on it? use GET /api/pendenze/v2/avvisi/... then)", config.store.data_dir.display()))?;
+                let nav = varco::domain::NoticeNumber::parse(&notice).context("--notice")?;
+                store
+                    .pendenza(&domain, nav.iuv())
+                    .await?
+                    .filter(|p| p.numero_avviso == notice)
+                    .with_context(|| format!("no position for notice {notice} of {domain}"))
+            })?;
             let avviso = varco::api::avvisi::avviso_of(&config, &p)
                 .map_err(|e| anyhow::anyhow!("{:?}", e.fault))?;
             let pdf = varco::notice::render(&avviso)?;
@@ -129,6 +134,10 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             })
         }
+        Command::Store { command } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(store_command(command))
+        }
         Command::HashPassword => {
             let mut password = String::new();
             std::io::stdin()
@@ -136,6 +145,50 @@ fn main() -> anyhow::Result<()> {
                 .context("reading the password")?;
             let password = password.trim_end_matches(['\r', '\n']);
             println!("{}", varco::password::hash_password(password)?);
+            Ok(())
+        }
+    }
+}
+
+/// `varco store ...`.
+async fn store_command(command: varco::cli::StoreCommand) -> anyhow::Result<()> {
+    use varco::cli::{StoreCommand, store_at};
+    use varco::store::Store;
+    match command {
+        StoreCommand::Copy { from, to, force } => {
+            let source = Store::connect(&store_at(&from))
+                .await
+                .context("opening the source store")?;
+            let target = Store::connect(&store_at(&to))
+                .await
+                .context("opening the target store")?;
+            let started = std::time::Instant::now();
+            let copied = varco::store::copy::copy(&source, &target, force).await?;
+            println!("table          records checksum (source)");
+            for line in copied.source.lines() {
+                println!("{line}");
+            }
+            if copied.source != copied.target {
+                println!("target read back:");
+                for line in copied.target.lines() {
+                    println!("{line}");
+                }
+                anyhow::bail!("the target does not hold what the source holds");
+            }
+            println!(
+                "copied {} records in {:.1} s; the target reads back the same counts and checksums",
+                copied.source.records(),
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        StoreCommand::Tally { store } => {
+            let store = Store::connect(&store_at(&store))
+                .await
+                .context("opening the store")?;
+            for line in store.tally().await?.lines() {
+                println!("{line}");
+            }
             Ok(())
         }
     }

@@ -82,11 +82,12 @@ pub fn journal_entries(n: u64) {
 }
 
 /// The text of `GET /metrics`.
-pub fn render(store: &Store, now: chrono::DateTime<chrono::Utc>) -> String {
+pub async fn render(store: &Store, now: chrono::DateTime<chrono::Utc>) -> String {
     let mut out = install().render();
     let (flushes, waiters) = store.commit_stats();
     let oldest = store
         .outbox_next_due()
+        .await
         .ok()
         .flatten()
         .map(|t| (now - t).num_milliseconds().max(0) as f64 / 1000.0)
@@ -95,7 +96,7 @@ pub fn render(store: &Store, now: chrono::DateTime<chrono::Utc>) -> String {
         (
             "varco_outbox_entries",
             "Outbox entries (pending and dead).",
-            store.outbox_len() as f64,
+            store.outbox_len().await.unwrap_or(0) as f64,
         ),
         (
             "varco_outbox_oldest_due_seconds",
@@ -105,12 +106,12 @@ pub fn render(store: &Store, now: chrono::DateTime<chrono::Utc>) -> String {
         (
             "varco_store_positions",
             "Stored positions.",
-            store.count_pendenze() as f64,
+            store.count_pendenze().await.unwrap_or(0) as f64,
         ),
         (
             "varco_store_disk_bytes",
             "Bytes the store occupies on disk.",
-            store.size_on_disk().unwrap_or(0) as f64,
+            store.size_on_disk().await.unwrap_or(0) as f64,
         ),
         (
             "varco_store_flushes_total",

@@ -153,20 +153,24 @@ async fn open(
     ready: Arc<AtomicBool>,
 ) -> anyhow::Result<(Store, AppState)> {
     let started = std::time::Instant::now();
-    let (store, state) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let store = Store::open(&config.store.data_dir, config.store.cache_mb)
-            .with_context(|| format!("opening the store in {}", config.store.data_dir.display()))?;
-        if config.demo.seed {
-            let seeded = crate::demo::seed(&config, &store, clock())?;
-            if seeded > 0 {
-                tracing::info!(positions = seeded, "demo positions seeded");
+    let store = Store::connect(&config.store)
+        .await
+        .with_context(|| match config.store.engine {
+            crate::config::settings::StoreEngine::Sled => {
+                format!("opening the store in {}", config.store.data_dir.display())
             }
+            crate::config::settings::StoreEngine::Postgres => {
+                format!("connecting to the database {:?}", config.store.url)
+            }
+        })?;
+    if config.demo.seed {
+        // Conditional inserts: nodes starting together on one database seed each position once.
+        let seeded = crate::demo::seed(&config, &store, clock()).await?;
+        if seeded > 0 {
+            tracing::info!(positions = seeded, "demo positions seeded");
         }
-        let state = AppState::new(Nodo::new(config, store.clone(), clock.clone()), ready);
-        Ok((store, state))
-    })
-    .await
-    .context("the task opening the store panicked")??;
+    }
+    let state = AppState::new(Nodo::new(config, store.clone(), clock.clone()), ready);
     tracing::info!(ms = started.elapsed().as_millis() as u64, "store open");
     Ok((store, state))
 }

@@ -16,8 +16,8 @@ const DEMO: (&str, &str) = common::DEMO_APP;
 const RESTRICTED: (&str, &str) = ("ristretta", "una password vera");
 const SECOND: (&str, &str) = ("seconda", "un'altra password vera");
 
-fn setup() -> Api {
-    Api(setup_with("").build())
+async fn setup() -> Api {
+    Api(setup_with("").build().await)
 }
 
 /// The demo with a second creditor, a restricted application and a second one (and `tail`).
@@ -177,7 +177,7 @@ async fn create_and_update_tari(api: &Api) -> (String, Value) {
 /// Create: 201, a generated aux-3 number with good check digits, skipping the demo's 1..10.
 #[tokio::test]
 async fn a_position_is_created_with_a_generated_number() {
-    let api = setup();
+    let api = setup().await;
     let (s, created) = api
         .put("/pendenze/demo/tari-1", DEMO, pendenza(120.50))
         .await;
@@ -192,11 +192,12 @@ async fn a_position_is_created_with_a_generated_number() {
 /// The same PUT again: 200, same number, nothing changed.
 #[tokio::test]
 async fn the_same_put_again_changes_nothing() {
-    let api = setup();
+    let api = setup().await;
     let nav = create_tari(&api).await;
     let before = api
         .store
         .pendenza_of_app("demo", "tari-1")
+        .await
         .unwrap()
         .unwrap();
     let (s, again) = api
@@ -207,6 +208,7 @@ async fn the_same_put_again_changes_nothing() {
     assert_eq!(
         api.store
             .pendenza_of_app("demo", "tari-1")
+            .await
             .unwrap()
             .unwrap(),
         before
@@ -216,7 +218,7 @@ async fn the_same_put_again_changes_nothing() {
 /// An update keeps number and voci identity, and reads back.
 #[tokio::test]
 async fn an_update_keeps_the_number_and_reads_back() {
-    let api = setup();
+    let api = setup().await;
     let (nav, _) = create_and_update_tari(&api).await;
     let (s, detail) = api.get("/pendenze/demo/tari-1", DEMO).await;
     assert_eq!(s, StatusCode::OK);
@@ -237,7 +239,7 @@ async fn an_update_keeps_the_number_and_reads_back() {
 /// Removing a voce, changing its account or its notice number is refused.
 #[tokio::test]
 async fn an_update_cannot_remove_a_voce_move_its_account_or_renumber() {
-    let api = setup();
+    let api = setup().await;
     let (_nav, changed) = create_and_update_tari(&api).await;
     // Removing a voce or changing its account is refused.
     let mut removed = changed.clone();
@@ -270,7 +272,7 @@ async fn an_update_cannot_remove_a_voce_move_its_account_or_renumber() {
 /// By notice, and the notice as JSON.
 #[tokio::test]
 async fn a_position_is_read_by_notice_and_as_a_notice() {
-    let api = setup();
+    let api = setup().await;
     let nav = create_tari(&api).await;
     let (s, by) = api
         .get(&format!("/pendenze/byAvviso/77777777777/{nav}"), DEMO)
@@ -303,7 +305,7 @@ async fn a_position_is_read_by_notice_and_as_a_notice() {
 /// pendenza-put-semantica.feature, "Caricamento con iuv non univoco").
 #[tokio::test]
 async fn a_supplied_number_is_accepted_once() {
-    let api = setup();
+    let api = setup().await;
     let mut supplied = pendenza(120.50);
     supplied["numeroAvviso"] = json!("301000000000050078");
     varco::domain::NoticeNumber::parse_checked("301000000000050078").unwrap();
@@ -322,6 +324,7 @@ async fn a_supplied_number_is_accepted_once() {
     assert!(
         api.store
             .pendenza_of_app("demo", "own-number-2")
+            .await
             .unwrap()
             .is_none()
     );
@@ -330,7 +333,7 @@ async fn a_supplied_number_is_accepted_once() {
 /// Refusals name the field; nothing half-written is stored.
 #[tokio::test]
 async fn refusals_name_the_field_and_store_nothing() {
-    let api = setup();
+    let api = setup().await;
     // (a JSON pointer into pendenza(120.50), its new value or null to remove it, the code, the
     // field the refusal names)
     // Syntax refusals are 400 SINTASSI, GovPay's semantic rules 422 with its code; the
@@ -379,6 +382,7 @@ async fn refusals_name_the_field_and_store_nothing() {
         assert!(
             api.store
                 .pendenza_of_app("demo", "refused")
+                .await
                 .unwrap()
                 .is_none()
         );
@@ -399,7 +403,7 @@ async fn refusals_name_the_field_and_store_nothing() {
 /// Without credentials, or with a wrong password: 401.
 #[tokio::test]
 async fn calls_without_valid_credentials_are_refused() {
-    let api = setup();
+    let api = setup().await;
     create_tari(&api).await;
     let (s, _) = api.call("GET", "/pendenze/demo/tari-1", None, None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
@@ -410,7 +414,7 @@ async fn calls_without_valid_credentials_are_refused() {
 /// An application reaches only its own positions, domains and kinds of position.
 #[tokio::test]
 async fn applications_are_held_to_their_domains_kinds_and_positions() {
-    let api = setup();
+    let api = setup().await;
     let nav = create_tari(&api).await;
     // Reading another application's position: 403 (GovPay's pendenze-get-applicazione-*).
     let (s, e) = api.get("/pendenze/demo/tari-1", RESTRICTED).await;
@@ -479,7 +483,7 @@ async fn applications_are_held_to_their_domains_kinds_and_positions() {
 
 #[tokio::test]
 async fn list_patch_and_pay_over_soap() {
-    let api = setup();
+    let api = setup().await;
     for i in 0..7 {
         let (s, _) = api
             .put(&format!("/pendenze/demo/p{i}"), DEMO, pendenza(120.50))
@@ -610,7 +614,7 @@ async fn list_patch_and_pay_over_soap() {
 
 #[tokio::test]
 async fn bulk_load_answers_per_item() {
-    let api = setup();
+    let api = setup().await;
     let mut items = Vec::new();
     for i in 0..250 {
         let mut p = pendenza(120.50);
@@ -652,12 +656,14 @@ async fn bulk_load_answers_per_item() {
     assert!(
         api.store
             .pendenza_of_app("demo", "bulk-249")
+            .await
             .unwrap()
             .is_some()
     );
     assert!(
         api.store
             .pendenza_of_app("demo", "bulk-7")
+            .await
             .unwrap()
             .is_none()
     );
@@ -665,7 +671,7 @@ async fn bulk_load_answers_per_item() {
 
 #[tokio::test]
 async fn openapi_lists_every_route() {
-    let api = setup();
+    let api = setup().await;
     let (s, doc) = api.call("GET", "/openapi.json", None, None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(
@@ -704,7 +710,7 @@ async fn openapi_lists_every_route() {
 
 #[tokio::test]
 async fn notices_are_served_as_pdf() {
-    let api = setup();
+    let api = setup().await;
     let (s, created) = api
         .put(
             "/pendenze/demo/stampa?stampaAvviso=true",
@@ -769,7 +775,7 @@ async fn notices_are_served_as_pdf() {
 
 #[tokio::test]
 async fn credentials_come_before_the_body_and_single_calls_are_capped() {
-    let api = setup();
+    let api = setup().await;
     let big = vec![b' '; 5 * 1024 * 1024];
     let put = |who: Option<(&str, &str)>, declared: bool| {
         let mut req = Request::put("/api/pendenze/v2/pendenze/demo/grande")
@@ -849,7 +855,7 @@ impl hyper::body::Body for NeverEnding {
 /// the debtor's name, fiscal code and address), and cannot tell that it exists.
 #[tokio::test]
 async fn notices_of_another_application_are_not_revealed() {
-    let api = setup();
+    let api = setup().await;
     let (s, created) = api.put("/pendenze/demo/mia", DEMO, pendenza(120.50)).await;
     assert_eq!(s, StatusCode::CREATED);
     let path = format!(
@@ -876,7 +882,7 @@ async fn notices_of_another_application_are_not_revealed() {
 #[tokio::test]
 async fn an_anonymous_body_is_never_read() {
     for tail in ["", "\n[journal]\npayloads = true\n"] {
-        let api = Api(setup_with(tail).build());
+        let api = Api(setup_with(tail).build().await);
         for (method, path) in [
             ("PUT", "/api/pendenze/v2/pendenze/demo/openapi.json"),
             ("PUT", "/api/pendenze/v2/pendenze/demo/x"),
@@ -913,7 +919,7 @@ async fn an_anonymous_body_is_never_read() {
 /// out to a new position.
 #[tokio::test]
 async fn a_number_seen_in_a_receipt_is_never_generated() {
-    let api = setup();
+    let api = setup().await;
     // The demo seeds references 1 to 10: the counter's next is 11.
     let next = varco::domain::NoticeNumber::aux3("01", 11);
     let receipt = common::receipt_v2(next.as_str(), "stand-in-11");
@@ -927,7 +933,7 @@ async fn a_number_seen_in_a_receipt_is_never_generated() {
     );
     // Its outbox entry is parked (no application owns it), and re-sending it is refused with
     // the reason rather than queued where nothing would deliver it.
-    let entry = api.store.outbox().unwrap().pop().unwrap();
+    let entry = api.store.outbox().await.unwrap().pop().unwrap();
     let req = Request::post(format!("/api/backoffice/v1/outbox/{}/retry", entry.id))
         .header("authorization", basic(common::DEMO_OPERATOR))
         .body(Body::empty())
@@ -948,7 +954,7 @@ async fn a_number_seen_in_a_receipt_is_never_generated() {
 /// and a user whose password is already verified is not locked out by somebody else.
 #[tokio::test]
 async fn wrong_passwords_are_bounded_remembered_and_limited() {
-    let api = setup();
+    let api = setup().await;
     // The right password, once: remembered.
     let (s, _) = api.get("/pendenze", SECOND).await;
     assert_eq!(s, StatusCode::OK);
@@ -1018,7 +1024,7 @@ async fn wrong_passwords_are_bounded_remembered_and_limited() {
 async fn listings_page_newest_first_on_rome_days() {
     use chrono::TimeZone;
     let start = chrono::Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
-    let api = Api(setup_with("").manual_clock(start).build());
+    let api = Api(setup_with("").manual_clock(start).build().await);
     // Loaded at 23:30 UTC on 9 June, which is already 10 June in Rome (CEST, UTC+2).
     let times = [
         (
@@ -1071,7 +1077,7 @@ async fn listings_page_newest_first_on_rome_days() {
 /// carries only the most recent ones.
 #[tokio::test]
 async fn activation_attempts_are_paged() {
-    let api = setup();
+    let api = setup().await;
     let (s, created) = api
         .put("/pendenze/seconda/molte", SECOND, pendenza(120.50))
         .await;
@@ -1102,7 +1108,7 @@ async fn activation_attempts_are_paged() {
 /// refused, even when a float would round it to two.
 #[tokio::test]
 async fn amounts_with_more_than_two_decimals_are_refused() {
-    let api = setup();
+    let api = setup().await;
     for importo in ["120.499999999999999", "120.505"] {
         let body = serde_json::to_string(&pendenza(120.50))
             .unwrap()

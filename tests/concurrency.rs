@@ -8,7 +8,7 @@ use varco::domain::{ReceiptStatus, Stato};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixty_four_activations_and_receipts_on_one_notice() {
-    let app = TestApp::demo();
+    let app = TestApp::demo().await;
     let store = &app.store;
     let nav = "301000000000001053";
     let activate = common::qr_request("paGetPaymentV2Request", nav, "");
@@ -54,14 +54,18 @@ async fn sixty_four_activations_and_receipts_on_one_notice() {
         }
     }
     assert_eq!(ok_receipts, 32);
-    let p = store.pendenza("77777777777", &nav[1..]).unwrap().unwrap();
+    let p = store
+        .pendenza("77777777777", &nav[1..])
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(p.stato, Stato::Eseguita);
     assert_eq!(
         p.ricevute.len(),
         32,
         "every receipt is recorded once on the position"
     );
-    let receipts = store.ricevute("77777777777", &nav[1..]).unwrap();
+    let receipts = store.ricevute("77777777777", &nav[1..]).await.unwrap();
     assert_eq!(receipts.len(), 32);
     let accepted = receipts
         .iter()
@@ -71,7 +75,11 @@ async fn sixty_four_activations_and_receipts_on_one_notice() {
         accepted, 1,
         "exactly one receipt closed the position; the others are anomalies"
     );
-    assert_eq!(store.outbox().unwrap().len(), 32);
-    let attempts = store.attempts("77777777777", &nav[1..]).unwrap().len();
+    assert_eq!(store.outbox().await.unwrap().len(), 32);
+    let attempts = store
+        .attempts("77777777777", &nav[1..])
+        .await
+        .unwrap()
+        .len();
     assert!((1..=32).contains(&attempts), "{attempts}");
 }

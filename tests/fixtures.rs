@@ -16,7 +16,7 @@ use varco::replay::{compare, load_cases};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fixture_answers_as_recorded_and_validates_against_the_official_schema() {
     let fixed_now = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap();
-    let app = TestApp::builder().fixed_clock(fixed_now).build();
+    let app = TestApp::builder().fixed_clock(fixed_now).build().await;
 
     let cases = load_cases(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/soap")).unwrap();
     assert!(cases.len() >= 60, "only {} fixtures", cases.len());

@@ -71,8 +71,9 @@ fn full_flow_v1_and_v2_over_http() {
     // Stop cleanly and look at the store: both positions closed, receipts and outbox there.
     assert_eq!(gw.terminate(), Some(0));
     let store = Store::open(dir.path(), 16).unwrap();
-    let p10 = store
-        .pendenza("77777777777", "01000000000001053")
+    let rt = common::runtime();
+    let p10 = rt
+        .block_on(store.pendenza("77777777777", "01000000000001053"))
         .unwrap()
         .unwrap();
     assert_eq!(p10.stato, Stato::Eseguita);
@@ -80,19 +81,18 @@ fn full_flow_v1_and_v2_over_http() {
         p10.ricevute,
         vec!["d3m0000000000000000000000000000a".to_string()]
     );
-    let p1 = store
-        .pendenza("77777777777", "01000000000000144")
+    let p1 = rt
+        .block_on(store.pendenza("77777777777", "01000000000000144"))
         .unwrap()
         .unwrap();
     assert_eq!(p1.stato, Stato::Eseguita);
     assert_eq!(
-        store
-            .attempts("77777777777", "01000000000000144")
+        rt.block_on(store.attempts("77777777777", "01000000000000144"))
             .unwrap()
             .len(),
         1
     );
-    let outbox = store.outbox().unwrap();
+    let outbox = rt.block_on(store.outbox()).unwrap();
     assert_eq!(outbox.len(), 2);
     // The demo application has no connettore: its receipts are parked as dead in the receipt's
     // own transaction, for an operator to re-send once one is configured.
@@ -245,22 +245,28 @@ fn receipts_answered_ok_survive(stop_process: impl FnOnce(Gateway)) {
 
     // Restart on the same directory: every acknowledged receipt is there.
     let store = Store::open(dir.path(), 16).unwrap();
-    let outbox: HashSet<String> = store
-        .outbox()
+    let rt = common::runtime();
+    let outbox: HashSet<String> = rt
+        .block_on(store.outbox())
         .unwrap()
         .into_iter()
         .map(|e| e.receipt_id)
         .collect();
     for (n, id) in &acked {
         let nav = varco::domain::NoticeNumber::aux3("01", *n);
-        let r = store.ricevuta("77777777777", nav.iuv(), id).unwrap();
+        let r = rt
+            .block_on(store.ricevuta("77777777777", nav.iuv(), id))
+            .unwrap();
         assert!(
             r.is_some(),
             "receipt {id} was answered OK but is missing after the stop"
         );
         assert!(outbox.contains(id), "receipt {id} has no outbox entry");
         if *n < 500 {
-            let p = store.pendenza("77777777777", nav.iuv()).unwrap().unwrap();
+            let p = rt
+                .block_on(store.pendenza("77777777777", nav.iuv()))
+                .unwrap()
+                .unwrap();
             assert_eq!(p.stato, Stato::Eseguita, "notice {nav}");
         }
     }

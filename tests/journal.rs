@@ -92,7 +92,7 @@ fn one<'a>(list: &'a Value, tipo: &str) -> &'a Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn soap_and_rest_calls_are_recorded_filtered_and_paged() {
     let t0: DateTime<Utc> = "2026-11-27T09:00:00Z".parse().unwrap();
-    let v = Varco(setup("").manual_clock(t0).build());
+    let v = Varco(setup("").manual_clock(t0).build().await);
     let step = |secs: i64| v.advance(Days::seconds(secs));
 
     // 09:00:00 verify OK, :01 activate OK, :02 receipt OK, :03 a verify of an unknown notice,
@@ -371,7 +371,7 @@ async fn soap_and_rest_calls_are_recorded_filtered_and_paged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payloads_are_kept_only_when_asked_for_and_cut() {
-    let v = Varco(setup("\n[journal]\npayloads = true\n").build());
+    let v = Varco(setup("\n[journal]\npayloads = true\n").build().await);
     let verify = common::fixture("demo/verify.xml");
     v.soap("paVerifyPaymentNotice", &verify).await;
     // A REST body over the cap (refused by validation, recorded all the same).
@@ -436,14 +436,15 @@ async fn deliveries_are_recorded_with_their_failures() {
     let app = TestApp::with_config(Config::parse(&toml, "test").unwrap())
         .manual_clock(chrono::Utc::now())
         .seed(false)
-        .build();
+        .build()
+        .await;
     let (config, store, clock) = (app.config.clone(), app.store.clone(), app.clock.clone());
     assert_eq!(config.outbox.base_delay_ms, 20);
     let nav = varco::domain::NoticeNumber::aux3("01", 77);
     let mut p = varco::demo::sample(&config, &nav, clock());
     p.id_a2a = Some("gest".into());
     p.id_pendenza = Some("g-77".into());
-    assert!(store.insert_pendenza(&p).unwrap());
+    assert!(store.insert_pendenza(&p).await.unwrap());
     app.receipt_to_handlers(nav.as_str(), RECEIPT).await;
 
     // The application's journal: the demo's `[journal]`, the defaults.
@@ -470,7 +471,7 @@ async fn deliveries_are_recorded_with_their_failures() {
         app.advance(chrono::Duration::milliseconds(20));
     }
     assert!(
-        store.outbox().unwrap().is_empty(),
+        store.outbox().await.unwrap().is_empty(),
         "delivered at the third attempt"
     );
     let j = journal.clone();
@@ -482,7 +483,7 @@ async fn deliveries_are_recorded_with_their_failures() {
         categoria: Some(Categoria::Outbox),
         ..Filtro::default()
     };
-    let page = store.eventi(&filter, 1, 50).unwrap();
+    let page = store.eventi(&filter, 1, 50).await.unwrap();
     let seen: Vec<(Esito, Option<String>, Option<u32>)> = page
         .risultati
         .iter()
@@ -521,7 +522,10 @@ async fn deliveries_are_recorded_with_their_failures() {
         esito: Some(Esito::Fail),
         ..Filtro::default()
     };
-    assert_eq!(store.eventi(&by_app, 1, 50).unwrap().risultati.len(), 2);
+    assert_eq!(
+        store.eventi(&by_app, 1, 50).await.unwrap().risultati.len(),
+        2
+    );
 }
 
 // ---- bounds --------------------------------------------------------------------------------
@@ -538,11 +542,11 @@ fn event(n: usize, at: DateTime<Utc>) -> Evento {
     e
 }
 
-fn all_tipi(store: &Store) -> Vec<String> {
+async fn all_tipi(store: &Store) -> Vec<String> {
     let mut out = Vec::new();
     let mut filter = Filtro::default();
     loop {
-        let page = store.eventi(&filter, 1, 200).unwrap();
+        let page = store.eventi(&filter, 1, 200).await.unwrap();
         out.extend(page.risultati.iter().map(|e| e.tipo_evento.clone()));
         match page.cursore {
             Some(c) => filter.cursore = varco::journal::parse_id(&c),
@@ -555,9 +559,9 @@ fn names(range: impl DoubleEndedIterator<Item = usize>) -> Vec<String> {
     range.rev().map(|n| format!("e{n}")).collect()
 }
 
-#[test]
-fn the_purge_removes_exactly_the_events_past_the_age_bound() {
-    let (_dir, store) = temp_store();
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_purge_removes_exactly_the_events_past_the_age_bound() {
+    let (_dir, store) = temp_store().await;
     let t0: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
     // Ten events a day apart, day 0 .. day 9; "now" is day 9, nothing is too old.
     let (clock, now) = manual_clock(t0 + Days::days(9));
@@ -571,11 +575,11 @@ fn the_purge_removes_exactly_the_events_past_the_age_bound() {
     }
     journal.barrier();
     assert_eq!(journal.purge_now(), 0);
-    assert_eq!(all_tipi(&store), names(0..10));
+    assert_eq!(all_tipi(&store).await, names(0..10));
     // Day 32, 12:00: events of day 0, 1 and 2 are older than 30 days; day 3 at 00:00 is not.
     *now.lock().unwrap() = t0 + Days::days(32) + Days::hours(12);
     assert_eq!(journal.purge_now(), 3);
-    assert_eq!(all_tipi(&store), names(3..10));
+    assert_eq!(all_tipi(&store).await, names(3..10));
     assert_eq!(journal.len(), 7);
     assert_eq!(
         journal
@@ -603,12 +607,12 @@ fn the_purge_removes_exactly_the_events_past_the_age_bound() {
         std::thread::sleep(Duration::from_millis(5));
     }
     assert_eq!(journal.purge_now(), 0);
-    assert_eq!(all_tipi(&store), names(8..10));
+    assert_eq!(all_tipi(&store).await, names(8..10));
 }
 
-#[test]
-fn the_purge_keeps_the_newest_events_within_the_count_bound() {
-    let (_dir, store) = temp_store();
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_purge_keeps_the_newest_events_within_the_count_bound() {
+    let (_dir, store) = temp_store().await;
     let t0: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
     let (clock, _) = manual_clock(t0);
     let config = JournalConfig {
@@ -624,7 +628,7 @@ fn the_purge_keeps_the_newest_events_within_the_count_bound() {
     }
     journal.barrier();
     journal.purge_now();
-    assert_eq!(all_tipi(&store), names(total - 10..total));
+    assert_eq!(all_tipi(&store).await, names(total - 10..total));
     assert_eq!(journal.len(), 10);
     assert_eq!(
         journal
@@ -640,13 +644,13 @@ fn the_purge_keeps_the_newest_events_within_the_count_bound() {
     journal.record(event(total, t0 + Days::milliseconds((total / 7) as i64)));
     journal.barrier();
     journal.purge_now();
-    assert_eq!(all_tipi(&store), names(total - 9..total + 1));
+    assert_eq!(all_tipi(&store).await, names(total - 9..total + 1));
     assert_eq!(journal.len(), 10);
 }
 
-#[test]
-fn a_closed_or_disabled_journal_records_nothing_and_counts_drops() {
-    let (_dir, store) = temp_store();
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_or_disabled_journal_records_nothing_and_counts_drops() {
+    let (_dir, store) = temp_store().await;
     let clock = varco::domain::system_clock();
     let off = Journal::start(
         &store,
@@ -669,7 +673,7 @@ fn a_closed_or_disabled_journal_records_nothing_and_counts_drops() {
             .load(std::sync::atomic::Ordering::Relaxed),
         1
     );
-    assert_eq!(all_tipi(&store), ["e2"]);
+    assert_eq!(all_tipi(&store).await, ["e2"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -712,6 +716,7 @@ async fn shutdown_writes_the_queued_events() {
             1,
             200,
         )
+        .await
         .unwrap();
     assert_eq!(found.risultati.len(), 20);
     assert!(
@@ -722,9 +727,9 @@ async fn shutdown_writes_the_queued_events() {
     );
 }
 
-#[test]
-fn pages_and_cursors_cross_chunks_in_order() {
-    let (_dir, store) = temp_store();
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_and_cursors_cross_chunks_in_order() {
+    let (_dir, store) = temp_store().await;
     let t0: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
     let (clock, _) = manual_clock(t0);
     let journal = Journal::start(&store, &JournalConfig::default(), clock);
@@ -738,11 +743,11 @@ fn pages_and_cursors_cross_chunks_in_order() {
     }
     journal.barrier();
     // Every event, by cursor, in pages of 7.
-    assert_eq!(all_tipi(&store), names(0..total));
+    assert_eq!(all_tipi(&store).await, names(0..total));
     let mut seen = Vec::new();
     let mut filter = Filtro::default();
     loop {
-        let page = store.eventi(&filter, 1, 7).unwrap();
+        let page = store.eventi(&filter, 1, 7).await.unwrap();
         assert!(page.risultati.len() <= 7);
         seen.extend(page.risultati.iter().map(|e| e.tipo_evento.clone()));
         match page.cursore {
@@ -765,17 +770,20 @@ fn pages_and_cursors_cross_chunks_in_order() {
         .collect();
     let mut by_page = Vec::new();
     for pagina in 1..=5 {
-        let page = store.eventi(&filter, pagina, 8).unwrap();
+        let page = store.eventi(&filter, pagina, 8).await.unwrap();
         by_page.extend(page.risultati.iter().map(|e| e.tipo_evento.clone()));
     }
     assert_eq!(by_page, expected);
     // One event by its id, from the middle of a chunk.
-    let page = store.eventi(&Filtro::default(), 10, 50).unwrap();
+    let page = store.eventi(&Filtro::default(), 10, 50).await.unwrap();
     let middle = &page.risultati[17];
     assert_eq!(
         middle.tipo_evento,
         format!("e{}", total - 1 - (9 * 50 + 17))
     );
-    assert_eq!(store.evento(&middle.id).unwrap().as_ref(), Some(middle));
+    assert_eq!(
+        store.evento(&middle.id).await.unwrap().as_ref(),
+        Some(middle)
+    );
     assert_eq!(journal.len(), total as u64);
 }

@@ -35,9 +35,13 @@ fn fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path(), 64).expect("store");
     let config = Config::demo();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     for r in 1..=PRELOADED {
-        store
-            .put_pendenza(&position(&config, r, &format!("pre-{r}")))
+        runtime
+            .block_on(store.put_pendenza(&position(&config, r, &format!("pre-{r}"))))
             .unwrap();
     }
     store.flush_blocking().unwrap();
@@ -45,10 +49,7 @@ fn fixture() -> Fixture {
         _dir: dir,
         store,
         config,
-        runtime: tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap(),
+        runtime,
     }
 }
 
@@ -68,7 +69,10 @@ fn pendenza_get(bencher: divan::Bencher) {
     let mut i = 0usize;
     bencher.bench_local(|| {
         i = (i + 7919) % keys.len();
-        f.store.pendenza("77777777777", &keys[i]).unwrap().unwrap()
+        f.runtime
+            .block_on(f.store.pendenza("77777777777", &keys[i]))
+            .unwrap()
+            .unwrap()
     });
 }
 
@@ -98,7 +102,7 @@ fn pendenza_insert(bencher: divan::Bencher) {
             let n = PRELOADED + next();
             position(&f.config, n, &format!("ins-{n}"))
         })
-        .bench_local_values(|p| assert!(f.store.insert_pendenza(&p).unwrap()));
+        .bench_local_values(|p| assert!(f.runtime.block_on(f.store.insert_pendenza(&p)).unwrap()));
 }
 
 /// An activation attempt (paGetPayment/V2 writes one per call), not flushed.
@@ -117,8 +121,8 @@ fn record_attempt(bencher: divan::Bencher) {
     bencher.bench_local(|| {
         r = r % PRELOADED + 1;
         let iuv = NoticeNumber::aux3("01", r);
-        f.store
-            .record_attempt("77777777777", iuv.iuv(), &attempt)
+        f.runtime
+            .block_on(f.store.record_attempt("77777777777", iuv.iuv(), &attempt))
             .unwrap()
     });
 }
@@ -166,9 +170,9 @@ fn next_receipt() -> Ricevuta {
 }
 
 /// Stores a receipt (receipt + position closed + outbox entry, one transaction).
-fn apply(store: &Store, r: Ricevuta) -> impl Sized {
-    store
-        .apply_receipt(r, &close, &|_| None, Utc::now())
+fn apply(f: &Fixture, r: Ricevuta) -> impl Sized {
+    f.runtime
+        .block_on(f.store.apply_receipt(r, &close, &|_| None, Utc::now()))
         .unwrap()
 }
 
@@ -178,7 +182,7 @@ fn apply_receipt(bencher: divan::Bencher) {
     let f = fixture();
     bencher
         .with_inputs(next_receipt)
-        .bench_local_values(|r| apply(&f.store, r));
+        .bench_local_values(|r| apply(&f, r));
 }
 
 /// The same, then `Store::sync` (the group-commit flush a receipt waits for before `OK`),
@@ -187,7 +191,7 @@ fn apply_receipt(bencher: divan::Bencher) {
 fn apply_receipt_flushed(bencher: divan::Bencher) {
     let f = fixture();
     bencher.with_inputs(next_receipt).bench_local_values(|r| {
-        apply(&f.store, r);
+        apply(&f, r);
         f.runtime.block_on(f.store.sync()).unwrap()
     });
 }
@@ -221,7 +225,7 @@ fn upsert_batch_1000(bencher: divan::Bencher) {
                     rule: &rule,
                 })
                 .collect();
-            let out = f.store.upsert_batch(&items).unwrap();
+            let out = f.runtime.block_on(f.store.upsert_batch(&items)).unwrap();
             assert!(out.iter().all(Result::is_ok));
         });
 }

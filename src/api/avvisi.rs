@@ -114,7 +114,7 @@ pub async fn get_avviso(
             caller.id_a2a
         )));
     }
-    let p = find_own_by_avviso(&state, &caller, &id_dominio, &numero_avviso)?;
+    let p = find_own_by_avviso(&state, &caller, &id_dominio, &numero_avviso).await?;
     match wanted(&headers) {
         Some(Format::Pdf) => {
             let pdf =
@@ -162,13 +162,13 @@ fn avviso_json(state: &ApiState, p: &Pendenza) -> Result<AvvisoJson, ApiError> {
 /// The caller's own position a notice number names, or 404. The same owner rule as every read
 /// of a position: another application's notice (and its debtor's name, fiscal code and address
 /// on the PDF) is not revealed, not even its existence.
-pub fn find_own_by_avviso(
+pub async fn find_own_by_avviso(
     state: &ApiState,
     caller: &Caller,
     id_dominio: &str,
     numero_avviso: &str,
 ) -> Result<Pendenza, ApiError> {
-    let p = find_by_avviso(state, id_dominio, numero_avviso)?;
+    let p = find_by_avviso(state, id_dominio, numero_avviso).await?;
     if p.id_a2a.as_deref() != Some(caller.id_a2a.as_str()) {
         return Err(ApiError::not_found(format!(
             "avviso {id_dominio}/{numero_avviso}"
@@ -178,7 +178,7 @@ pub fn find_own_by_avviso(
 }
 
 /// The position a notice number names, or 404.
-pub fn find_by_avviso(
+pub async fn find_by_avviso(
     state: &ApiState,
     id_dominio: &str,
     numero_avviso: &str,
@@ -188,7 +188,8 @@ pub fn find_by_avviso(
     state
         .nodo
         .store
-        .pendenza(id_dominio, nav.iuv())?
+        .pendenza(id_dominio, nav.iuv())
+        .await?
         .filter(|p| p.numero_avviso == numero_avviso)
         .ok_or_else(missing)
 }

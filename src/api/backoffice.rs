@@ -120,17 +120,16 @@ pub async fn list_outbox(
         ));
     }
     let (page, per_page) = super::paging(q.pagina, q.risultati_per_pagina)?;
-    let store = state.nodo.store.clone();
-    let wanted = q.stato.clone();
-    let (entries, more) = tokio::task::spawn_blocking(move || {
-        store.outbox_page(
-            &|e| wanted.as_deref().is_none_or(|s| stato(e) == s),
+    let wanted = q.stato.as_deref();
+    let (entries, more) = state
+        .nodo
+        .store
+        .outbox_page(
+            &|e| wanted.is_none_or(|s| stato(e) == s),
             (page - 1).saturating_mul(per_page),
             per_page,
         )
-    })
-    .await
-    .map_err(ApiError::internal)??;
+        .await?;
     Ok(Json(ListaOutbox {
         num_risultati: entries.len(),
         risultati_per_pagina: per_page,
@@ -156,7 +155,12 @@ pub async fn retry_outbox(
 ) -> Result<Json<VoceOutbox>, ApiError> {
     let now = (state.nodo.clock)();
     let missing = || ApiError::not_found(format!("outbox entry {id}"));
-    let current = state.nodo.store.outbox_entry(id)?.ok_or_else(missing)?;
+    let current = state
+        .nodo
+        .store
+        .outbox_entry(id)
+        .await?
+        .ok_or_else(missing)?;
     // Nothing would deliver it: say so instead of queueing it where no lane looks.
     if let Err(why) = state.nodo.config.connettore(current.id_a2a.as_deref()) {
         return Err(ApiError::operation(
@@ -164,7 +168,9 @@ pub async fn retry_outbox(
             format!("outbox entry {id} cannot be sent: {why}"),
         ));
     }
-    let entry = crate::outbox::requeue(&state.nodo.store, id, now)?.ok_or_else(missing)?;
+    let entry = crate::outbox::requeue(&state.nodo.store, id, now)
+        .await?
+        .ok_or_else(missing)?;
     state.nodo.store.sync().await?;
     tracing::info!(outbox_id = id, operator = %operator.0, "receipt queued again by an operator");
     Ok(Json(entry.into()))
@@ -328,10 +334,7 @@ pub async fn list_eventi(
     let (page, per_page) = super::paging(q.pagina, q.risultati_per_pagina)?;
     let filter = Filtro::try_from(&q)?;
     let by_cursor = filter.cursore.is_some();
-    let store = state.nodo.store.clone();
-    let found = tokio::task::spawn_blocking(move || store.eventi(&filter, page, per_page))
-        .await
-        .map_err(ApiError::internal)??;
+    let found = state.nodo.store.eventi(&filter, page, per_page).await?;
     let next = (found.cursore.as_ref()).map(|c| {
         super::next_link(
             &format!("{BASE}/eventi"),
@@ -364,7 +367,8 @@ pub async fn get_evento(
     state
         .nodo
         .store
-        .evento(&id)?
+        .evento(&id)
+        .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("event {id}")))
 }

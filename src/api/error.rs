@@ -202,7 +202,22 @@ impl From<crate::govpay::validate::Refusal> for ApiError {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
-        ApiError::internal(e)
+        match e {
+            // The database did not answer in time: nothing was written, the caller may retry.
+            crate::store::StoreError::Unavailable(why) => {
+                tracing::error!(error = %why, "REST request failed: store unavailable");
+                let mut unavailable = Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "INTERNO",
+                    "SERVIZIO_NON_DISPONIBILE",
+                    "Servizio temporaneamente non disponibile: riprovare",
+                    None,
+                );
+                unavailable.retry_after = Some(1);
+                unavailable
+            }
+            other => ApiError::internal(other),
+        }
     }
 }
 

@@ -119,7 +119,8 @@ pub async fn put_pendenza(
             id_a2a: &id_a2a,
             id_pendenza: &id_pendenza,
             rule: &rule,
-        }])?
+        }])
+        .await?
         .pop()
         .ok_or_else(|| ApiError::internal("empty upsert result"))?
         .map_err(|r| refused(r, &caller, &id_pendenza))?;
@@ -155,10 +156,12 @@ pub async fn put_pendenza(
 }
 
 /// The detail of a stored position: the position, its receipts, its latest attempts.
-pub fn dettaglio(state: &ApiState, p: &Pendenza) -> Result<PendenzaDettaglio, ApiError> {
+pub async fn dettaglio(state: &ApiState, p: &Pendenza) -> Result<PendenzaDettaglio, ApiError> {
     let store = &state.nodo.store;
-    let ricevute = store.ricevute(&p.dominio, &p.iuv)?;
-    let (tentativi, altri) = store.attempts_page(&p.dominio, &p.iuv, 0, TENTATIVI_IN_DETTAGLIO)?;
+    let ricevute = store.ricevute(&p.dominio, &p.iuv).await?;
+    let (tentativi, altri) = store
+        .attempts_page(&p.dominio, &p.iuv, 0, TENTATIVI_IN_DETTAGLIO)
+        .await?;
     let dominio = state.nodo.config.dominio(&p.dominio);
     Ok(PendenzaDettaglio::new(
         p,
@@ -179,7 +182,7 @@ pub fn dettaglio(state: &ApiState, p: &Pendenza) -> Result<PendenzaDettaglio, Ap
 }
 
 /// The caller's own position `id_a2a`/`id_pendenza`, or 403/404.
-fn own_pendenza(
+async fn own_pendenza(
     state: &ApiState,
     caller: &Caller,
     id_a2a: &str,
@@ -189,7 +192,8 @@ fn own_pendenza(
     state
         .nodo
         .store
-        .pendenza_of_app(id_a2a, id_pendenza)?
+        .pendenza_of_app(id_a2a, id_pendenza)
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("pendenza {id_a2a}/{id_pendenza}")))
 }
 
@@ -206,8 +210,8 @@ pub async fn get_pendenza(
     Path((id_a2a, id_pendenza)): Path<(String, String)>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<PendenzaDettaglio>, ApiError> {
-    let p = own_pendenza(&state, &caller, &id_a2a, &id_pendenza)?;
-    Ok(Json(dettaglio(&state, &p)?))
+    let p = own_pendenza(&state, &caller, &id_a2a, &id_pendenza).await?;
+    Ok(Json(dettaglio(&state, &p).await?))
 }
 
 /// Read a position by notice number (only the owning application).
@@ -223,8 +227,8 @@ pub async fn get_by_avviso(
     Path((id_dominio, numero_avviso)): Path<(String, String)>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<PendenzaDettaglio>, ApiError> {
-    let p = find_own_by_avviso(&state, &caller, &id_dominio, &numero_avviso)?;
-    Ok(Json(dettaglio(&state, &p)?))
+    let p = find_own_by_avviso(&state, &caller, &id_dominio, &numero_avviso).await?;
+    Ok(Json(dettaglio(&state, &p).await?))
 }
 
 /// A listing's `dataDa` / `dataA`: a day (`YYYY-MM-DD`, the whole Europe/Rome day), a
@@ -352,25 +356,22 @@ pub async fn list_pendenze(
         .acquire_owned()
         .await
         .map_err(ApiError::internal)?;
-    let reader = state.clone();
-    let (found, risultati) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
-        let found = reader.nodo.store.list_pendenze(
+    let found = state
+        .nodo
+        .store
+        .list_pendenze(
             &caller.id_a2a,
             &filter,
             now,
             page.saturating_sub(1).saturating_mul(per_page),
             per_page,
             count,
-        )?;
-        let risultati = found
-            .pendenze
-            .iter()
-            .map(|p| dettaglio(&reader, p))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((found, risultati))
-    })
-    .await
-    .map_err(ApiError::internal)??;
+        )
+        .await?;
+    let mut risultati = Vec::with_capacity(found.pendenze.len());
+    for p in &found.pendenze {
+        risultati.push(dettaglio(&state, p).await?);
+    }
     Ok(Json(ListaPendenze {
         num_risultati: found.total,
         num_pagine: found
@@ -406,13 +407,17 @@ pub async fn list_tentativi(
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<ListaTentativi>, ApiError> {
     let (page, per_page) = super::paging(q.pagina, q.risultati_per_pagina)?;
-    let p = own_pendenza(&state, &caller, &id_a2a, &id_pendenza)?;
-    let (attempts, more) = state.nodo.store.attempts_page(
-        &p.dominio,
-        &p.iuv,
-        (page - 1).saturating_mul(per_page),
-        per_page,
-    )?;
+    let p = own_pendenza(&state, &caller, &id_a2a, &id_pendenza).await?;
+    let (attempts, more) = state
+        .nodo
+        .store
+        .attempts_page(
+            &p.dominio,
+            &p.iuv,
+            (page - 1).saturating_mul(per_page),
+            per_page,
+        )
+        .await?;
     Ok(Json(ListaTentativi {
         risultati_per_pagina: per_page,
         pagina: page,
@@ -450,15 +455,16 @@ pub async fn patch_pendenza(
     own(&caller, &id_a2a)?;
     let JsonBody(ops) = body?;
     let patch = Patch::try_from(ops.as_slice())?;
-    let p = own_pendenza(&state, &caller, &id_a2a, &id_pendenza)?;
+    let p = own_pendenza(&state, &caller, &id_a2a, &id_pendenza).await?;
     let now = (state.nodo.clock)();
     let updated = state
         .nodo
         .store
-        .update_pendenza(&p.dominio, &p.iuv, &|current| patch.apply(current, now))?
+        .update_pendenza(&p.dominio, &p.iuv, &|current| patch.apply(current, now))
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("pendenza {id_a2a}/{id_pendenza}")))??;
     state.nodo.store.sync().await?;
-    Ok(Json(dettaglio(&state, &updated)?))
+    Ok(Json(dettaglio(&state, &updated).await?))
 }
 
 /// Load many positions in one call (a year of TARI): per-item results, stored in batches.
@@ -475,13 +481,7 @@ pub async fn post_tracciato(
     JsonBody(items): JsonBody<Vec<PendenzaTracciato>>,
 ) -> Result<Json<EsitoCaricamento>, ApiError> {
     let now = (state.nodo.clock)();
-    let store = state.nodo.store.clone();
-    let config = state.nodo.config.clone();
-    // Validation and storage are CPU work: keep them off the async workers.
-    let risultati =
-        tokio::task::spawn_blocking(move || load(&store, &config, &caller, &items, now))
-            .await
-            .map_err(ApiError::internal)?;
+    let risultati = load(&state.nodo.store, &state.nodo.config, &caller, &items, now).await;
     // Every chunk written is flushed before the answer, whatever became of the others.
     state.nodo.store.sync().await?;
     let num_errori = risultati.iter().filter(|r| r.esito == "ERRORE").count();
@@ -504,8 +504,8 @@ const LOAD_CHUNK: usize = 1000;
 /// Validates and stores a bulk load, [`LOAD_CHUNK`] items per transaction, and answers for
 /// every item. A chunk the store fails to write (its transaction aborted: none of its items
 /// was written) answers an error for each of its items; the other chunks are stored and
-/// reported as usual. Blocking.
-fn load(
+/// reported as usual.
+async fn load(
     store: &crate::store::Store,
     config: &crate::config::Config,
     caller: &Caller,
@@ -523,19 +523,22 @@ fn load(
         };
     let mut out: Vec<Option<EsitoTracciato>> = vec![None; items.len()];
     let mut valid = Vec::new();
-    for (i, it) in items.iter().enumerate() {
-        let checked = validate::identifier("idA2A", &it.id_a2a)
-            .map_err(ApiError::from)
-            .and_then(|()| own(caller, &it.id_a2a))
-            .and_then(|()| {
-                validate::nuova_pendenza(config, caller, &it.id_pendenza, &it.pendenza, now)
-                    .map_err(ApiError::from)
-            });
-        match checked {
-            Ok(v) => valid.push((i, v)),
-            Err(e) => out[i] = Some(esito(i, "ERRORE", None, Some(e.fault))),
+    // Validation is CPU work: off the async workers.
+    crate::store::blocking(|| {
+        for (i, it) in items.iter().enumerate() {
+            let checked = validate::identifier("idA2A", &it.id_a2a)
+                .map_err(ApiError::from)
+                .and_then(|()| own(caller, &it.id_a2a))
+                .and_then(|()| {
+                    validate::nuova_pendenza(config, caller, &it.id_pendenza, &it.pendenza, now)
+                        .map_err(ApiError::from)
+                });
+            match checked {
+                Ok(v) => valid.push((i, v)),
+                Err(e) => out[i] = Some(esito(i, "ERRORE", None, Some(e.fault))),
+            }
         }
-    }
+    });
     for chunk in valid.chunks(LOAD_CHUNK) {
         let rules: Vec<_> = chunk.iter().map(|(_, v)| plan(v, now)).collect();
         let upserts: Vec<UpsertItem<'_, ApiError>> = chunk
@@ -547,7 +550,7 @@ fn load(
                 rule,
             })
             .collect();
-        match store.upsert_batch(&upserts) {
+        match store.upsert_batch(&upserts).await {
             Ok(results) => {
                 for ((i, _), r) in chunk.iter().zip(results) {
                     out[*i] = Some(match r {
@@ -599,8 +602,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_chunk_the_store_cannot_write_is_reported_per_item_and_the_others_are_kept() {
+    #[tokio::test]
+    async fn a_chunk_the_store_cannot_write_is_reported_per_item_and_the_others_are_kept() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), 16).unwrap();
         let config = Config::demo();
@@ -610,7 +613,7 @@ mod tests {
             .set_counter("77777777777", "01", 10u64.pow(13) - 1 - LOAD_CHUNK as u64)
             .unwrap();
         let loaded = items(LOAD_CHUNK + 3);
-        let out = load(&store, &config, &demo(), &loaded, chrono::Utc::now());
+        let out = load(&store, &config, &demo(), &loaded, chrono::Utc::now()).await;
         assert_eq!(out.len(), LOAD_CHUNK + 3);
         assert!(out[..LOAD_CHUNK].iter().all(|r| r.esito == "CREATA"));
         for r in &out[LOAD_CHUNK..] {
@@ -619,6 +622,7 @@ mod tests {
             assert!(
                 store
                     .pendenza_of_app("demo", &r.id_pendenza)
+                    .await
                     .unwrap()
                     .is_none()
             );
@@ -626,10 +630,11 @@ mod tests {
         assert!(
             store
                 .pendenza_of_app("demo", &format!("carico-{}", LOAD_CHUNK - 1))
+                .await
                 .unwrap()
                 .is_some()
         );
-        assert_eq!(store.count_pendenze(), LOAD_CHUNK);
+        assert_eq!(store.count_pendenze().await.unwrap(), LOAD_CHUNK);
     }
 
     #[test]

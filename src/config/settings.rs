@@ -242,33 +242,7 @@ fn default_client_ip_header() -> String {
     "X-Forwarded-For".to_owned()
 }
 
-/// `[store]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StoreConfig {
-    /// Directory of the store.
-    #[serde(default = "default_data_dir")]
-    pub data_dir: PathBuf,
-    /// Page cache size in MiB (bounds resident memory).
-    #[serde(default = "default_cache_mb")]
-    pub cache_mb: u64,
-}
-
-impl Default for StoreConfig {
-    fn default() -> Self {
-        Self {
-            data_dir: default_data_dir(),
-            cache_mb: default_cache_mb(),
-        }
-    }
-}
-
-fn default_data_dir() -> PathBuf {
-    PathBuf::from("varco-data")
-}
-fn default_cache_mb() -> u64 {
-    256
-}
+pub use crate::store::settings::{DbUrl, STORE_PASSWORD_ENV, StoreConfig, StoreEngine};
 
 /// `[demo]`
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -280,10 +254,33 @@ pub struct DemoConfig {
 }
 
 impl Config {
+    /// Checks the store's settings.
+    fn validate_store(&self) -> anyhow::Result<()> {
+        let s = &self.store;
+        if s.engine == StoreEngine::Postgres && s.url.is_none() {
+            bail!("store.url: required with engine = \"postgres\"");
+        }
+        if !(1..=6000).contains(&s.request_budget_ms) {
+            bail!("store.request_budget_ms: must be 1..6000 (the Nodo gives up at 7 s)");
+        }
+        if s.statement_timeout_ms == 0 || s.pool_size == 0 {
+            bail!("store: statement_timeout_ms and pool_size must be at least 1");
+        }
+        if let Some(sc) = &s.synchronous_commit
+            && !["on", "remote_apply", "remote_write", "local"].contains(&sc.as_str())
+        {
+            bail!(
+                "store.synchronous_commit: {sc:?} is not one of on, remote_apply, remote_write, local (off would acknowledge receipts that are not on disk)"
+            );
+        }
+        Ok(())
+    }
+
     /// Checks the settings of the listeners and the outbox, naming the key at fault.
     pub(super) fn validate_settings(&self) -> anyhow::Result<()> {
         validate_access("nodo", &self.nodo.access, self.nodo.client_auth.as_ref())?;
         validate_access("api", &self.api.access, self.api.client_auth.as_ref())?;
+        self.validate_store()?;
         if self.nodo.max_body_bytes < 1024 {
             bail!("nodo.max_body_bytes: must be at least 1024");
         }

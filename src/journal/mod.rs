@@ -5,7 +5,7 @@
 //!
 //! Recording never blocks a request and never adds a flush: [`Journal::record`] hands a boxed
 //! event to a bounded channel with `try_send`; one writer thread drains it and appends batches
-//! to the store's log ([`crate::store::journal::JournalLog`]). When the channel is full the event
+//! to the store's log ([`crate::store::JournalLog`]). When the channel is full the event
 //! is dropped and counted (`varco_journal_dropped_total`). Under traffic the writer polls the
 //! channel every 10 ms instead of being woken per event (a wake-up is a futex call on the
 //! request path; it cost a third of verify throughput when measured). Events become durable
@@ -22,8 +22,8 @@ pub use crate::store::journal::{Filtro, MAX_PAGE, Pagina, parse_id};
 
 use crate::config::JournalConfig;
 use crate::domain::Clock;
+use crate::store::JournalLog;
 use crate::store::Store;
-use crate::store::journal::JournalLog;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -120,7 +120,7 @@ impl Journal {
         let stats = off.stats.clone();
         let (tx, rx) = mpsc::sync_channel(config.queue.max(1));
         let writer = Writer {
-            log: JournalLog::open(store),
+            log: store.journal_log(),
             clock,
             max_age: (config.max_age_days > 0)
                 .then(|| chrono::Duration::days(config.max_age_days.min(1 << 40) as i64)),

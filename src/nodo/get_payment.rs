@@ -7,7 +7,12 @@ use crate::soap::messages::{PaGetPaymentReq, PaGetPaymentRes, PaGetPaymentV2Resp
 use crate::soap::schema::Outcome;
 use crate::soap::{Fault, FaultCode, Operation, Response};
 
-fn record(nodo: &Nodo, p: &Pendenza, r: &PaGetPaymentReq, primitiva: &str) -> Result<(), Fault> {
+async fn record(
+    nodo: &Nodo,
+    p: &Pendenza,
+    r: &PaGetPaymentReq,
+    primitiva: &str,
+) -> Result<(), Fault> {
     let attempt = Attivazione {
         at: (nodo.clock)(),
         primitiva: primitiva.into(),
@@ -18,6 +23,7 @@ fn record(nodo: &Nodo, p: &Pendenza, r: &PaGetPaymentReq, primitiva: &str) -> Re
     };
     nodo.store
         .record_attempt(&p.dominio, &p.iuv, &attempt)
+        .await
         .map_err(system_error)
 }
 
@@ -45,6 +51,6 @@ pub async fn handle(
             data: Some(data),
         })
     };
-    record(nodo, &p, r, op.name())?;
+    record(nodo, &p, r, op.name()).await?;
     Ok(response)
 }

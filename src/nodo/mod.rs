@@ -119,6 +119,7 @@ impl Nodo {
         let stored = self
             .store
             .pendenza(fiscal_code, nav.iuv())
+            .await
             .map_err(system_error)?
             .filter(|p| p.numero_avviso == nav.as_str());
         let stale = match &stored {
@@ -196,15 +197,20 @@ impl Nodo {
         let paid =
             |p: &Option<Pendenza>| p.as_ref().filter(|p| p.stato == Stato::Eseguita).cloned();
         match answer {
-            Ok(Verifica::Pendenza(fresh)) => self.take_fresh(app, dominio, nav, stored, *fresh),
+            Ok(Verifica::Pendenza(fresh)) => {
+                self.take_fresh(app, dominio, nav, stored, *fresh).await
+            }
             Ok(Verifica::Annullata(why)) => {
                 let current = match &stored {
-                    Some(old) => self.refreshed(app, old, &|cur| {
-                        let mut next = cur.clone();
-                        next.stato = Stato::Annullata;
-                        next.updated_at = now;
-                        next
-                    })?,
+                    Some(old) => {
+                        self.refreshed(app, old, &|cur| {
+                            let mut next = cur.clone();
+                            next.stato = Stato::Annullata;
+                            next.updated_at = now;
+                            next
+                        })
+                        .await?
+                    }
                     None => None,
                 };
                 match paid(&current) {
@@ -217,7 +223,7 @@ impl Nodo {
                     )),
                 }
             }
-            Ok(Verifica::Scaduta(why)) => match paid(&self.current(dominio, nav)?) {
+            Ok(Verifica::Scaduta(why)) => match paid(&self.current(dominio, nav).await?) {
                 Some(p) => Ok(p),
                 None => Err(Fault::new(
                     FaultCode::PagamentoScaduto,
@@ -225,14 +231,14 @@ impl Nodo {
                 )),
             },
             // The owner does not know it: the stored copy (if any) is not answered from.
-            Ok(Verifica::Sconosciuta(why)) => match paid(&self.current(dominio, nav)?) {
+            Ok(Verifica::Sconosciuta(why)) => match paid(&self.current(dominio, nav).await?) {
                 Some(p) => Ok(p),
                 None if why.trim().is_empty() => Err(unknown("")),
                 None => Err(unknown(&format!(" ({})", why.trim()))),
             },
             Err(e) => {
                 tracing::warn!(notice = %nav, id_a2a = %app.id_a2a, error = %e, "gestionale verification failed");
-                match self.current(dominio, nav)? {
+                match self.current(dominio, nav).await? {
                     Some(p) if p.stato == Stato::Eseguita => Ok(p),
                     Some(_) if app.verifica_obbligatoria => Err(Fault::new(
                         FaultCode::SystemError,
@@ -259,7 +265,7 @@ impl Nodo {
 
     /// Stores what the gestionale answered for a position: over the stored copy (keeping
     /// what Varco knows of it: owner, receipts, anomalies, state), or as a new position.
-    fn take_fresh(
+    async fn take_fresh(
         &self,
         app: &crate::config::Applicazione,
         dominio: &str,
@@ -275,37 +281,46 @@ impl Nodo {
         };
         let Some(old) = stored else {
             fresh.dettagli.uuid = Some(uuid::Uuid::new_v4().simple().to_string());
-            if !self.store.insert_pendenza(&fresh).map_err(system_error)? {
+            if !self
+                .store
+                .insert_pendenza(&fresh)
+                .await
+                .map_err(system_error)?
+            {
                 // Another request stored it meanwhile, or the gestionale reused an idPendenza
                 // of another notice: answer from what is stored.
                 return self
-                    .current(dominio, nav)?
+                    .current(dominio, nav)
+                    .await?
                     .ok_or_else(|| unknown(" (the gestionale's idPendenza is already used)"));
             }
             tracing::info!(notice = %nav, id_a2a = %app.id_a2a, "position verified at the gestionale");
             return Ok(fresh);
         };
-        let current = self.refreshed(app, &old, &|cur| {
-            let mut next = fresh.clone();
-            next.id_a2a = cur.id_a2a.clone();
-            next.id_pendenza = cur.id_pendenza.clone();
-            next.created_at = cur.created_at;
-            next.dettagli.uuid = cur.dettagli.uuid.clone();
-            next.ricevute = cur.ricevute.clone();
-            next.anomala = cur.anomala;
-            next.anomalie = cur.anomalie.clone();
-            next.stato = cur.stato;
-            next
-        })?;
+        let current = self
+            .refreshed(app, &old, &|cur| {
+                let mut next = fresh.clone();
+                next.id_a2a = cur.id_a2a.clone();
+                next.id_pendenza = cur.id_pendenza.clone();
+                next.created_at = cur.created_at;
+                next.dettagli.uuid = cur.dettagli.uuid.clone();
+                next.ricevute = cur.ricevute.clone();
+                next.anomala = cur.anomala;
+                next.anomalie = cur.anomalie.clone();
+                next.stato = cur.stato;
+                next
+            })
+            .await?;
         tracing::info!(notice = %nav, id_a2a = %app.id_a2a, "position verified at the gestionale");
         current.ok_or_else(|| unknown(""))
     }
 
     /// The stored position of a notice, as it is now.
-    fn current(&self, dominio: &str, nav: &NoticeNumber) -> Result<Option<Pendenza>, Fault> {
+    async fn current(&self, dominio: &str, nav: &NoticeNumber) -> Result<Option<Pendenza>, Fault> {
         Ok(self
             .store
             .pendenza(dominio, nav.iuv())
+            .await
             .map_err(system_error)?
             .filter(|p| p.numero_avviso == nav.as_str()))
     }
@@ -314,11 +329,11 @@ impl Nodo {
     /// call), atomically, and returns the position as stored afterwards. The write happens only
     /// if the row is still exactly `read` (nothing was paid, patched or refreshed meanwhile),
     /// is still open, and belongs to `app`: otherwise the current row is left as it is.
-    fn refreshed(
+    async fn refreshed(
         &self,
         app: &crate::config::Applicazione,
         read: &Pendenza,
-        next: &dyn Fn(&Pendenza) -> Pendenza,
+        next: &(dyn Fn(&Pendenza) -> Pendenza + Sync),
     ) -> Result<Option<Pendenza>, Fault> {
         let change = |cur: &Pendenza| -> Result<Option<Pendenza>, std::convert::Infallible> {
             let untouched = cur == read
@@ -333,6 +348,7 @@ impl Nodo {
         let outcome = self
             .store
             .update_pendenza(&read.dominio, &read.iuv, &change)
+            .await
             .map_err(system_error)?;
         Ok(match outcome {
             Some(Ok(p)) => Some(p).filter(|p| p.numero_avviso == read.numero_avviso),

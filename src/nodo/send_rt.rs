@@ -206,23 +206,18 @@ pub async fn handle(
     ricevuta.received_at = now;
     let notice = ricevuta.numero_avviso.clone();
     let receipt_rule = rule(now);
-    let store = nodo.store.clone();
-    let config = nodo.config.clone();
-    // The transaction runs on a blocking thread: sled may retry it under contention.
-    let applied = tokio::task::spawn_blocking(move || {
-        store.apply_receipt(
+    let config = &nodo.config;
+    // sled runs the transaction off the async workers (it may retry it under contention).
+    let applied = nodo
+        .store
+        .apply_receipt(
             ricevuta,
             &receipt_rule,
             &|app| config.connettore(app).err(),
             now,
         )
-    })
-    .await
-    .map_err(|e| {
-        tracing::error!(error = %e, "receipt task failed");
-        Fault::new(FaultCode::SystemError, "internal error; please retry")
-    })?
-    .map_err(system_error)?;
+        .await
+        .map_err(system_error)?;
     // Also for a receipt already stored: the earlier write may not have reached the disk yet.
     nodo.store.sync().await.map_err(system_error)?;
     // Persist, then notify: the outbox worker delivers it to the gestionale.

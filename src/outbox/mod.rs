@@ -24,6 +24,10 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+/// How much longer than a delivery's timeout a worker's claim on an entry lasts: past it,
+/// another worker (on another node, when this one died) may send the entry.
+const DELIVERY_LEASE_MARGIN: Duration = Duration::from_secs(30);
+
 /// Delivers one receipt body to one connector; `Err` holds the reason (always retried).
 pub trait Deliver: Send + Sync + 'static {
     /// Sends `body` for `entry` to `connettore` of application `id_a2a`.
@@ -68,7 +72,7 @@ impl<D: Deliver> Worker<D> {
     /// its own receipts, never another's.
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
         let worker = Arc::new(self);
-        worker.park_orphans();
+        worker.park_orphans().await;
         let mut lanes = JoinSet::new();
         for a in &worker.config.applicazioni {
             if a.connettore.is_some() {
@@ -82,7 +86,7 @@ impl<D: Deliver> Worker<D> {
     /// delivery attempt of every entry due now (by the worker's clock), one at a time, in due
     /// order. Returns how many attempts were made. Nothing is left running afterwards.
     pub async fn drain_once(&self) -> usize {
-        self.park_orphans();
+        self.park_orphans().await;
         let now = (self.clock)();
         let mut attempts = 0;
         for a in self
@@ -91,7 +95,7 @@ impl<D: Deliver> Worker<D> {
             .iter()
             .filter(|a| a.connettore.is_some())
         {
-            let due = match self.store.outbox_due(&a.id_a2a, now, usize::MAX) {
+            let due = match self.store.outbox_due(&a.id_a2a, now, usize::MAX).await {
                 Ok(due) => due,
                 Err(e) => {
                     tracing::error!(id_a2a = %a.id_a2a, error = %e, "outbox scan failed");
@@ -108,8 +112,8 @@ impl<D: Deliver> Worker<D> {
 
     /// Parks the pending entries of applications that have no connector (any more): nothing
     /// would ever deliver them, and an operator should see them.
-    fn park_orphans(&self) {
-        let queues = match self.store.outbox_queues() {
+    async fn park_orphans(&self) {
+        let queues = match self.store.outbox_queues().await {
             Ok(q) => q,
             Err(e) => {
                 tracing::error!(error = %e, "outbox scan failed");
@@ -125,12 +129,16 @@ impl<D: Deliver> Worker<D> {
             };
             let due = self
                 .store
-                .outbox_due(&app, DateTime::<Utc>::MAX_UTC, usize::MAX);
+                .outbox_due(&app, DateTime::<Utc>::MAX_UTC, usize::MAX)
+                .await;
             for d in due.into_iter().flatten() {
                 let now = (self.clock)();
-                let parked = self.store.update_outbox(d.id, &|e| {
-                    (e.stato == OutboxState::Pending).then(|| park(e.clone(), now, why.clone()))
-                });
+                let parked = self
+                    .store
+                    .update_outbox(d.id, &|e| {
+                        (e.stato == OutboxState::Pending).then(|| park(e.clone(), now, why.clone()))
+                    })
+                    .await;
                 if let Err(e) = parked {
                     tracing::error!(error = %e, "cannot park an outbox entry");
                 }
@@ -160,9 +168,10 @@ impl<D: Deliver> Worker<D> {
             let mut wake_at = None;
             // In due order: start what is due while there is room; the first entry not started
             // says when to look again. Entries in flight are still in the index (skipped).
-            let scan =
-                self.store
-                    .outbox_due(&id_a2a, DateTime::<Utc>::MAX_UTC, busy.len() + free + 1);
+            let scan = self
+                .store
+                .outbox_due(&id_a2a, DateTime::<Utc>::MAX_UTC, busy.len() + free + 1)
+                .await;
             match scan {
                 Ok(queue) => {
                     for d in queue.into_iter().filter(|d| !busy.contains(&d.id)) {
@@ -184,7 +193,12 @@ impl<D: Deliver> Worker<D> {
                     wake_at = Some(now + chrono::Duration::seconds(1));
                 }
             }
-            let sleep = wake_at.map(|t| (t - (self.clock)()).to_std().unwrap_or_default());
+            let mut sleep = wake_at.map(|t| (t - (self.clock)()).to_std().unwrap_or_default());
+            // Other nodes on a shared database queue entries without waking this one, and a
+            // claim of a node that died runs out without a signal: look again now and then.
+            if let Some(poll) = self.store.outbox_poll() {
+                sleep = Some(sleep.map_or(poll, |s| s.min(poll)));
+            }
             tokio::select! {
                 Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
                     let id = match &done {
@@ -205,8 +219,9 @@ impl<D: Deliver> Worker<D> {
 
     /// One delivery attempt of entry `id`.
     async fn job(&self, id: u64) {
-        let entry = match self.store.outbox_entry(id) {
-            Ok(Some(e)) if e.stato == OutboxState::Pending => e,
+        let lease = Duration::from_millis(self.config.outbox.timeout_ms) + DELIVERY_LEASE_MARGIN;
+        let entry = match self.store.claim_outbox(id, lease).await {
+            Ok(Some(e)) => e,
             Ok(_) => return,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read an outbox entry");
@@ -262,7 +277,7 @@ impl<D: Deliver> Worker<D> {
         if let Some(e) = event {
             journal.record(e);
         }
-        match self.store.finish_delivery(&entry, next.as_ref()) {
+        match self.store.finish_delivery(&entry, next.as_ref()).await {
             Ok(true) => {}
             // An operator re-sent it meanwhile: their request stands, and it is tried again.
             Ok(false) => self.store.wake_outbox(),
@@ -324,10 +339,12 @@ async fn attempt<D: Deliver>(
     let id_a2a = app.id_a2a.as_str();
     let receipt = store
         .ricevuta(&entry.dominio, &entry.iuv, &entry.receipt_id)
+        .await
         .map_err(|e| Failure::Retry(e.to_string()))?
         .ok_or_else(|| Failure::Retry("the receipt is missing from the store".into()))?;
     let position = store
         .pendenza(&entry.dominio, &entry.iuv)
+        .await
         .map_err(|e| Failure::Retry(e.to_string()))?
         .filter(|p| p.numero_avviso == receipt.numero_avviso);
     let name = config
@@ -403,18 +420,20 @@ fn park(mut entry: OutboxEntry, now: DateTime<Utc>, why: String) -> OutboxEntry 
 /// Puts an entry back in the queue now (manual re-send); None when there is no such entry.
 /// A delivery attempt of it already in flight does not undo this (see
 /// [`Store::finish_delivery`]).
-pub fn requeue(
+pub async fn requeue(
     store: &Store,
     id: u64,
     now: DateTime<Utc>,
 ) -> crate::store::Result<Option<OutboxEntry>> {
-    let entry = store.update_outbox(id, &|current| {
-        let mut entry = current.clone();
-        entry.stato = OutboxState::Pending;
-        entry.next_attempt_at = now;
-        entry.requeued_at = Some(now);
-        Some(entry)
-    })?;
+    let entry = store
+        .update_outbox(id, &|current| {
+            let mut entry = current.clone();
+            entry.stato = OutboxState::Pending;
+            entry.next_attempt_at = now;
+            entry.requeued_at = Some(now);
+            Some(entry)
+        })
+        .await?;
     if entry.is_some() {
         store.wake_outbox();
     }
@@ -470,13 +489,13 @@ mod tests {
         let mut p = crate::demo::sample(&config, &nav, start);
         p.id_a2a = Some("gest".into());
         p.id_pendenza = Some("g-1".into());
-        assert!(store.insert_pendenza(&p).unwrap());
+        assert!(store.insert_pendenza(&p).await.unwrap());
         let receipt = include_str!("../../fixtures/demo/send-rt-v2.xml");
         let request = crate::soap::decode(Some("paSendRTV2"), receipt.as_bytes()).unwrap();
         let nodo = crate::nodo::Nodo::new(config.clone(), store.clone(), clock.clone());
         let handled = nodo.handle(request, receipt.as_bytes()).await;
         assert_eq!(handled.owner.unwrap().id_a2a.as_deref(), Some("gest"));
-        assert_eq!(store.outbox().unwrap().len(), 1);
+        assert_eq!(store.outbox().await.unwrap().len(), 1);
 
         let flaky = Flaky {
             fail: Mutex::new(1),
@@ -484,11 +503,11 @@ mod tests {
         };
         let worker = Worker::new(store.clone(), config, flaky, clock);
         assert_eq!(worker.drain_once().await, 1, "due at once");
-        assert_eq!(store.outbox().unwrap()[0].tentativi, 1);
+        assert_eq!(store.outbox().await.unwrap()[0].tentativi, 1);
         assert_eq!(worker.drain_once().await, 0, "not due before the backoff");
         *now.lock().unwrap() = start + chrono::Duration::seconds(61);
         assert_eq!(worker.drain_once().await, 1, "due after the backoff");
-        assert!(store.outbox().unwrap().is_empty(), "delivered");
+        assert!(store.outbox().await.unwrap().is_empty(), "delivered");
         assert_eq!(*worker.deliver.calls.lock().unwrap(), 2);
         assert_eq!(worker.drain_once().await, 0);
     }

@@ -1,16 +1,10 @@
-//! The listing index: each application's positions, newest first, with the fields listings
-//! filter on, so `GET /pendenze` reads only the index entries it walks and decodes only the
-//! positions of the page it returns.
-//!
-//! One `app_recent` entry per position that names an application (key in [`keys::app_recent`]:
-//! application, creation time inverted, position key). Its value is a [`Summary`]: the stored
-//! state, the due day and the debtor's identifier. Every write of a position goes through
-//! [`write_position`], in the same transaction, so the entry never disagrees with the position.
+//! Listings, as every engine answers them: each application's positions newest first, filtered
+//! on a [`Summary`] of each (state, due day, debtor) that the engine keeps beside the position
+//! in the same transaction, so a listing reads only the summaries it walks and decodes only the
+//! positions of the page it returns. [`Walk`] is the matching both engines feed.
 
-use super::{Result, StoreError, TxResult, abort, decode, keys};
 use crate::domain::{Pendenza, Stato, StatoEffettivo, rome_today};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use sled::transaction::TransactionalTree;
 
 /// What a listing may filter on, as the index keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,72 +91,6 @@ impl Summary {
     }
 }
 
-/// The index key of a position (none when it names no application).
-fn index_key(p: &Pendenza) -> Option<Vec<u8>> {
-    p.id_a2a
-        .as_deref()
-        .map(|a| keys::app_recent(a, p.created_at.timestamp_millis(), &p.dominio, &p.iuv))
-}
-
-fn count_of(bytes: &[u8]) -> u64 {
-    bytes.try_into().map(u64::from_be_bytes).unwrap_or(0)
-}
-
-/// The index entry of a position, for a batch outside a transaction (the migration).
-pub(super) fn entry(p: &Pendenza) -> Option<(Vec<u8>, Vec<u8>)> {
-    index_key(p).map(|k| (k, Summary::of(p).encode()))
-}
-
-/// The trees a write of a position keeps in step with it.
-pub(super) struct Derived<'a> {
-    /// `app_recent`.
-    pub recent: &'a TransactionalTree,
-    /// `app_counts`: needed only by writes that may create a position.
-    pub counts: Option<&'a TransactionalTree>,
-}
-
-/// Writes `p` (replacing `old`, the position stored under the same key, if any) and keeps its
-/// index entry (and, for a new position, its application's count) in step, inside the
-/// caller's transaction.
-pub(super) fn write_position(
-    positions: &TransactionalTree,
-    derived: &Derived<'_>,
-    old: Option<&Pendenza>,
-    p: &Pendenza,
-) -> TxResult<()> {
-    positions.insert(
-        keys::position(&p.dominio, &p.iuv),
-        super::encode(p).map_err(abort)?,
-    )?;
-    let recent = derived.recent;
-    if old.is_none()
-        && let Some(app) = p.id_a2a.as_deref()
-    {
-        let counts = derived.counts.ok_or_else(|| {
-            abort(StoreError::Invariant(
-                "a write that creates a position must keep the counts".into(),
-            ))
-        })?;
-        let n = counts.get(app.as_bytes())?.map_or(0, |v| count_of(&v));
-        counts.insert(app.as_bytes(), &(n + 1).to_be_bytes())?;
-    }
-    let key = index_key(p);
-    let summary = Summary::of(p);
-    if let Some(old) = old {
-        let old_key = index_key(old);
-        if old_key == key && Summary::of(old) == summary {
-            return Ok(());
-        }
-        if let Some(k) = old_key.filter(|k| Some(k) != key.as_ref()) {
-            recent.remove(k)?;
-        }
-    }
-    if let Some(k) = key {
-        recent.insert(k, summary.encode())?;
-    }
-    Ok(())
-}
-
 /// The filters of a listing (all optional), evaluated on the index.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
@@ -218,7 +146,8 @@ pub struct Page {
 pub const COUNT_WALK_LIMIT: usize = 100_000;
 
 impl Filter {
-    fn is_empty(&self) -> bool {
+    /// True when nothing is filtered.
+    pub fn is_empty(&self) -> bool {
         self.dominio.is_none()
             && self.debitore.is_none()
             && self.stato.is_none()
@@ -227,156 +156,108 @@ impl Filter {
     }
 }
 
-impl super::Store {
-    /// The positions of `id_a2a` that match `filter`, newest first: `skip` of them passed over,
-    /// at most `take` returned. Walks the index from the newest end of the date range and
-    /// decodes only the positions returned. With `count`, the total of an unfiltered listing is
-    /// read from `app_counts`; a filtered one's is counted by walking on to the end of the range
-    /// (index entries only), at most [`COUNT_WALK_LIMIT`] entries. Blocking: call it off the
-    /// async workers.
-    pub fn list_pendenze(
-        &self,
-        id_a2a: &str,
-        filter: &Filter,
-        now: DateTime<Utc>,
-        skip: usize,
-        take: usize,
-        count: bool,
-    ) -> Result<Page> {
-        self.list_walking(id_a2a, filter, now, (skip, take), count, COUNT_WALK_LIMIT)
-    }
+/// The matching of a listing, fed by an engine with index entries newest first (the same
+/// rules on every engine): which are on the page, whether more follow, the count.
+pub(crate) struct Walk<'a, K> {
+    filter: &'a Filter,
+    today: NaiveDate,
+    oldest: Option<i64>,
+    skip: usize,
+    take: usize,
+    count: bool,
+    counting: bool,
+    walk_limit: usize,
+    walked: usize,
+    matched: usize,
+    /// The keys of the page's positions, newest first.
+    pub page: Vec<K>,
+    more: bool,
+}
 
-    /// [`Store::list_pendenze`] with the walk limit of the count as a parameter.
-    fn list_walking(
-        &self,
-        id_a2a: &str,
-        filter: &Filter,
+impl<'a, K> Walk<'a, K> {
+    /// A walk for a page; `kept_total` is the engine's count of an unfiltered listing, when
+    /// it keeps one (then the walk does not count).
+    pub fn new(
+        filter: &'a Filter,
         now: DateTime<Utc>,
         (skip, take): (usize, usize),
         count: bool,
+        kept: bool,
         walk_limit: usize,
-    ) -> Result<Page> {
-        let prefix = keys::app_prefix(id_a2a);
-        let start = match filter.a {
-            Some(a) => keys::app_recent_from(id_a2a, a.timestamp_millis()),
-            None => prefix.clone(),
-        };
-        let end = keys::prefix_end(&prefix);
-        let oldest = filter.da.map(|d| d.timestamp_millis());
-        let today = rome_today(now);
-        let kept_total = (count && filter.is_empty())
-            .then(|| self.app_counts.get(id_a2a.as_bytes()))
-            .transpose()?
-            .map(|v| v.map_or(0, |v| count_of(&v)) as usize);
-        let mut counting = count && kept_total.is_none();
-        let mut walked = 0usize;
-        let mut matched = 0usize;
-        let mut page_keys = Vec::with_capacity(take.min(256));
-        let mut more = false;
-        for item in self.app_recent.range(start..end) {
-            walked += 1;
-            if counting && walked > walk_limit {
-                counting = false;
-                if more {
-                    break;
-                }
+    ) -> Self {
+        Self {
+            filter,
+            today: rome_today(now),
+            oldest: filter.da.map(|d| d.timestamp_millis()),
+            skip,
+            take,
+            count,
+            counting: count && !kept,
+            walk_limit,
+            walked: 0,
+            matched: 0,
+            page: Vec::with_capacity(take.min(256)),
+            more: false,
+        }
+    }
+
+    /// Offers the next entry (older than every earlier one); false when the walk is over.
+    pub fn offer(
+        &mut self,
+        created_ms: i64,
+        dominio: &[u8],
+        summary: &Summary,
+        key: impl FnOnce() -> K,
+    ) -> bool {
+        self.walked += 1;
+        if self.counting && self.walked > self.walk_limit {
+            self.counting = false;
+            if self.more {
+                return false;
             }
-            let (key, value) = item?;
-            let (created, pkey) = keys::app_recent_parts(&key, prefix.len())
-                .ok_or_else(|| StoreError::Invariant("a short app_recent key".into()))?;
-            if oldest.is_some_and(|o| created < o) {
-                break;
-            }
-            if let Some(d) = &filter.dominio
-                && pkey.split(|b| *b == b'/').next() != Some(d.as_bytes())
-            {
-                continue;
-            }
-            let summary = Summary::decode(&value)
-                .ok_or_else(|| StoreError::Invariant("an unreadable app_recent entry".into()))?;
-            if filter
-                .debitore
+        }
+        if self.oldest.is_some_and(|o| created_ms < o) {
+            return false;
+        }
+        let f = self.filter;
+        if f.dominio.as_ref().is_some_and(|d| d.as_bytes() != dominio)
+            || f.debitore
                 .as_deref()
                 .is_some_and(|d| !d.eq_ignore_ascii_case(&summary.debitore))
-            {
-                continue;
-            }
-            if filter.stato.is_some_and(|s| !s.matches(&summary, today)) {
-                continue;
-            }
-            matched += 1;
-            if matched > skip && page_keys.len() < take {
-                page_keys.push(pkey.to_vec());
-            } else if matched > skip {
-                more = true;
-                if !counting {
-                    break;
-                }
+            || f.stato.is_some_and(|s| !s.matches(summary, self.today))
+        {
+            return true;
+        }
+        self.matched += 1;
+        if self.matched > self.skip && self.page.len() < self.take {
+            self.page.push(key());
+        } else if self.matched > self.skip {
+            self.more = true;
+            if !self.counting {
+                return false;
             }
         }
-        let mut pendenze = Vec::with_capacity(page_keys.len());
-        for pkey in page_keys {
-            if let Some(v) = self.positions.get(pkey)? {
-                pendenze.push(decode(&v)?);
-            }
-        }
-        let total = match kept_total {
+        true
+    }
+
+    /// Whether more entries match after the page.
+    pub fn more(&self) -> bool {
+        self.more
+    }
+
+    /// The total: the engine's kept one, else the count when it stayed within the limit.
+    pub fn total(&self, kept_total: Option<usize>) -> Option<usize> {
+        match kept_total {
             Some(kept) => Some(kept),
-            None if count && walked <= walk_limit => Some(matched),
+            None if self.count && self.walked <= self.walk_limit => Some(self.matched),
             None => None,
-        };
-        Ok(Page {
-            pendenze,
-            total,
-            more,
-        })
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn totals_are_kept_or_counted_up_to_the_walk_limit() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = crate::store::Store::open(dir.path(), 16).unwrap();
-        let config = crate::config::Config::demo();
-        let now = Utc::now();
-        for r in 1..=12 {
-            let nav = crate::domain::NoticeNumber::aux3("01", r);
-            let mut p = crate::demo::sample(&config, &nav, now);
-            p.id_a2a = Some("demo".into());
-            p.id_pendenza = Some(format!("p{r}"));
-            if r % 2 == 0 {
-                p.soggetto.identificativo = "VRDGPP70B02F205X".into();
-            }
-            assert!(store.insert_pendenza(&p).unwrap());
-        }
-        let all = Filter::default();
-        let even = Filter {
-            debitore: Some("VRDGPP70B02F205X".into()),
-            ..Filter::default()
-        };
-        let list = |f: &Filter, limit| {
-            store
-                .list_walking("demo", f, now, (0, 2), true, limit)
-                .unwrap()
-        };
-        // Unfiltered: the kept count, whatever the limit.
-        let page = list(&all, 3);
-        assert_eq!(
-            (page.total, page.more, page.pendenze.len()),
-            (Some(12), true, 2)
-        );
-        // Filtered: counted while the walk stays within the limit, else left out.
-        assert_eq!(list(&even, 100).total, Some(6));
-        let capped = list(&even, 5);
-        assert_eq!(
-            (capped.total, capped.more, capped.pendenze.len()),
-            (None, true, 2)
-        );
-    }
 
     #[test]
     fn summaries_round_trip() {

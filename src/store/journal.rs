@@ -1,10 +1,8 @@
-//! The event journal as stored: events packed in chunks (`Chunk` below) keyed by time then
-//! sequence, so listing newest first and purging the oldest are range scans and sled pays its
-//! per-key cost once per chunk; [`JournalLog`] appends and purges (whole chunks, and the chunk on
-//! a boundary rewritten without its older events); [`Store::eventi`] and [`Store::evento`]
-//! read. No thread, no clock, no configuration: the recorder ([`crate::journal`]) drives it.
+//! The event journal as every engine reads it: the filters of a listing, a page, and event
+//! ids (an event's time then its sequence, 16 bytes written as 32 hex digits, ordered as the
+//! events are). Each engine appends and purges through its own log ([`super::JournalLog`]);
+//! the recorder ([`crate::journal`]) drives it.
 
-use super::{Result, Store, keys};
 use crate::domain::evento::{Categoria, Esito, Evento};
 use chrono::{DateTime, Utc};
 
@@ -12,10 +10,8 @@ use chrono::{DateTime, Utc};
 pub const MAX_PAGE: usize = 200;
 /// Most events one listing reads before it stops and hands back a cursor.
 pub const MAX_SCAN: usize = 1_000_000;
-/// Most events removed in one purge step (the recorder's queue is drained between steps).
-const PURGE_CHUNK: usize = 2048;
 
-/// Filters of a listing ([`Store::eventi`]); every one given must match.
+/// Filters of a listing ([`super::Store::eventi`]); every one given must match.
 #[derive(Debug, Clone, Default)]
 pub struct Filtro {
     /// Events at or after.
@@ -43,7 +39,8 @@ pub struct Filtro {
 }
 
 impl Filtro {
-    fn matches(&self, e: &Evento) -> bool {
+    /// Whether `e` passes every filter given.
+    pub fn matches(&self, e: &Evento) -> bool {
         fn eq(want: &Option<String>, have: &Option<String>) -> bool {
             want.as_ref().is_none_or(|w| have.as_ref() == Some(w))
         }
@@ -64,7 +61,7 @@ impl Filtro {
 
     /// Strings that must occur verbatim in a matching event's JSON: a cheap test before
     /// decoding. Values JSON would escape are left to the exact test.
-    fn needles(&self) -> Vec<&[u8]> {
+    pub(crate) fn needles(&self) -> Vec<&[u8]> {
         [
             &self.id_dominio,
             &self.iuv,
@@ -90,173 +87,6 @@ pub struct Pagina {
     pub cursore: Option<String>,
 }
 
-/// Events of one sled value ("chunk"): the recorder packs the events of one drain of its queue,
-/// up to [`CHUNK_EVENTS`], into one value, because sled's cost is per key (about 9 µs here
-/// whatever the size, 1 µs per event in chunks of 64). The key is the first event's
-/// `keys::journal(ms, seq)`; events are numbered by a sequence that never goes back, and their
-/// times never go back either (an event stamped before the previous one takes its time), so
-/// chunks never overlap and an event's id is `keys::journal(its ms, first seq + index)`.
-///
-/// Value: the last event's time (8 bytes, as in keys), the number of events (u32 big-endian),
-/// then the events as JSON lines (compact JSON holds no raw newline).
-struct Chunk<'a> {
-    first_ms: i64,
-    first_seq: u64,
-    last_ms: i64,
-    count: u64,
-    lines: &'a [u8],
-}
-
-const CHUNK_HEADER: usize = 12;
-/// Most events per chunk.
-pub const CHUNK_EVENTS: usize = 64;
-/// A chunk is closed once its JSON reaches this many bytes (payloads).
-const CHUNK_BYTES: usize = 256 * 1024;
-
-impl<'a> Chunk<'a> {
-    fn read(key: &[u8], value: &'a [u8]) -> Option<Self> {
-        if value.len() < CHUNK_HEADER {
-            return None;
-        }
-        Some(Self {
-            first_ms: keys::journal_millis(key),
-            first_seq: keys::journal_seq(key),
-            last_ms: keys::journal_millis(&value[..8]),
-            count: u64::from(u32::from_be_bytes(value[8..12].try_into().ok()?)),
-            lines: &value[CHUNK_HEADER..],
-        })
-    }
-
-    fn lines(&self) -> impl DoubleEndedIterator<Item = &'a [u8]> + use<'a> {
-        self.lines.split(|b| *b == b'\n')
-    }
-
-    fn last_seq(&self) -> u64 {
-        self.first_seq + self.count.saturating_sub(1)
-    }
-
-    /// Key and value of a chunk of `lines` (already JSON).
-    fn encode(first: (i64, u64), last_ms: i64, lines: &[&[u8]]) -> ([u8; 16], Vec<u8>) {
-        let len: usize = lines.iter().map(|l| l.len() + 1).sum();
-        let mut value = Vec::with_capacity(CHUNK_HEADER + len);
-        value.extend_from_slice(&keys::journal(last_ms, 0)[..8]);
-        value.extend_from_slice(&(lines.len() as u32).to_be_bytes());
-        for (i, line) in lines.iter().enumerate() {
-            if i > 0 {
-                value.push(b'\n');
-            }
-            value.extend_from_slice(line);
-        }
-        (keys::journal(first.0, first.1), value)
-    }
-}
-
-fn decode_line(line: &[u8], ms: i64, seq: u64) -> Result<Evento> {
-    let mut e: Evento = super::decode(line)?;
-    e.id = hex(&keys::journal(ms, seq));
-    Ok(e)
-}
-
-/// Reading the journal (whether or not this process records).
-impl Store {
-    /// Events matching `filter`, newest first: page `pagina` (from 1) of `per_pagina`, or,
-    /// with a cursor, the `per_pagina` after it. A scan of the time window; it reads at most
-    /// [`MAX_SCAN`] events and then hands back a cursor to continue.
-    pub fn eventi(&self, filter: &Filtro, pagina: usize, per_pagina: usize) -> Result<Pagina> {
-        let per_pagina = per_pagina.clamp(1, MAX_PAGE);
-        let lo_ms = filter.da.map_or(i64::MIN, |d| d.timestamp_millis());
-        let mut hi = keys::journal(
-            filter.a.map_or(i64::MAX, |d| d.timestamp_millis()),
-            u64::MAX,
-        );
-        let mut below_seq = u64::MAX;
-        let skip = if let Some(c) = filter.cursore {
-            hi = hi.min(c);
-            below_seq = keys::journal_seq(&c);
-            0
-        } else {
-            pagina.saturating_sub(1).saturating_mul(per_pagina)
-        };
-        let needles = filter.needles();
-        let (mut matched, mut scanned) = (0usize, 0usize);
-        let mut out = Pagina::default();
-        'chunks: for item in self.journal.range(..=hi).rev() {
-            let (k, v) = item?;
-            let Some(chunk) = Chunk::read(&k, &v) else {
-                continue;
-            };
-            if chunk.last_ms < lo_ms {
-                break;
-            }
-            if !needles.iter().all(|n| contains(chunk.lines, n)) {
-                scanned += chunk.count as usize;
-                continue;
-            }
-            for (i, line) in chunk
-                .lines()
-                .enumerate()
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-            {
-                let seq = chunk.first_seq + i as u64;
-                if seq >= below_seq {
-                    continue;
-                }
-                scanned += 1;
-                if scanned > MAX_SCAN {
-                    // Continue from this event, itself included.
-                    out.cursore = Some(hex(&keys::journal(chunk.first_ms, seq + 1)));
-                    break 'chunks;
-                }
-                if !needles.iter().all(|n| contains(line, n)) {
-                    continue;
-                }
-                let mut e: Evento = super::decode(line)?;
-                if !filter.matches(&e) {
-                    continue;
-                }
-                matched += 1;
-                if matched <= skip {
-                    continue;
-                }
-                if out.risultati.len() == per_pagina {
-                    // One more match than the page holds: there is a next page.
-                    out.cursore = out.risultati.last().map(|e| e.id.clone());
-                    break 'chunks;
-                }
-                e.id = hex(&keys::journal(e.data.timestamp_millis(), seq));
-                out.risultati.push(e);
-            }
-        }
-        Ok(out)
-    }
-
-    /// One event by its id.
-    pub fn evento(&self, id: &str) -> Result<Option<Evento>> {
-        let Some(key) = parse_id(id) else {
-            return Ok(None);
-        };
-        let Some((k, v)) = self.journal.range(..=key).next_back().transpose()? else {
-            return Ok(None);
-        };
-        let Some(chunk) = Chunk::read(&k, &v) else {
-            return Ok(None);
-        };
-        let (ms, seq) = (keys::journal_millis(&key), keys::journal_seq(&key));
-        if seq < chunk.first_seq || seq > chunk.last_seq() {
-            return Ok(None);
-        }
-        match chunk.lines().nth((seq - chunk.first_seq) as usize) {
-            Some(line) => {
-                let e = decode_line(line, ms, seq)?;
-                Ok((e.data.timestamp_millis() == ms).then_some(e))
-            }
-            None => Ok(None),
-        }
-    }
-}
-
 /// An event id back into its key; None when it is not 32 hex digits.
 pub fn parse_id(id: &str) -> Option<[u8; 16]> {
     if id.len() != 32 || !id.is_ascii() {
@@ -269,158 +99,38 @@ pub fn parse_id(id: &str) -> Option<[u8; 16]> {
     Some(key)
 }
 
+/// The key of the event at `millis` with sequence `seq`: the time with its sign bit flipped
+/// (so byte order is numeric order), then the sequence, both big-endian.
+pub fn event_key(millis: i64, seq: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&((millis as u64) ^ (1 << 63)).to_be_bytes());
+    k[8..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// The time (Unix ms) and the sequence of an event key.
+pub fn key_parts(key: &[u8; 16]) -> (i64, u64) {
+    let (time, seq) = key.split_at(8);
+    let time: [u8; 8] = time.try_into().unwrap_or_default();
+    let seq: [u8; 8] = seq.try_into().unwrap_or_default();
+    (
+        (u64::from_be_bytes(time) ^ (1 << 63)) as i64,
+        u64::from_be_bytes(seq),
+    )
+}
+
+/// The id of the event at `millis` with sequence `seq`.
+pub fn event_id(millis: i64, seq: u64) -> String {
+    hex(&event_key(millis, seq))
+}
+
 /// A key as 32 hex digits.
-fn hex(key: &[u8]) -> String {
+pub(crate) fn hex(key: &[u8]) -> String {
     key.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
+pub(crate) fn contains(hay: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
-}
-
-/// The journal tree as an append-only log: where the next event goes (its sequence, and a time
-/// no earlier than the last one's), how many events it holds, appending, purging.
-#[derive(Debug)]
-pub struct JournalLog {
-    tree: sled::Tree,
-    count: u64,
-    /// The next event's sequence number.
-    seq: u64,
-    /// The last event's time (ms): no event is stamped before it.
-    last_ms: i64,
-}
-
-impl JournalLog {
-    /// The log of `store`: the first and the last chunk give the count (sequences have no
-    /// gaps) and where to go on from, so opening does not scan.
-    pub fn open(store: &Store) -> Self {
-        let tree = store.journal.clone();
-        let mut log = Self {
-            count: 0,
-            seq: 0,
-            last_ms: i64::MIN,
-            tree,
-        };
-        let first = log.tree.first().ok().flatten();
-        let last = log.tree.last().ok().flatten();
-        if let (Some((fk, fv)), Some((lk, lv))) = (&first, &last)
-            && let (Some(f), Some(l)) = (Chunk::read(fk, fv), Chunk::read(lk, lv))
-        {
-            log.seq = l.first_seq + l.count;
-            log.last_ms = l.last_ms;
-            log.count = log.seq.saturating_sub(f.first_seq);
-        }
-        log
-    }
-
-    /// Events held.
-    pub fn count(&self) -> u64 {
-        self.count
-    }
-
-    /// Writes `batch` as chunks in one sled batch (not flushed) and empties it; the number of
-    /// events written.
-    pub fn append(&mut self, batch: &mut Vec<Evento>) -> Result<u64> {
-        if batch.is_empty() {
-            return Ok(0);
-        }
-        let mut b = sled::Batch::default();
-        let mut n = 0u64;
-        let mut lines: Vec<Vec<u8>> = Vec::with_capacity(CHUNK_EVENTS);
-        let (mut first, mut bytes) = ((0i64, 0u64), 0usize);
-        let mut close = |lines: &mut Vec<Vec<u8>>, first: (i64, u64), last_ms: i64| {
-            if !lines.is_empty() {
-                let refs: Vec<&[u8]> = lines.iter().map(Vec::as_slice).collect();
-                let (k, v) = Chunk::encode(first, last_ms, &refs);
-                b.insert(&k[..], v);
-                lines.clear();
-            }
-        };
-        let (mut seq, mut last_ms) = (self.seq, self.last_ms);
-        for mut e in batch.drain(..) {
-            let mut ms = e.data.timestamp_millis();
-            if ms < last_ms {
-                ms = last_ms;
-                e.data = DateTime::from_timestamp_millis(ms).unwrap_or(e.data);
-            }
-            let line = serde_json::to_vec(&e)?;
-            if lines.is_empty() {
-                first = (ms, seq);
-                bytes = 0;
-            }
-            bytes += line.len();
-            lines.push(line);
-            last_ms = ms;
-            seq += 1;
-            n += 1;
-            if lines.len() == CHUNK_EVENTS || bytes >= CHUNK_BYTES {
-                close(&mut lines, first, ms);
-            }
-        }
-        close(&mut lines, first, last_ms);
-        self.tree.apply_batch(b)?;
-        (self.seq, self.last_ms) = (seq, last_ms);
-        self.count += n;
-        Ok(n)
-    }
-
-    /// Removes about [`PURGE_CHUNK`] of the oldest events that break a bound: older than
-    /// `cutoff_ms`, or beyond the newest `max_events` (whole chunks, and the older part of the
-    /// chunk on the boundary). Returns (removed, more may remain).
-    pub fn purge_step(
-        &mut self,
-        cutoff_ms: Option<i64>,
-        max_events: Option<u64>,
-    ) -> Result<(u64, bool)> {
-        let mut excess = max_events.map_or(0, |m| self.count.saturating_sub(m));
-        let mut b = sled::Batch::default();
-        let mut n = 0u64;
-        let mut more = false;
-        for item in self.tree.iter() {
-            let (k, v) = item?;
-            let Some(chunk) = Chunk::read(&k, &v) else {
-                b.remove(k);
-                continue;
-            };
-            if n as usize >= PURGE_CHUNK {
-                more = true;
-                break;
-            }
-            if excess >= chunk.count || cutoff_ms.is_some_and(|c| chunk.last_ms < c) {
-                b.remove(k);
-                n += chunk.count;
-                excess = excess.saturating_sub(chunk.count);
-                continue;
-            }
-            // The boundary chunk: drop its events older than the cutoff, or its first
-            // `excess`, whichever is more; keep the rest under the first kept event's key.
-            let lines: Vec<&[u8]> = chunk.lines().collect();
-            let times: Vec<i64> = lines
-                .iter()
-                .map(|l| {
-                    super::decode::<Evento>(l)
-                        .map(|e| e.data.timestamp_millis())
-                        .unwrap_or(i64::MIN)
-                })
-                .collect();
-            let old = cutoff_ms.map_or(0, |c| times.iter().take_while(|t| **t < c).count());
-            let drop = old.max(excess as usize).min(lines.len());
-            if drop > 0 {
-                let first = (times[drop], chunk.first_seq + drop as u64);
-                let (nk, nv) = Chunk::encode(first, chunk.last_ms, &lines[drop..]);
-                b.remove(k);
-                b.insert(&nk[..], nv);
-                n += drop as u64;
-            }
-            break;
-        }
-        if n == 0 {
-            return Ok((0, false));
-        }
-        self.tree.apply_batch(b)?;
-        self.count = self.count.saturating_sub(n);
-        Ok((n, more))
-    }
 }
 
 #[cfg(test)]
@@ -429,18 +139,10 @@ mod tests {
 
     #[test]
     fn ids_round_trip() {
-        let k = keys::journal(1_700_000_000_000, 7);
+        let k = event_key(1_700_000_000_000, 7);
         assert_eq!(parse_id(&hex(&k)), Some(k));
+        assert_eq!(key_parts(&k), (1_700_000_000_000, 7));
+        assert!(event_key(-5, 1) < event_key(3, 0) && event_key(3, 0) < event_key(3, 1));
         assert_eq!(parse_id("zz"), None);
-    }
-
-    #[test]
-    fn chunks_round_trip() {
-        let lines: [&[u8]; 3] = [br#"{"a":1}"#, b"{}", br#"{"b":"x\ny"}"#];
-        let (k, v) = Chunk::encode((5, 40), 9, &lines);
-        let c = Chunk::read(&k, &v).unwrap();
-        assert_eq!((c.first_ms, c.first_seq, c.last_ms, c.count), (5, 40, 9, 3));
-        assert_eq!(c.last_seq(), 42);
-        assert_eq!(c.lines().collect::<Vec<_>>(), lines);
     }
 }

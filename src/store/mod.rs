@@ -1,36 +1,46 @@
-//! The embedded store: the only module that knows sled.
+//! The store: one interface ([`Store`]) over two engines with the same semantics, the embedded
+//! [`sled`] (the default: nothing to install) and [`postgres`] (several nodes on one database).
+//! Everything above this module talks to [`Store`] and its domain types only.
 //!
-//! Callers see domain types and a handful of operations; the receipt path is one multi-tree
-//! transaction (receipt + position + outbox entry) followed by a group-commit flush, so an
-//! acknowledged receipt survives `kill -9`. sled is pinned (`=0.34.7`) and stays behind this
-//! interface so the engine can be replaced on evidence.
+//! The promises every engine keeps: a receipt, its position's change and its outbox entry are
+//! one transaction, and [`Store::sync`] returns only once it is durable; a receipt id is stored
+//! once and a position is paid once, whoever races; a notice number is handed out once and
+//! never one Varco has seen in a receipt; the outbox is delivered by claims, so two workers
+//! never send the same entry at the same time.
+//!
+//! Rules (what to write given what is stored) are closures run inside the engine's
+//! transaction; an engine may run them again when it retries a transaction, so they are pure.
 
-pub mod commit;
+pub mod copy;
 pub mod index;
 pub mod journal;
-pub mod keys;
-mod migrate;
-pub mod outbox;
+pub mod postgres;
+pub mod settings;
+pub mod sled;
 
-use crate::domain::{
-    Attivazione, OutboxEntry, OutboxState, Owner, Pendenza, ReceiptStatus, Ricevuta,
-};
+use crate::domain::{Attivazione, OutboxEntry, Owner, Pendenza, ReceiptStatus, Ricevuta};
 use chrono::{DateTime, Utc};
-use commit::GroupCommit;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sled::Transactional;
-use sled::transaction::TransactionalTree;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
+use settings::{StoreConfig, StoreEngine};
+use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Store failures.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The engine failed.
     #[error("store engine error: {0}")]
-    Engine(#[from] sled::Error),
+    Engine(String),
+    /// The database did not answer within the request budget, or cannot be reached.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A transaction lost a race with another node's (a unique key taken meanwhile, a
+    /// serialization failure, a deadlock): it is run again, never reported to a caller.
+    #[error("store conflict: {0}")]
+    Conflict(String),
     /// A record could not be encoded or decoded.
     #[error("store record error: {0}")]
     Codec(#[from] serde_json::Error),
@@ -66,7 +76,7 @@ pub struct ReceiptApplied {
 /// The verdict a receipt rule gives: the position's new content (if any) and the receipt's
 /// status. It is a pure function of what is stored, because the transaction may run it again.
 pub type ReceiptRule<'a> =
-    &'a dyn Fn(Option<&Pendenza>, &Ricevuta) -> (Option<Pendenza>, ReceiptStatus);
+    &'a (dyn Fn(Option<&Pendenza>, &Ricevuta) -> (Option<Pendenza>, ReceiptStatus) + Sync);
 
 /// What an upsert rule decides for a position given what is stored.
 #[derive(Debug, Clone)]
@@ -118,389 +128,259 @@ pub struct UpsertItem<'a, E> {
     /// The application's id for the position.
     pub id_pendenza: &'a str,
     /// Decides from the stored position (if any).
-    pub rule: &'a dyn Fn(Option<&Pendenza>) -> std::result::Result<Planned, E>,
+    pub rule: &'a (dyn Fn(Option<&Pendenza>) -> std::result::Result<Planned, E> + Sync),
 }
 
-type TxResult<T> = std::result::Result<T, ConflictableTransactionError<StoreError>>;
-
-/// A finished transaction's result in the store's error type.
-fn finish<T>(outcome: std::result::Result<T, TransactionError<StoreError>>) -> Result<T> {
-    outcome.map_err(|e| match e {
-        TransactionError::Abort(e) => e,
-        TransactionError::Storage(e) => StoreError::Engine(e),
-    })
-}
-
-fn abort(e: impl Into<StoreError>) -> ConflictableTransactionError<StoreError> {
-    ConflictableTransactionError::Abort(e.into())
-}
-
-/// Cheap-to-clone handle to the store: one reference count, however many trees it holds
-/// (a profile under verify load showed cloning and dropping a handle of a dozen `Arc`s at
-/// 3.8 % of the server's CPU, as every request clones the router state).
-#[derive(Debug, Clone)]
-pub struct Store(Arc<StoreInner>);
-
-impl std::ops::Deref for Store {
-    type Target = StoreInner;
-    fn deref(&self) -> &StoreInner {
-        &self.0
-    }
-}
-
-/// The trees and helpers behind a [`Store`] handle.
-#[derive(Debug)]
-pub struct StoreInner {
-    db: sled::Db,
-    by_app: sled::Tree,
-    counters: sled::Tree,
-    positions: sled::Tree,
-    receipts: sled::Tree,
-    attempts: sled::Tree,
-    outbox: sled::Tree,
-    outbox_due: sled::Tree,
-    app_recent: sled::Tree,
-    app_counts: sled::Tree,
-    seen: sled::Tree,
-    journal: sled::Tree,
-    commit: GroupCommit,
-    outbox_signal: Arc<tokio::sync::Notify>,
-    positions_count: Arc<PositionCount>,
-}
-
-/// The number of positions, counted once (on the first [`Store::count_pendenze`]) and then
-/// kept up to date by the writes that create positions, so `GET /metrics` does not scan the
-/// whole tree on every scrape (a full scan took 2.6 s at 1M positions: BENCHMARKS.md).
-/// Positions are never removed. A position created while the first count is scanning may be
-/// counted twice: the figure is a gauge, exact whenever no write races the first count.
-#[derive(Debug, Default)]
-struct PositionCount {
-    known: std::sync::atomic::AtomicBool,
-    count: std::sync::atomic::AtomicU64,
-    init: std::sync::Mutex<()>,
-}
-
-impl PositionCount {
-    fn add(&self, n: u64) {
-        use std::sync::atomic::Ordering::{AcqRel, Acquire};
-        if n > 0 && self.known.load(Acquire) {
-            self.count.fetch_add(n, AcqRel);
-        }
-    }
-}
-
-fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+/// A record as every engine stores it (JSON).
+pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     Ok(serde_json::to_vec(value)?)
 }
 
-fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+/// A stored record back.
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     Ok(serde_json::from_slice(bytes)?)
 }
 
-/// Every value of `tree` under `prefix`, decoded, in key order.
-fn decode_prefix<T: DeserializeOwned>(tree: &sled::Tree, prefix: Vec<u8>) -> Result<Vec<T>> {
-    tree.scan_prefix(prefix)
-        .values()
-        .map(|v| decode(&v?))
-        .collect()
+/// The engine behind a [`Store`].
+#[derive(Debug)]
+enum Engine {
+    Sled(sled::Sled),
+    Postgres(postgres::Pg),
+}
+
+/// Cheap-to-clone handle to the store, whichever the engine (one reference count: every
+/// request clones the router state that holds it).
+#[derive(Debug, Clone)]
+pub struct Store(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    engine: Engine,
+    /// Woken after a receipt (and its outbox entry) is durable, and on a manual retry.
+    outbox_signal: Arc<tokio::sync::Notify>,
+    /// Longest a call to a database engine may take (the Nodo's caller gives up at 7 s).
+    budget: Duration,
+}
+
+/// Runs a blocking engine call: off the async worker when on a multi-threaded runtime (sled's
+/// long scans and batches), inline otherwise.
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
+/// One engine call, each engine its own way: sled inline, PostgreSQL within the budget.
+macro_rules! on_engine {
+    (@budget $self:ident) => { $self.0.budget };
+    (@budget $self:ident, $budget:expr) => { $budget };
+    ($self:ident, $sled:ident => $on_sled:expr, $pg:ident => $on_pg:expr $(, budget = $budget:expr)?) => {
+        match &$self.0.engine {
+            Engine::Sled($sled) => $on_sled,
+            Engine::Postgres($pg) => {
+                within(on_engine!(@budget $self $(, $budget)?), $on_pg).await
+            }
+        }
+    };
+}
+
+/// `work`, or [`StoreError::Unavailable`] once `budget` has passed (a frozen server never
+/// answers, whatever its `statement_timeout`).
+pub(crate) async fn within<T>(
+    budget: Duration,
+    work: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    match tokio::time::timeout(budget, work).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(StoreError::Unavailable(format!(
+            "no answer from the database within {} ms",
+            budget.as_millis()
+        ))),
+    }
 }
 
 impl Store {
-    /// Opens (or creates) the store in `dir`, with a page cache of `cache_mb` MiB.
-    pub fn open(dir: &Path, cache_mb: u64) -> Result<Self> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::Open(format!("{}: {e}", dir.display())))?;
-        let config = sled::Config::new()
-            .path(dir)
-            .cache_capacity(cache_mb.saturating_mul(1024 * 1024))
-            // Durability comes from our explicit flushes; the background flusher only
-            // bounds how much unacknowledged work is pending.
-            .flush_every_ms(Some(500));
-        // sled's background threads release the directory lock shortly after the last handle
-        // is dropped; a reopen within the same process waits for that instead of failing.
-        let mut tries = 0;
-        let db = loop {
-            match config.open() {
-                Err(sled::Error::Io(e))
-                    if e.to_string().contains("could not acquire lock") && tries < 50 =>
-                {
-                    tries += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(40));
-                }
-                other => break other?,
-            }
-        };
-        let meta = db.open_tree(keys::META)?;
-        match meta.get(keys::META_SCHEMA)? {
-            None => {
-                meta.insert(keys::META_SCHEMA, keys::SCHEMA_VERSION)?;
-                db.flush()?;
-            }
-            Some(v) if v.as_ref() == keys::SCHEMA_VERSION => {}
-            Some(v) if v.as_ref() == keys::SCHEMA_VERSION_1 => {
-                migrate::v1_to_v2(&db)?;
-                meta.insert(keys::META_SCHEMA, keys::SCHEMA_VERSION)?;
-                db.flush()?;
-            }
-            Some(v) => return Err(StoreError::Layout(String::from_utf8_lossy(&v).into_owned())),
-        }
-        let commit = GroupCommit::start(db.clone()).map_err(|e| StoreError::Open(e.to_string()))?;
-        Ok(Self(Arc::new(StoreInner {
-            positions: db.open_tree(keys::POSITIONS)?,
-            by_app: db.open_tree(keys::BY_APP)?,
-            counters: db.open_tree(keys::COUNTERS)?,
-            receipts: db.open_tree(keys::RECEIPTS)?,
-            attempts: db.open_tree(keys::ATTEMPTS)?,
-            outbox: db.open_tree(keys::OUTBOX)?,
-            outbox_due: db.open_tree(keys::OUTBOX_DUE)?,
-            app_recent: db.open_tree(keys::APP_RECENT)?,
-            app_counts: db.open_tree(keys::APP_COUNTS)?,
-            seen: db.open_tree(keys::SEEN)?,
-            journal: db.open_tree(keys::JOURNAL)?,
-            db,
-            commit,
+    fn with(engine: Engine, budget: Duration) -> Self {
+        Self(Arc::new(Inner {
+            engine,
             outbox_signal: Arc::new(tokio::sync::Notify::new()),
-            positions_count: Arc::new(PositionCount::default()),
-        })))
+            budget,
+        }))
     }
 
-    /// Waits until every write made so far is on disk (shared flush).
+    /// Opens (or creates) an embedded store in `dir`, with a page cache of `cache_mb` MiB.
+    pub fn open(dir: &Path, cache_mb: u64) -> Result<Self> {
+        Ok(Self::with(
+            Engine::Sled(sled::Sled::open(dir, cache_mb)?),
+            Duration::MAX,
+        ))
+    }
+
+    /// The store `config` names: the embedded one in its directory (opened off the async
+    /// workers: sled reads its log), or a pool on PostgreSQL with the schema migrated.
+    pub async fn connect(config: &StoreConfig) -> Result<Self> {
+        match config.engine {
+            StoreEngine::Sled => {
+                let (dir, cache) = (config.data_dir.clone(), config.cache_mb);
+                tokio::task::spawn_blocking(move || Self::open(&dir, cache))
+                    .await
+                    .map_err(|e| StoreError::Open(e.to_string()))?
+            }
+            StoreEngine::Postgres => Ok(Self::with(
+                Engine::Postgres(postgres::Pg::connect(config).await?),
+                Duration::from_millis(config.request_budget_ms.max(1)),
+            )),
+        }
+    }
+
+    /// The engine's name, as the configuration spells it.
+    pub fn engine_name(&self) -> &'static str {
+        match &self.0.engine {
+            Engine::Sled(_) => "sled",
+            Engine::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Whether the engine answers (a database engine is probed in the background; the embedded
+    /// one always does).
+    pub fn healthy(&self) -> bool {
+        match &self.0.engine {
+            Engine::Sled(_) => true,
+            Engine::Postgres(pg) => pg.healthy(),
+        }
+    }
+
+    /// Waits until every write made so far is durable (sled: the shared flush; PostgreSQL's
+    /// writes are durable when their transaction commits).
     pub async fn sync(&self) -> Result<()> {
-        self.commit.sync().await.map_err(StoreError::Flush)
+        match &self.0.engine {
+            Engine::Sled(s) => s.sync().await,
+            Engine::Postgres(_) => Ok(()),
+        }
     }
 
     /// Flushes now, blocking (startup and shutdown).
     pub fn flush_blocking(&self) -> Result<()> {
-        self.db.flush()?;
-        Ok(())
+        match &self.0.engine {
+            Engine::Sled(s) => s.flush_blocking(),
+            Engine::Postgres(_) => Ok(()),
+        }
     }
 
-    /// (flushes, waiters) served by the group commit so far.
+    /// (flushes, waiters) served by the embedded engine's group commit so far.
     pub fn commit_stats(&self) -> (u64, u64) {
-        use std::sync::atomic::Ordering::Relaxed;
-        (
-            self.commit.stats.flushes.load(Relaxed),
-            self.commit.stats.waiters.load(Relaxed),
-        )
+        match &self.0.engine {
+            Engine::Sled(s) => s.commit_stats(),
+            Engine::Postgres(_) => (0, 0),
+        }
     }
 
     /// Bytes the store occupies on disk.
-    pub fn size_on_disk(&self) -> Result<u64> {
-        Ok(self.db.size_on_disk()?)
+    pub async fn size_on_disk(&self) -> Result<u64> {
+        on_engine!(self, s => s.size_on_disk(), pg => pg.size_on_disk())
     }
 
     /// A position.
-    pub fn pendenza(&self, dominio: &str, iuv: &str) -> Result<Option<Pendenza>> {
-        self.positions
-            .get(keys::position(dominio, iuv))?
-            .map(|v| decode(&v))
-            .transpose()
+    pub async fn pendenza(&self, dominio: &str, iuv: &str) -> Result<Option<Pendenza>> {
+        on_engine!(self, s => s.pendenza(dominio, iuv), pg => pg.pendenza(dominio, iuv))
     }
 
     /// Writes a position over whatever is stored under its key (tools and tests; the request
     /// paths use the conditional writes). Not yet durable: call [`Store::sync`].
-    pub fn put_pendenza(&self, p: &Pendenza) -> Result<()> {
-        let pkey = keys::position(&p.dominio, &p.iuv);
-        let outcome = (&self.positions, &self.app_recent, &self.app_counts).transaction(
-            |(positions, recent, counts)| {
-                let old: Option<Pendenza> = positions
-                    .get(&pkey)?
-                    .map(|v| decode(&v))
-                    .transpose()
-                    .map_err(abort)?;
-                let derived = index::Derived {
-                    recent,
-                    counts: Some(counts),
-                };
-                index::write_position(positions, &derived, old.as_ref(), p)?;
-                Ok(old.is_none())
-            },
-        );
-        let created = finish(outcome)?;
-        self.positions_count.add(u64::from(created));
-        Ok(())
+    pub async fn put_pendenza(&self, p: &Pendenza) -> Result<()> {
+        on_engine!(self, s => s.put_pendenza(p), pg => pg.put_pendenza(p))
     }
 
     /// Writes a position only if none is stored under its key (and, when it names its
     /// application, under that application's id); true when written.
-    pub fn insert_pendenza(&self, p: &Pendenza) -> Result<bool> {
-        let pkey = keys::position(&p.dominio, &p.iuv);
-        let akey = match (&p.id_a2a, &p.id_pendenza) {
-            (Some(a), Some(id)) => Some(keys::app_position(a, id)),
-            _ => None,
-        };
-        let outcome = (
-            &self.positions,
-            &self.by_app,
-            &self.app_recent,
-            &self.app_counts,
-        )
-            .transaction(|(positions, by_app, recent, counts)| {
-                if positions.get(&pkey)?.is_some() {
-                    return Ok(false);
-                }
-                if let Some(akey) = &akey {
-                    if by_app.get(akey)?.is_some() {
-                        return Ok(false);
-                    }
-                    by_app.insert(akey.as_slice(), pkey.as_slice())?;
-                }
-                let derived = index::Derived {
-                    recent,
-                    counts: Some(counts),
-                };
-                index::write_position(positions, &derived, None, p)?;
-                Ok(true)
-            });
-        let written = finish(outcome)?;
-        self.positions_count.add(u64::from(written));
-        Ok(written)
+    pub async fn insert_pendenza(&self, p: &Pendenza) -> Result<bool> {
+        on_engine!(self, s => s.insert_pendenza(p), pg => pg.insert_pendenza(p))
     }
 
     /// A position by its owning application's id.
-    pub fn pendenza_of_app(&self, id_a2a: &str, id_pendenza: &str) -> Result<Option<Pendenza>> {
-        match self.by_app.get(keys::app_position(id_a2a, id_pendenza))? {
-            Some(pkey) => self.positions.get(pkey)?.map(|v| decode(&v)).transpose(),
-            None => Ok(None),
-        }
+    pub async fn pendenza_of_app(
+        &self,
+        id_a2a: &str,
+        id_pendenza: &str,
+    ) -> Result<Option<Pendenza>> {
+        on_engine!(self,
+            s => s.pendenza_of_app(id_a2a, id_pendenza),
+            pg => pg.pendenza_of_app(id_a2a, id_pendenza))
     }
 
     /// Creates or updates positions of applications, atomically for the whole batch. Each
     /// item's rule sees the stored position (or an earlier item's write in the same batch);
     /// refusals are per item and do not abort the batch. Not durable until [`Store::sync`].
-    pub fn upsert_batch<E: Clone>(
+    /// A database engine gets the request budget plus 2 ms per item.
+    pub async fn upsert_batch<E: Clone + Send + Sync>(
         &self,
         items: &[UpsertItem<'_, E>],
     ) -> Result<Vec<std::result::Result<Upserted, Refused<E>>>> {
-        let outcome = (
-            &self.positions,
-            &self.by_app,
-            &self.counters,
-            &self.app_recent,
-            &self.app_counts,
-            &self.seen,
-        )
-            .transaction(|(positions, by_app, counters, recent, counts, seen)| {
-                let t = UpsertTrees {
-                    positions,
-                    by_app,
-                    counters,
-                    derived: index::Derived {
-                        recent,
-                        counts: Some(counts),
-                    },
-                    seen,
-                };
-                items
-                    .iter()
-                    .map(|item| upsert_one(&t, item))
-                    .collect::<TxResult<Vec<_>>>()
-            });
-        let results = finish(outcome)?;
-        self.positions_count.add(
-            results
-                .iter()
-                .filter(|r| matches!(r, Ok(Upserted::Created(_))))
-                .count() as u64,
-        );
-        Ok(results)
+        on_engine!(self,
+            s => blocking(|| s.upsert_batch(items)),
+            pg => pg.upsert_batch(items),
+            budget = self.0.budget.saturating_add(Duration::from_millis(2 * items.len() as u64)))
     }
 
     /// Changes a stored position with `change` (None = leave it), atomically.
-    pub fn update_pendenza<E: Clone>(
+    pub async fn update_pendenza<E: Clone + Send>(
         &self,
         dominio: &str,
         iuv: &str,
-        change: &dyn Fn(&Pendenza) -> std::result::Result<Option<Pendenza>, E>,
+        change: &(dyn Fn(&Pendenza) -> std::result::Result<Option<Pendenza>, E> + Sync),
     ) -> Result<Option<std::result::Result<Pendenza, E>>> {
-        let key = keys::position(dominio, iuv);
-        let outcome = (&self.positions, &self.app_recent).transaction(|(positions, recent)| {
-            let Some(bytes) = positions.get(&key)? else {
-                return Ok(None);
-            };
-            let current: Pendenza = decode(&bytes).map_err(abort)?;
-            match change(&current) {
-                Ok(Some(next)) => {
-                    if (&next.dominio, &next.iuv) != (&current.dominio, &current.iuv) {
-                        return Err(abort(StoreError::Invariant(
-                            "a change may not move a position to another key".into(),
-                        )));
-                    }
-                    let derived = index::Derived {
-                        recent,
-                        counts: None,
-                    };
-                    index::write_position(positions, &derived, Some(&current), &next)?;
-                    Ok(Some(Ok(next)))
-                }
-                Ok(None) => Ok(Some(Ok(current))),
-                Err(e) => Ok(Some(Err(e))),
-            }
-        });
-        finish(outcome)
+        on_engine!(self,
+            s => s.update_pendenza(dominio, iuv, change),
+            pg => pg.update_pendenza(dominio, iuv, change))
     }
 
-    /// Number of stored positions: a full scan the first time, then kept by the writes (see
-    /// [`PositionCount`]).
-    pub fn count_pendenze(&self) -> usize {
-        use std::sync::atomic::Ordering::{AcqRel, Acquire, Release};
-        let c = &self.positions_count;
-        if !c.known.load(Acquire) {
-            let _first = c.init.lock().unwrap_or_else(|e| e.into_inner());
-            if !c.known.load(Acquire) {
-                c.count.store(self.positions.len() as u64, Release);
-                c.known.store(true, Release);
-            }
-        }
-        c.count.fetch_add(0, AcqRel) as usize
+    /// Number of stored positions.
+    pub async fn count_pendenze(&self) -> Result<usize> {
+        on_engine!(self, s => Ok(blocking(|| s.count_pendenze())), pg => pg.count_pendenze())
     }
 
     /// Records an activation attempt (kept for operators; not acknowledged as durable).
-    pub fn record_attempt(&self, dominio: &str, iuv: &str, a: &Attivazione) -> Result<()> {
-        let id = self.db.generate_id()?;
-        self.attempts
-            .insert(keys::attempt(dominio, iuv, id), encode(a)?)?;
-        Ok(())
+    pub async fn record_attempt(&self, dominio: &str, iuv: &str, a: &Attivazione) -> Result<()> {
+        on_engine!(self, s => s.record_attempt(dominio, iuv, a), pg => pg.record_attempt(dominio, iuv, a))
     }
 
     /// A position's activation attempts, oldest first (a full read: tools and tests).
-    pub fn attempts(&self, dominio: &str, iuv: &str) -> Result<Vec<Attivazione>> {
-        decode_prefix(&self.attempts, keys::position_children(dominio, iuv))
+    pub async fn attempts(&self, dominio: &str, iuv: &str) -> Result<Vec<Attivazione>> {
+        on_engine!(self, s => s.attempts(dominio, iuv), pg => pg.attempts(dominio, iuv))
     }
 
     /// A page of a position's activation attempts, newest first: `skip` passed over, at most
     /// `take` returned, and whether more follow.
-    pub fn attempts_page(
+    pub async fn attempts_page(
         &self,
         dominio: &str,
         iuv: &str,
         skip: usize,
         take: usize,
     ) -> Result<(Vec<Attivazione>, bool)> {
-        let mut newest_first = self
-            .attempts
-            .scan_prefix(keys::position_children(dominio, iuv))
-            .values()
-            .rev()
-            .skip(skip);
-        let mut page = Vec::with_capacity(take.min(64));
-        for v in newest_first.by_ref().take(take) {
-            page.push(decode(&v?)?);
-        }
-        Ok((page, newest_first.next().is_some()))
+        on_engine!(self,
+            s => s.attempts_page(dominio, iuv, skip, take),
+            pg => pg.attempts_page(dominio, iuv, skip, take))
     }
 
     /// One receipt.
-    pub fn ricevuta(&self, dominio: &str, iuv: &str, receipt_id: &str) -> Result<Option<Ricevuta>> {
-        self.receipts
-            .get(keys::receipt(dominio, iuv, receipt_id))?
-            .map(|v| decode(&v))
-            .transpose()
+    pub async fn ricevuta(
+        &self,
+        dominio: &str,
+        iuv: &str,
+        receipt_id: &str,
+    ) -> Result<Option<Ricevuta>> {
+        on_engine!(self,
+            s => s.ricevuta(dominio, iuv, receipt_id),
+            pg => pg.ricevuta(dominio, iuv, receipt_id))
     }
 
     /// A position's receipts (including ones stored without a position).
-    pub fn ricevute(&self, dominio: &str, iuv: &str) -> Result<Vec<Ricevuta>> {
-        decode_prefix(&self.receipts, keys::position_children(dominio, iuv))
+    pub async fn ricevute(&self, dominio: &str, iuv: &str) -> Result<Vec<Ricevuta>> {
+        on_engine!(self, s => s.ricevute(dominio, iuv), pg => pg.ricevute(dominio, iuv))
     }
 
     /// Stores a receipt, updates its position and queues it for the gestionale, atomically.
@@ -511,723 +391,232 @@ impl Store {
     /// receiptId is already stored changes nothing. `undeliverable` says why the owning
     /// application (if any) cannot receive it: such an entry is written already parked (dead,
     /// with the reason) instead of queued. A receipt for a notice Varco holds no position of is
-    /// remembered in `seen`, so no counter hands that number out later. The write is not
-    /// durable until [`Store::sync`] returns.
-    pub fn apply_receipt(
+    /// remembered, so no counter hands that number out later. The write is durable once
+    /// [`Store::sync`] returns.
+    pub async fn apply_receipt(
         &self,
         ricevuta: Ricevuta,
         rule: ReceiptRule<'_>,
-        undeliverable: &dyn Fn(Option<&str>) -> Option<String>,
+        undeliverable: &(dyn Fn(Option<&str>) -> Option<String> + Sync),
         now: DateTime<Utc>,
     ) -> Result<ReceiptApplied> {
-        let rkey = keys::receipt(&ricevuta.dominio, &ricevuta.iuv, &ricevuta.receipt_id);
-        let pkey = keys::position(&ricevuta.dominio, &ricevuta.iuv);
-        let outcome = (
-            &self.receipts,
-            &self.positions,
-            &self.outbox,
-            &self.outbox_due,
-            &self.app_recent,
-            &self.seen,
-        )
-            .transaction(|(receipts, positions, outbox, outbox_due, recent, seen)| {
-                let stored: Option<Pendenza> = positions
-                    .get(&pkey)?
-                    .map(|v| decode(&v))
-                    .transpose()
-                    .map_err(abort)?;
-                let pendenza = stored
-                    .as_ref()
-                    .filter(|p| p.numero_avviso == ricevuta.numero_avviso);
-                let owner = pendenza.map(Pendenza::owner);
-                if let Some(existing) = receipts.get(&rkey)? {
-                    let existing: Ricevuta = decode(&existing).map_err(abort)?;
-                    return Ok(ReceiptApplied {
-                        status: existing.stato,
-                        repeated: true,
-                        owner,
-                    });
-                }
-                let (updated, status) = rule(pendenza, &ricevuta);
-                let mut receipt = ricevuta.clone();
-                receipt.stato = status.clone();
-                receipts.insert(rkey.as_slice(), encode(&receipt).map_err(abort)?)?;
-                match (&updated, pendenza) {
-                    (Some(next), Some(old)) => {
-                        let derived = index::Derived {
-                            recent,
-                            counts: None,
-                        };
-                        index::write_position(positions, &derived, Some(old), next)?;
-                    }
-                    (Some(_), None) => {
-                        return Err(abort(StoreError::Invariant(
-                            "a receipt rule may only change the position of its own notice".into(),
-                        )));
-                    }
-                    (None, _) => {}
-                }
-                if stored.is_none() {
-                    seen.insert(pkey.as_slice(), &[])?;
-                }
-                if !matches!(status, ReceiptStatus::Rifiutata { .. }) {
-                    let id = outbox.generate_id()?;
-                    let id_a2a = pendenza.and_then(|p| p.id_a2a.clone());
-                    let parked = undeliverable(id_a2a.as_deref()).or_else(|| {
-                        id_a2a
-                            .is_none()
-                            .then(|| "the receipt belongs to no application".to_owned())
-                    });
-                    let entry = OutboxEntry {
-                        id,
-                        dominio: receipt.dominio.clone(),
-                        iuv: receipt.iuv.clone(),
-                        receipt_id: receipt.receipt_id.clone(),
-                        id_a2a,
-                        stato: if parked.is_some() {
-                            OutboxState::Dead
-                        } else {
-                            OutboxState::Pending
-                        },
-                        tentativi: 0,
-                        created_at: now,
-                        next_attempt_at: now,
-                        last_error: parked,
-                        requeued_at: None,
-                    };
-                    outbox::write_entry(outbox, outbox_due, None, Some(&entry))?;
-                }
-                Ok(ReceiptApplied {
-                    status,
-                    repeated: false,
-                    owner,
-                })
-            });
-        finish(outcome)
-    }
-}
-
-#[cfg(test)]
-impl Store {
-    /// Sets the last reference a domain's counter handed out (tests: an exhausted counter).
-    pub(crate) fn set_counter(&self, dominio: &str, segregation: &str, last: u64) -> Result<()> {
-        self.counters
-            .insert(keys::counter(dominio, segregation), &last.to_be_bytes())?;
-        Ok(())
-    }
-}
-
-/// The trees an upsert writes, inside one transaction.
-struct UpsertTrees<'a> {
-    positions: &'a TransactionalTree,
-    by_app: &'a TransactionalTree,
-    counters: &'a TransactionalTree,
-    derived: index::Derived<'a>,
-    seen: &'a TransactionalTree,
-}
-
-/// One upsert inside a batch transaction.
-fn upsert_one<E: Clone>(
-    t: &UpsertTrees<'_>,
-    item: &UpsertItem<'_, E>,
-) -> TxResult<std::result::Result<Upserted, Refused<E>>> {
-    let UpsertTrees {
-        positions,
-        by_app,
-        counters,
-        derived,
-        seen,
-    } = t;
-    let app_key = keys::app_position(item.id_a2a, item.id_pendenza);
-    let existing: Option<Pendenza> = match by_app.get(&app_key)? {
-        Some(pkey) => positions
-            .get(pkey)?
-            .map(|v| decode(&v))
-            .transpose()
-            .map_err(abort)?,
-        None => None,
-    };
-    let planned = match (item.rule)(existing.as_ref()) {
-        Ok(p) => p,
-        Err(e) => return Ok(Err(Refused::Rule(e))),
-    };
-    match (planned, existing) {
-        (Planned::Unchanged, Some(p)) => Ok(Ok(Upserted::Unchanged(p))),
-        (Planned::Write(p), Some(old)) => {
-            // An update never moves a position: its key stays.
-            if (&p.dominio, &p.iuv) != (&old.dominio, &old.iuv) {
-                return Err(abort(StoreError::Invariant(
-                    "an update may not move a position to another key".into(),
-                )));
-            }
-            index::write_position(positions, derived, Some(&old), &p)?;
-            Ok(Ok(Upserted::Updated(p)))
-        }
-        (
-            Planned::Create {
-                mut pendenza,
-                generate,
-            },
-            None,
-        ) => {
-            if let Some(seg) = generate {
-                let ckey = keys::counter(&pendenza.dominio, &seg);
-                let mut next = match counters.get(&ckey)? {
-                    Some(v) => u64::from_be_bytes(v.as_ref().try_into().map_err(|_| {
-                        abort(StoreError::Invariant("a counter is not 8 bytes".into()))
-                    })?),
-                    None => 0,
-                };
-                // Skip every number Varco has seen: references a gestionale already used with
-                // its own numbers, and notices known only from a receipt (stand-in, broadcast).
-                let nav = loop {
-                    next += 1;
-                    if next >= 10u64.pow(13) {
-                        return Err(abort(StoreError::Invariant(format!(
-                            "IUV references exhausted for {}/{seg}",
-                            pendenza.dominio
-                        ))));
-                    }
-                    let nav = crate::domain::NoticeNumber::aux3(&seg, next);
-                    let key = keys::position(&pendenza.dominio, nav.iuv());
-                    if positions.get(&key)?.is_none() && seen.get(&key)?.is_none() {
-                        break nav;
-                    }
-                };
-                counters.insert(ckey, &next.to_be_bytes())?;
-                pendenza.iuv = nav.iuv().to_owned();
-                pendenza.numero_avviso = nav.as_str().to_owned();
-            } else if let Some(held) =
-                positions.get(keys::position(&pendenza.dominio, &pendenza.iuv))?
-            {
-                let holder: Pendenza = decode(&held).map_err(abort)?;
-                return Ok(Err(Refused::NoticeTaken {
-                    numero_avviso: pendenza.numero_avviso,
-                    holder: holder.owner(),
-                }));
-            }
-            let pkey = keys::position(&pendenza.dominio, &pendenza.iuv);
-            index::write_position(positions, derived, None, &pendenza)?;
-            by_app.insert(app_key, pkey)?;
-            Ok(Ok(Upserted::Created(pendenza)))
-        }
-        // A rule that planned against a different state than the one it was shown.
-        (planned, existing) => Err(abort(StoreError::Invariant(format!(
-            "upsert rule returned {} for a position that {}",
-            match planned {
-                Planned::Unchanged => "Unchanged",
-                Planned::Write(_) => "Write",
-                Planned::Create { .. } => "Create",
-            },
-            if existing.is_some() {
-                "exists"
-            } else {
-                "does not exist"
-            }
-        )))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::{ReceiptVersion, Stato};
-
-    pub(crate) fn sample_pendenza() -> Pendenza {
-        let config = crate::config::Config::demo();
-        let nav = crate::domain::NoticeNumber::aux3("01", 1);
-        let mut p = crate::demo::sample(&config, &nav, Utc::now());
-        p.id_a2a = Some("demo".into());
-        p.id_pendenza = Some("p1".into());
-        p
+        on_engine!(self,
+            s => blocking(|| s.apply_receipt(ricevuta, rule, undeliverable, now)),
+            pg => pg.apply_receipt(&ricevuta, rule, undeliverable, now))
     }
 
-    fn sample_ricevuta(id: &str) -> Ricevuta {
-        Ricevuta {
-            dominio: "77777777777".into(),
-            iuv: "01000000000000144".into(),
-            receipt_id: id.into(),
-            numero_avviso: "301000000000000144".into(),
-            creditor_reference_id: "01000000000000144".into(),
-            versione: ReceiptVersion::V2,
-            esito_pagamento: crate::domain::EsitoPagamento::Ok,
-            importo: 100,
-            id_psp: "PSP".into(),
-            psp_denominazione: "PSP".into(),
-            id_canale: "C".into(),
-            descrizione_canale: "C".into(),
-            metodo_pagamento: None,
-            data_pagamento: None,
-            commissioni: None,
-            stand_in: false,
-            transfers: vec![],
-            id_stazione: "77777777777_01".into(),
-            versante: None,
-            received_at: Utc::now(),
-            stato: ReceiptStatus::Accettata,
-            xml: "<x/>".into(),
-        }
+    /// The positions of `id_a2a` that match `filter`, newest first: `skip` of them passed over,
+    /// at most `take` returned; with `count`, how many match in all (see [`index::Page`]).
+    pub async fn list_pendenze(
+        &self,
+        id_a2a: &str,
+        filter: &index::Filter,
+        now: DateTime<Utc>,
+        skip: usize,
+        take: usize,
+        count: bool,
+    ) -> Result<index::Page> {
+        on_engine!(self,
+            s => blocking(|| s.list_pendenze(id_a2a, filter, now, skip, take, count)),
+            pg => pg.list_pendenze(id_a2a, filter, now, (skip, take), count))
     }
 
-    fn close(p: Option<&Pendenza>, _r: &Ricevuta) -> (Option<Pendenza>, ReceiptStatus) {
-        let mut p = p.cloned();
-        if let Some(p) = &mut p {
-            p.stato = Stato::Eseguita;
-        }
-        (p, ReceiptStatus::Accettata)
+    /// Every outbox entry, oldest first (a full read: tools and tests; the API pages).
+    pub async fn outbox(&self) -> Result<Vec<OutboxEntry>> {
+        on_engine!(self, s => s.outbox(), pg => pg.outbox())
     }
 
-    #[tokio::test]
-    async fn a_receipt_is_stored_once_with_its_outbox_entry() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), 16).unwrap();
-        store.put_pendenza(&sample_pendenza()).unwrap();
-        let now = Utc::now();
-        let first = store
-            .apply_receipt(sample_ricevuta("r1"), &close, &|_| None, now)
-            .unwrap();
-        let owner = Some(sample_pendenza().owner());
-        assert_eq!(
-            first,
-            ReceiptApplied {
-                status: ReceiptStatus::Accettata,
-                repeated: false,
-                owner: owner.clone()
-            }
-        );
-        let again = store
-            .apply_receipt(sample_ricevuta("r1"), &close, &|_| None, now)
-            .unwrap();
-        assert_eq!(
-            again,
-            ReceiptApplied {
-                status: ReceiptStatus::Accettata,
-                repeated: true,
-                owner
-            }
-        );
-        store.sync().await.unwrap();
-        assert_eq!(store.outbox().unwrap().len(), 1);
-        assert_eq!(store.outbox().unwrap()[0].id_a2a.as_deref(), Some("demo"));
-        let p = store
-            .pendenza("77777777777", "01000000000000144")
-            .unwrap()
-            .unwrap();
-        assert_eq!(p.stato, Stato::Eseguita);
-        assert_eq!(
-            store
-                .ricevute("77777777777", "01000000000000144")
-                .unwrap()
-                .len(),
-            1
-        );
-        let (flushes, waiters) = store.commit_stats();
-        assert!(flushes >= 1 && waiters >= 1);
+    /// Entries matching `keep`, oldest first: `skip` of them passed over, at most `take`
+    /// returned, and whether more follow.
+    pub async fn outbox_page(
+        &self,
+        keep: &(dyn Fn(&OutboxEntry) -> bool + Sync),
+        skip: usize,
+        take: usize,
+    ) -> Result<(Vec<OutboxEntry>, bool)> {
+        on_engine!(self,
+            s => blocking(|| s.outbox_page(keep, skip, take)),
+            pg => pg.outbox_page(keep, skip, take))
     }
 
-    #[test]
-    fn upserts_generate_unique_notice_numbers_and_refuse_taken_ones() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), 16).unwrap();
-        let create = |_: Option<&Pendenza>| -> std::result::Result<Planned, String> {
-            Ok(Planned::Create {
-                pendenza: sample_pendenza(),
-                generate: Some("01".into()),
-            })
-        };
-        // Reference 1 is taken by a position with a supplied number.
-        store.put_pendenza(&sample_pendenza()).unwrap();
-        let items = [
-            UpsertItem {
-                id_a2a: "demo",
-                id_pendenza: "a",
-                rule: &create,
-            },
-            UpsertItem {
-                id_a2a: "demo",
-                id_pendenza: "b",
-                rule: &create,
-            },
-        ];
-        let out = store.upsert_batch(&items).unwrap();
-        let navs: Vec<String> = out
+    /// One outbox entry.
+    pub async fn outbox_entry(&self, id: u64) -> Result<Option<OutboxEntry>> {
+        on_engine!(self, s => s.outbox_entry(id), pg => pg.outbox_entry(id))
+    }
+
+    /// Changes an entry with `change` (None: leave it), atomically; returns the entry as stored
+    /// afterwards (None when there is no such entry). A change releases any claim on it.
+    pub async fn update_outbox(
+        &self,
+        id: u64,
+        change: &(dyn Fn(&OutboxEntry) -> Option<OutboxEntry> + Sync),
+    ) -> Result<Option<OutboxEntry>> {
+        on_engine!(self, s => s.update_outbox(id, change), pg => pg.update_outbox(id, change))
+    }
+
+    /// Claims a pending entry for one delivery attempt of `lease`: the entry when this worker
+    /// may send it now, None when it is gone, not pending, or claimed by another worker whose
+    /// lease has not run out. [`Store::finish_delivery`] releases the claim.
+    pub async fn claim_outbox(&self, id: u64, lease: Duration) -> Result<Option<OutboxEntry>> {
+        on_engine!(self, s => s.claim_outbox(id), pg => pg.claim_outbox(id, lease))
+    }
+
+    /// Records the end of a delivery attempt that started from `started`: `None` when it was
+    /// delivered (the entry goes), else the entry to store (retry later, or parked). A failed
+    /// attempt is written only if the entry is still as the attempt found it: an operator's
+    /// re-send in the meantime wins. True when something was written.
+    pub async fn finish_delivery(
+        &self,
+        started: &OutboxEntry,
+        next: Option<&OutboxEntry>,
+    ) -> Result<bool> {
+        on_engine!(self,
+            s => s.finish_delivery(started, next),
+            pg => pg.finish_delivery(started, next))
+    }
+
+    /// Pending, unclaimed entries of `id_a2a`'s queue due at or before `until`, earliest
+    /// first, at most `limit`.
+    pub async fn outbox_due(
+        &self,
+        id_a2a: &str,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Due>> {
+        on_engine!(self,
+            s => s.outbox_due(id_a2a, until, limit),
+            pg => pg.outbox_due(id_a2a, until, limit))
+    }
+
+    /// Each application that has pending entries, with its earliest due time (Unix ms).
+    pub async fn outbox_queues(&self) -> Result<Vec<(String, i64)>> {
+        on_engine!(self, s => s.outbox_queues(), pg => pg.outbox_queues())
+    }
+
+    /// When the earliest pending entry of any queue is due.
+    pub async fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>> {
+        Ok(self
+            .outbox_queues()
+            .await?
             .into_iter()
-            .map(|r| match r.unwrap() {
-                Upserted::Created(p) => p.numero_avviso,
-                other => panic!("{other:?}"),
-            })
-            .collect();
-        assert_eq!(navs, ["301000000000000245", "301000000000000346"]);
-        let supplied = |_: Option<&Pendenza>| -> std::result::Result<Planned, String> {
-            Ok(Planned::Create {
-                pendenza: sample_pendenza(),
-                generate: None,
-            })
-        };
-        let out = store
-            .upsert_batch(&[UpsertItem {
-                id_a2a: "demo",
-                id_pendenza: "c",
-                rule: &supplied,
-            }])
-            .unwrap();
-        assert_eq!(
-            out[0],
-            Err(Refused::NoticeTaken {
-                numero_avviso: "301000000000000144".into(),
-                holder: sample_pendenza().owner(),
-            })
-        );
-        assert_eq!(
-            store
-                .pendenza_of_app("demo", "b")
-                .unwrap()
-                .unwrap()
-                .numero_avviso,
-            "301000000000000346"
-        );
-        let listed = |app: &str| {
-            store
-                .list_pendenze(app, &index::Filter::default(), Utc::now(), 0, 10, true)
-                .unwrap()
-        };
-        // The two created, and the one written with put_pendenza.
-        assert_eq!(listed("demo").total, Some(3));
-        assert_eq!(listed("dem").total, Some(0));
+            .map(|(_, ms)| ms)
+            .min()
+            .and_then(DateTime::from_timestamp_millis))
     }
 
-    #[test]
-    fn the_position_count_follows_the_writes() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), 16).unwrap();
-        store.put_pendenza(&sample_pendenza()).unwrap();
-        assert_eq!(store.count_pendenze(), 1);
-        // The same key again is an update.
-        store.put_pendenza(&sample_pendenza()).unwrap();
-        assert!(!store.insert_pendenza(&sample_pendenza()).unwrap());
-        assert_eq!(store.count_pendenze(), 1);
-        let create = |_: Option<&Pendenza>| -> std::result::Result<Planned, String> {
-            Ok(Planned::Create {
-                pendenza: sample_pendenza(),
-                generate: Some("01".into()),
-            })
-        };
-        let items = [
-            UpsertItem {
-                id_a2a: "demo",
-                id_pendenza: "a",
-                rule: &create,
-            },
-            UpsertItem {
-                id_a2a: "demo",
-                id_pendenza: "b",
-                rule: &create,
-            },
-        ];
-        store.upsert_batch(&items).unwrap();
-        // A rule planning a creation for a stored id aborts the whole batch: nothing counted.
-        store.upsert_batch(&items[..1]).unwrap_err();
-        let clone = store.clone();
-        assert_eq!(clone.count_pendenze(), 3);
-        assert_eq!(store.count_pendenze(), store.positions.len());
+    /// Number of outbox entries (pending and dead).
+    pub async fn outbox_len(&self) -> Result<usize> {
+        on_engine!(self, s => Ok(blocking(|| s.outbox_len())), pg => pg.outbox_len())
     }
 
-    #[tokio::test]
-    async fn data_survives_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let store = Store::open(dir.path(), 16).unwrap();
-            store.put_pendenza(&sample_pendenza()).unwrap();
-            store.sync().await.unwrap();
+    /// The signal [`Store::wake_outbox`] fires.
+    pub fn outbox_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.0.outbox_signal.clone()
+    }
+
+    /// How often outbox workers look at their queues without being woken: on a shared
+    /// database other nodes queue entries too (None: every change wakes them).
+    pub fn outbox_poll(&self) -> Option<Duration> {
+        match &self.0.engine {
+            Engine::Sled(_) => None,
+            Engine::Postgres(_) => Some(Duration::from_secs(1)),
         }
-        let store = Store::open(dir.path(), 16).unwrap();
-        assert!(
-            store
-                .pendenza("77777777777", "01000000000000144")
-                .unwrap()
-                .is_some()
-        );
-        assert!(!store.insert_pendenza(&sample_pendenza()).unwrap());
     }
 
-    fn created(id: &str, reference: u64, at: DateTime<Utc>) -> Pendenza {
-        let mut p = sample_pendenza();
-        let nav = crate::domain::NoticeNumber::aux3("01", reference);
-        p.iuv = nav.iuv().to_owned();
-        p.numero_avviso = nav.as_str().to_owned();
-        p.id_pendenza = Some(id.into());
-        p.created_at = at;
-        p
+    /// Wakes every connector's worker (each rescans its own queue).
+    pub fn wake_outbox(&self) {
+        self.0.outbox_signal.notify_waiters();
     }
 
-    #[test]
-    fn listings_walk_the_index_newest_first_and_follow_every_write() {
-        use chrono::TimeZone;
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), 16).unwrap();
-        let day = |d: u32| Utc.with_ymd_and_hms(2026, 5, d, 10, 0, 0).unwrap();
-        for d in 1..=9u32 {
-            let mut p = created(&format!("p{d}"), u64::from(d), day(d));
-            if d % 3 == 0 {
-                p.soggetto.identificativo = "VRDGPP70B02F205X".into();
-            }
-            assert!(store.insert_pendenza(&p).unwrap());
+    /// Events matching `filter`, newest first: page `pagina` (from 1) of `per_pagina`, or,
+    /// with a cursor, the `per_pagina` after it (see [`journal::Pagina`]).
+    pub async fn eventi(
+        &self,
+        filter: &journal::Filtro,
+        pagina: usize,
+        per_pagina: usize,
+    ) -> Result<journal::Pagina> {
+        on_engine!(self,
+            s => blocking(|| s.eventi(filter, pagina, per_pagina)),
+            pg => pg.eventi(filter, pagina, per_pagina))
+    }
+
+    /// One event by its id.
+    pub async fn evento(&self, id: &str) -> Result<Option<crate::domain::evento::Evento>> {
+        on_engine!(self, s => s.evento(id), pg => pg.evento(id))
+    }
+
+    /// The journal as an append-only log, for the recorder's thread.
+    pub fn journal_log(&self) -> JournalLog {
+        match &self.0.engine {
+            Engine::Sled(s) => JournalLog::Sled(sled::journal::SledJournal::open(s)),
+            Engine::Postgres(pg) => JournalLog::Postgres(Box::new(pg.journal())),
         }
-        let now = day(20);
-        let ids = |page: &index::Page| -> Vec<String> {
-            page.pendenze
-                .iter()
-                .map(|p| p.id_pendenza.clone().unwrap())
-                .collect()
-        };
-        let all = index::Filter::default();
-        let first = store.list_pendenze("demo", &all, now, 0, 4, true).unwrap();
-        assert_eq!(ids(&first), ["p9", "p8", "p7", "p6"]);
-        assert_eq!((first.total, first.more), (Some(9), true));
-        let last = store.list_pendenze("demo", &all, now, 8, 4, false).unwrap();
-        assert_eq!(
-            (ids(&last), last.total, last.more),
-            (vec!["p1".to_string()], None, false)
-        );
-        // Days bound the walk; the debtor is matched in any case.
-        let window = index::Filter {
-            da: Some(day(3)),
-            a: Some(day(6)),
-            debitore: Some("vrdgpp70b02f205x".into()),
-            ..Default::default()
-        };
-        let found = store
-            .list_pendenze("demo", &window, now, 0, 10, true)
-            .unwrap();
-        assert_eq!(
-            (ids(&found), found.total),
-            (vec!["p6".to_string(), "p3".to_string()], Some(2))
-        );
-        // A receipt and a state change are seen by the next listing.
-        store
-            .apply_receipt(
-                {
-                    let mut r = sample_ricevuta("r-p2");
-                    let p2 = store.pendenza_of_app("demo", "p2").unwrap().unwrap();
-                    r.iuv = p2.iuv.clone();
-                    r.numero_avviso = p2.numero_avviso.clone();
-                    r
-                },
-                &close,
-                &|_| None,
-                now,
-            )
-            .unwrap();
-        let p5 = store.pendenza_of_app("demo", "p5").unwrap().unwrap();
-        store
-            .update_pendenza(&p5.dominio, &p5.iuv, &|p| -> std::result::Result<_, ()> {
-                let mut next = p.clone();
-                next.stato = Stato::Annullata;
-                Ok(Some(next))
-            })
-            .unwrap();
-        let state = |s| index::Filter {
-            stato: Some(index::StatoFiltro::Stato(s)),
-            ..Default::default()
-        };
-        use crate::domain::StatoEffettivo as S;
-        let paid = store
-            .list_pendenze("demo", &state(S::Eseguita), now, 0, 10, true)
-            .unwrap();
-        assert_eq!(ids(&paid), ["p2"]);
-        let cancelled = store
-            .list_pendenze("demo", &state(S::Annullata), now, 0, 10, true)
-            .unwrap();
-        assert_eq!(ids(&cancelled), ["p5"]);
-        let open = store
-            .list_pendenze("demo", &state(S::NonEseguita), now, 0, 10, true)
-            .unwrap();
-        assert_eq!(open.total, Some(7));
-        assert_eq!(store.app_recent.len(), 9);
     }
 
-    #[test]
-    fn generated_numbers_skip_notices_known_only_from_a_receipt() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), 16).unwrap();
-        // A stand-in receipt for reference 1 of segregation code 01, a notice Varco never held.
-        let mut r = sample_ricevuta("stand-in");
-        let nav = crate::domain::NoticeNumber::aux3("01", 1);
-        r.iuv = nav.iuv().to_owned();
-        r.numero_avviso = nav.as_str().to_owned();
-        let applied = store
-            .apply_receipt(r, &close, &|_| None, Utc::now())
-            .unwrap();
-        assert!(!applied.repeated);
-        let create = |_: Option<&Pendenza>| -> std::result::Result<Planned, String> {
-            Ok(Planned::Create {
-                pendenza: sample_pendenza(),
-                generate: Some("01".into()),
-            })
-        };
-        let out = store
-            .upsert_batch(&[UpsertItem {
-                id_a2a: "demo",
-                id_pendenza: "nuova",
-                rule: &create,
-            }])
-            .unwrap();
-        let Ok(Upserted::Created(p)) = &out[0] else {
-            panic!("{out:?}")
-        };
-        assert_ne!(p.numero_avviso, nav.as_str());
-        assert_eq!(
-            p.numero_avviso,
-            crate::domain::NoticeNumber::aux3("01", 2).as_str()
-        );
+    /// Sets the last reference a domain's counter handed out (tests: an exhausted counter).
+    #[cfg(test)]
+    pub(crate) fn set_counter(&self, dominio: &str, segregation: &str, last: u64) -> Result<()> {
+        self.as_sled()
+            .ok_or_else(|| StoreError::Invariant("set_counter: sled only".into()))?
+            .set_counter(dominio, segregation, last)
     }
 
-    #[test]
-    fn a_receipt_goes_to_the_owner_of_its_own_notice_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), 16).unwrap();
-        let p = sample_pendenza();
-        store.put_pendenza(&p).unwrap();
-        // Same IUV, other aux digit: another notice.
-        let mut r = sample_ricevuta("other-aux");
-        r.numero_avviso = format!("1{}", &p.numero_avviso[1..]);
-        let owner_seen = std::cell::Cell::new(Some("unset".to_string()));
-        let rule = |stored: Option<&Pendenza>, _: &Ricevuta| {
-            assert!(
-                stored.is_none(),
-                "the rule must not be shown another notice's position"
-            );
-            (None, ReceiptStatus::Anomala { motivo: "x".into() })
-        };
-        store
-            .apply_receipt(
-                r,
-                &rule,
-                &|app| {
-                    owner_seen.set(app.map(str::to_owned));
-                    None
-                },
-                Utc::now(),
-            )
-            .unwrap();
-        assert_eq!(owner_seen.take(), None);
-        let entry = &store.outbox().unwrap()[0];
-        assert_eq!(entry.id_a2a, None);
-        assert_eq!(entry.stato, OutboxState::Dead);
-        // The position of the other notice is untouched.
-        assert_eq!(store.pendenza(&p.dominio, &p.iuv).unwrap().unwrap(), p);
-    }
-
-    #[test]
-    fn a_failed_attempt_does_not_undo_a_resend_made_meanwhile() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), 16).unwrap();
-        store.put_pendenza(&sample_pendenza()).unwrap();
-        let now = Utc::now();
-        store
-            .apply_receipt(sample_ricevuta("r1"), &close, &|_| None, now)
-            .unwrap();
-        let started = store.outbox().unwrap().remove(0);
-        assert_eq!(started.stato, OutboxState::Pending);
-        // An operator re-sends it while the attempt is in flight.
-        let later = now + chrono::Duration::seconds(5);
-        store
-            .update_outbox(started.id, &|e| {
-                let mut e = e.clone();
-                e.requeued_at = Some(later);
-                e.next_attempt_at = later;
-                Some(e)
-            })
-            .unwrap();
-        let mut failed = started.clone();
-        failed.tentativi += 1;
-        failed.next_attempt_at = now + chrono::Duration::hours(1);
-        assert!(!store.finish_delivery(&started, Some(&failed)).unwrap());
-        let current = store.outbox_entry(started.id).unwrap().unwrap();
-        assert_eq!((current.requeued_at, current.tentativi), (Some(later), 0));
-        let due = store.outbox_due("demo", later, 10).unwrap();
-        assert_eq!(due.iter().map(|d| d.id).collect::<Vec<_>>(), [started.id]);
-        // A delivery removes it even so.
-        assert!(store.finish_delivery(&started, None).unwrap());
-        assert!(store.outbox().unwrap().is_empty());
-        assert!(store.outbox_due("demo", later, 10).unwrap().is_empty());
-    }
-
-    #[test]
-    fn each_application_has_its_own_due_queue() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), 16).unwrap();
-        let now = Utc::now();
-        for (i, app) in ["lento", "lento", "lento", "svelto"].iter().enumerate() {
-            let mut p = created(&format!("q{i}"), i as u64 + 1, now);
-            p.id_a2a = Some(app.to_string());
-            store.put_pendenza(&p).unwrap();
-            let mut r = sample_ricevuta(&format!("r{i}"));
-            r.iuv = p.iuv.clone();
-            r.numero_avviso = p.numero_avviso.clone();
-            store.apply_receipt(r, &close, &|_| None, now).unwrap();
+    /// The embedded engine, when it is the one (tools that read its files).
+    pub fn as_sled(&self) -> Option<&sled::Sled> {
+        match &self.0.engine {
+            Engine::Sled(s) => Some(s),
+            Engine::Postgres(_) => None,
         }
-        assert_eq!(store.outbox_due("lento", now, 10).unwrap().len(), 3);
-        assert_eq!(store.outbox_due("svelto", now, 10).unwrap().len(), 1);
-        let queues = store.outbox_queues().unwrap();
-        let names: Vec<&str> = queues.iter().map(|(a, _)| a.as_str()).collect();
-        assert_eq!(names, ["lento", "svelto"]);
-        assert_eq!(
-            store
-                .outbox_next_due()
-                .unwrap()
-                .map(|t| t.timestamp_millis()),
-            Some(now.timestamp_millis())
-        );
+    }
+}
+
+/// A pending entry's place in its application's queue: when it is due, and its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Due {
+    /// Next attempt (Unix ms).
+    pub at_millis: i64,
+    /// The entry.
+    pub id: u64,
+}
+
+/// The journal as an append-only log (blocking calls, for the recorder's own thread): where
+/// the next event goes, how many events it holds, appending, purging.
+#[derive(Debug)]
+pub enum JournalLog {
+    /// In the embedded store.
+    Sled(sled::journal::SledJournal),
+    /// In PostgreSQL.
+    Postgres(Box<postgres::PgJournal>),
+}
+
+impl JournalLog {
+    /// Events held.
+    pub fn count(&self) -> u64 {
+        match self {
+            JournalLog::Sled(j) => j.count(),
+            JournalLog::Postgres(j) => j.count(),
+        }
     }
 
-    #[tokio::test]
-    async fn a_layout_1_store_is_migrated_when_opened() {
-        let dir = tempfile::tempdir().unwrap();
-        let now = Utc::now();
-        {
-            let store = Store::open(dir.path(), 16).unwrap();
-            store.insert_pendenza(&created("m1", 2, now)).unwrap();
-            store.put_pendenza(&sample_pendenza()).unwrap();
-            // A receipt of the held notice, queued; one of a notice never held.
-            let p = sample_pendenza();
-            let mut r = sample_ricevuta("held");
-            r.iuv = p.iuv.clone();
-            r.numero_avviso = p.numero_avviso.clone();
-            store.apply_receipt(r, &close, &|_| None, now).unwrap();
-            let mut r = sample_ricevuta("never-held");
-            let nav = crate::domain::NoticeNumber::aux3("01", 40);
-            r.iuv = nav.iuv().to_owned();
-            r.numero_avviso = nav.as_str().to_owned();
-            store.apply_receipt(r, &close, &|_| None, now).unwrap();
-            // Back to layout 1: no index, no seen, the due index keyed by time alone.
-            store.app_recent.clear().unwrap();
-            store.seen.clear().unwrap();
-            store.outbox_due.clear().unwrap();
-            let entry = &store.outbox().unwrap()[0];
-            let mut old_key = ((now.timestamp_millis() as u64) ^ (1 << 63))
-                .to_be_bytes()
-                .to_vec();
-            old_key.extend_from_slice(&entry.id.to_be_bytes());
-            store.outbox_due.insert(old_key, &[]).unwrap();
-            let meta = store.db.open_tree(keys::META).unwrap();
-            meta.insert(keys::META_SCHEMA, keys::SCHEMA_VERSION_1)
-                .unwrap();
-            store.sync().await.unwrap();
+    /// Writes `batch` (not yet durable) and empties it; the number of events written.
+    pub fn append(&mut self, batch: &mut Vec<crate::domain::evento::Evento>) -> Result<u64> {
+        match self {
+            JournalLog::Sled(j) => j.append(batch),
+            JournalLog::Postgres(j) => j.append(batch),
         }
-        let store = Store::open(dir.path(), 16).unwrap();
-        let listed = store
-            .list_pendenze("demo", &index::Filter::default(), now, 0, 10, true)
-            .unwrap();
-        assert_eq!(listed.total, Some(2));
-        assert_eq!(store.seen.len(), 1);
-        let queued = store.outbox_due("demo", now, 10).unwrap();
-        assert_eq!(queued.len(), 1);
-        assert_eq!(store.outbox_due.len(), 1);
-        let meta = store.db.open_tree(keys::META).unwrap();
-        assert_eq!(
-            meta.get(keys::META_SCHEMA).unwrap().as_deref(),
-            Some(keys::SCHEMA_VERSION)
-        );
+    }
+
+    /// Removes a bounded number of the oldest events that break a bound: older than
+    /// `cutoff_ms`, or beyond the newest `max_events`. Returns (removed, more may remain).
+    pub fn purge_step(
+        &mut self,
+        cutoff_ms: Option<i64>,
+        max_events: Option<u64>,
+    ) -> Result<(u64, bool)> {
+        match self {
+            JournalLog::Sled(j) => j.purge_step(cutoff_ms, max_events),
+            JournalLog::Postgres(j) => j.purge_step(cutoff_ms, max_events),
+        }
     }
 }

@@ -52,11 +52,34 @@ pub fn listed_ids(page: &Value) -> Vec<String> {
         .collect()
 }
 
-/// A fresh store in a temporary directory (for tests of a part without the application).
-pub fn temp_store() -> (tempfile::TempDir, Store) {
+/// A fresh, empty store on the engine under test (for tests of a part without the
+/// application): see [`store_config`].
+pub async fn temp_store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), 16).unwrap();
+    let config = store_config(dir.path()).await;
+    let store = Store::connect(&config).await.unwrap();
     (dir, store)
+}
+
+/// The settings of a fresh, empty store on the engine under test: PostgreSQL when
+/// `VARCO_TEST_PG` names a server (the connection string of its maintenance database; `make
+/// test` runs the suite a second time so, on a throwaway cluster), a new database each time;
+/// else the embedded store in `dir`.
+pub async fn store_config(dir: &std::path::Path) -> varco::config::settings::StoreConfig {
+    let mut config = varco::config::settings::StoreConfig {
+        data_dir: dir.to_owned(),
+        cache_mb: 16,
+        ..Default::default()
+    };
+    if let Some(db) = super::pg::fresh_database().await {
+        config.engine = varco::config::settings::StoreEngine::Postgres;
+        config.url = Some(db.as_str().into());
+        config.pool_size = 4;
+        // Hundreds of databases are created on a loaded two-core machine: a connection may
+        // take longer than production's budget to be made.
+        config.request_budget_ms = 5000;
+    }
+    config
 }
 
 /// A clock that reads `now`, which the test moves.
@@ -192,6 +215,7 @@ pub struct TestAppBuilder {
     clock: Clock,
     now: Option<Arc<Mutex<DateTime<Utc>>>>,
     seed: bool,
+    embedded: bool,
 }
 
 impl TestAppBuilder {
@@ -228,15 +252,32 @@ impl TestAppBuilder {
         self
     }
 
-    /// Both routers on a fresh store in a temporary directory.
-    pub fn build(self) -> TestApp {
+    /// On the embedded store whatever the engine under test (tests of what does not touch
+    /// the store's engine, run many times).
+    pub fn embedded(mut self) -> Self {
+        self.embedded = true;
+        self
+    }
+
+    /// Both routers on a fresh store (see [`store_config`]).
+    pub async fn build(self) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), 16).unwrap();
         let mut config = self.config;
-        config.store.data_dir = dir.path().to_owned();
+        config.store = if self.embedded {
+            varco::config::settings::StoreConfig {
+                data_dir: dir.path().to_owned(),
+                cache_mb: 16,
+                ..Default::default()
+            }
+        } else {
+            store_config(dir.path()).await
+        };
+        let store = Store::connect(&config.store).await.unwrap();
         let config = Arc::new(config);
         if self.seed {
-            varco::demo::seed(&config, &store, (self.clock)()).unwrap();
+            varco::demo::seed(&config, &store, (self.clock)())
+                .await
+                .unwrap();
         }
         let state = AppState::new(
             Nodo::new(config.clone(), store.clone(), self.clock.clone()),
@@ -273,8 +314,8 @@ pub struct TestApp {
 
 impl TestApp {
     /// The demo configuration, seeded, on the system clock.
-    pub fn demo() -> TestApp {
-        Self::builder().build()
+    pub async fn demo() -> TestApp {
+        Self::builder().build().await
     }
 
     /// A builder on the demo configuration.
@@ -294,6 +335,7 @@ impl TestApp {
             clock: varco::domain::system_clock(),
             now: None,
             seed: true,
+            embedded: false,
         }
     }
 

@@ -6,6 +6,7 @@
 pub mod app;
 pub mod avviso;
 pub mod https;
+pub mod pg;
 pub mod pki;
 pub mod read_response;
 

@@ -93,7 +93,7 @@ async fn verify_with(answer: Value) -> (Gp, String) {
             "[applicazioni.connettore]",
             "segregation_codes = [\"09\"]\n[applicazioni.connettore]\nverify_timeout_ms = 5000",
         );
-    let gp = Gp::with(&app);
+    let gp = Gp::with(&app).await;
     let answer = gp
         .soap(
             "paVerifyPaymentNotice",
@@ -109,7 +109,13 @@ async fn refused(base: fn() -> Value, pointer: &str, value: Value, field: &str) 
     let pendenza = with(base(), pointer, value);
     let (gp, answer) = verify_with(json!({"stato": "NON_ESEGUITA", "pendenza": pendenza})).await;
     assert_system_error(&answer, field);
-    assert!(gp.0.store.pendenza(DOMINIO, &nav()[1..]).unwrap().is_none());
+    assert!(
+        gp.0.store
+            .pendenza(DOMINIO, &nav()[1..])
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[track_caller]
@@ -134,7 +140,12 @@ async fn risposta_valida() {
     let (gp, answer) = verify_with(json!({"stato": "NON_ESEGUITA", "pendenza": definito()})).await;
     assert_eq!(common::element(&answer, "outcome"), Some("OK"), "{answer}");
     assert_eq!(common::element(&answer, "amount"), Some("10.00"));
-    let p = gp.0.store.pendenza(DOMINIO, &nav()[1..]).unwrap().unwrap();
+    let p =
+        gp.0.store
+            .pendenza(DOMINIO, &nav()[1..])
+            .await
+            .unwrap()
+            .unwrap();
     assert_eq!(p.voci[0].transfer_category, "9/CodiceContabilita");
 }
 
@@ -289,7 +300,13 @@ async fn risposta_su_altro_avviso_altro_dominio_o_importo() {
         )
         .await;
         assert_system_error(&answer, field);
-        assert!(gp.0.store.pendenza(DOMINIO, &nav()[1..]).unwrap().is_none());
+        assert!(
+            gp.0.store
+                .pendenza(DOMINIO, &nav()[1..])
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 }
 

@@ -37,7 +37,7 @@ use common::app::listed_ids as listed;
 /// positions of the period, newest first, on one page.
 #[tokio::test]
 async fn ricerca_pendenze_applicazione_filtrate_per_data() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     let day = varco::domain::rome_today(chrono::Utc::now()).to_string();
     load(&gp, IDA2A01, &ids("a", 10)).await;
     load(&gp, IDA2A02, &ids("b", 10)).await;
@@ -76,7 +76,7 @@ async fn ricerca_pendenze_applicazione_filtrate_per_data() {
 /// pendenze-find-byMetadatiPaginazione.feature: the six scenarios, over 30 positions.
 #[tokio::test]
 async fn metadati_paginazione() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     load(&gp, IDA2A01, &ids("m", 30)).await;
     let list = |query: &'static str| {
         let gp = &gp;
@@ -131,7 +131,7 @@ async fn metadati_paginazione() {
 /// pendenze-find-byStato.feature, "Controllo di sintassi sul valore del filtro per stato".
 #[tokio::test]
 async fn filtro_per_stato() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     let (s, fault) = gp
         .call("GET", "/pendenze?stato=STATO_NON_VALIDO", IDA2A01, None)
         .await;
@@ -166,7 +166,7 @@ async fn filtro_per_stato() {
 /// pendenze-find-sintassi.feature, "Validazione sintattica filtri per data".
 #[tokio::test]
 async fn filtri_per_data() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     for query in [
         "",
         "?dataDa=2020-01-01",
@@ -209,7 +209,7 @@ async fn filtri_per_data() {
 /// A time past its day rolls over, as GovPay reads it: `T25:00` of the 1st is 01:00 of the 2nd.
 #[tokio::test]
 async fn un_ora_oltre_la_fine_del_giorno_e_il_giorno_dopo() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     load(&gp, IDA2A01, &ids("t", 1)).await;
     let today = chrono::Utc::now().date_naive();
     let yesterday = today.pred_opt().unwrap();
@@ -256,7 +256,7 @@ async fn un_ora_oltre_la_fine_del_giorno_e_il_giorno_dopo() {
 /// no longer load), and gets 403 for another application's.
 #[tokio::test]
 async fn lettura_dettaglio_propria_e_altrui() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     load(&gp, IDA2A01, &ids("own", 1)).await;
     load(&gp, IDA2A02, &ids("other", 1)).await;
     let d = gp.detail("own0").await;
@@ -297,7 +297,7 @@ async fn lettura_dettaglio_propria_e_altrui() {
 /// type.
 #[tokio::test]
 async fn lettura_avviso_per_formato() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     for (id, query) in [
         ("pdf-1", "?stampaAvviso=true"),
         ("pdf-2", "?stampaAvviso=false"),

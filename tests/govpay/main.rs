@@ -65,22 +65,16 @@ pub fn lorem() -> String {
 /// Varco on GovPay's registry, with `tail` appended to it.
 pub struct Gp(pub TestApp);
 
-impl Default for Gp {
-    fn default() -> Self {
-        Gp::with("")
-    }
-}
-
 impl Gp {
     /// Varco on the suite's registry.
-    pub fn new() -> Gp {
-        Gp::default()
+    pub async fn new() -> Gp {
+        Gp::with("").await
     }
 
     /// Varco on the suite's registry with `tail` appended.
-    pub fn with(tail: &str) -> Gp {
+    pub async fn with(tail: &str) -> Gp {
         let config = Config::parse(&format!("{}{tail}", *ANAGRAFICA), "govpay anagrafica").unwrap();
-        Gp(TestApp::with_config(config).seed(false).build())
+        Gp(TestApp::with_config(config).seed(false).build().await)
     }
 
     /// A call of API Pendenze v2 (`path` below `/api/pendenze/v2`) as `who`.

@@ -10,7 +10,7 @@ fn annullamento() -> Value {
 /// pendenza-patch-annullamento.feature, "Annullamento pendenza non eseguita".
 #[tokio::test]
 async fn annullamento_pendenza_non_eseguita() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     gp.created("ann", &monovoce_riferimento("ann")).await;
     let mut expected = gp.detail("ann").await;
     let (s, patched) = gp
@@ -30,7 +30,7 @@ async fn annullamento_pendenza_non_eseguita() {
 /// pendenza-patch-sintassi.feature, "<field> non valida": the first operation with `value` at
 /// `field`, refused with GovPay's exact text.
 async fn refused(field: &str, value: Value, dettaglio: &str) {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     gp.created("p", &monovoce_riferimento("p")).await;
     let mut ops = annullamento();
     ops[0][field] = value;

@@ -7,7 +7,7 @@ use super::*;
 /// "Aggiornamento pendenza non pagata senza modifiche".
 #[tokio::test]
 async fn senza_modifiche() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     let body = monovoce_riferimento("agg-1");
     let first = gp.created("agg-1", &body).await;
     let before = gp.detail("agg-1").await;
@@ -19,7 +19,7 @@ async fn senza_modifiche() {
 /// "Aggiornamento pendenza non pagata con modifica permessa".
 #[tokio::test]
 async fn con_modifica_permessa() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     let mut body = monovoce_riferimento("agg-2");
     let first = gp.created("agg-2", &body).await;
     let mut expected = gp.detail("agg-2").await;
@@ -45,7 +45,7 @@ async fn con_modifica_permessa() {
 /// "Aggiornamento pendenza non pagata eliminazione data scadenza".
 #[tokio::test]
 async fn eliminazione_data_scadenza() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     let mut body = monovoce_riferimento("agg-3");
     gp.created("agg-3", &body).await;
     body["importo"] = json!(110.99);
@@ -64,7 +64,7 @@ async fn eliminazione_data_scadenza() {
 /// "Aggiornamento pendenza non pagata con modifica dell'iban di accredito".
 #[tokio::test]
 async fn modifica_dell_iban_di_accredito() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     let mut body = monovoce_riferimento("agg-4");
     body["voci"] = json!([{"idVocePendenza": "1", "importo": 100.99, "descrizione": "Diritti e segreteria", "ibanAccredito": IBAN, "tipoContabilita": "ALTRO", "codiceContabilita": "XXXXX"}]);
     gp.created("agg-4", &body).await;
@@ -82,7 +82,7 @@ async fn modifica_dell_iban_di_accredito() {
 /// without the reason it was cancelled.
 #[tokio::test]
 async fn pendenza_annullata() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     let body = monovoce_riferimento("agg-5");
     let first = gp.created("agg-5", &body).await;
     let before = gp.detail("agg-5").await;
@@ -99,7 +99,7 @@ async fn pendenza_annullata() {
 /// "Aggiornamento pendenza non pagata con aggiunta di una voce".
 #[tokio::test]
 async fn aggiunta_di_una_voce() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     gp.created("agg-6", &multivoce("agg-6")).await;
     let (s, e) = gp.put("agg-6", &multivoce_update("agg-6")).await;
     assert_eq!(s, StatusCode::OK, "{e}");
@@ -111,7 +111,7 @@ async fn aggiunta_di_una_voce() {
 /// "Aggiornamento pendenza non pagata con rimozione di una voce".
 #[tokio::test]
 async fn rimozione_di_una_voce() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     gp.created("agg-7", &multivoce_update("agg-7")).await;
     let (s, fault) = gp.put("agg-7", &multivoce("agg-7")).await;
     assert_fault(
@@ -125,7 +125,7 @@ async fn rimozione_di_una_voce() {
 /// "Aggiornamento pendenza non pagata con aggiunta di una voce e ordine diverso".
 #[tokio::test]
 async fn aggiunta_di_una_voce_e_ordine_diverso() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     gp.created("agg-8", &multivoce("agg-8")).await;
     let mut body = multivoce_update("agg-8");
     for (i, id) in ["3", "2", "1"].into_iter().enumerate() {
@@ -139,7 +139,7 @@ async fn aggiunta_di_una_voce_e_ordine_diverso() {
 /// "Aggiornamento pendenza non pagata con una voce non presente".
 #[tokio::test]
 async fn una_voce_non_presente() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     gp.created("agg-9", &multivoce("agg-9")).await;
     let mut body = multivoce_update("agg-9");
     for (i, id) in ["3", "2", "4"].into_iter().enumerate() {

@@ -15,7 +15,7 @@ use super::*;
 
 /// `base` with `value` at `pointer`, loaded, and the detail read back.
 async fn loaded(base: fn(&str) -> Value, id: &str, pointer: &str, value: Value) -> Value {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     gp.created(id, &with(base(id), pointer, value)).await;
     gp.detail(id).await
 }
@@ -141,7 +141,7 @@ async fn contabilita_definita() {
         if let Some(p) = pointer {
             set(&mut body, p, custom.clone());
         }
-        let gp = Gp::new();
+        let gp = Gp::new().await;
         gp.created("cont", &body).await;
         let d = gp.detail("cont").await;
         assert_eq!(d["voci"][0]["contabilita"], body["voci"][0]["contabilita"]);
@@ -160,7 +160,7 @@ async fn contabilita_errore_validazione_importi() {
         "/voci/0/importo",
         json!(110.99),
     );
-    let (s, fault) = Gp::new().put("ver-035", &body).await;
+    let (s, fault) = Gp::new().await.put("ver-035", &body).await;
     assert_fault(
         s,
         &fault,
@@ -172,7 +172,7 @@ async fn contabilita_errore_validazione_importi() {
 /// pendenza-put-monovoce.feature, "Caricamento avviso senza numeroAvviso con voce riferita".
 #[tokio::test]
 async fn senza_numero_avviso_con_voce_riferita() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     let created = gp.created("mono-1", &monovoce_riferimento("mono-1")).await;
     assert_eq!(created.as_object().unwrap().len(), 3, "{created}");
     assert_eq!(created["idDominio"], DOMINIO);
@@ -235,7 +235,7 @@ async fn voce_riferita_con_id_dominio() {
 /// numero avviso".
 #[tokio::test]
 async fn multivoce_definita() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     gp.created("multi-1", &multivoce("multi-1")).await;
     let nav = numero_avviso(777);
     gp.created(
@@ -250,7 +250,7 @@ async fn multivoce_definita() {
 /// avviso, due iban accredito distinti".
 #[tokio::test]
 async fn due_iban_accredito_distinti() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     let nav = numero_avviso(778);
     let mut body = with(multivoce("mb-1"), "/numeroAvviso", json!(nav));
     body["voci"][1]["ibanAccredito"] = json!(IBAN_POSTALE);
@@ -262,7 +262,7 @@ async fn due_iban_accredito_distinti() {
 /// definita con numero avviso": the second item goes to another creditor, on its account.
 #[tokio::test]
 async fn multibeneficiario() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     let nav = numero_avviso(779);
     let mut body = with(multivoce("mb-2"), "/numeroAvviso", json!(nav));
     body["voci"][1]["idDominio"] = json!(DOMINIO_2);
@@ -291,7 +291,7 @@ async fn multibeneficiario() {
 /// soglia ..." and "... senza date ...": the answer carries the printed notice.
 #[tokio::test]
 async fn stampa_avviso() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     let libero = with(
         monovoce_riferimento("st"),
         "/idTipoPendenza",
@@ -328,7 +328,7 @@ async fn stampa_avviso() {
 /// notice is printed for a position with a digital stamp.
 #[tokio::test]
 async fn stampa_avviso_con_marca_da_bollo() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     let mut body = with(multivoce_bollo("st-4"), "/idTipoPendenza", json!("LIBERO"));
     body["dataScadenza"] = Value::Null;
     body["dataValidita"] = Value::Null;
@@ -368,7 +368,7 @@ async fn date_invertite_e_codice_fiscale_come_inviato() {
     body["dataValidita"] = json!("2020-12-31");
     body["dataScadenza"] = json!("2020-01-31");
     body["soggettoPagatore"]["identificativo"] = json!("RSSMRA30A01H501X");
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     gp.created("scad", &body).await;
     let d = gp.detail("scad").await;
     assert_eq!(d["stato"], "SCADUTA");
@@ -379,7 +379,7 @@ async fn date_invertite_e_codice_fiscale_come_inviato() {
 /// creditor's is refused (`VER_020`) and the others are stored.
 #[tokio::test]
 async fn tracciato_con_iban_non_censito() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     let mut good = monovoce_definito("t1");
     good["idA2A"] = json!("IDA2A01");
     good["idPendenza"] = json!("t1");
@@ -404,6 +404,7 @@ async fn tracciato_con_iban_non_censito() {
     assert!(
         gp.0.store
             .pendenza_of_app("IDA2A01", "t2")
+            .await
             .unwrap()
             .is_none()
     );

@@ -15,13 +15,19 @@ use super::*;
 async fn refused_as(gp: &Gp, id: &str, body: &Value, codice: &str, dettaglio: &str) {
     let (s, fault) = gp.put(id, body).await;
     assert_fault(s, &fault, codice, dettaglio);
-    assert!(gp.0.store.pendenza_of_app("IDA2A01", id).unwrap().is_none());
+    assert!(
+        gp.0.store
+            .pendenza_of_app("IDA2A01", id)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 /// "Caricamento idA2A diverso dal chiamante": 400 APP_002.
 #[tokio::test]
 async fn id_a2a_diverso_dal_chiamante() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     let (s, fault) = gp
         .call(
             "PUT",
@@ -40,7 +46,7 @@ async fn id_a2a_diverso_dal_chiamante() {
 /// pendenza-put-autorizzazione.feature, "Caricamento a nome di un'altra applicazione".
 #[tokio::test]
 async fn caricamento_a_nome_di_un_altra_applicazione() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     let (s, fault) = gp
         .call(
             "PUT",
@@ -56,6 +62,7 @@ async fn caricamento_a_nome_di_un_altra_applicazione() {
     assert!(
         gp.0.store
             .pendenza_of_app("IDA2A02", "altra")
+            .await
             .unwrap()
             .is_none()
     );
@@ -65,7 +72,7 @@ async fn caricamento_a_nome_di_un_altra_applicazione() {
 #[tokio::test]
 async fn caricamento_dominio_non_autorizzato() {
     // The application of this scenario may use the second creditor only.
-    let gp = Gp::with(&limitata(r#"["12345678902"]"#, r#"["*"]"#));
+    let gp = Gp::with(&limitata(r#"["12345678902"]"#, r#"["*"]"#)).await;
     let (s, fault) = gp
         .call(
             "PUT",
@@ -88,7 +95,7 @@ async fn caricamento_dominio_non_autorizzato() {
 /// autorizzazione": the application may load SEGRETERIA only.
 #[tokio::test]
 async fn voce_autodeterminata_senza_autorizzazione() {
-    let gp = Gp::with(&limitata(r#"["*"]"#, r#"["SEGRETERIA"]"#));
+    let gp = Gp::with(&limitata(r#"["*"]"#, r#"["SEGRETERIA"]"#)).await;
     let mut body = monovoce_riferimento("vr-022");
     body["idTipoPendenza"] = json!("LIBERO");
     body["voci"] = json!([{"idVocePendenza": "1", "importo": 100.99, "descrizione": "Diritti e segreteria", "ibanAccredito": IBAN, "tipoContabilita": "ALTRO", "codiceContabilita": "XXXXX"}]);
@@ -124,7 +131,7 @@ async fn id_dominio_inesistente() {
         json!("00000000000"),
     );
     refused_as(
-        &Gp::new(),
+        &Gp::new().await,
         "dom",
         &body,
         "DOM_000",
@@ -142,7 +149,7 @@ async fn id_unita_operativa_inesistente() {
         json!("00000000000_00"),
     );
     refused_as(
-        &Gp::new(),
+        &Gp::new().await,
         "uop",
         &body,
         "UOP_000",
@@ -160,7 +167,7 @@ async fn entrata_inesistente() {
         json!("XXX"),
     );
     refused_as(
-        &Gp::new(),
+        &Gp::new().await,
         "trb",
         &body,
         "TRB_000",
@@ -173,7 +180,7 @@ async fn entrata_inesistente() {
 /// the items.
 #[tokio::test]
 async fn multivoce_con_numero_avviso() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     let nav = numero_avviso(4242);
     let body = with(multivoce_bollo("mv"), "/numeroAvviso", json!(nav));
     let created = gp.created("mv", &body).await;
@@ -190,7 +197,7 @@ async fn id_voce_pendenza_non_univoco() {
         json!("1"),
     );
     refused_as(
-        &Gp::new(),
+        &Gp::new().await,
         "ver-001",
         &body,
         "VER_001",
@@ -204,7 +211,7 @@ async fn id_voce_pendenza_non_univoco() {
 async fn importo_non_congruo_alle_voci() {
     let body = with(multivoce_bollo("ver-002"), "/importo", json!(135.99));
     refused_as(
-        &Gp::new(),
+        &Gp::new().await,
         "ver-002",
         &body,
         "VER_002",
@@ -223,7 +230,7 @@ async fn conto_accredito_inesistente() {
         json!([{"idVocePendenza": "1", "importo": 100.99, "descrizione": "Diritti e segreteria", "ibanAccredito": "IT02L9999999999123456789012", "tipoContabilita": "ALTRO", "codiceContabilita": "XXXXX"}]),
     );
     refused_as(
-        &Gp::new(),
+        &Gp::new().await,
         "ver-020",
         &body,
         "VER_020",
@@ -235,7 +242,7 @@ async fn conto_accredito_inesistente() {
 /// "Caricamento con iuv non univoco".
 #[tokio::test]
 async fn iuv_non_univoco() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     let first = gp.created("primo", &monovoce_riferimento("primo")).await;
     let nav = first["numeroAvviso"].as_str().unwrap();
     let body = with(monovoce_riferimento("secondo"), "/numeroAvviso", json!(nav));
@@ -260,7 +267,7 @@ async fn iuv_non_conforme_agid() {
         json!("000000000000000000"),
     );
     refused_as(
-        &Gp::new(),
+        &Gp::new().await,
         "ver-026",
         &body,
         "VER_026",
@@ -278,7 +285,7 @@ async fn conto_appoggio_inesistente() {
         json!([{"idVocePendenza": "1", "importo": 100.99, "descrizione": "Diritti e segreteria", "ibanAccredito": IBAN, "ibanAppoggio": "IT02L9999999999123456789012", "tipoContabilita": "ALTRO", "codiceContabilita": "XXXXX"}]),
     );
     refused_as(
-        &Gp::new(),
+        &Gp::new().await,
         "ver-033",
         &body,
         "VER_033",
@@ -296,7 +303,7 @@ async fn numero_avviso_con_altra_cifra_iniziale() {
         json!("123456789248953761"),
     );
     refused_as(
-        &Gp::new(),
+        &Gp::new().await,
         "ver-039",
         &body,
         "VER_039",
@@ -315,7 +322,7 @@ async fn tipo_pendenza_non_esistente() {
         json!("codLibero"),
     );
     refused_as(
-        &Gp::new(),
+        &Gp::new().await,
         "tvr",
         &body,
         "TVR_000",
@@ -327,7 +334,7 @@ async fn tipo_pendenza_non_esistente() {
 /// pendenza-put-tipoPendenza.feature, "Caricamento pendenza dovuta".
 #[tokio::test]
 async fn pendenza_dovuta_libera() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     let body = with(
         monovoce_riferimento("libera"),
         "/idTipoPendenza",
@@ -351,7 +358,7 @@ async fn pendenza_dovuta_libera() {
 /// marca da bollo"; pendenza-put-multivoce.feature, the same scenario.
 #[tokio::test]
 async fn entrata_definita_riferita_e_marca_da_bollo() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     let body = with(multivoce_bollo("tre"), "/idTipoPendenza", json!("LIBERO"));
     gp.created("tre", &body).await;
     let d = gp.detail("tre").await;

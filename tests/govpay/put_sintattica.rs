@@ -9,13 +9,14 @@ use super::*;
 /// The fixture `base` for a new position with `value` at `pointer`, PUT: refused as syntax
 /// naming `field`, and not stored.
 async fn refused(base: fn(&str) -> Value, pointer: &str, value: Value, field: &str) {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     let body = with(base("sintassi"), pointer, value);
     let (s, fault) = gp.put("sintassi", &body).await;
     assert_sintassi(s, &fault, field);
     assert!(
         gp.0.store
             .pendenza_of_app("IDA2A01", "sintassi")
+            .await
             .unwrap()
             .is_none()
     );
@@ -155,21 +156,21 @@ async fn numero_voci_eccessivo() {
         voce["idVocePendenza"] = json!(n.to_string());
         p["voci"].as_array_mut().unwrap().push(voce);
     }
-    let (s, fault) = Gp::new().put("sei-voci", &p).await;
+    let (s, fault) = Gp::new().await.put("sei-voci", &p).await;
     assert_sintassi(s, &fault, "voci");
 }
 
 /// pendenza-put-sintattica.feature, "caricamento pendenza con payload vuoto" (`{}`).
 #[tokio::test]
 async fn payload_oggetto_vuoto() {
-    let (s, fault) = Gp::new().put("vuota", &json!({})).await;
+    let (s, fault) = Gp::new().await.put("vuota", &json!({})).await;
     assert_sintassi(s, &fault, "");
 }
 
 /// pendenza-put-sintattica.feature, "caricamento pendenza con payload vuoto" (no body at all).
 #[tokio::test]
 async fn payload_assente() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     let reply = gp
         .raw("PUT", "/pendenze/IDA2A01/vuota", Some(IDA2A01), None, &[])
         .await;

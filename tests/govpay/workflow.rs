@@ -61,7 +61,7 @@ fn transfer_metadata(xml: &str) -> Vec<(String, String)> {
 /// the last payment; the receipt closes it and reads back paid, with its day.
 #[tokio::test]
 async fn pagamento_eseguito() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     let nav = load(&gp, "pag", &monovoce_riferimento("pag")).await;
     let verify = gp
         .soap(
@@ -97,7 +97,7 @@ async fn pagamento_eseguito() {
 /// PAA_PAGAMENTO_DUPLICATO.
 #[tokio::test]
 async fn pagamento_duplicato() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     let nav = load(&gp, "dup", &monovoce_riferimento("dup")).await;
     gp.soap("paSendRTV2", receipt(&nav, "rt-dup", "100.99"))
         .await;
@@ -118,7 +118,7 @@ async fn pagamento_duplicato() {
 /// Anomalo), listed under that state and not under ESEGUITA.
 #[tokio::test]
 async fn pagamento_con_importo_modificato_e_anomalo() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     let nav = load(&gp, "anom", &monovoce_riferimento("anom")).await;
     let sent = gp
         .soap("paSendRTV2", receipt(&nav, "rt-anom", "200.99"))
@@ -141,7 +141,7 @@ async fn pagamento_con_importo_modificato_e_anomalo() {
 /// activated (a stand-in payment) is accepted.
 #[tokio::test]
 async fn acquisizione_rt_stand_in() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     let nav = load(&gp, "standin", &monovoce_riferimento("standin")).await;
     let sent = gp
         .soap(
@@ -158,7 +158,7 @@ async fn acquisizione_rt_stand_in() {
 /// dueDate is 2999-12-31.
 #[tokio::test]
 async fn pagamento_pendenza_senza_scadenza() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     let mut body = monovoce_riferimento("nodate");
     body["dataValidita"] = Value::Null;
     body["dataScadenza"] = Value::Null;
@@ -180,7 +180,7 @@ async fn pagamento_pendenza_senza_scadenza() {
 /// le API V2": one metadata entry per quota.
 #[tokio::test]
 async fn contabilita_in_due_quote_nei_metadata() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     let body = super::put_sintattica::contabilita("q2");
     let nav = load(&gp, "q2", &body).await;
     let activate = get_payment_v2(&gp, &nav).await;
@@ -198,7 +198,7 @@ async fn contabilita_in_due_quote_nei_metadata() {
 /// attraverso le API V2": one entry per field, then the quota's custom properties.
 #[tokio::test]
 async fn contabilita_in_una_quota_nei_metadata() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     let mut body = super::put_sintattica::contabilita("q1");
     let quota = &mut body["voci"][0]["contabilita"]["quote"];
     quota.as_array_mut().unwrap().truncate(1);
@@ -229,7 +229,7 @@ async fn contabilita_in_una_quota_nei_metadata() {
 /// item's metadata go with its transfer.
 #[tokio::test]
 async fn metadata_nel_trasferimento() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     let body = with(
         monovoce_definito("meta"),
         "/voci/0/metadata",
@@ -247,7 +247,7 @@ async fn metadata_nel_trasferimento() {
 /// digital stamp cannot be activated with paGetPayment, and is with paGetPaymentV2.
 #[tokio::test]
 async fn pagamento_marca_da_bollo() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     let nav = load(
         &gp,
         "mbt",
@@ -279,7 +279,7 @@ async fn pagamento_marca_da_bollo() {
 /// case: a beneficiary with accounts and no station.
 #[tokio::test]
 async fn multibeneficiario_nel_pagamento() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     let mut body = multivoce("tefa");
     body["voci"][1]["idDominio"] = json!("80000000001");
     body["voci"][1]["ibanAccredito"] = json!("IT26X0200801600000000012345");
@@ -309,7 +309,7 @@ async fn multibeneficiario_nel_pagamento() {
 /// 000000000000000000, which is unknown.
 #[tokio::test]
 async fn verifica_sonda_pagopa() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     let answer = gp
         .soap(
             "paVerifyPaymentNotice",
@@ -330,7 +330,7 @@ async fn verifica_sonda_pagopa() {
 /// closes it.
 #[tokio::test]
 async fn pagamento_non_eseguito_poi_eseguito() {
-    let gp = Gp::new();
+    let gp = Gp::new().await;
     let nav = load(&gp, "ko", &monovoce_riferimento("ko")).await;
     let ko =
         receipt(&nav, "rt-ko", "100.99").replace("<outcome>OK</outcome>", "<outcome>KO</outcome>");

@@ -3,11 +3,12 @@
 //! range of its own and a slow gestionale never stands in front of another's receipts.
 //!
 //! Every change of an entry is a read-modify-write in one transaction that keeps the due index
-//! in step; a delivery attempt finishes with a compare-and-set ([`Store::finish_delivery`]), so
+//! in step; a delivery attempt finishes with a compare-and-set ([`Sled::finish_delivery`]), so
 //! an operator's re-send made while the attempt was in flight is never undone by it.
 
-use super::{Result, Store, abort, decode, encode, finish, keys};
+use super::{Sled, abort, decode, encode, finish, keys};
 use crate::domain::{OutboxEntry, OutboxState};
+use crate::store::{Due, Result};
 use chrono::{DateTime, Utc};
 use sled::Transactional;
 use sled::transaction::TransactionalTree;
@@ -48,16 +49,7 @@ pub(super) fn write_entry(
     Ok(())
 }
 
-/// A pending entry's place in its application's queue: when it is due, and its id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Due {
-    /// Next attempt (Unix ms).
-    pub at_millis: i64,
-    /// The entry.
-    pub id: u64,
-}
-
-impl Store {
+impl Sled {
     /// Every outbox entry, oldest first (a full read: tools and tests; the API pages).
     pub fn outbox(&self) -> Result<Vec<OutboxEntry>> {
         self.outbox.iter().values().map(|v| decode(&v?)).collect()
@@ -88,6 +80,14 @@ impl Store {
             page.push(entry);
         }
         Ok((page, false))
+    }
+
+    /// A pending entry, for a delivery: one process delivers each queue with one worker, so
+    /// there is nobody to claim it from.
+    pub fn claim_outbox(&self, id: u64) -> Result<Option<OutboxEntry>> {
+        Ok(self
+            .outbox_entry(id)?
+            .filter(|e| e.stato == OutboxState::Pending))
     }
 
     /// One outbox entry.
@@ -185,28 +185,8 @@ impl Store {
         Ok(out)
     }
 
-    /// When the earliest pending entry of any queue is due.
-    pub fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>> {
-        Ok(self
-            .outbox_queues()?
-            .into_iter()
-            .map(|(_, ms)| ms)
-            .min()
-            .and_then(DateTime::from_timestamp_millis))
-    }
-
     /// Number of outbox entries (pending and dead).
     pub fn outbox_len(&self) -> usize {
         self.outbox.len()
-    }
-
-    /// Woken after a receipt (and its outbox entry) is durable, and on a manual retry.
-    pub fn outbox_signal(&self) -> std::sync::Arc<tokio::sync::Notify> {
-        self.outbox_signal.clone()
-    }
-
-    /// Wakes every connector's worker (each rescans its own queue).
-    pub fn wake_outbox(&self) {
-        self.outbox_signal.notify_waiters();
     }
 }

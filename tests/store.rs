@@ -1,0 +1,322 @@
+//! The store's promises when two nodes share it, on the engine under test: on PostgreSQL two
+//! pools on one database (two nodes, as far as the database can tell), on the embedded store
+//! two handles of one process (the concurrent callers it serves). Receipts go through the real
+//! SOAP handlers of each node.
+
+mod common;
+
+use common::TestApp;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use varco::app::{AppState, nodo_router};
+use varco::config::Config;
+use varco::domain::{NoticeNumber, Pendenza, ReceiptStatus};
+use varco::nodo::Nodo;
+use varco::store::{Planned, Store, UpsertItem, Upserted};
+
+/// A second node on `app`'s store: its own pool on the same database (PostgreSQL), or the same
+/// store (embedded).
+async fn second_node(app: &TestApp) -> Store {
+    if common::pg::on_postgres() {
+        Store::connect(&app.config.store).await.unwrap()
+    } else {
+        app.store.clone()
+    }
+}
+
+/// The Nodo's router of a node on `store`.
+fn node_router(config: &Arc<Config>, store: Store) -> axum::Router {
+    let state = AppState::new(
+        Nodo::new(config.clone(), store, varco::domain::system_clock()),
+        Arc::new(AtomicBool::new(true)),
+    );
+    nodo_router(state)
+}
+
+fn outcome(xml: &str) -> &'static str {
+    if xml.contains("<outcome>OK</outcome>") {
+        "OK"
+    } else if xml.contains("<outcome>KO</outcome>") {
+        "KO"
+    } else {
+        panic!("no outcome in {xml}")
+    }
+}
+
+/// Positions of the demo domain for references `refs`, created by the demo application.
+async fn positions(store: &Store, config: &Config, refs: std::ops::RangeInclusive<u64>) {
+    for r in refs {
+        let nav = NoticeNumber::aux3("01", r);
+        let mut p = varco::demo::sample(config, &nav, chrono::Utc::now());
+        p.id_a2a = Some("demo".into());
+        p.id_pendenza = Some(format!("nodi-{r}"));
+        assert!(store.insert_pendenza(&p).await.unwrap());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_receipt_sent_to_two_nodes_at_once_is_stored_once() {
+    let app = TestApp::builder().seed(false).build().await;
+    let b = second_node(&app).await;
+    positions(&app.store, &app.config, 100..=129).await;
+    let (node_a, node_b) = (app.nodo.clone(), node_router(&app.config, b.clone()));
+    let mut calls = Vec::new();
+    for r in 100..=129u64 {
+        let nav = NoticeNumber::aux3("01", r);
+        let id = format!("{r:032x}");
+        for router in [node_a.clone(), node_b.clone()] {
+            let body = common::receipt_v2(nav.as_str(), &id);
+            calls.push(tokio::spawn(async move {
+                common::soap_through(&router, "paSendRTV2", body).await
+            }));
+        }
+    }
+    for call in calls {
+        // Contention between nodes is never a reason to refuse a receipt.
+        assert_eq!(outcome(&call.await.unwrap()), "OK");
+    }
+    let outbox = b.outbox().await.unwrap();
+    assert_eq!(outbox.len(), 30, "one outbox entry per receipt");
+    let ids: HashSet<_> = outbox.iter().map(|e| e.receipt_id.clone()).collect();
+    assert_eq!(ids.len(), 30);
+    for r in 100..=129u64 {
+        let nav = NoticeNumber::aux3("01", r);
+        let stored = b.ricevute("77777777777", nav.iuv()).await.unwrap();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].stato, ReceiptStatus::Accettata);
+        let p = b.pendenza("77777777777", nav.iuv()).await.unwrap().unwrap();
+        assert_eq!(p.stato, varco::domain::Stato::Eseguita);
+        assert_eq!(p.ricevute, vec![format!("{r:032x}")]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_receipts_for_one_notice_on_two_nodes_at_once_pay_it_once() {
+    let app = TestApp::builder().seed(false).build().await;
+    let b = second_node(&app).await;
+    positions(&app.store, &app.config, 200..=219).await;
+    let (node_a, node_b) = (app.nodo.clone(), node_router(&app.config, b.clone()));
+    let mut calls = Vec::new();
+    for r in 200..=219u64 {
+        let nav = NoticeNumber::aux3("01", r);
+        for (router, id) in [
+            (node_a.clone(), format!("a{r:031x}")),
+            (node_b.clone(), format!("b{r:031x}")),
+        ] {
+            let body = common::receipt_v2(nav.as_str(), &id);
+            calls.push(tokio::spawn(async move {
+                common::soap_through(&router, "paSendRTV2", body).await
+            }));
+        }
+    }
+    for call in calls {
+        assert_eq!(outcome(&call.await.unwrap()), "OK");
+    }
+    for r in 200..=219u64 {
+        let nav = NoticeNumber::aux3("01", r);
+        let stored = app.store.ricevute("77777777777", nav.iuv()).await.unwrap();
+        assert_eq!(stored.len(), 2, "both receipts are kept");
+        let accepted = stored
+            .iter()
+            .filter(|r| r.stato == ReceiptStatus::Accettata)
+            .count();
+        assert_eq!(accepted, 1, "exactly one counts as the payment: {stored:?}");
+        let p = app
+            .store
+            .pendenza("77777777777", nav.iuv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.stato, varco::domain::Stato::Eseguita);
+        assert!(p.anomala, "the second payment is an anomaly");
+        assert_eq!(p.ricevute.len(), 2);
+    }
+    assert_eq!(app.store.outbox().await.unwrap().len(), 40);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notice_numbers_drawn_on_two_nodes_at_once_never_collide() {
+    let app = TestApp::builder().seed(false).build().await;
+    let b = second_node(&app).await;
+    let template = {
+        let nav = NoticeNumber::aux3("01", 1);
+        varco::demo::sample(&app.config, &nav, chrono::Utc::now())
+    };
+    let mut draws = Vec::new();
+    for (node, store) in [("a", app.store.clone()), ("b", b.clone())] {
+        for batch in 0..8 {
+            let (store, template) = (store.clone(), template.clone());
+            draws.push(tokio::spawn(async move {
+                let rule = move |_: Option<&Pendenza>| -> Result<Planned, String> {
+                    Ok(Planned::Create {
+                        pendenza: template.clone(),
+                        generate: Some("01".into()),
+                    })
+                };
+                let ids: Vec<String> = (0..25).map(|i| format!("{node}-{batch}-{i}")).collect();
+                let items: Vec<UpsertItem<'_, String>> = ids
+                    .iter()
+                    .map(|id| UpsertItem {
+                        id_a2a: "demo",
+                        id_pendenza: id,
+                        rule: &rule,
+                    })
+                    .collect();
+                store
+                    .upsert_batch(&items)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|r| match r {
+                        Ok(Upserted::Created(p)) => p.numero_avviso,
+                        other => panic!("{other:?}"),
+                    })
+                    .collect::<Vec<_>>()
+            }));
+        }
+    }
+    let mut numbers = Vec::new();
+    for d in draws {
+        numbers.extend(d.await.unwrap());
+    }
+    let distinct: HashSet<_> = numbers.iter().collect();
+    assert_eq!(numbers.len(), 400);
+    assert_eq!(distinct.len(), 400, "a notice number was handed out twice");
+    // Handed out in order, none skipped: references 1..=400.
+    let mut refs: Vec<u64> = numbers
+        .iter()
+        .map(|n| n[3..16].parse::<u64>().unwrap())
+        .collect();
+    refs.sort_unstable();
+    assert_eq!(refs, (1..=400).collect::<Vec<_>>());
+    assert_eq!(b.count_pendenze().await.unwrap(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outbox_entry_is_claimed_by_one_node_until_its_lease_ends() {
+    if !common::pg::on_postgres() {
+        // One process delivers each queue with one worker: the embedded engine has no claims.
+        eprintln!("claims are a database engine's: skipped on the embedded store");
+        return;
+    }
+    let app = TestApp::builder().seed(false).build().await;
+    let b = second_node(&app).await;
+    positions(&app.store, &app.config, 300..=300).await;
+    let nav = NoticeNumber::aux3("01", 300);
+    let reply = common::soap_through(
+        &app.nodo,
+        "paSendRTV2",
+        common::receipt_v2(nav.as_str(), "c0000000000000000000000000000300"),
+    )
+    .await;
+    assert_eq!(outcome(&reply), "OK");
+    let id = app.store.outbox().await.unwrap()[0].id;
+    // The demo application has no connector (the entry was parked): an operator re-sends it.
+    varco::outbox::requeue(&app.store, id, chrono::Utc::now())
+        .await
+        .unwrap()
+        .unwrap();
+    let lease = std::time::Duration::from_millis(300);
+    let claimed = app.store.claim_outbox(id, lease).await.unwrap();
+    assert!(claimed.is_some());
+    // The other node neither claims it nor sees it due while the lease runs.
+    assert_eq!(b.claim_outbox(id, lease).await.unwrap(), None);
+    let far = chrono::Utc::now() + chrono::Duration::days(1);
+    assert!(b.outbox_due("demo", far, 10).await.unwrap().is_empty());
+    // The first node dies without finishing: once the lease runs out, the other takes it.
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(b.outbox_due("demo", far, 10).await.unwrap().len(), 1);
+    let taken = b.claim_outbox(id, lease).await.unwrap().unwrap();
+    // Delivered by the second node: the entry goes, and a late finish of the first is a no-op.
+    assert!(b.finish_delivery(&taken, None).await.unwrap());
+    assert!(
+        !app.store
+            .finish_delivery(&claimed.unwrap(), None)
+            .await
+            .unwrap()
+    );
+    assert!(app.store.outbox().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_station_copied_to_the_other_engine_and_back_holds_the_same_records() {
+    // The demo positions, a paid one with its receipt and outbox entry, an attempt, a receipt
+    // of a notice Varco does not hold (a `seen` number), a drawn notice number, the journal.
+    let app = TestApp::builder().build().await;
+    let nav = NoticeNumber::aux3("01", 1);
+    let activate = common::fixture("demo/get-payment-v2.xml");
+    assert_eq!(outcome(&app.soap("paGetPaymentV2", activate).await), "OK");
+    app.receipt_to_handlers(nav.as_str(), "d3m00000000000000000000000000c01")
+        .await;
+    let stranger = NoticeNumber::aux3("01", 900);
+    let reply = common::soap_through(
+        &app.nodo,
+        "paSendRTV2",
+        common::receipt_v2(stranger.as_str(), "d3m00000000000000000000000000c02"),
+    )
+    .await;
+    assert_eq!(outcome(&reply), "OK");
+    positions(&app.store, &app.config, 500..=520).await;
+    let template = varco::demo::sample(&app.config, &nav, chrono::Utc::now());
+    let rule = |_: Option<&Pendenza>| -> Result<Planned, String> {
+        Ok(Planned::Create {
+            pendenza: template.clone(),
+            generate: Some("01".into()),
+        })
+    };
+    let drawn = app
+        .store
+        .upsert_batch(&[UpsertItem {
+            id_a2a: "demo",
+            id_pendenza: "drawn",
+            rule: &rule,
+        }])
+        .await
+        .unwrap();
+    assert!(matches!(drawn[0], Ok(Upserted::Created(_))));
+    app.state.journal.barrier();
+    let source = app.store.tally().await.unwrap();
+    for table in varco::store::copy::TABLES {
+        assert!(
+            source.0.get(table).is_some_and(|(n, _)| *n > 0),
+            "the source has no {table}: {source:?}"
+        );
+    }
+    // To the other engine (the embedded one, when the suite runs on it: a copy to itself).
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = Store::open(other_dir.path(), 16).unwrap();
+    let there = varco::store::copy::copy(&app.store, &other, false)
+        .await
+        .unwrap();
+    assert_eq!(there.source, source);
+    assert_eq!(there.target, source, "read back from the copy");
+    // A second copy into it is refused: the target is not empty.
+    assert!(
+        varco::store::copy::copy(&app.store, &other, false)
+            .await
+            .is_err()
+    );
+    // And back, to a fresh store of the engine under test.
+    let back_dir = tempfile::tempdir().unwrap();
+    let back = Store::connect(&common::app::store_config(back_dir.path()).await)
+        .await
+        .unwrap();
+    let returned = varco::store::copy::copy(&other, &back, false)
+        .await
+        .unwrap();
+    assert_eq!(returned.target, source);
+    // The copy works as a station: the receipt is there, the paid position answers as paid,
+    // and the next drawn number follows the copied counter.
+    assert_eq!(
+        back.ricevute("77777777777", nav.iuv()).await.unwrap().len(),
+        1
+    );
+    let p = back
+        .pendenza("77777777777", nav.iuv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.stato, varco::domain::Stato::Eseguita);
+    assert_eq!(back.outbox().await.unwrap().len(), 2);
+}
