@@ -22,8 +22,14 @@
 #   BENCH_OUT [target/bench/summary-<UTC time>.jsonl]  machine-readable summary (one JSON per line)
 #   BENCH_NOTICES [1]          also run examples/notice_timing (0 to skip)
 #   BENCH_DISTURB [1]          also run `varco-bench disturb` (0 to skip)
+#   BENCH_ENGINE [sled]        `postgres`: the store on a fresh database of a throwaway cluster
+#                              (tests/pg.sh; or of VARCO_TEST_PG when set)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+engine=${BENCH_ENGINE:-sled}
+if [[ $engine == postgres && -z ${VARCO_TEST_PG:-} ]]; then
+  exec tests/pg.sh run "$0" "$@"
+fi
 secs=${1:-${BENCH_SECS:-10}}
 shift || true
 conns_list=${*:-${BENCH_CONNS:-1 64 512}}
@@ -48,6 +54,11 @@ trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$wo
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 np=$(port); ap=$(port); bp=$(port)
 sed "s/^cache_mb = .*/cache_mb = $cache_mb/" varco.example.toml > "$work/varco.toml"
+if [[ $engine == postgres ]]; then
+  db="varco_bench_$(date +%s)"
+  psql -q "$VARCO_TEST_PG" -c "CREATE DATABASE $db"
+  sed -i "s|^\[store\]|[store]\nengine = \"postgres\"\nurl = \"${VARCO_TEST_PG/dbname=postgres/dbname=$db}\"|" "$work/varco.toml"
+fi
 VARCO_LOG=error ./target/release/varco serve --config "$work/varco.toml" --data-dir "$work/data" \
   --nodo-listen 127.0.0.1:$np --api-listen 127.0.0.1:$ap > "$work/varco.log" 2>&1 &
 varco_pid=$!
@@ -58,7 +69,7 @@ varco=http://127.0.0.1:$np/paForNode
 mem() { awk '/^VmRSS|^VmHWM/ {printf "%s=%dMiB ", $1, $2/1024}' /proc/$varco_pid/status; }
 kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 
-echo "# $(date -u +%FT%TZ) $(nproc) cores, $(git rev-parse --short HEAD 2>/dev/null || echo '?'), ${secs}s per run, connections: $conns_list, store.cache_mb=$cache_mb, load generator on the same machine"
+echo "# $(date -u +%FT%TZ) $(nproc) cores, $(git rev-parse --short HEAD 2>/dev/null || echo '?'), ${secs}s per run, connections: $conns_list, store.engine=$engine, store.cache_mb=$cache_mb, load generator on the same machine"
 
 # Bulk load: one POST /api/pendenze/v2/pendenze/tracciati of BENCH_BULK positions into the
 # fresh store (answered once every position is stored and flushed); then the rest of the
@@ -72,7 +83,11 @@ last=$(kv last_reference <<<"$line")
 if (( last - first + 1 != preload )); then
   echo "warning: references $first..=$last are not $preload contiguous positions" >&2
 fi
-du_bytes=$(du -sb "$work/data" | cut -f1)
+if [[ $engine == postgres ]]; then
+  du_bytes=$(psql -Atq "$VARCO_TEST_PG" -c "SELECT pg_database_size('$db')")
+else
+  du_bytes=$(du -sb "$work/data" | cut -f1)
+fi
 echo "store: $preload positions, $du_bytes bytes on disk = $((du_bytes / preload)) bytes/position; $(mem)"
 echo "{\"op\":\"store\",\"positions\":$preload,\"disk_bytes\":$du_bytes,\"rss\":\"$(mem)\"}" >> "$out"
 

@@ -124,6 +124,22 @@ pub enum StoreCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Back up the embedded store of a running gateway without stopping it (through its
+    /// backoffice API): a new store in `<store.data_dir>-backups/NAME` holding everything
+    /// acknowledged before the call; restore it with `varco serve --data-dir` on it.
+    Backup {
+        /// The backup's name (`[A-Za-z0-9_-]{1,64}`).
+        name: String,
+        /// Base URL of the api listener.
+        #[arg(long, default_value = "http://127.0.0.1:8081")]
+        api: String,
+        /// Operator user (see `[[operatori]]`).
+        #[arg(long, env = "VARCO_OPERATOR")]
+        user: String,
+        /// Operator password.
+        #[arg(long, env = "VARCO_OPERATOR_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
     /// Print the count and checksum of every table of a store (as `copy` compares them).
     Tally {
         /// The store: a directory or a PostgreSQL connection string.

@@ -182,6 +182,32 @@ async fn store_command(command: varco::cli::StoreCommand) -> anyhow::Result<()> 
             );
             Ok(())
         }
+        StoreCommand::Backup {
+            name,
+            api,
+            user,
+            password,
+        } => {
+            let url = format!(
+                "{}{}/store/backup",
+                api.trim_end_matches('/'),
+                varco::api::backoffice::BASE
+            );
+            let resp = reqwest::Client::new()
+                .post(&url)
+                .basic_auth(user, Some(password))
+                .json(&serde_json::json!({ "nome": name }))
+                .send()
+                .await
+                .with_context(|| format!("calling {url}"))?;
+            let status = resp.status();
+            let body = resp.text().await.unwrap_or_default();
+            println!("{body}");
+            if !status.is_success() {
+                anyhow::bail!("the backup was refused: HTTP {status}");
+            }
+            Ok(())
+        }
         StoreCommand::Tally { store } => {
             let store = Store::connect(&store_at(&store))
                 .await

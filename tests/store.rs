@@ -320,3 +320,77 @@ async fn a_station_copied_to_the_other_engine_and_back_holds_the_same_records() 
     assert_eq!(p.stato, varco::domain::Stato::Eseguita);
     assert_eq!(back.outbox().await.unwrap().len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_store_is_backed_up_while_receipts_go_on() {
+    let app = TestApp::builder().seed(false).build().await;
+    let backup = |nome: &str| {
+        axum::http::Request::post("/api/backoffice/v1/store/backup")
+            .header("authorization", common::basic(common::DEMO_OPERATOR))
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(format!(r#"{{"nome":"{nome}"}}"#)))
+            .unwrap()
+    };
+    if common::pg::on_postgres() {
+        // PostgreSQL's own tools back it up.
+        let reply = common::app::send(&app.api, backup("b1")).await;
+        assert_eq!(reply.status, 409);
+        assert_eq!(reply.json()["codice"], "STORE_001");
+        return;
+    }
+    positions(&app.store, &app.config, 600..=679).await;
+    // Receipts stream in while the backup is taken; those answered OK before it started must
+    // all be in it.
+    let nodo = app.nodo.clone();
+    let acked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let stream = {
+        let acked = acked.clone();
+        tokio::spawn(async move {
+            for r in 600..=679u64 {
+                let nav = NoticeNumber::aux3("01", r);
+                let body = common::receipt_v2(nav.as_str(), &format!("{r:032x}"));
+                let reply = common::soap_through(&nodo, "paSendRTV2", body).await;
+                assert_eq!(outcome(&reply), "OK");
+                acked.lock().unwrap().push(r);
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+        })
+    };
+    while acked.lock().unwrap().len() < 30 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let before: Vec<u64> = acked.lock().unwrap().clone();
+    let reply = common::app::send(&app.api, backup("durante-i-pagamenti")).await;
+    assert_eq!(reply.status, 201, "{}", reply.text());
+    stream.await.unwrap();
+    let directory = reply.json()["directory"].as_str().unwrap().to_owned();
+    // The same name again is refused; a name that is not one is refused.
+    assert_eq!(
+        common::app::send(&app.api, backup("durante-i-pagamenti"))
+            .await
+            .status,
+        409
+    );
+    assert_eq!(
+        common::app::send(&app.api, backup("../fuori")).await.status,
+        400
+    );
+    let restored = Store::open(std::path::Path::new(&directory), 16).unwrap();
+    for r in before {
+        let nav = NoticeNumber::aux3("01", r);
+        let stored = restored.ricevute("77777777777", nav.iuv()).await.unwrap();
+        assert_eq!(
+            stored.len(),
+            1,
+            "receipt {r}, acknowledged before the backup"
+        );
+        let p = restored
+            .pendenza("77777777777", nav.iuv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.stato, varco::domain::Stato::Eseguita);
+    }
+    drop(restored);
+    let _ = std::fs::remove_dir_all(std::path::Path::new(&directory).parent().unwrap());
+}

@@ -372,3 +372,89 @@ pub async fn get_evento(
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("event {id}")))
 }
+
+/// A backup to take: its name (the directory under the backups' directory).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NuovoBackup {
+    /// `[A-Za-z0-9_-]{1,64}`: the backup's directory, `<store.data_dir>-backups/<nome>`.
+    pub nome: String,
+}
+
+/// A backup taken: where, and what it holds, table by table.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Backup {
+    /// The backup's directory (an embedded store: `varco serve --data-dir` it to restore).
+    pub directory: String,
+    /// Per table: records and checksum, as `varco store tally` prints them.
+    pub tabelle: Vec<String>,
+    /// Seconds taken.
+    pub secondi: f64,
+}
+
+/// Backs up the running embedded store without stopping it: every table is copied into a new
+/// embedded store while requests go on, then read back and compared. Everything acknowledged
+/// before the call is in it. On PostgreSQL, use PostgreSQL's own tools (pg_basebackup,
+/// pg_dump): 409.
+#[utoipa::path(
+    post,
+    path = "/store/backup",
+    request_body = NuovoBackup,
+    responses((status = 201, body = Backup), (status = 400, body = FaultBean), (status = 401, body = FaultBean), (status = 409, body = FaultBean)),
+    tag = "Backoffice"
+)]
+pub async fn post_backup(
+    State(state): State<ApiState>,
+    Extension(operator): Extension<Operator>,
+    super::extract::JsonBody(request): super::extract::JsonBody<NuovoBackup>,
+) -> Result<(axum::http::StatusCode, Json<Backup>), ApiError> {
+    let valid = (1..=64).contains(&request.nome.len())
+        && request
+            .nome
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !valid {
+        return Err(ApiError::invalid("nome", "must match [A-Za-z0-9_-]{1,64}"));
+    }
+    let store = &state.nodo.store;
+    if store.as_sled().is_none() {
+        return Err(ApiError::conflict(
+            "STORE_001",
+            "the store is on PostgreSQL: back it up with PostgreSQL's tools (pg_basebackup, pg_dump)",
+        ));
+    }
+    let data_dir = &state.nodo.config.store.data_dir;
+    let mut parent = data_dir.as_os_str().to_owned();
+    parent.push("-backups");
+    let directory = std::path::PathBuf::from(parent).join(&request.nome);
+    if directory.exists() {
+        return Err(ApiError::conflict(
+            "STORE_002",
+            format!("a backup named {} exists already", request.nome),
+        ));
+    }
+    let started = std::time::Instant::now();
+    let target = {
+        let dir = directory.clone();
+        tokio::task::spawn_blocking(move || crate::store::Store::open(&dir, 16))
+            .await
+            .map_err(ApiError::internal)??
+    };
+    let copied = crate::store::copy::copy(store, &target, false).await?;
+    if copied.source != copied.target {
+        return Err(ApiError::internal(
+            "the backup does not read back as written",
+        ));
+    }
+    drop(target);
+    tracing::info!(operator = %operator.0, backup = %request.nome, records = copied.source.records(), "store backed up");
+    Ok((
+        axum::http::StatusCode::CREATED,
+        Json(Backup {
+            directory: directory.display().to_string(),
+            tabelle: copied.source.lines(),
+            secondi: started.elapsed().as_secs_f64(),
+        }),
+    ))
+}

@@ -176,6 +176,17 @@ impl ApiError {
         )
     }
 
+    /// 409: the request conflicts with the state of the service (`codice` names why).
+    pub fn conflict(codice: &str, why: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "OPERAZIONE",
+            codice,
+            "Operazione non possibile in questo stato",
+            Some(why.into()),
+        )
+    }
+
     /// 500: logged here, the client gets no detail.
     pub fn internal(e: impl std::fmt::Display) -> Self {
         tracing::error!(error = %e, "REST request failed");

@@ -214,6 +214,7 @@ pub fn backoffice_v1(state: ApiState) -> Router {
         .routes(routes!(backoffice::retry_outbox))
         .routes(routes!(backoffice::list_eventi))
         .routes(routes!(backoffice::get_evento))
+        .routes(routes!(backoffice::post_backup))
         .route_layer(from_fn_with_state(MAX_ITEM_BODY, capture_payload))
         .route_layer(from_fn_with_state(MAX_ITEM_BODY, cap_body))
         .route_layer(from_fn_with_state(

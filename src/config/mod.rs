@@ -206,6 +206,45 @@ mod tests {
     }
 
     #[test]
+    fn store_settings_are_checked_and_the_password_never_printed() {
+        let with_store = |lines: &str| {
+            let toml = DEMO_TOML.replacen("[store]\n", &format!("[store]\n{lines}\n"), 1);
+            Config::parse(&toml, "test").map_err(|e| format!("{e:#}"))
+        };
+        let err = with_store("engine = \"postgres\"").unwrap_err();
+        assert!(err.contains("store.url: required"), "{err}");
+        let err = with_store(
+            "engine = \"postgres\"\nurl = \"postgres://v@db/varco\"\nsynchronous_commit = \"off\"",
+        )
+        .unwrap_err();
+        assert!(err.contains("store.synchronous_commit"), "{err}");
+        let err = with_store(
+            "engine = \"postgres\"\nurl = \"postgres://v@db/varco\"\nrequest_budget_ms = 7000",
+        )
+        .unwrap_err();
+        assert!(err.contains("store.request_budget_ms"), "{err}");
+        let err = with_store("engine = \"mysql\"").unwrap_err();
+        assert!(err.contains("engine"), "{err}");
+        let c = with_store(
+            "engine = \"postgres\"\nurl = \"postgres://varco:s3cret@db1,db2/varco?target_session_attrs=read-write\"",
+        )
+        .unwrap();
+        let shown = format!("{:?}", c.store);
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(
+            shown.contains("postgres://varco:***@db1,db2/varco"),
+            "{shown}"
+        );
+        let kv = settings::DbUrl::from("host=/run/pg user=varco password=s3cret dbname=varco");
+        assert_eq!(
+            format!("{kv:?}"),
+            "host=/run/pg user=varco password=*** dbname=varco"
+        );
+        // The default stays the embedded store: `make run` needs no database.
+        assert_eq!(Config::demo().store.engine, settings::StoreEngine::Sled);
+    }
+
+    #[test]
     fn errors_name_the_key() {
         let bad = DEMO_TOML.replacen("aux_digit = 3", "aux_digit = 7", 1);
         let err = format!("{:#}", Config::parse(&bad, "test").unwrap_err());

@@ -78,6 +78,81 @@ impl Filtro {
     }
 }
 
+/// The matching of a listing, fed by an engine with events newest first (the same rules on
+/// every engine): the filters, the page, the cursor to the next one.
+pub(crate) struct Paging<'a> {
+    filter: &'a Filtro,
+    needles: Vec<&'a [u8]>,
+    skip: usize,
+    per_pagina: usize,
+    matched: usize,
+    /// The page so far.
+    pub out: Pagina,
+}
+
+impl<'a> Paging<'a> {
+    /// Page `pagina` (from 1) of `per_pagina`, or the page after the filter's cursor.
+    pub fn new(filter: &'a Filtro, pagina: usize, per_pagina: usize) -> Self {
+        let per_pagina = per_pagina.clamp(1, MAX_PAGE);
+        Self {
+            filter,
+            needles: filter.needles(),
+            skip: if filter.cursore.is_some() {
+                0
+            } else {
+                pagina.saturating_sub(1).saturating_mul(per_pagina)
+            },
+            per_pagina,
+            matched: 0,
+            out: Pagina::default(),
+        }
+    }
+
+    /// Whether `bytes` (an event, or a run of events) may hold a match.
+    pub fn may_match(&self, bytes: &[u8]) -> bool {
+        self.needles.iter().all(|n| contains(bytes, n))
+    }
+
+    /// Offers the next event (its JSON, and how its id follows from it); false once the page
+    /// is full (with the cursor to the next page set).
+    pub fn offer(
+        &mut self,
+        line: &[u8],
+        id: impl FnOnce(&Evento) -> String,
+    ) -> super::Result<bool> {
+        if !self.may_match(line) {
+            return Ok(true);
+        }
+        let mut e: Evento = super::decode(line)?;
+        if !self.filter.matches(&e) {
+            return Ok(true);
+        }
+        self.matched += 1;
+        if self.matched <= self.skip {
+            return Ok(true);
+        }
+        if self.out.risultati.len() == self.per_pagina {
+            // One more match than the page holds: there is a next page.
+            self.out.cursore = self.out.risultati.last().map(|e| e.id.clone());
+            return Ok(false);
+        }
+        e.id = id(&e);
+        self.out.risultati.push(e);
+        Ok(true)
+    }
+}
+
+/// The time an event is written with: its own, or the last written one's when it is earlier
+/// (a log's times never go back). Returns the time (ms).
+pub(crate) fn monotonic(e: &mut Evento, last_ms: i64) -> i64 {
+    let ms = e.data.timestamp_millis();
+    if ms < last_ms {
+        e.data = DateTime::from_timestamp_millis(last_ms).unwrap_or(e.data);
+        return last_ms;
+    }
+    ms
+}
+
 /// One page of a listing.
 #[derive(Debug, Clone, Default)]
 pub struct Pagina {

@@ -141,6 +141,40 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     Ok(serde_json::from_slice(bytes)?)
 }
 
+/// The outbox entry of a receipt just stored (`id` drawn by the engine): queued for its
+/// application now, or parked (dead, with the reason) when `undeliverable` says it cannot be
+/// delivered or no application owns its notice.
+pub(crate) fn receipt_entry(
+    id: u64,
+    receipt: &Ricevuta,
+    id_a2a: Option<String>,
+    undeliverable: &dyn Fn(Option<&str>) -> Option<String>,
+    now: DateTime<Utc>,
+) -> OutboxEntry {
+    let parked = undeliverable(id_a2a.as_deref()).or_else(|| {
+        id_a2a
+            .is_none()
+            .then(|| "the receipt belongs to no application".to_owned())
+    });
+    OutboxEntry {
+        id,
+        dominio: receipt.dominio.clone(),
+        iuv: receipt.iuv.clone(),
+        receipt_id: receipt.receipt_id.clone(),
+        id_a2a,
+        stato: if parked.is_some() {
+            crate::domain::OutboxState::Dead
+        } else {
+            crate::domain::OutboxState::Pending
+        },
+        tentativi: 0,
+        created_at: now,
+        next_attempt_at: now,
+        last_error: parked,
+        requeued_at: None,
+    }
+}
+
 /// The engine behind a [`Store`].
 #[derive(Debug)]
 enum Engine {

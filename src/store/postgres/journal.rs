@@ -9,7 +9,6 @@
 
 use crate::domain::evento::Evento;
 use crate::store::{Result, StoreError};
-use chrono::DateTime;
 use std::time::Duration;
 
 /// Most events removed by one purge statement.
@@ -124,11 +123,7 @@ impl PgJournal {
         let mut bodies = Vec::with_capacity(batch.len());
         let mut last_ms = self.last_ms;
         for mut e in batch.drain(..) {
-            let mut ms = e.data.timestamp_millis();
-            if ms < last_ms {
-                ms = last_ms;
-                e.data = DateTime::from_timestamp_millis(ms).unwrap_or(e.data);
-            }
+            let ms = crate::store::journal::monotonic(&mut e, last_ms);
             last_ms = ms;
             times.push(ms);
             bodies.push(serde_json::to_vec(&e)?);

@@ -17,7 +17,7 @@ pub use journal::PgJournal;
 
 use crate::domain::{Attivazione, OutboxEntry, OutboxState, Pendenza, ReceiptStatus, Ricevuta};
 use crate::store::index::{Filter, Page, Summary, Walk};
-use crate::store::journal::{Filtro, MAX_PAGE, MAX_SCAN, Pagina, contains, event_id, key_parts};
+use crate::store::journal::{Filtro, MAX_SCAN, Pagina, Paging, event_id, key_parts};
 use crate::store::settings::StoreConfig;
 use crate::store::{
     Due, Planned, ReceiptApplied, ReceiptRule, Refused, Result, StoreError, UpsertItem, Upserted,
@@ -193,7 +193,11 @@ pub fn connection_config(config: &StoreConfig) -> Result<tokio_postgres::Config>
     if pg.get_application_name().is_none() {
         pg.application_name("varco");
     }
-    let mut options = format!("-c statement_timeout={}", config.statement_timeout_ms);
+    // Notices (such as "relation already exists, skipping" at startup) are not worth a log line.
+    let mut options = format!(
+        "-c statement_timeout={} -c client_min_messages=warning",
+        config.statement_timeout_ms
+    );
     if let Some(sc) = &config.synchronous_commit {
         options.push_str(&format!(" -c synchronous_commit={sc}"));
     }
@@ -570,29 +574,13 @@ impl Pg {
                     .query_one("SELECT nextval('outbox_ids')", &[])
                     .await?
                     .get(0);
-                let id_a2a = pendenza.and_then(|p| p.id_a2a.clone());
-                let parked = undeliverable(id_a2a.as_deref()).or_else(|| {
-                    id_a2a
-                        .is_none()
-                        .then(|| "the receipt belongs to no application".to_owned())
-                });
-                let entry = OutboxEntry {
-                    id: id as u64,
-                    dominio: receipt.dominio.clone(),
-                    iuv: receipt.iuv.clone(),
-                    receipt_id: receipt.receipt_id.clone(),
-                    id_a2a,
-                    stato: if parked.is_some() {
-                        OutboxState::Dead
-                    } else {
-                        OutboxState::Pending
-                    },
-                    tentativi: 0,
-                    created_at: now,
-                    next_attempt_at: now,
-                    last_error: parked,
-                    requeued_at: None,
-                };
+                let entry = crate::store::receipt_entry(
+                    id as u64,
+                    &receipt,
+                    pendenza.and_then(|p| p.id_a2a.clone()),
+                    undeliverable,
+                    now,
+                );
                 write_entry(&tx, &entry, false).await?;
             }
             Ok(ReceiptApplied {
@@ -867,24 +855,18 @@ impl Pg {
         pagina: usize,
         per_pagina: usize,
     ) -> Result<Pagina> {
-        let per_pagina = per_pagina.clamp(1, MAX_PAGE);
         let lo_ms = filter.da.map_or(i64::MIN, |d| d.timestamp_millis());
         let mut hi = (
             filter.a.map_or(i64::MAX, |d| d.timestamp_millis()),
             i64::MAX,
         );
-        let skip = match filter.cursore {
-            Some(c) => {
-                let (ms, seq) = key_parts(&c);
-                hi = hi.min((ms, i64::try_from(seq).unwrap_or(i64::MAX)));
-                0
-            }
-            None => pagina.saturating_sub(1).saturating_mul(per_pagina),
-        };
-        let needles = filter.needles();
+        if let Some(c) = filter.cursore {
+            let (ms, seq) = key_parts(&c);
+            hi = hi.min((ms, i64::try_from(seq).unwrap_or(i64::MAX)));
+        }
+        let mut paging = Paging::new(filter, pagina, per_pagina);
         let c = self.client().await?;
-        let (mut matched, mut scanned) = (0usize, 0usize);
-        let mut out = Pagina::default();
+        let mut scanned = 0usize;
         'batches: loop {
             let batch = rows(
                 &c,
@@ -899,32 +881,18 @@ impl Pg {
                 scanned += 1;
                 if scanned > MAX_SCAN {
                     // Continue from this event, itself included.
-                    out.cursore = Some(event_id(ms, seq as u64 + 1));
+                    paging.out.cursore = Some(event_id(ms, seq as u64 + 1));
                     break 'batches;
                 }
-                if !needles.iter().all(|n| contains(line, n)) {
-                    continue;
-                }
-                let mut e: crate::domain::evento::Evento = decode(line)?;
-                if !filter.matches(&e) {
-                    continue;
-                }
-                matched += 1;
-                if matched <= skip {
-                    continue;
-                }
-                if out.risultati.len() == per_pagina {
-                    out.cursore = out.risultati.last().map(|e| e.id.clone());
+                if !paging.offer(line, |_| event_id(ms, seq as u64))? {
                     break 'batches;
                 }
-                e.id = event_id(ms, seq as u64);
-                out.risultati.push(e);
             }
             if (batch.len() as i64) < SCAN_BATCH {
                 break;
             }
         }
-        Ok(out)
+        Ok(paging.out)
     }
 
     /// One event by its id.

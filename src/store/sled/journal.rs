@@ -7,8 +7,7 @@
 use super::{Sled, keys};
 use crate::domain::evento::Evento;
 use crate::store::Result;
-use crate::store::journal::{Filtro, MAX_PAGE, MAX_SCAN, Pagina, contains, hex, parse_id};
-use chrono::DateTime;
+use crate::store::journal::{Filtro, MAX_SCAN, Pagina, Paging, hex, monotonic, parse_id};
 
 /// Most events removed in one purge step (the recorder's queue is drained between steps).
 const PURGE_CHUNK: usize = 2048;
@@ -86,23 +85,18 @@ impl Sled {
     /// with a cursor, the `per_pagina` after it. A scan of the time window; it reads at most
     /// [`MAX_SCAN`] events and then hands back a cursor to continue.
     pub fn eventi(&self, filter: &Filtro, pagina: usize, per_pagina: usize) -> Result<Pagina> {
-        let per_pagina = per_pagina.clamp(1, MAX_PAGE);
         let lo_ms = filter.da.map_or(i64::MIN, |d| d.timestamp_millis());
         let mut hi = keys::journal(
             filter.a.map_or(i64::MAX, |d| d.timestamp_millis()),
             u64::MAX,
         );
         let mut below_seq = u64::MAX;
-        let skip = if let Some(c) = filter.cursore {
+        if let Some(c) = filter.cursore {
             hi = hi.min(c);
             below_seq = keys::journal_seq(&c);
-            0
-        } else {
-            pagina.saturating_sub(1).saturating_mul(per_pagina)
-        };
-        let needles = filter.needles();
-        let (mut matched, mut scanned) = (0usize, 0usize);
-        let mut out = Pagina::default();
+        }
+        let mut paging = Paging::new(filter, pagina, per_pagina);
+        let mut scanned = 0usize;
         'chunks: for item in self.journal.range(..=hi).rev() {
             let (k, v) = item?;
             let Some(chunk) = Chunk::read(&k, &v) else {
@@ -111,7 +105,7 @@ impl Sled {
             if chunk.last_ms < lo_ms {
                 break;
             }
-            if !needles.iter().all(|n| contains(chunk.lines, n)) {
+            if !paging.may_match(chunk.lines) {
                 scanned += chunk.count as usize;
                 continue;
             }
@@ -129,30 +123,17 @@ impl Sled {
                 scanned += 1;
                 if scanned > MAX_SCAN {
                     // Continue from this event, itself included.
-                    out.cursore = Some(hex(&keys::journal(chunk.first_ms, seq + 1)));
+                    paging.out.cursore = Some(hex(&keys::journal(chunk.first_ms, seq + 1)));
                     break 'chunks;
                 }
-                if !needles.iter().all(|n| contains(line, n)) {
-                    continue;
-                }
-                let mut e: Evento = super::decode(line)?;
-                if !filter.matches(&e) {
-                    continue;
-                }
-                matched += 1;
-                if matched <= skip {
-                    continue;
-                }
-                if out.risultati.len() == per_pagina {
-                    // One more match than the page holds: there is a next page.
-                    out.cursore = out.risultati.last().map(|e| e.id.clone());
+                // An event's id is its own time with its sequence.
+                let id = |e: &Evento| hex(&keys::journal(e.data.timestamp_millis(), seq));
+                if !paging.offer(line, id)? {
                     break 'chunks;
                 }
-                e.id = hex(&keys::journal(e.data.timestamp_millis(), seq));
-                out.risultati.push(e);
             }
         }
-        Ok(out)
+        Ok(paging.out)
     }
 
     /// Every event, oldest first (a copy).
@@ -257,11 +238,7 @@ impl SledJournal {
         };
         let (mut seq, mut last_ms) = (self.seq, self.last_ms);
         for mut e in batch.drain(..) {
-            let mut ms = e.data.timestamp_millis();
-            if ms < last_ms {
-                ms = last_ms;
-                e.data = DateTime::from_timestamp_millis(ms).unwrap_or(e.data);
-            }
+            let ms = monotonic(&mut e, last_ms);
             let line = serde_json::to_vec(&e)?;
             if lines.is_empty() {
                 first = (ms, seq);

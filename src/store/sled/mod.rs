@@ -13,7 +13,7 @@ pub mod keys;
 mod migrate;
 pub mod outbox;
 
-use crate::domain::{Attivazione, OutboxEntry, OutboxState, Pendenza, ReceiptStatus, Ricevuta};
+use crate::domain::{Attivazione, Pendenza, ReceiptStatus, Ricevuta};
 use crate::store::{
     Planned, ReceiptApplied, ReceiptRule, Refused, Result, StoreError, UpsertItem, Upserted,
 };
@@ -474,29 +474,13 @@ impl Sled {
                 }
                 if !matches!(status, ReceiptStatus::Rifiutata { .. }) {
                     let id = outbox.generate_id()?;
-                    let id_a2a = pendenza.and_then(|p| p.id_a2a.clone());
-                    let parked = undeliverable(id_a2a.as_deref()).or_else(|| {
-                        id_a2a
-                            .is_none()
-                            .then(|| "the receipt belongs to no application".to_owned())
-                    });
-                    let entry = OutboxEntry {
+                    let entry = crate::store::receipt_entry(
                         id,
-                        dominio: receipt.dominio.clone(),
-                        iuv: receipt.iuv.clone(),
-                        receipt_id: receipt.receipt_id.clone(),
-                        id_a2a,
-                        stato: if parked.is_some() {
-                            OutboxState::Dead
-                        } else {
-                            OutboxState::Pending
-                        },
-                        tentativi: 0,
-                        created_at: now,
-                        next_attempt_at: now,
-                        last_error: parked,
-                        requeued_at: None,
-                    };
+                        &receipt,
+                        pendenza.and_then(|p| p.id_a2a.clone()),
+                        undeliverable,
+                        now,
+                    );
                     outbox::write_entry(outbox, outbox_due, None, Some(&entry))?;
                 }
                 Ok(ReceiptApplied {
@@ -638,7 +622,7 @@ fn upsert_one<E: Clone>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ReceiptVersion, Stato};
+    use crate::domain::{OutboxState, ReceiptVersion, Stato};
 
     pub(crate) fn sample_pendenza() -> Pendenza {
         let config = crate::config::Config::demo();
