@@ -36,7 +36,7 @@ async fn sixty_four_activations_and_receipts_on_one_notice() {
             (action, text)
         }));
     }
-    let mut ok_receipts = 0;
+    let (mut ok_receipts, mut ok_activations) = (0, 0);
     for t in tasks {
         let (action, text) = t.await.unwrap();
         let outcome = common::element(&text, "outcome").unwrap().to_owned();
@@ -47,10 +47,8 @@ async fn sixty_four_activations_and_receipts_on_one_notice() {
                 ok_receipts += 1;
             }
             // An activation answers OK before the first receipt lands, DUPLICATO after.
-            _ => assert!(
-                outcome == "OK" || text.contains("PAA_PAGAMENTO_DUPLICATO"),
-                "{text}"
-            ),
+            _ if outcome == "OK" => ok_activations += 1,
+            _ => assert!(text.contains("PAA_PAGAMENTO_DUPLICATO"), "{text}"),
         }
     }
     assert_eq!(ok_receipts, 32);
@@ -81,5 +79,7 @@ async fn sixty_four_activations_and_receipts_on_one_notice() {
         .await
         .unwrap()
         .len();
-    assert!((1..=32).contains(&attempts), "{attempts}");
+    // One attempt per activation answered OK: how many ran before the first receipt is the
+    // scheduler's choice (all of them, none, or some).
+    assert_eq!(attempts, ok_activations, "attempts recorded");
 }
