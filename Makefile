@@ -5,7 +5,7 @@ DEMO_DIR ?= .varco/demo
 BENCH_SECS ?= 10
 BENCH_CONNS ?= 1 64 512
 
-.PHONY: run test check fmt clippy tools bench bench-micro bench-scale build clean-demo fuzz
+.PHONY: run test check fmt clippy tools bench bench-engines bench-micro bench-scale build clean-demo fuzz
 
 # The binary `make run` starts. `make test` builds it as well (for the process tests, with the
 # test build's dependency features): a binary newer than every input of the build is reused as
@@ -46,7 +46,7 @@ clippy:
 PG_TESTS := --test api --test store --test nodes --test journal --test gestionale --test concurrency --test fixtures --test govpay
 test: tools fmt clippy
 	$(CARGO) test --release --workspace
-	./tests/pg.sh run $(CARGO) test --release $(PG_TESTS)
+	./tests/pg.sh run $(CARGO) test --release --workspace $(PG_TESTS)
 
 check: test
 
@@ -57,6 +57,11 @@ clean-demo:
 # BENCH_PRELOAD (1,000,000) positions; figures and method in BENCHMARKS.md.
 bench:
 	./bench/run.sh $(BENCH_SECS) $(BENCH_CONNS)
+
+# Both engines in one run (issue 14): `make bench` on sled, then on PostgreSQL (fsync on) with
+# one node, one node behind the reference nginx file and two nodes behind it; one summary.
+bench-engines:
+	./bench/engines.sh $(BENCH_SECS) $(BENCH_CONNS)
 
 # Micro-benchmarks (divan): SOAP decode/encode per message, store paths.
 bench-micro:

@@ -23,12 +23,18 @@
 #   BENCH_NOTICES [1]          also run examples/notice_timing (0 to skip)
 #   BENCH_DISTURB [1]          also run `varco-bench disturb` (0 to skip)
 #   BENCH_ENGINE [sled]        `postgres`: the store on a fresh database of a throwaway cluster
-#                              (tests/pg.sh; or of VARCO_TEST_PG when set)
+#                              (tests/pg.sh with fsync on; or of VARCO_TEST_PG when set)
+#   BENCH_FRONTS [direct]      what the load generator talks to, each measured in turn:
+#                              `direct` (node 1's listener), `nginx1` (node 1 behind the reference
+#                              nginx file), `nginx2` (two nodes on the same database behind it;
+#                              postgres only). Behind nginx, the bare server is behind the same
+#                              file too, so both sides of the ratio pay the proxy hop.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 engine=${BENCH_ENGINE:-sled}
 if [[ $engine == postgres && -z ${VARCO_TEST_PG:-} ]]; then
-  exec tests/pg.sh run "$0" "$@"
+  VARCO_PG_DURABLE=1 VARCO_PG_OPTS="-c shared_preload_libraries=pg_stat_statements" \
+    exec tests/pg.sh run "$0" "$@"
 fi
 secs=${1:-${BENCH_SECS:-10}}
 shift || true
@@ -42,9 +48,14 @@ cache_mb=${BENCH_CACHE_MB:-256}
 mkdir -p target/bench
 out=${BENCH_OUT:-target/bench/summary-$(date -u +%Y%m%dT%H%M%SZ).jsonl}
 : > "$out"
-nconns=$(wc -w <<<"$conns_list")
+fronts=${BENCH_FRONTS:-direct}
+nconns=$(( $(wc -w <<<"$conns_list") * $(wc -w <<<"$fronts") ))
 if (( preload < bulk + reserve * nconns + 1000 )); then
   echo "BENCH_PRELOAD=$preload is too small for BENCH_BULK=$bulk + $nconns x BENCH_RECEIPTS=$reserve" >&2
+  exit 2
+fi
+if [[ " $fronts " == *" nginx2 "* && $engine != postgres ]]; then
+  echo "BENCH_FRONTS=nginx2 needs BENCH_ENGINE=postgres (two nodes on one database)" >&2
   exit 2
 fi
 
@@ -57,19 +68,37 @@ sed "s/^cache_mb = .*/cache_mb = $cache_mb/" varco.example.toml > "$work/varco.t
 if [[ $engine == postgres ]]; then
   db="varco_bench_$(date +%s)"
   psql -q "$VARCO_TEST_PG" -c "CREATE DATABASE $db"
+  psql -q "${VARCO_TEST_PG/dbname=postgres/dbname=$db}" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" 2>/dev/null || true
   sed -i "s|^\[store\]|[store]\nengine = \"postgres\"\nurl = \"${VARCO_TEST_PG/dbname=postgres/dbname=$db}\"|" "$work/varco.toml"
 fi
 VARCO_LOG=error ./target/release/varco serve --config "$work/varco.toml" --data-dir "$work/data" \
   --nodo-listen 127.0.0.1:$np --api-listen 127.0.0.1:$ap > "$work/varco.log" 2>&1 &
 varco_pid=$!
 for _ in $(seq 100); do curl -sf http://127.0.0.1:$ap/readyz >/dev/null && break; sleep 0.1; done
+if [[ $fronts == *nginx* ]]; then
+  nginx=$(command -v nginx || echo /usr/sbin/nginx)
+  np2=$(port); ap2=$(port); fp=$(port); fap=$(port); fp2=$(port); fap2=$(port); bfp=$(port); bfap=$(port)
+  if [[ " $fronts " == *" nginx2 "* ]]; then
+    VARCO_LOG=error ./target/release/varco serve --config "$work/varco.toml" --data-dir "$work/data2" \
+      --nodo-listen 127.0.0.1:$np2 --api-listen 127.0.0.1:$ap2 > "$work/varco2.log" 2>&1 &
+    varco2_pid=$!
+    for _ in $(seq 100); do curl -sf http://127.0.0.1:$ap2/readyz >/dev/null && break; sleep 0.1; done
+    python3 bench/nginx_front.py deploy/nginx/varco.conf "$work/nginx" two $fp2 $fap2 \
+      127.0.0.1:$np,127.0.0.1:$np2 127.0.0.1:$ap,127.0.0.1:$ap2
+  fi
+  python3 bench/nginx_front.py deploy/nginx/varco.conf "$work/nginx" one $fp $fap 127.0.0.1:$np 127.0.0.1:$ap
+  python3 bench/nginx_front.py deploy/nginx/varco.conf "$work/nginx" bare $bfp $bfap 127.0.0.1:$bp 127.0.0.1:$bp
+  "$nginx" -t -q -p "$work/nginx" -c "$work/nginx/nginx.conf"
+  "$nginx" -p "$work/nginx" -c "$work/nginx/nginx.conf" 2>"$work/nginx.log" &
+  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$fp) 2>/dev/null && break; sleep 0.1; done
+fi
 B=./target/release/varco-bench
 api=http://127.0.0.1:$ap
 varco=http://127.0.0.1:$np/paForNode
 mem() { awk '/^VmRSS|^VmHWM/ {printf "%s=%dMiB ", $1, $2/1024}' /proc/$varco_pid/status; }
 kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 
-echo "# $(date -u +%FT%TZ) $(nproc) cores, $(git rev-parse --short HEAD 2>/dev/null || echo '?'), ${secs}s per run, connections: $conns_list, store.engine=$engine, store.cache_mb=$cache_mb, load generator on the same machine"
+echo "# $(date -u +%FT%TZ) $(nproc) cores, $(git rev-parse --short HEAD 2>/dev/null || echo '?'), ${secs}s per run, connections: $conns_list, fronts: $fronts, store.engine=$engine, store.cache_mb=$cache_mb, load generator on the same machine"
 
 # Bulk load: one POST /api/pendenze/v2/pendenze/tracciati of BENCH_BULK positions into the
 # fresh store (answered once every position is stored and flushed); then the rest of the
@@ -97,7 +126,14 @@ echo "{\"op\":\"store\",\"positions\":$preload,\"disk_bytes\":$du_bytes,\"rss\":
 # entry, one group-commit flush) on a position paid once.
 hot="$first..=$((last - reserve * nconns))"
 slice=0
-for conns in $conns_list; do
+for front in $fronts; do
+ case $front in
+   direct) varco_url=$varco; bare_url=http://127.0.0.1:$bp/ ;;
+   nginx1) varco_url=http://127.0.0.1:$fp/paForNode; bare_url=http://127.0.0.1:$bfp/paForNode ;;
+   nginx2) varco_url=http://127.0.0.1:$fp2/paForNode; bare_url=http://127.0.0.1:$bfp/paForNode ;;
+   *) echo "unknown front $front" >&2; exit 2 ;;
+ esac
+ for conns in $conns_list; do
   rfrom=$((last - reserve * nconns + 1 + reserve * slice))
   rto=$((rfrom + reserve - 1))
   slice=$((slice + 1))
@@ -112,13 +148,44 @@ for conns in $conns_list; do
     $B bare --listen 127.0.0.1:$bp --response-file "$work/$op.res.xml" 2>/dev/null &
     bare_pid=$!
     for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$bp) 2>/dev/null && break; sleep 0.1; done
-    $B compare --varco-url "$varco" --bare-url http://127.0.0.1:$bp/ --soap-action "$op" \
+    $B compare --varco-url "$varco_url" --bare-url "$bare_url" --soap-action "$op" \
       --body-file "$body" --notices "$range" --connections "$conns" --duration "$secs" \
-      --warmup "$warmup" --json-out "$out" --label "store=$preload" "$@"
+      --warmup "$warmup" --json-out "$out" --label "$engine $front store=$preload" "$@"
     kill $bare_pid; wait $bare_pid 2>/dev/null || true
   done
-  echo "after $conns connections: $(mem)"
+  echo "after $conns connections ($front): $(mem)"
+ done
 done
+if [[ $engine == postgres ]]; then
+  # Where PostgreSQL's figures come from: statements (round trips, BEGIN and COMMIT included)
+  # and commits per request, each operation alone for 3 s on 4 connections, no warm-up, the
+  # idle background (readiness probe, outbox poll) of the same 3 s subtracted.
+  pgdb=${VARCO_TEST_PG/dbname=postgres/dbname=$db}
+  counters() {
+    psql -Atq "$pgdb" -c "SELECT (SELECT coalesce(sum(calls),0) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = '$db') || ' ' || (SELECT xact_commit FROM pg_stat_database WHERE datname = '$db')"
+  }
+  if counters >/dev/null 2>&1; then
+    read -r s0 c0 <<<"$(counters)"; sleep 4.5; read -r s1 c1 <<<"$(counters)"
+    idle_s=$((s1 - s0)); idle_c=$((c1 - c0 - 2))
+    for spec in "paVerifyPaymentNotice bench/requests/verify.xml $hot" \
+                "paGetPaymentV2 bench/requests/get_payment_v2.xml $hot" \
+                "paSendRTV2 bench/requests/send_rt_v2.xml $first..=$((first + bulk - 1)) --unique-receipts --sequential-notices"; do
+      set -- $spec
+      op=$1; body=$2; range=$3; shift 3
+      read -r s0 c0 <<<"$(counters)"
+      n=$($B load --url "$varco" --soap-action "$op" --body-file "$body" --notices "$range" \
+        --connections 4 --duration 3 --warmup 0 --json "$@" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"])')
+      sleep 1.5; read -r s1 c1 <<<"$(counters)"
+      python3 -c "
+s, c, n = $((s1 - s0 - idle_s)), $((c1 - c0 - 2 - idle_c)), $n
+print(f'postgres round trips: $op {s / n:.2f} statements and {c / n:.2f} commits per request ({n} requests)')"
+      echo "{\"op\":\"pg_round_trips\",\"soap\":\"$op\",\"requests\":$n,\"statements\":$((s1 - s0 - idle_s)),\"commits\":$((c1 - c0 - 2 - idle_c))}" >> "$out"
+    done
+  fi
+  # Commits and WAL flushes over the whole run.
+  psql -Atq "$VARCO_TEST_PG" -c "SELECT 'postgres: xact_commit=' || xact_commit || ' xact_rollback=' || xact_rollback || ' tup_inserted=' || tup_inserted || ' tup_updated=' || tup_updated FROM pg_stat_database WHERE datname = '$db'"
+  psql -Atq "$VARCO_TEST_PG" -c "SELECT 'postgres wal: records=' || wal_records || ' bytes=' || wal_bytes || ' writes=' || wal_write || ' syncs=' || wal_sync FROM pg_stat_wal"
+fi
 
 # Does a wrong-password flood or a crowd of listings on the api listener move verify's p99?
 if [[ ${BENCH_DISTURB:-1} != 0 ]]; then

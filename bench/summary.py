@@ -18,12 +18,12 @@ disturbs = [r for r in rows if r.get("op") == "disturb"]
 rows = [r for r in rows if r.get("op") != "disturb"]
 compares = [r for r in rows if "varco" in r and "bare" in r]
 if compares:
-    print("| operation | conns | Varco req/s | p50 | p99 | p99.9 | max | errors | bare req/s | bare p99 | ratio |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| label | operation | conns | Varco req/s | p50 | p99 | p99.9 | max | errors | bare req/s | bare p99 | ratio |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in compares:
         v, b = r["varco"], r["bare"]
         print(
-            f"| {r['op']} | {r['conns']} | {v['rps']:,.0f} | {ms(v['p50_us'])} | {ms(v['p99_us'])} "
+            f"| {r.get('label', '')} | {r['op']} | {r['conns']} | {v['rps']:,.0f} | {ms(v['p50_us'])} | {ms(v['p99_us'])} "
             f"| {ms(v['p999_us'])} | {ms(v['max_us'])} | {v['errors']} | {b['rps']:,.0f} | {ms(b['p99_us'])} "
             f"| {r['ratio_rps']:.2f} |"
         )

@@ -83,16 +83,7 @@ fn two_nodes_lose_nothing_when_one_is_killed_mid_stream() {
     // 120 positions of application `nodi`, written by a third handle on the database.
     let store = rt.block_on(Store::connect(&store_config)).unwrap();
     let refs: Vec<u64> = (2000..2120).collect();
-    rt.block_on(async {
-        let c = varco::config::Config::demo();
-        for r in &refs {
-            let nav = NoticeNumber::aux3("01", *r);
-            let mut p = varco::demo::sample(&c, &nav, chrono::Utc::now());
-            p.id_a2a = Some("nodi".into());
-            p.id_pendenza = Some(format!("n-{r}"));
-            assert!(store.insert_pendenza(&p).await.unwrap());
-        }
-    });
+    rt.block_on(nodi_positions(&store, &refs));
 
     // Each receipt to both nodes at once; node b is killed after a third of them. What a node
     // did not answer OK is sent again to the survivor, as the Nodo retries.
@@ -139,20 +130,8 @@ fn two_nodes_lose_nothing_when_one_is_killed_mid_stream() {
         assert_eq!(acked[&format!("{r:032x}")], 2, "answers OK for receipt {r}");
     }
 
-    // Every receipt is on disk once, with its position paid and one outbox entry.
-    rt.block_on(async {
-        for r in &refs {
-            let nav = NoticeNumber::aux3("01", *r);
-            let stored = store.ricevute("77777777777", nav.iuv()).await.unwrap();
-            assert_eq!(stored.len(), 1, "receipts of {r}");
-            let p = store
-                .pendenza("77777777777", nav.iuv())
-                .await
-                .unwrap()
-                .unwrap();
-            assert_eq!(p.stato, varco::domain::Stato::Eseguita);
-        }
-    });
+    // Every receipt is on disk once, with its position paid.
+    rt.block_on(paid_once(&store, &refs));
 
     // The outbox: the surviving node delivers everything, including what node b had queued or
     // claimed when it died (its claims run out after timeout_ms + 30 s... so b is restarted
@@ -186,6 +165,144 @@ fn two_nodes_lose_nothing_when_one_is_killed_mid_stream() {
         }
     }
     drop(a);
+}
+
+/// Positions of application `nodi` for references `refs`, written through `store`.
+async fn nodi_positions(store: &Store, refs: &[u64]) {
+    let c = varco::config::Config::demo();
+    for r in refs {
+        let nav = NoticeNumber::aux3("01", *r);
+        let mut p = varco::demo::sample(&c, &nav, chrono::Utc::now());
+        p.id_a2a = Some("nodi".into());
+        p.id_pendenza = Some(format!("n-{r}"));
+        assert!(store.insert_pendenza(&p).await.unwrap());
+    }
+}
+
+/// Each reference of `refs` has one receipt stored, and its position is paid.
+async fn paid_once(store: &Store, refs: &[u64]) {
+    for r in refs {
+        let nav = NoticeNumber::aux3("01", *r);
+        let stored = store.ricevute("77777777777", nav.iuv()).await.unwrap();
+        assert_eq!(stored.len(), 1, "receipts of {r}");
+        let p = store
+            .pendenza("77777777777", nav.iuv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.stato, varco::domain::Stato::Eseguita);
+    }
+}
+
+/// The receipt of reference `r` (receipt id: `r` in hex) sent to `nodo`: the fault code, None
+/// for OK, and how long the answer took.
+fn send_receipt(rt: &tokio::runtime::Runtime, nodo: &str, r: u64) -> (Option<String>, Duration) {
+    let nav = NoticeNumber::aux3("01", r);
+    let body = common::receipt_v2(nav.as_str(), &format!("{r:032x}"));
+    let started = Instant::now();
+    let answer = rt.block_on(varco::replay::post(
+        nodo,
+        Some("paSendRTV2"),
+        body.into_bytes(),
+    ));
+    let took = started.elapsed();
+    let (status, bytes) = answer.expect("the node answers");
+    let text = String::from_utf8_lossy(&bytes);
+    assert_eq!(status, 200, "{text}");
+    if text.contains("<outcome>OK</outcome>") {
+        (None, took)
+    } else {
+        (
+            Some(fault_code(&text).unwrap_or_else(|| text.into_owned())),
+            took,
+        )
+    }
+}
+
+/// Runs tests/pg-ctl.sh (the servers' side of these tests) with `args`; its output.
+fn pg_ctl(args: &[&str]) -> String {
+    let ctl = std::env::var("VARCO_TEST_PG_CTL").expect("tests/pg.sh sets VARCO_TEST_PG_CTL");
+    let out = std::process::Command::new(ctl).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "pg-ctl.sh {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Streams the receipts of `refs` to `nodo` from two client threads, each waiting `pause`
+/// between its requests, while `during` runs; every answer: (reference, fault or None for
+/// OK, time to answer).
+fn receipts_during(
+    nodo: &str,
+    refs: &[u64],
+    pause: Duration,
+    during: impl FnOnce(&Mutex<Vec<(u64, Option<String>, Duration)>>),
+) -> Vec<(u64, Option<String>, Duration)> {
+    let answers = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for k in 0..2 {
+            let answers = &answers;
+            scope.spawn(move || {
+                let rt = common::runtime();
+                for r in refs.iter().skip(k).step_by(2) {
+                    let (fault, took) = send_receipt(&rt, nodo, *r);
+                    answers.lock().unwrap().push((*r, fault, took));
+                    std::thread::sleep(pause);
+                }
+            });
+        }
+        during(&answers);
+    });
+    answers.into_inner().unwrap()
+}
+
+/// What a stream of receipts through an outage shows: every answer `OK` or
+/// `PAA_SYSTEM_ERROR` and within the budget, some of each after the outage began (it was seen,
+/// and recovered from without a restart); then each refused receipt sent again is `OK`.
+fn refused_ones_go_through_again(
+    rt: &tokio::runtime::Runtime,
+    nodo: &str,
+    answers: &[(u64, Option<String>, Duration)],
+) {
+    let refused: Vec<u64> = answers
+        .iter()
+        .filter(|(_, fault, _)| fault.is_some())
+        .map(|(r, _, _)| *r)
+        .collect();
+    for (r, fault, took) in answers {
+        assert!(
+            matches!(fault.as_deref(), None | Some("PAA_SYSTEM_ERROR")),
+            "receipt {r}: {fault:?}"
+        );
+        // The node's budget is 2 s; the Nodo waits 7 s.
+        assert!(
+            *took < Duration::from_secs(4),
+            "receipt {r} answered after {took:?}"
+        );
+    }
+    let slowest = answers
+        .iter()
+        .map(|(_, _, took)| *took)
+        .max()
+        .unwrap_or_default();
+    eprintln!(
+        "{} receipts through the outage: {} OK, {} PAA_SYSTEM_ERROR, slowest answer {slowest:?}",
+        answers.len(),
+        answers.len() - refused.len(),
+        refused.len()
+    );
+    let first_refused = answers.iter().position(|(_, f, _)| f.is_some());
+    let first_refused = first_refused.expect("the outage refused no receipt");
+    assert!(
+        answers[first_refused..].iter().any(|(_, f, _)| f.is_none()),
+        "no receipt was answered OK after the outage: the node did not recover by itself"
+    );
+    for r in refused {
+        let (fault, _) = send_receipt(rt, nodo, r);
+        assert_eq!(fault, None, "receipt {r} sent again");
+    }
 }
 
 /// The server's processes (postmaster and its children), from the cluster's pid file.
@@ -309,4 +426,94 @@ fn a_frozen_or_restarted_database_is_answered_within_the_budget_and_recovered_fr
         }
     });
     assert!(recovered.is_some(), "the node did not reconnect");
+}
+
+/// The database stopped (fast shutdown: every session cut) and started again while receipts
+/// stream in: the node refuses what it cannot commit with PAA_SYSTEM_ERROR, never `OK`, and
+/// within its budget; it takes receipts again once the database is back, without a restart;
+/// every receipt answered `OK` is stored, each once.
+#[test]
+fn a_database_stopped_and_started_under_load_acknowledges_only_what_it_committed() {
+    let Some(_) = common::pg::server() else {
+        eprintln!("needs a database to stop: run on PostgreSQL (make test's second pass)");
+        return;
+    };
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let rt = common::runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let store_config = rt.block_on(common::app::store_config(dir.path()));
+    let url = store_config.url.as_ref().unwrap().expose().to_owned();
+    let config = config_file(dir.path(), &url, "http://127.0.0.1:9");
+    let node = Gateway::start_with(
+        &dir.path().join("n"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let store = rt.block_on(Store::connect(&store_config)).unwrap();
+    let refs: Vec<u64> = (3000..3400).collect();
+    rt.block_on(nodi_positions(&store, &refs));
+
+    let answers = receipts_during(&node.nodo, &refs, Duration::from_millis(10), |answers| {
+        while answers.lock().unwrap().len() < 40 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        pg_ctl(&["stop"]);
+        std::thread::sleep(Duration::from_millis(1500));
+        pg_ctl(&["start"]);
+    });
+    assert_eq!(answers.len(), refs.len());
+    refused_ones_go_through_again(&rt, &node.nodo, &answers);
+    rt.block_on(paid_once(&store, &refs));
+}
+
+/// A failover: the primary crashes, its synchronous replica is promoted, and the node, whose
+/// `store.url` lists both hosts with `target_session_attrs=read-write`, moves to the new
+/// primary without a restart. Every receipt answered `OK` before the crash is on the new
+/// primary (synchronous replication: a commit waited for the replica's flush).
+#[test]
+fn a_promoted_replica_is_picked_up_without_a_restart() {
+    let Some(_) = common::pg::server() else {
+        eprintln!("needs PostgreSQL's tools: run on PostgreSQL (make test's second pass)");
+        return;
+    };
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let pair = pg_ctl(&["pair"]);
+    struct RemovePair(String);
+    impl Drop for RemovePair {
+        fn drop(&mut self) {
+            let _ = std::panic::catch_unwind(|| pg_ctl(&["drop", &self.0]));
+        }
+    }
+    let _pair = RemovePair(pair.clone());
+    let rt = common::runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "host={pair},{pair} port=5433,5434 user=varco dbname=postgres target_session_attrs=read-write"
+    );
+    let config = config_file(dir.path(), &url, "http://127.0.0.1:9");
+    let node = Gateway::start_with(
+        &dir.path().join("n"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let mut store_config = rt.block_on(common::app::store_config(dir.path()));
+    store_config.url = Some(url.as_str().into());
+    let store = rt.block_on(Store::connect(&store_config)).unwrap();
+    let refs: Vec<u64> = (4000..4300).collect();
+    rt.block_on(nodi_positions(&store, &refs));
+
+    let answers = receipts_during(&node.nodo, &refs, Duration::from_millis(10), |answers| {
+        while answers.lock().unwrap().len() < 40 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        pg_ctl(&["halt", &pair]);
+        std::thread::sleep(Duration::from_millis(500));
+        pg_ctl(&["promote", &pair]);
+    });
+    assert_eq!(answers.len(), refs.len());
+    refused_ones_go_through_again(&rt, &node.nodo, &answers);
+    let ready = rt
+        .block_on(common::get(&format!("{}/readyz", node.api)))
+        .map(|(s, _)| s);
+    assert_eq!(ready.ok(), Some(200));
+    // Read on the new primary (the old one is down): every receipt, each once.
+    rt.block_on(paid_once(&store, &refs));
 }

@@ -44,14 +44,21 @@ trap stop EXIT
 as_server "$bin/initdb" -D "$dir/data" -U varco --auth=trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 ||
   { cat "$dir/initdb.log" >&2; exit 1; }
 # fsync off: the tests check what Varco commits and acknowledges, not the disk under the server.
-as_server "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-  -o "-k $dir -c listen_addresses='' -c fsync=off -c full_page_writes=off -c max_connections=400" start >/dev/null ||
+# VARCO_PG_DURABLE=1 (the benchmarks) keeps PostgreSQL's defaults: fsync and full_page_writes on.
+# VARCO_PG_OPTS: more server options (`-c name=value ...`). The settings go into the cluster's
+# own file, so tests/pg-ctl.sh can stop and start it again as it was.
+durability="fsync = off\nfull_page_writes = off"
+[ "${VARCO_PG_DURABLE:-0}" = 1 ] && durability="fsync = on\nfull_page_writes = on"
+printf "unix_socket_directories = '%s'\nlisten_addresses = ''\nmax_connections = 400\n$durability\n" "$dir" \
+  >> "$dir/data/postgresql.conf"
+as_server "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -o "${VARCO_PG_OPTS:-}" start >/dev/null ||
   { cat "$dir/server.log" >&2; exit 1; }
 
 case "${1:-}" in
   run)
     shift
-    VARCO_TEST_PG="host=$dir user=varco dbname=postgres" VARCO_TEST_PG_DATA="$dir/data" "$@"
+    VARCO_TEST_PG="host=$dir user=varco dbname=postgres" VARCO_TEST_PG_DATA="$dir/data" \
+      VARCO_TEST_PG_BIN="$bin" VARCO_TEST_PG_CTL="$(cd "$(dirname "$0")" && pwd)/pg-ctl.sh" "$@"
     ;;
   *)
     echo "usage: tests/pg.sh run CMD..." >&2

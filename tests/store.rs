@@ -193,6 +193,134 @@ async fn notice_numbers_drawn_on_two_nodes_at_once_never_collide() {
     assert_eq!(b.count_pendenze().await.unwrap(), 400);
 }
 
+/// A batch is one transaction with the outcome of its items applied one after the other: an
+/// item sees what the earlier ones created, drawn numbers skip numbers held by stored positions
+/// and by the batch's own, and the counter goes on after the last number handed out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upsert_batch_is_its_items_one_after_the_other() {
+    let app = TestApp::builder().seed(false).build().await;
+    let store = &app.store;
+    let template = varco::demo::sample(
+        &app.config,
+        &NoticeNumber::aux3("01", 1),
+        chrono::Utc::now(),
+    );
+    let explicit = |r: u64| {
+        let nav = NoticeNumber::aux3("01", r);
+        let mut p = varco::demo::sample(&app.config, &nav, chrono::Utc::now());
+        p.causale = format!("explicit {r}");
+        p
+    };
+    // Stored before the batch: reference 2 (held, so never drawn) and reference 50 as "kept".
+    let mut held = explicit(2);
+    held.id_a2a = Some("demo".into());
+    held.id_pendenza = Some("held".into());
+    assert!(store.insert_pendenza(&held).await.unwrap());
+    let mut kept = explicit(50);
+    kept.id_a2a = Some("demo".into());
+    kept.id_pendenza = Some("kept".into());
+    assert!(store.insert_pendenza(&kept).await.unwrap());
+
+    type Rule = Box<dyn Fn(Option<&Pendenza>) -> Result<Planned, String> + Sync>;
+    let generate: Rule = {
+        let t = template.clone();
+        Box::new(move |_| {
+            Ok(Planned::Create {
+                pendenza: t.clone(),
+                generate: Some("01".into()),
+            })
+        })
+    };
+    let create = |r: u64| -> Rule {
+        let p = explicit(r);
+        Box::new(move |_| {
+            Ok(Planned::Create {
+                pendenza: p.clone(),
+                generate: None,
+            })
+        })
+    };
+    let rename: Rule = Box::new(|stored| {
+        let mut p = stored.expect("created earlier in the batch").clone();
+        p.causale = "renamed".into();
+        Ok(Planned::Write(p))
+    });
+    let same: Rule = Box::new(|stored| {
+        assert!(stored.is_some());
+        Ok(Planned::Unchanged)
+    });
+    let refuse: Rule = Box::new(|_| Err("no".into()));
+    let (create4, create3) = (create(4), create(3));
+    let plan: Vec<(&str, &Rule)> = vec![
+        ("g1", &generate),
+        ("g2", &generate),
+        ("x4", &create4),
+        ("g3", &generate),
+        ("g1", &rename),
+        ("dup", &create3),
+        ("kept", &same),
+        ("no", &refuse),
+    ];
+    let items: Vec<UpsertItem<'_, String>> = plan
+        .iter()
+        .map(|(id, rule)| UpsertItem {
+            id_a2a: "demo",
+            id_pendenza: id,
+            rule: rule.as_ref(),
+        })
+        .collect();
+    let out = store.upsert_batch(&items).await.unwrap();
+    let reference = |p: &Pendenza| p.numero_avviso[3..16].parse::<u64>().unwrap();
+    let got: Vec<String> = out
+        .iter()
+        .map(|r| match r {
+            Ok(Upserted::Created(p)) => format!("created {}", reference(p)),
+            Ok(Upserted::Updated(p)) => format!("updated {} {}", reference(p), p.causale),
+            Ok(Upserted::Unchanged(p)) => format!("unchanged {}", reference(p)),
+            Err(varco::store::Refused::NoticeTaken { numero_avviso, .. }) => {
+                format!("taken {}", &numero_avviso[3..16].parse::<u64>().unwrap())
+            }
+            Err(varco::store::Refused::Rule(e)) => format!("refused {e}"),
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "created 1",
+            "created 3",
+            "created 4",
+            "created 5",
+            "updated 1 renamed",
+            "taken 3",
+            "unchanged 50",
+            "refused no",
+        ]
+    );
+    let g1 = store.pendenza_of_app("demo", "g1").await.unwrap().unwrap();
+    assert_eq!((reference(&g1), g1.causale.as_str()), (1, "renamed"));
+    assert!(
+        store
+            .pendenza_of_app("demo", "dup")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(store.count_pendenze().await.unwrap(), 6);
+    // The counter stopped at the last number handed out: the next draw is reference 6.
+    let next = store
+        .upsert_batch(&[UpsertItem {
+            id_a2a: "demo",
+            id_pendenza: "g4",
+            rule: generate.as_ref(),
+        }])
+        .await
+        .unwrap();
+    match &next[0] {
+        Ok(Upserted::Created(p)) => assert_eq!(reference(p), 6),
+        other => panic!("{other:?}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outbox_entry_is_claimed_by_one_node_until_its_lease_ends() {
     if !common::pg::on_postgres() {

@@ -131,6 +131,20 @@ pub struct UpsertItem<'a, E> {
     pub rule: &'a (dyn Fn(Option<&Pendenza>) -> std::result::Result<Planned, E> + Sync),
 }
 
+/// The invariant an upsert rule broke when it planned against another state than the one it
+/// was shown (an update of nothing, a creation over a stored position).
+pub(crate) fn planned_mismatch(planned: &Planned, exists: bool) -> StoreError {
+    StoreError::Invariant(format!(
+        "upsert rule returned {} for a position that {}",
+        match planned {
+            Planned::Unchanged => "Unchanged",
+            Planned::Write(_) => "Write",
+            Planned::Create { .. } => "Create",
+        },
+        if exists { "exists" } else { "does not exist" }
+    ))
+}
+
 /// A record as every engine stores it (JSON).
 pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     Ok(serde_json::to_vec(value)?)

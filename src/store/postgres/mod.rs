@@ -10,6 +10,7 @@
 //! The schema is embedded (`schema.sql`, and later versions after it) and applied at startup
 //! under an advisory lock, so nodes starting together migrate once.
 
+mod batch;
 mod copy;
 mod journal;
 
@@ -20,8 +21,8 @@ use crate::store::index::{Filter, Page, Summary, Walk};
 use crate::store::journal::{Filtro, MAX_SCAN, Pagina, Paging, event_id, key_parts};
 use crate::store::settings::StoreConfig;
 use crate::store::{
-    Due, Planned, ReceiptApplied, ReceiptRule, Refused, Result, StoreError, UpsertItem, Upserted,
-    decode, encode,
+    Due, ReceiptApplied, ReceiptRule, Refused, Result, StoreError, UpsertItem, Upserted, decode,
+    encode,
 };
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -387,11 +388,7 @@ impl Pg {
         items: &[UpsertItem<'_, E>],
     ) -> Result<Vec<std::result::Result<Upserted, Refused<E>>>> {
         transact!(self, tx => {
-            let mut out = Vec::with_capacity(items.len());
-            for item in items {
-                out.push(upsert_one(&tx, item).await?);
-            }
-            Ok(out)
+            batch::upsert_batch(&tx, items).await
         })
     }
 
@@ -968,125 +965,6 @@ async fn write_position<C: GenericClient + Sync>(c: &C, p: &Pendenza, exists: bo
     )
     .await?;
     Ok(())
-}
-
-/// One item of an upsert batch, inside its transaction (see the embedded engine's).
-async fn upsert_one<C: GenericClient + Sync, E: Clone>(
-    c: &C,
-    item: &UpsertItem<'_, E>,
-) -> Result<std::result::Result<Upserted, Refused<E>>> {
-    let existing: Option<Pendenza> = row(
-        c,
-        "SELECT body FROM positions WHERE id_a2a = $1 AND id_pendenza = $2 FOR UPDATE",
-        &[&item.id_a2a, &item.id_pendenza],
-    )
-    .await?
-    .map(|r| body(&r))
-    .transpose()?;
-    let planned = match (item.rule)(existing.as_ref()) {
-        Ok(p) => p,
-        Err(e) => return Ok(Err(Refused::Rule(e))),
-    };
-    match (planned, existing) {
-        (Planned::Unchanged, Some(p)) => Ok(Ok(Upserted::Unchanged(p))),
-        (Planned::Write(p), Some(old)) => {
-            if (&p.dominio, &p.iuv) != (&old.dominio, &old.iuv) {
-                return Err(StoreError::Invariant(
-                    "an update may not move a position to another key".into(),
-                ));
-            }
-            write_position(c, &p, true).await?;
-            Ok(Ok(Upserted::Updated(p)))
-        }
-        (
-            Planned::Create {
-                mut pendenza,
-                generate,
-            },
-            None,
-        ) => {
-            if let Some(seg) = generate {
-                let nav = draw_notice(c, &pendenza.dominio, &seg).await?;
-                pendenza.iuv = nav.iuv().to_owned();
-                pendenza.numero_avviso = nav.as_str().to_owned();
-            } else if let Some(holder) =
-                position_at(c, &pendenza.dominio, &pendenza.iuv, false).await?
-            {
-                return Ok(Err(Refused::NoticeTaken {
-                    numero_avviso: pendenza.numero_avviso,
-                    holder: holder.owner(),
-                }));
-            }
-            // The application's id names this position, whatever the rule wrote in it.
-            pendenza.id_a2a = Some(item.id_a2a.to_owned());
-            pendenza.id_pendenza = Some(item.id_pendenza.to_owned());
-            write_position(c, &pendenza, false).await?;
-            Ok(Ok(Upserted::Created(pendenza)))
-        }
-        (planned, existing) => Err(StoreError::Invariant(format!(
-            "upsert rule returned {} for a position that {}",
-            match planned {
-                Planned::Unchanged => "Unchanged",
-                Planned::Write(_) => "Write",
-                Planned::Create { .. } => "Create",
-            },
-            if existing.is_some() {
-                "exists"
-            } else {
-                "does not exist"
-            }
-        ))),
-    }
-}
-
-/// The next notice number of a domain's counter for a segregation code, skipping every
-/// number held by a position or seen in a receipt. The counter's row stays locked until the
-/// transaction ends, so two nodes draw one after the other.
-async fn draw_notice<C: GenericClient + Sync>(
-    c: &C,
-    dominio: &str,
-    seg: &str,
-) -> Result<crate::domain::NoticeNumber> {
-    exec(
-        c,
-        "INSERT INTO counters (dominio, segregation, last) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING",
-        &[&dominio, &seg],
-    )
-    .await?;
-    let mut next: i64 = row(
-        c,
-        "SELECT last FROM counters WHERE dominio = $1 AND segregation = $2 FOR UPDATE",
-        &[&dominio, &seg],
-    )
-    .await?
-    .map_or(0, |r| r.get(0));
-    let nav = loop {
-        next += 1;
-        if next >= 10i64.pow(13) {
-            return Err(StoreError::Invariant(format!(
-                "IUV references exhausted for {dominio}/{seg}"
-            )));
-        }
-        let nav = crate::domain::NoticeNumber::aux3(seg, next as u64);
-        let taken: bool = row(
-            c,
-            "SELECT EXISTS (SELECT 1 FROM positions WHERE dominio = $1 AND iuv = $2)
-                 OR EXISTS (SELECT 1 FROM seen WHERE dominio = $1 AND iuv = $2)",
-            &[&dominio, &nav.iuv()],
-        )
-        .await?
-        .is_some_and(|r| r.get(0));
-        if !taken {
-            break nav;
-        }
-    };
-    exec(
-        c,
-        "UPDATE counters SET last = $3 WHERE dominio = $1 AND segregation = $2",
-        &[&dominio, &seg, &next],
-    )
-    .await?;
-    Ok(nav)
 }
 
 /// The outbox entry `id`, locked for the transaction.

@@ -16,6 +16,7 @@ pub mod outbox;
 use crate::domain::{Attivazione, Pendenza, ReceiptStatus, Ricevuta};
 use crate::store::{
     Planned, ReceiptApplied, ReceiptRule, Refused, Result, StoreError, UpsertItem, Upserted,
+    planned_mismatch,
 };
 pub(crate) use crate::store::{decode, encode};
 use chrono::{DateTime, Utc};
@@ -603,19 +604,7 @@ fn upsert_one<E: Clone>(
             Ok(Ok(Upserted::Created(pendenza)))
         }
         // A rule that planned against a different state than the one it was shown.
-        (planned, existing) => Err(abort(StoreError::Invariant(format!(
-            "upsert rule returned {} for a position that {}",
-            match planned {
-                Planned::Unchanged => "Unchanged",
-                Planned::Write(_) => "Write",
-                Planned::Create { .. } => "Create",
-            },
-            if existing.is_some() {
-                "exists"
-            } else {
-                "does not exist"
-            }
-        )))),
+        (planned, existing) => Err(abort(planned_mismatch(&planned, existing.is_some()))),
     }
 }
 
