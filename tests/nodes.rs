@@ -167,6 +167,27 @@ fn two_nodes_lose_nothing_when_one_is_killed_mid_stream() {
     drop(a);
 }
 
+/// One node (its own process) on a fresh database of the test server, or on `url`, delivering
+/// nowhere; with a handle on the same database and the directory both live in.
+fn one_node(
+    rt: &tokio::runtime::Runtime,
+    url: Option<&str>,
+) -> (tempfile::TempDir, Gateway, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store_config = rt.block_on(common::app::store_config(dir.path()));
+    if let Some(url) = url {
+        store_config.url = Some(url.into());
+    }
+    let url = store_config.url.as_ref().unwrap().expose().to_owned();
+    let config = config_file(dir.path(), &url, "http://127.0.0.1:9");
+    let node = Gateway::start_with(
+        &dir.path().join("n"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let store = rt.block_on(Store::connect(&store_config)).unwrap();
+    (dir, node, store)
+}
+
 /// Positions of application `nodi` for references `refs`, written through `store`.
 async fn nodi_positions(store: &Store, refs: &[u64]) {
     let c = varco::config::Config::demo();
@@ -345,14 +366,7 @@ fn a_frozen_or_restarted_database_is_answered_within_the_budget_and_recovered_fr
     };
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let rt = common::runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let store_config = rt.block_on(common::app::store_config(dir.path()));
-    let url = store_config.url.as_ref().unwrap().expose().to_owned();
-    let config = config_file(dir.path(), &url, "http://127.0.0.1:9");
-    let node = Gateway::start_with(
-        &dir.path().join("n"),
-        &["--config", config.to_str().unwrap()],
-    );
+    let (_dir, node, _store) = one_node(&rt, None);
     let verify = |rt: &tokio::runtime::Runtime| {
         let started = Instant::now();
         let (status, body) = rt.block_on(common::soap_qr(
@@ -440,15 +454,7 @@ fn a_database_stopped_and_started_under_load_acknowledges_only_what_it_committed
     };
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let rt = common::runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let store_config = rt.block_on(common::app::store_config(dir.path()));
-    let url = store_config.url.as_ref().unwrap().expose().to_owned();
-    let config = config_file(dir.path(), &url, "http://127.0.0.1:9");
-    let node = Gateway::start_with(
-        &dir.path().join("n"),
-        &["--config", config.to_str().unwrap()],
-    );
-    let store = rt.block_on(Store::connect(&store_config)).unwrap();
+    let (_dir, node, store) = one_node(&rt, None);
     let refs: Vec<u64> = (3000..3400).collect();
     rt.block_on(nodi_positions(&store, &refs));
 
@@ -485,18 +491,10 @@ fn a_promoted_replica_is_picked_up_without_a_restart() {
     }
     let _pair = RemovePair(pair.clone());
     let rt = common::runtime();
-    let dir = tempfile::tempdir().unwrap();
     let url = format!(
         "host={pair},{pair} port=5433,5434 user=varco dbname=postgres target_session_attrs=read-write"
     );
-    let config = config_file(dir.path(), &url, "http://127.0.0.1:9");
-    let node = Gateway::start_with(
-        &dir.path().join("n"),
-        &["--config", config.to_str().unwrap()],
-    );
-    let mut store_config = rt.block_on(common::app::store_config(dir.path()));
-    store_config.url = Some(url.as_str().into());
-    let store = rt.block_on(Store::connect(&store_config)).unwrap();
+    let (_dir, node, store) = one_node(&rt, Some(&url));
     let refs: Vec<u64> = (4000..4300).collect();
     rt.block_on(nodi_positions(&store, &refs));
 

@@ -49,6 +49,8 @@ impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
         let Some(code) = e.code() else {
             // No SQLSTATE: the connection failed or closed, or (a bug) a value did not fit.
+            // tokio-postgres does not expose its error kinds; a failed connection has an I/O
+            // source or says "error connecting" (no host accepted writes, a timeout).
             let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
             return if e.is_closed() || io || e.to_string().contains("connect") {
                 StoreError::Unavailable(e.to_string())
