@@ -18,6 +18,19 @@ use varco::store::Store;
 /// The tests of this file stop and freeze the shared server: one at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
+/// The shared server for this test alone, and a runtime; None (with why, on stderr) on the
+/// embedded engine, which has no server to share, stop or freeze.
+fn exclusive_server(
+    needs: &str,
+) -> Option<(std::sync::MutexGuard<'static, ()>, tokio::runtime::Runtime)> {
+    if common::pg::server().is_none() {
+        eprintln!("{needs}: run on PostgreSQL (make test's second pass)");
+        return None;
+    }
+    let one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    Some((one, common::runtime()))
+}
+
 /// Deliveries seen by the fake gestionale: per receipt id, (start, end) of each.
 type Seen = Arc<Mutex<HashMap<String, Vec<(Instant, Instant)>>>>;
 
@@ -65,12 +78,9 @@ fn config_file(dir: &std::path::Path, url: &str, gestionale: &str) -> std::path:
 
 #[test]
 fn two_nodes_lose_nothing_when_one_is_killed_mid_stream() {
-    let Some(_) = common::pg::server() else {
-        eprintln!("two nodes need a shared database: run on PostgreSQL (make test's second pass)");
+    let Some((_one, rt)) = exclusive_server("two nodes need a shared database") else {
         return;
     };
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let rt = common::runtime();
     let dir = tempfile::tempdir().unwrap();
     let store_config = rt.block_on(common::app::store_config(dir.path()));
     let url = store_config.url.as_ref().unwrap().expose().to_owned();
@@ -360,12 +370,10 @@ fn fault_code(body: &str) -> Option<String> {
 
 #[test]
 fn a_frozen_or_restarted_database_is_answered_within_the_budget_and_recovered_from() {
-    let Some(server) = common::pg::server() else {
-        eprintln!("needs a database to freeze: run on PostgreSQL (make test's second pass)");
+    let Some((_one, rt)) = exclusive_server("needs a database to freeze") else {
         return;
     };
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let rt = common::runtime();
+    let server = common::pg::server().unwrap();
     let (_dir, node, _store) = one_node(&rt, None);
     let verify = |rt: &tokio::runtime::Runtime| {
         let started = Instant::now();
@@ -448,12 +456,9 @@ fn a_frozen_or_restarted_database_is_answered_within_the_budget_and_recovered_fr
 /// every receipt answered `OK` is stored, each once.
 #[test]
 fn a_database_stopped_and_started_under_load_acknowledges_only_what_it_committed() {
-    let Some(_) = common::pg::server() else {
-        eprintln!("needs a database to stop: run on PostgreSQL (make test's second pass)");
+    let Some((_one, rt)) = exclusive_server("needs a database to stop") else {
         return;
     };
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let rt = common::runtime();
     let (_dir, node, store) = one_node(&rt, None);
     let refs: Vec<u64> = (3000..3400).collect();
     rt.block_on(nodi_positions(&store, &refs));
@@ -477,11 +482,9 @@ fn a_database_stopped_and_started_under_load_acknowledges_only_what_it_committed
 /// primary (synchronous replication: a commit waited for the replica's flush).
 #[test]
 fn a_promoted_replica_is_picked_up_without_a_restart() {
-    let Some(_) = common::pg::server() else {
-        eprintln!("needs PostgreSQL's tools: run on PostgreSQL (make test's second pass)");
+    let Some((_one, rt)) = exclusive_server("needs PostgreSQL's tools") else {
         return;
     };
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let pair = pg_ctl(&["pair"]);
     struct RemovePair(String);
     impl Drop for RemovePair {
@@ -490,7 +493,6 @@ fn a_promoted_replica_is_picked_up_without_a_restart() {
         }
     }
     let _pair = RemovePair(pair.clone());
-    let rt = common::runtime();
     let url = format!(
         "host={pair},{pair} port=5433,5434 user=varco dbname=postgres target_session_attrs=read-write"
     );

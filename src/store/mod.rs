@@ -131,6 +131,17 @@ pub struct UpsertItem<'a, E> {
     pub rule: &'a (dyn Fn(Option<&Pendenza>) -> std::result::Result<Planned, E> + Sync),
 }
 
+/// An update never moves a position: its domain and IUV stay.
+pub(crate) fn same_key(old: &Pendenza, new: &Pendenza) -> Result<()> {
+    if (&new.dominio, &new.iuv) == (&old.dominio, &old.iuv) {
+        Ok(())
+    } else {
+        Err(StoreError::Invariant(
+            "an update may not move a position to another key".into(),
+        ))
+    }
+}
+
 /// The invariant an upsert rule broke when it planned against another state than the one it
 /// was shown (an update of nothing, a creation over a stored position).
 pub(crate) fn planned_mismatch(planned: &Planned, exists: bool) -> StoreError {

@@ -14,6 +14,7 @@ use crate::domain::{NoticeNumber, Pendenza};
 use crate::store::index::Summary;
 use crate::store::{
     Planned, Refused, Result, StoreError, UpsertItem, Upserted, decode, encode, planned_mismatch,
+    same_key,
 };
 use deadpool_postgres::GenericClient;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -107,11 +108,7 @@ impl Batch {
         match (planned, existing.cloned()) {
             (Planned::Unchanged, Some(p)) => Ok(Ok(Upserted::Unchanged(p))),
             (Planned::Write(p), Some(old)) => {
-                if (&p.dominio, &p.iuv) != (&old.dominio, &old.iuv) {
-                    return Err(StoreError::Invariant(
-                        "an update may not move a position to another key".into(),
-                    ));
-                }
+                same_key(&old, &p)?;
                 let at = (p.dominio.clone(), p.iuv.clone());
                 match self.created_at.get(&at) {
                     Some(&i) => self.created[i] = p.clone(),

@@ -22,7 +22,7 @@ use crate::store::journal::{Filtro, MAX_SCAN, Pagina, Paging, event_id, key_part
 use crate::store::settings::StoreConfig;
 use crate::store::{
     Due, ReceiptApplied, ReceiptRule, Refused, Result, StoreError, UpsertItem, Upserted, decode,
-    encode,
+    encode, same_key,
 };
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -407,11 +407,7 @@ impl Pg {
             };
             match change(&current) {
                 Ok(Some(next)) => {
-                    if (&next.dominio, &next.iuv) != (&current.dominio, &current.iuv) {
-                        return Err(StoreError::Invariant(
-                            "a change may not move a position to another key".into(),
-                        ));
-                    }
+                    same_key(&current, &next)?;
                     write_position(&tx, &next, true).await?;
                     Ok(Some(Ok(next)))
                 }

@@ -16,7 +16,7 @@ pub mod outbox;
 use crate::domain::{Attivazione, Pendenza, ReceiptStatus, Ricevuta};
 use crate::store::{
     Planned, ReceiptApplied, ReceiptRule, Refused, Result, StoreError, UpsertItem, Upserted,
-    planned_mismatch,
+    planned_mismatch, same_key,
 };
 pub(crate) use crate::store::{decode, encode};
 use chrono::{DateTime, Utc};
@@ -324,11 +324,7 @@ impl Sled {
             let current: Pendenza = decode(&bytes).map_err(abort)?;
             match change(&current) {
                 Ok(Some(next)) => {
-                    if (&next.dominio, &next.iuv) != (&current.dominio, &current.iuv) {
-                        return Err(abort(StoreError::Invariant(
-                            "a change may not move a position to another key".into(),
-                        )));
-                    }
+                    same_key(&current, &next).map_err(abort)?;
                     let derived = index::Derived {
                         recent,
                         counts: None,
@@ -546,12 +542,7 @@ fn upsert_one<E: Clone>(
     match (planned, existing) {
         (Planned::Unchanged, Some(p)) => Ok(Ok(Upserted::Unchanged(p))),
         (Planned::Write(p), Some(old)) => {
-            // An update never moves a position: its key stays.
-            if (&p.dominio, &p.iuv) != (&old.dominio, &old.iuv) {
-                return Err(abort(StoreError::Invariant(
-                    "an update may not move a position to another key".into(),
-                )));
-            }
+            same_key(&old, &p).map_err(abort)?;
             index::write_position(positions, derived, Some(&old), &p)?;
             Ok(Ok(Upserted::Updated(p)))
         }
