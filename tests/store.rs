@@ -346,6 +346,26 @@ async fn an_outbox_entry_is_claimed_by_one_node_until_its_lease_ends() {
         .unwrap()
         .unwrap();
     let lease = std::time::Duration::from_millis(300);
+    // A row another node holds (claiming or finishing it) is skipped at once, not waited for.
+    let url = app.config.store.url.as_ref().unwrap().expose().to_owned();
+    let (mut other, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let holding = other.transaction().await.unwrap();
+    holding
+        .execute(
+            "SELECT 1 FROM outbox WHERE id = $1 FOR UPDATE",
+            &[&(id as i64)],
+        )
+        .await
+        .unwrap();
+    let skipped =
+        tokio::time::timeout(std::time::Duration::from_secs(1), b.claim_outbox(id, lease))
+            .await
+            .expect("a claim waited for another node's lock");
+    assert_eq!(skipped.unwrap(), None);
+    holding.rollback().await.unwrap();
     let claimed = app.store.claim_outbox(id, lease).await.unwrap();
     assert!(claimed.is_some());
     // The other node neither claims it nor sees it due while the lease runs.

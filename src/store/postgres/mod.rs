@@ -753,14 +753,18 @@ impl Pg {
     }
 
     /// See [`crate::store::Store::claim_outbox`]: one conditional update, so of two nodes
-    /// claiming at once the second finds the lease taken.
+    /// claiming at once the second finds the lease taken; a row another node is claiming or
+    /// finishing right now is skipped (`FOR UPDATE SKIP LOCKED`), not waited for.
     pub async fn claim_outbox(&self, id: u64, lease: Duration) -> Result<Option<OutboxEntry>> {
         let c = self.client().await?;
         let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
         row(
             &c,
             "UPDATE outbox SET lease_until = now() + $2::bigint * interval '1 millisecond', lease_node = $3
-             WHERE id = $1 AND queue IS NOT NULL AND (lease_until IS NULL OR lease_until < now())
+             WHERE id = (SELECT id FROM outbox
+                         WHERE id = $1 AND queue IS NOT NULL
+                           AND (lease_until IS NULL OR lease_until < now())
+                         FOR UPDATE SKIP LOCKED)
              RETURNING body",
             &[&id_i64(id), &lease_ms, &self.node],
         )
