@@ -250,6 +250,36 @@ fn send_receipt(rt: &tokio::runtime::Runtime, nodo: &str, r: u64) -> (Option<Str
     }
 }
 
+/// Positions for `refs`, then their receipts streamed to `node` while `outage` runs (once 40
+/// were answered) and until 40 more are answered `OK`; every answer is checked, every refused
+/// receipt sent again, and each receipt sent is stored once (read through `store`, which on a
+/// failover reads the new primary).
+fn through_an_outage(
+    rt: &tokio::runtime::Runtime,
+    node: &Gateway,
+    store: &Store,
+    refs: std::ops::Range<u64>,
+    outage: impl FnOnce(),
+) {
+    let refs: Vec<u64> = refs.collect();
+    rt.block_on(nodi_positions(store, &refs));
+    let answers = receipts_during(
+        &node.nodo,
+        &refs,
+        Duration::from_millis(20),
+        40,
+        |answers| {
+            while answers.lock().unwrap().len() < 40 {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            outage();
+        },
+    );
+    refused_ones_go_through_again(rt, &node.nodo, &answers);
+    let sent: Vec<u64> = answers.iter().map(|(r, _, _)| *r).collect();
+    rt.block_on(paid_once(store, &sent));
+}
+
 /// Runs tests/pg-ctl.sh (the servers' side of these tests) with `args`; its output.
 fn pg_ctl(args: &[&str]) -> String {
     let ctl = std::env::var("VARCO_TEST_PG_CTL").expect("tests/pg.sh sets VARCO_TEST_PG_CTL");
@@ -477,26 +507,11 @@ fn a_database_stopped_and_started_under_load_acknowledges_only_what_it_committed
         return;
     };
     let (_dir, node, store) = one_node(&rt, None);
-    let refs: Vec<u64> = (3000..4000).collect();
-    rt.block_on(nodi_positions(&store, &refs));
-
-    let answers = receipts_during(
-        &node.nodo,
-        &refs,
-        Duration::from_millis(20),
-        40,
-        |answers| {
-            while answers.lock().unwrap().len() < 40 {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            pg_ctl(&["stop"]);
-            std::thread::sleep(Duration::from_millis(1500));
-            pg_ctl(&["start"]);
-        },
-    );
-    refused_ones_go_through_again(&rt, &node.nodo, &answers);
-    let sent: Vec<u64> = answers.iter().map(|(r, _, _)| *r).collect();
-    rt.block_on(paid_once(&store, &sent));
+    through_an_outage(&rt, &node, &store, 3000..4000, || {
+        pg_ctl(&["stop"]);
+        std::thread::sleep(Duration::from_millis(1500));
+        pg_ctl(&["start"]);
+    });
 }
 
 /// A failover: the primary crashes, its synchronous replica is promoted, and the node, whose
@@ -520,29 +535,13 @@ fn a_promoted_replica_is_picked_up_without_a_restart() {
         "host={pair},{pair} port=5433,5434 user=varco dbname=postgres target_session_attrs=read-write"
     );
     let (_dir, node, store) = one_node(&rt, Some(&url));
-    let refs: Vec<u64> = (5000..6000).collect();
-    rt.block_on(nodi_positions(&store, &refs));
-
-    let answers = receipts_during(
-        &node.nodo,
-        &refs,
-        Duration::from_millis(20),
-        40,
-        |answers| {
-            while answers.lock().unwrap().len() < 40 {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            pg_ctl(&["halt", &pair]);
-            std::thread::sleep(Duration::from_millis(500));
-            pg_ctl(&["promote", &pair]);
-        },
-    );
-    refused_ones_go_through_again(&rt, &node.nodo, &answers);
-    let sent: Vec<u64> = answers.iter().map(|(r, _, _)| *r).collect();
+    through_an_outage(&rt, &node, &store, 5000..6000, || {
+        pg_ctl(&["halt", &pair]);
+        std::thread::sleep(Duration::from_millis(500));
+        pg_ctl(&["promote", &pair]);
+    });
     let ready = rt
         .block_on(common::get(&format!("{}/readyz", node.api)))
         .map(|(s, _)| s);
     assert_eq!(ready.ok(), Some(200));
-    // Read on the new primary (the old one is down): every receipt, each once.
-    rt.block_on(paid_once(&store, &sent));
 }
