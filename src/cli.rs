@@ -1,6 +1,6 @@
 //! The command line: `varco serve | replay | hash-password`.
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -67,19 +67,42 @@ pub enum Command {
     },
     /// The receipt outbox of a running gateway (through its backoffice API).
     Outbox {
-        /// Base URL of the api listener.
-        #[arg(long, default_value = "http://127.0.0.1:8081")]
-        api: String,
-        /// Operator user (see `[[operatori]]`).
-        #[arg(long, env = "VARCO_OPERATOR")]
-        user: String,
-        /// Operator password.
-        #[arg(long, env = "VARCO_OPERATOR_PASSWORD", hide_env_values = true)]
-        password: String,
+        #[command(flatten)]
+        operator: OperatorApi,
         /// What to do.
         #[command(subcommand)]
         command: OutboxCommand,
     },
+}
+
+/// The backoffice API of a running gateway, called as an operator.
+#[derive(Debug, Args)]
+pub struct OperatorApi {
+    /// Base URL of the api listener.
+    #[arg(long, default_value = "http://127.0.0.1:8081")]
+    pub api: String,
+    /// Operator user (see `[[operatori]]`).
+    #[arg(long, env = "VARCO_OPERATOR")]
+    pub user: String,
+    /// Operator password.
+    #[arg(long, env = "VARCO_OPERATOR_PASSWORD", hide_env_values = true)]
+    pub password: String,
+}
+
+impl OperatorApi {
+    /// The URL of the backoffice resource `path` (e.g. `/outbox`).
+    pub fn url(&self, path: &str) -> String {
+        format!(
+            "{}{}{path}",
+            self.api.trim_end_matches('/'),
+            crate::api::backoffice::BASE
+        )
+    }
+
+    /// `request` with the operator's credentials.
+    pub fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        request.basic_auth(&self.user, Some(&self.password))
+    }
 }
 
 /// `varco notice ...`
@@ -130,15 +153,8 @@ pub enum StoreCommand {
     Backup {
         /// The backup's name (`[A-Za-z0-9_-]{1,64}`).
         name: String,
-        /// Base URL of the api listener.
-        #[arg(long, default_value = "http://127.0.0.1:8081")]
-        api: String,
-        /// Operator user (see `[[operatori]]`).
-        #[arg(long, env = "VARCO_OPERATOR")]
-        user: String,
-        /// Operator password.
-        #[arg(long, env = "VARCO_OPERATOR_PASSWORD", hide_env_values = true)]
-        password: String,
+        #[command(flatten)]
+        operator: OperatorApi,
     },
     /// Print the count and checksum of every table of a store (as `copy` compares them).
     Tally {

@@ -97,20 +97,11 @@ fn main() -> anyhow::Result<()> {
             println!("{}", output.display());
             Ok(())
         }
-        Command::Outbox {
-            api,
-            user,
-            password,
-            command,
-        } => {
+        Command::Outbox { operator, command } => {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async move {
                 let client = reqwest::Client::new();
-                let base = format!(
-                    "{}{}/outbox",
-                    api.trim_end_matches('/'),
-                    varco::api::backoffice::BASE
-                );
+                let base = operator.url("/outbox");
                 let req = match command {
                     OutboxCommand::List {
                         stato,
@@ -126,7 +117,7 @@ fn main() -> anyhow::Result<()> {
                     }
                     OutboxCommand::Retry { id } => client.post(format!("{base}/{id}/retry")),
                 };
-                let resp = req.basic_auth(user, Some(password)).send().await?;
+                let resp = operator.authorized(req).send().await?;
                 let status = resp.status();
                 let body: serde_json::Value = resp.json().await.unwrap_or_default();
                 println!("{}", serde_json::to_string_pretty(&body)?);
@@ -182,20 +173,10 @@ async fn store_command(command: varco::cli::StoreCommand) -> anyhow::Result<()> 
             );
             Ok(())
         }
-        StoreCommand::Backup {
-            name,
-            api,
-            user,
-            password,
-        } => {
-            let url = format!(
-                "{}{}/store/backup",
-                api.trim_end_matches('/'),
-                varco::api::backoffice::BASE
-            );
-            let resp = reqwest::Client::new()
-                .post(&url)
-                .basic_auth(user, Some(password))
+        StoreCommand::Backup { name, operator } => {
+            let url = operator.url("/store/backup");
+            let resp = operator
+                .authorized(reqwest::Client::new().post(&url))
                 .json(&serde_json::json!({ "nome": name }))
                 .send()
                 .await

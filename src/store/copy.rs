@@ -142,6 +142,11 @@ pub struct Copied {
     pub target: Tally,
 }
 
+/// What an export answers when the copy stopped taking its batches.
+pub(crate) fn reader_gone() -> StoreError {
+    StoreError::Invariant("the copy stopped reading".into())
+}
+
 impl Store {
     /// Every record, table by table, sent to `tx` in batches (the embedded engine reads on a
     /// blocking thread).
@@ -150,10 +155,7 @@ impl Store {
             super::Engine::Sled(s) => {
                 let s = s.clone();
                 tokio::task::spawn_blocking(move || {
-                    s.export(&mut |batch| {
-                        tx.blocking_send(batch)
-                            .map_err(|_| StoreError::Invariant("the copy stopped reading".into()))
-                    })
+                    s.export(&mut |batch| tx.blocking_send(batch).map_err(|_| reader_gone()))
                 })
                 .await
                 .map_err(|e| StoreError::Engine(e.to_string()))?

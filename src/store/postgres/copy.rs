@@ -5,7 +5,7 @@
 use super::{Pg, body, exec, write_entry, write_position};
 use crate::domain::evento::Evento;
 use crate::store::copy::{BATCH, Record};
-use crate::store::{Result, StoreError, decode};
+use crate::store::{Result, decode};
 use futures_util::TryStreamExt;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -18,7 +18,7 @@ async fn send(tx: &Sender, batch: &mut Vec<Record>) -> Result<()> {
     }
     tx.send(std::mem::take(batch))
         .await
-        .map_err(|_| StoreError::Invariant("the copy stopped reading".into()))
+        .map_err(|_| crate::store::copy::reader_gone())
 }
 
 impl Pg {
