@@ -43,7 +43,7 @@ clippy:
 # Then the suites that run on the store's engine run again on PostgreSQL: tests/pg.sh makes a
 # throwaway cluster (initdb + pg_ctl in a temporary directory, Unix socket only, installed
 # from Debian's packages when missing), runs them with VARCO_TEST_PG set, and removes it.
-PG_TESTS := --test api --test store --test nodes --test journal --test gestionale --test concurrency --test fixtures --test govpay
+PG_TESTS := --test api --test documents --test store --test nodes --test journal --test gestionale --test concurrency --test fixtures --test govpay
 test: tools fmt clippy
 	$(CARGO) test --release --workspace
 	./tests/pg.sh run $(CARGO) test --release --workspace $(PG_TESTS)

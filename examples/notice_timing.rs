@@ -15,7 +15,7 @@ mod avviso;
 
 fn demo(postal: bool) -> varco::notice::Avviso {
     let mut a = avviso::demo_avviso();
-    a.postal = postal.then(avviso::demo_postal_part);
+    a.opzione.postal = postal.then(avviso::demo_postal_part);
     a
 }
 
@@ -41,7 +41,7 @@ fn main() {
     let mut bytes = 0usize;
     for i in 0..count {
         let mut a = avviso.clone();
-        a.notice = NoticeNumber::aux3("01", i as u64 + 1);
+        a.opzione.notice = NoticeNumber::aux3("01", i as u64 + 1);
         bytes += render(&a).expect("renders").len();
     }
     let secs = start.elapsed().as_secs_f64();
@@ -49,17 +49,17 @@ fn main() {
     let symbols = Instant::now();
     for i in 0..count {
         let notice = NoticeNumber::aux3("01", i as u64 + 1);
-        let payload = qr::qr_payload(&notice, "77777777777", avviso.amount_cents);
+        let payload = qr::qr_payload(&notice, "77777777777", avviso.opzione.amount_cents);
         qr::qr_matrix(&payload).expect("QR");
-        if let Some(p) = &avviso.postal {
+        if let Some(p) = &avviso.opzione.postal {
             let payload = qr::poste_datamatrix_payload(
                 &notice,
                 "77777777777",
                 &p.account_number,
-                avviso.amount_cents,
-                &avviso.debtor_fiscal_code,
-                &avviso.debtor_name,
-                &avviso.subject,
+                avviso.opzione.amount_cents,
+                &avviso.intestazione.debtor_fiscal_code,
+                &avviso.intestazione.debtor_name,
+                &avviso.intestazione.subject,
             )
             .expect("payload");
             qr::datamatrix_matrix(&payload).expect("Data Matrix");

@@ -54,6 +54,10 @@ pub fn nodo_router(state: AppState) -> Router {
     let limit = state.nodo.config.nodo.max_body_bytes;
     Router::new()
         .route("/paForNode", get(wsdl).post(soap_endpoint))
+        .route(
+            "/payment-options/organizations/{fiscal_code}/notices/{notice}",
+            get(payment_options).post(payment_options),
+        )
         // tower-http enforces the limit (413 from Content-Length, before reading); axum's own
         // 2 MB default for extractors is lifted so the configured value is the only one.
         .layer(RequestBodyLimitLayer::new(limit))
@@ -421,6 +425,82 @@ async fn soap_endpoint(
     let text = soap::encode(&handled.response);
     record_soap(&state, handled, &body, &text, started);
     xml(StatusCode::OK, text)
+}
+
+/// pagoPA's payment-options verify (REST, on the nodo listener): JSON in pagoPA's shapes,
+/// errors with their ODP codes.
+async fn payment_options(
+    State(state): State<AppState>,
+    axum::extract::Path((fiscal_code, notice)): axum::extract::Path<(String, String)>,
+    query: Result<
+        axum::extract::Query<crate::nodo::options::OptionsQuery>,
+        axum::extract::rejection::QueryRejection,
+    >,
+) -> axum::response::Response {
+    let started = Instant::now();
+    let outcome = match query {
+        Ok(axum::extract::Query(q)) => state.nodo.payment_options(&fiscal_code, &notice, &q).await,
+        Err(e) => Err(crate::soap::Fault::new(
+            crate::soap::FaultCode::SintassiXsd,
+            format!("query: {e}"),
+        )),
+    };
+    let (status, body, fault) = match outcome {
+        Ok(answer) => (StatusCode::OK, serde_json::to_vec(&answer), None),
+        Err(fault) => {
+            let (status, body) = crate::nodo::options::error(&fault, (state.nodo.clock)());
+            (
+                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                serde_json::to_vec(&body),
+                Some(fault.code.code()),
+            )
+        }
+    };
+    let outcome = if fault.is_none() { "OK" } else { "KO" };
+    crate::metrics::soap_request(
+        "paymentOptions",
+        outcome,
+        fault.unwrap_or(""),
+        started.elapsed().as_secs_f64(),
+    );
+    tracing::info!(
+        operation = "paymentOptions",
+        outcome,
+        fault = fault.unwrap_or(""),
+        duration_us = started.elapsed().as_micros() as u64,
+        "paForNode"
+    );
+    if state.journal.enabled() {
+        let esito = match fault {
+            None => Esito::Ok,
+            Some("PAA_SYSTEM_ERROR") => Esito::Fail,
+            Some(_) => Esito::Ko,
+        };
+        let mut e = Evento::new(
+            Categoria::Soap,
+            "paymentOptions",
+            (state.nodo.clock)(),
+            started.elapsed(),
+            esito,
+        );
+        e.sottotipo_esito = fault.map(str::to_owned);
+        // Only well-formed ids go into the journal (the path is the caller's text).
+        if fiscal_code.len() == 11 && fiscal_code.bytes().all(|b| b.is_ascii_digit()) {
+            e.id_dominio = Some(fiscal_code);
+        }
+        e.iuv = crate::domain::iuv_of(&notice, None);
+        e.numero_avviso = e.iuv.is_some().then_some(notice);
+        state.journal.record(e);
+    }
+    match body {
+        Ok(bytes) => (
+            status,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            bytes,
+        )
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }
 
 /// Metrics, the log line and the journal event of an answered paForNode call.

@@ -114,8 +114,15 @@ pub enum NoticeCommand {
         #[arg(long)]
         domain: String,
         /// Notice number (18 digits).
+        #[arg(
+            long,
+            required_unless_present = "document",
+            conflicts_with = "document"
+        )]
+        notice: Option<String>,
+        /// A document's identifier: its single payment and instalments on one notice.
         #[arg(long)]
-        notice: String,
+        document: Option<String>,
         /// Output file.
         #[arg(short, long)]
         output: PathBuf,

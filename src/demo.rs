@@ -282,6 +282,7 @@ pub fn sample(config: &Config, nav: &NoticeNumber, now: DateTime<Utc>) -> Penden
         stato: Stato::NonEseguita,
         anomala: false,
         anomalie: vec![],
+        fuori_piano: false,
         dettagli: Default::default(),
         ricevute: vec![],
         created_at: now,

@@ -67,6 +67,7 @@ fn main() -> anyhow::Result<()> {
                 NoticeCommand::Pdf {
                     domain,
                     notice,
+                    document,
                     output,
                     config,
                     data_dir,
@@ -78,20 +79,29 @@ fn main() -> anyhow::Result<()> {
             };
             let config = Config::load(config.as_deref(), &overrides)?;
             let runtime = tokio::runtime::Runtime::new()?;
-            let p = runtime.block_on(async {
+            let refused = |e: varco::api::error::ApiError| anyhow::anyhow!("{:?}", e.fault);
+            let pdf = runtime.block_on(async {
                 let store = varco::store::Store::connect(&config.store)
                     .await
                     .with_context(|| format!("opening the store of {} (is the gateway running on it? use GET /api/pendenze/v2/avvisi/... then)", config.store.data_dir.display()))?;
+                if let Some(document) = document {
+                    let mut options = store.documento(&domain, &document).await?;
+                    anyhow::ensure!(!options.is_empty(), "no document {document} of {domain}");
+                    varco::domain::documento::sort(&mut options);
+                    let avviso = varco::api::documenti::avviso_documento(&config, &options)
+                        .map_err(refused)?;
+                    return Ok(varco::notice::render_document(&avviso)?);
+                }
+                let notice = notice.context("--notice or --document")?;
                 let nav = varco::domain::NoticeNumber::parse(&notice).context("--notice")?;
-                store
+                let p = store
                     .pendenza(&domain, nav.iuv())
                     .await?
                     .filter(|p| p.numero_avviso == notice)
-                    .with_context(|| format!("no position for notice {notice} of {domain}"))
+                    .with_context(|| format!("no position for notice {notice} of {domain}"))?;
+                let avviso = varco::api::avvisi::avviso_of(&config, &p).map_err(refused)?;
+                anyhow::Ok(varco::notice::render(&avviso)?)
             })?;
-            let avviso = varco::api::avvisi::avviso_of(&config, &p)
-                .map_err(|e| anyhow::anyhow!("{:?}", e.fault))?;
-            let pdf = varco::notice::render(&avviso)?;
             std::fs::write(&output, pdf)
                 .with_context(|| format!("writing {}", output.display()))?;
             println!("{}", output.display());

@@ -687,6 +687,8 @@ async fn openapi_lists_every_route() {
         ("post", "/pendenze/tracciati"),
         ("get", "/avvisi/{idDominio}/{numeroAvviso}"),
         ("get", "/pendenze/{idA2A}/{idPendenza}/tentativi"),
+        ("patch", "/documenti/{idDominio}/{identificativo}"),
+        ("get", "/documenti/{idDominio}/{identificativo}/avvisi"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     for (method, path) in routes {
@@ -705,7 +707,7 @@ async fn openapi_lists_every_route() {
             assert_eq!(s, StatusCode::UNAUTHORIZED, "{method} {path}");
         }
     }
-    assert_eq!(paths.len(), 6);
+    assert_eq!(paths.len(), 8);
 }
 
 #[tokio::test]

@@ -339,6 +339,36 @@ fn cli_renders_a_notice_and_lists_the_outbox() {
     assert_eq!(listed["pagina"], 1, "{listed}");
     let refused = outbox("wrong", &[]);
     assert!(!refused.status.success());
+    // A document: a single payment and two instalments, loaded while the gateway runs.
+    let base = format!("{}/api/pendenze/v2/pendenze/demo", gw.api);
+    let mut navs = Vec::new();
+    common::runtime().block_on(async {
+        for (id, rata, euro) in [("doc-u", None, 90), ("doc-r1", Some(1), 45), ("doc-r2", Some(2), 45)] {
+            let mut documento = serde_json::json!({"identificativo": "MENSA-2027", "descrizione": "Mensa 2027"});
+            if let Some(r) = rata {
+                documento["rata"] = serde_json::json!(r);
+            }
+            let body = serde_json::json!({
+                "idTipoPendenza": "LIBERO", "idDominio": "77777777777", "causale": format!("Mensa 2027 {id}"),
+                "soggettoPagatore": {"tipo": "F", "identificativo": "RSSMRA80A01H501U", "anagrafica": "Mario Rossi"},
+                "importo": euro, "dataScadenza": "2099-06-30", "documento": documento,
+                "voci": [{"idVocePendenza": "mensa", "importo": euro, "descrizione": "Mensa", "codEntrata": "TARI"}]
+            });
+            let (s, v) = put_json(&format!("{base}/{id}"), &body).await;
+            assert_eq!(s, 201, "{v}");
+            navs.push(v["numeroAvviso"].as_str().unwrap().to_owned());
+        }
+        // Over the API too (GovPay's path): a PDF with every option's code.
+        let (s, ct, pdf) = rest(
+            "GET",
+            &format!("{}/api/pendenze/v2/documenti/77777777777/MENSA-2027/avvisi", gw.api),
+            None,
+            "application/pdf",
+        )
+        .await;
+        assert_eq!((s, ct.as_str()), (200, "application/pdf"));
+        assert!(pdf.starts_with(b"%PDF-"));
+    });
     assert_eq!(gw.terminate(), Some(0));
     let pdf = dir.path().join("avviso.pdf");
     let (pdf_arg, data_dir) = (pdf.to_str().unwrap(), dir.path().to_str().unwrap());
@@ -366,6 +396,37 @@ fn cli_renders_a_notice_and_lists_the_outbox() {
     let missing = notice_pdf("301000000000099919");
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no position for notice"));
+    let document_pdf = |id: &str| {
+        varco_cli([
+            "notice",
+            "pdf",
+            "--domain",
+            "77777777777",
+            "--document",
+            id,
+            "-o",
+            pdf_arg,
+            "--data-dir",
+            data_dir,
+        ])
+    };
+    let out = document_pdf("MENSA-2027");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = common::pdf_text(&pdf);
+    assert!(
+        text.contains("Puoi pagare per intero oppure in 2 rate"),
+        "{text}"
+    );
+    for nav in &navs {
+        let grouped = varco::domain::NoticeNumber::parse(nav).unwrap().grouped();
+        assert!(text.contains(&grouped), "{nav} in {text}");
+    }
+    let missing = document_pdf("NESSUNO");
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no document NESSUNO"));
 }
 
 /// Any REST call over HTTP as the demo application: (status, content type, body).

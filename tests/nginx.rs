@@ -268,6 +268,35 @@ fn a_notice_is_paid_through_nginx_only_with_the_pinned_client_certificate() {
             r.unwrap().1.contains("PAA_PAGAMENTO_DUPLICATO"),
             "the notice is paid"
         );
+        // The REST payment-options verify goes through the same block; nothing else does.
+        let options = format!(
+            "https://127.0.0.1:{nodo_port}/payment-options/organizations/77777777777/notices/301000000000001053"
+        );
+        let ids = "idPA=77777777777&idBrokerPA=77777777777&idStation=77777777777_01";
+        let r = nodo_client
+            .get(format!("{options}?{ids}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let answer: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(answer["paymentOptions"][0]["status"], "PO_PAID", "{answer}");
+        let r = nodo_client.post(format!("{options}?{ids}")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let r = nodo_client
+            .get(format!("{options}/x?{ids}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "only the exact paths are proxied");
+        let r = client(&server_ca, Some(&rogue))
+            .get(format!("{options}?{ids}"))
+            .send()
+            .await;
+        assert!(
+            matches!(&r, Ok(resp) if resp.status() == 400) || r.is_err(),
+            "no payment options without pagoPA's certificate"
+        );
 
         // The WSDL is not exposed through the nodo server block; the api side answers over
         // TLS and reads the paid position back.

@@ -155,7 +155,7 @@ fn ricevuta(reference: u64, receipt_id: String) -> Ricevuta {
     }
 }
 
-fn close(p: Option<&Pendenza>, _r: &Ricevuta) -> (Option<Pendenza>, ReceiptStatus) {
+fn close(p: Option<&Pendenza>, _: &[Pendenza], _r: &Ricevuta) -> (Option<Pendenza>, ReceiptStatus) {
     let mut p = p.cloned();
     if let Some(p) = &mut p {
         p.stato = Stato::Eseguita;

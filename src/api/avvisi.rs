@@ -64,21 +64,25 @@ pub fn avviso_of(config: &crate::config::Config, p: &Pendenza) -> Result<notice:
         _ => None,
     };
     Ok(notice::Avviso {
-        subject: p.causale.clone(),
-        creditor_name: dominio.ragione_sociale.clone(),
-        creditor_office: dominio.ufficio.clone(),
-        creditor_info: None,
-        creditor_fiscal_code: dominio.id.clone(),
-        cbill: dominio.cbill.clone(),
-        gln: dominio.gln.clone(),
-        logo: dominio.logo_bytes.clone(),
-        debtor_name: s.anagrafica.clone(),
-        debtor_fiscal_code: s.identificativo.clone(),
-        debtor_address: (!address.is_empty()).then_some(address),
-        amount_cents: p.importo,
-        due_date: p.data_validita.or(p.data_scadenza),
-        notice: nav,
-        postal,
+        intestazione: notice::Intestazione {
+            subject: p.causale.clone(),
+            creditor_name: dominio.ragione_sociale.clone(),
+            creditor_office: dominio.ufficio.clone(),
+            creditor_info: None,
+            creditor_fiscal_code: dominio.id.clone(),
+            cbill: dominio.cbill.clone(),
+            gln: dominio.gln.clone(),
+            logo: dominio.logo_bytes.clone(),
+            debtor_name: s.anagrafica.clone(),
+            debtor_fiscal_code: s.identificativo.clone(),
+            debtor_address: (!address.is_empty()).then_some(address),
+        },
+        opzione: notice::Opzione {
+            amount_cents: p.importo,
+            due_date: p.data_validita.or(p.data_scadenza),
+            notice: nav,
+            postal,
+        },
     })
 }
 

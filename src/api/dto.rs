@@ -310,6 +310,9 @@ pub struct ListaQuery {
     /// Count the matches for `numRisultati` / `numPagine` (default true; false reads only the
     /// page, as GovPay's parameter of the same name).
     pub metadati_paginazione: Option<bool>,
+    /// Only the options of this document (with `idDominio`, or in every domain the
+    /// application may use).
+    pub id_documento: Option<String>,
 }
 
 /// Paging of a position's activation attempts.

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod avvisi;
 pub mod backoffice;
+pub mod documenti;
 pub mod dto;
 pub mod error;
 pub mod extract;
@@ -187,6 +188,8 @@ pub fn pendenze_v2(state: ApiState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(pendenze::get_by_avviso))
         .routes(routes!(pendenze::list_tentativi))
         .routes(routes!(avvisi::get_avviso))
+        .routes(routes!(documenti::patch_documento))
+        .routes(routes!(documenti::get_avvisi_documento))
         .route_layer(from_fn_with_state(MAX_ITEM_BODY, capture_payload))
         .route_layer(from_fn_with_state(MAX_ITEM_BODY, cap_body))
         .merge(bulk)

@@ -36,6 +36,48 @@ fn may_read(caller: &Caller, id_a2a: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The state of `p`'s document, when it is an option of one.
+pub async fn stato_of(
+    store: &crate::store::Store,
+    p: &Pendenza,
+) -> Result<Option<crate::domain::documento::StatoDocumento>, ApiError> {
+    let Some(d) = &p.dettagli.documento else {
+        return Ok(None);
+    };
+    let options = store.documento(&p.dominio, &d.identificativo).await?;
+    Ok(Some(crate::domain::documento::stato(&options)))
+}
+
+/// `DOC_001`: a document identifier is unique per creditor, so one application may not add
+/// options to another application's document.
+fn foreign_document(dominio: &str, identificativo: &str) -> ApiError {
+    ApiError::rule(
+        "DOC_001",
+        format!(
+            "Il documento ({identificativo}) del dominio ({dominio}) appartiene a un'altra applicazione"
+        ),
+    )
+}
+
+/// Refuses a position that would join a document of `dominio` another application owns.
+pub async fn check_owner(
+    store: &crate::store::Store,
+    caller: &Caller,
+    p: &Pendenza,
+) -> Result<(), ApiError> {
+    let Some(d) = &p.dettagli.documento else {
+        return Ok(());
+    };
+    let options = store.documento(&p.dominio, &d.identificativo).await?;
+    if options
+        .iter()
+        .any(|o| o.id_a2a.as_deref() != Some(caller.id_a2a.as_str()))
+    {
+        return Err(foreign_document(&p.dominio, &d.identificativo));
+    }
+    Ok(())
+}
+
 /// The upsert rule for one validated request: create, update by GovPay's rules, or leave.
 fn plan(
     validated: &Validated,
@@ -112,8 +154,9 @@ pub async fn put_pendenza(
     let now = (state.nodo.clock)();
     let validated =
         validate::nuova_pendenza(&state.nodo.config, &caller, &id_pendenza, &request, now)?;
-    let rule = plan(&validated, now);
     let store = state.nodo.store.clone();
+    check_owner(&store, &caller, &validated.pendenza).await?;
+    let rule = plan(&validated, now);
     let outcome = store
         .upsert_batch(&[UpsertItem {
             id_a2a: &id_a2a,
@@ -163,7 +206,8 @@ pub async fn dettaglio(state: &ApiState, p: &Pendenza) -> Result<PendenzaDettagl
         .attempts_page(&p.dominio, &p.iuv, 0, TENTATIVI_IN_DETTAGLIO)
         .await?;
     let dominio = state.nodo.config.dominio(&p.dominio);
-    Ok(PendenzaDettaglio::new(
+    let stato_documento = stato_of(store, p).await?;
+    let mut d = PendenzaDettaglio::new(
         p,
         Contesto {
             stato: p.stato_at((state.nodo.clock)()),
@@ -178,7 +222,13 @@ pub async fn dettaglio(state: &ApiState, p: &Pendenza) -> Result<PendenzaDettagl
             ricevute: ricevute.into_iter().map(RicevutaSintesi::from).collect(),
             tentativi: (tentativi.into_iter().map(Into::into).collect(), altri),
         },
-    ))
+    );
+    if let (Some(stato), Some(serde_json::Value::Object(fields))) =
+        (stato_documento, d.dettagli.documento.as_mut())
+    {
+        fields.insert("stato".into(), stato.as_str().into());
+    }
+    Ok(d)
 }
 
 /// The caller's own position `id_a2a`/`id_pendenza`, or 403/404.
@@ -350,6 +400,9 @@ pub async fn list_pendenze(
     let filter = filter(&q)?;
     let count = count_only || q.metadati_paginazione.unwrap_or(true);
     let now = (state.nodo.clock)();
+    if let Some(id) = &q.id_documento {
+        return document_listing(&state, &caller, id, &filter, now, (page, per_page)).await;
+    }
     let _slot = state
         .listings
         .clone()
@@ -467,6 +520,58 @@ pub async fn patch_pendenza(
     Ok(Json(dettaglio(&state, &updated).await?))
 }
 
+/// `GET /pendenze?idDocumento=`: the caller's options of a document (a few, read directly),
+/// in document order, filtered and paged as any listing.
+async fn document_listing(
+    state: &ApiState,
+    caller: &Caller,
+    identificativo: &str,
+    filter: &crate::store::index::Filter,
+    now: chrono::DateTime<chrono::Utc>,
+    (page, per_page): (usize, usize),
+) -> Result<Json<ListaPendenze>, ApiError> {
+    validate::identifier("idDocumento", identificativo)?;
+    let domini: Vec<String> = match &filter.dominio {
+        Some(d) => vec![d.clone()],
+        None => state
+            .nodo
+            .config
+            .domini
+            .iter()
+            .filter(|d| caller.may_use_domain(&d.id))
+            .map(|d| d.id.clone())
+            .collect(),
+    };
+    let mut found = Vec::new();
+    for dominio in &domini {
+        found.extend(
+            state
+                .nodo
+                .store
+                .documento(dominio, identificativo)
+                .await?
+                .into_iter()
+                .filter(|p| p.id_a2a.as_deref() == Some(caller.id_a2a.as_str()))
+                .filter(|p| filter.admits(p, now)),
+        );
+    }
+    crate::domain::documento::sort(&mut found);
+    let total = found.len();
+    let skip = page.saturating_sub(1).saturating_mul(per_page);
+    let mut risultati = Vec::new();
+    for p in found.iter().skip(skip).take(per_page) {
+        risultati.push(dettaglio(state, p).await?);
+    }
+    Ok(Json(ListaPendenze {
+        num_risultati: Some(total),
+        num_pagine: (per_page > 0).then(|| total.div_ceil(per_page)),
+        risultati_per_pagina: per_page,
+        pagina: page,
+        prossimi_risultati: None,
+        risultati,
+    }))
+}
+
 /// Load many positions in one call (a year of TARI): per-item results, stored in batches.
 #[utoipa::path(
     post,
@@ -539,6 +644,28 @@ async fn load(
             }
         }
     });
+    // Options of documents another application owns are refused, one look per document.
+    let mut documents: std::collections::HashMap<(String, String), Option<FaultBean>> =
+        std::collections::HashMap::new();
+    let mut kept = Vec::with_capacity(valid.len());
+    for (i, v) in valid {
+        if let Some(d) = &v.pendenza.dettagli.documento {
+            let key = (v.pendenza.dominio.clone(), d.identificativo.clone());
+            if !documents.contains_key(&key) {
+                let verdict = check_owner(store, caller, &v.pendenza)
+                    .await
+                    .err()
+                    .map(|e| e.fault);
+                documents.insert(key.clone(), verdict);
+            }
+            if let Some(Some(fault)) = documents.get(&key) {
+                out[i] = Some(esito(i, "ERRORE", None, Some(fault.clone())));
+                continue;
+            }
+        }
+        kept.push((i, v));
+    }
+    let valid = kept;
     for chunk in valid.chunks(LOAD_CHUNK) {
         let rules: Vec<_> = chunk.iter().map(|(_, v)| plan(v, now)).collect();
         let upserts: Vec<UpsertItem<'_, ApiError>> = chunk

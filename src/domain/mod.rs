@@ -4,6 +4,7 @@
 
 pub mod claims;
 pub mod clock;
+pub mod documento;
 pub mod evento;
 pub mod fiscal;
 pub mod iban;
@@ -287,9 +288,9 @@ pub struct Dettagli {
     /// Opaque attached data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dati_allegati: Option<serde_json::Value>,
-    /// Document (instalments).
+    /// The document this position is an option of (single payment, instalment, variant).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub documento: Option<serde_json::Value>,
+    pub documento: Option<documento::Documento>,
     /// Printing and other properties.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proprieta: Option<serde_json::Value>,
@@ -383,6 +384,10 @@ pub struct Pendenza {
     /// What was irregular, one line per event.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub anomalie: Vec<String>,
+    /// Paid outside the plan its document was committed to: the payment does not count for
+    /// the document (see [`documento`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fuori_piano: bool,
     /// REST-level details.
     #[serde(default)]
     pub dettagli: Dettagli,

@@ -355,7 +355,10 @@ impl From<&crate::domain::Pendenza> for DettagliLetti {
             direzione: d.direzione.clone(),
             divisione: d.divisione.clone(),
             dati_allegati: d.dati_allegati.clone(),
-            documento: d.documento.clone(),
+            documento: d
+                .documento
+                .as_ref()
+                .map(|d| serde_json::to_value(d).unwrap_or_default()),
             proprieta: d.proprieta.clone(),
             uuid: d.uuid.clone(),
         }

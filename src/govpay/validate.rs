@@ -8,6 +8,7 @@ use super::pendenza::{NuovaPendenza, NuovaVoce, SoggettoJson};
 use crate::config::{Config, Dominio};
 use crate::domain::MAX_CENTS;
 use crate::domain::NoticeNumber;
+use crate::domain::documento::Documento;
 use crate::domain::{Accredito, Dettagli, OrigineVoce, Pendenza, Soggetto, Stato, Voce, iban};
 use crate::domain::{TipoContabilita, transfer_category};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -720,7 +721,26 @@ fn documento(value: &Option<Value>) -> Result<(), Refusal> {
         },
         (Some(_), Some(_)) => Err(bad("documento.soglia", "must not come with rata")),
         (None, None) => Ok(()),
+    }?;
+    match d.get("piano").filter(|v| !v.is_null()) {
+        None => Ok(()),
+        Some(_) if rata.is_none() => Err(bad(
+            "documento.piano",
+            "names an instalment plan: it needs rata",
+        )),
+        Some(Value::String(s)) => identifier("documento.piano", s),
+        Some(_) => Err(bad("documento.piano", "must be 1 to 35 characters")),
     }
+}
+
+/// The typed document of a request `documento` that [`documento`] accepted.
+fn typed_documento(value: &Option<Value>) -> Result<Option<Documento>, Refusal> {
+    value
+        .clone()
+        .map(without_nulls)
+        .map(serde_json::from_value::<Documento>)
+        .transpose()
+        .map_err(|e| bad("documento", e.to_string()))
 }
 
 /// `allegati`: each with `nome` (1..255), `contenuto` (base64), optional `tipo` and
@@ -952,7 +972,7 @@ pub fn nuova_pendenza(
         divisione,
         dati_allegati: r.dati_allegati.clone(),
         // GovPay keeps a document's fields, not the nulls it was sent with.
-        documento: r.documento.clone().map(without_nulls),
+        documento: typed_documento(&r.documento)?,
         proprieta: r.proprieta.clone(),
         nome,
         cartella_pagamento,
@@ -978,6 +998,7 @@ pub fn nuova_pendenza(
             stato: Stato::NonEseguita,
             anomala: false,
             anomalie: vec![],
+            fuori_piano: false,
             dettagli,
             ricevute: vec![],
             created_at: now,

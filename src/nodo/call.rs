@@ -89,6 +89,18 @@ impl CallIds {
 /// served through that station.
 pub fn check_caller(config: &Config, request: &Request) -> Result<(), Fault> {
     let (id_pa, id_broker, id_station) = request.header();
+    check_ids(config, id_pa, id_broker, id_station, request.creditor())
+}
+
+/// [`check_caller`] on the ids themselves (the REST payment-options call carries them as
+/// query parameters).
+pub fn check_ids(
+    config: &Config,
+    id_pa: &str,
+    id_broker: &str,
+    id_station: &str,
+    creditor: &str,
+) -> Result<(), Fault> {
     if id_broker != config.intermediario.id {
         return Err(Fault::new(
             FaultCode::IdIntermediarioErrato,
@@ -101,7 +113,7 @@ pub fn check_caller(config: &Config, request: &Request) -> Result<(), Fault> {
             format!("idStation {id_station} is not a station of broker {id_broker}"),
         ));
     };
-    for code in [id_pa, request.creditor()] {
+    for code in [id_pa, creditor] {
         if !domains.contains(code) {
             return Err(Fault::new(
                 FaultCode::IdDominioErrato,

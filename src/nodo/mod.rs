@@ -7,6 +7,7 @@
 mod call;
 mod get_payment;
 mod mapping;
+pub mod options;
 mod send_rt;
 mod verify;
 
@@ -102,6 +103,29 @@ impl Nodo {
         }
     }
 
+    /// pagoPA's payment-options verify: every option of the notice's document.
+    pub async fn payment_options(
+        &self,
+        fiscal_code: &str,
+        notice: &str,
+        query: &options::OptionsQuery,
+    ) -> Result<options::PaymentOptionsResponse, Fault> {
+        let nav = options::check(&self.config, fiscal_code, notice, query)?;
+        let now = (self.clock)();
+        let all = match self.current(fiscal_code, &nav).await? {
+            Some(p) => match &p.dettagli.documento {
+                Some(d) => self
+                    .store
+                    .documento(fiscal_code, &d.identificativo)
+                    .await
+                    .map_err(system_error)?,
+                None => vec![p],
+            },
+            None => Vec::new(),
+        };
+        options::answer(&self.config, fiscal_code, &nav, &all, now)
+    }
+
     /// Finds a payable position for a notice, or the fault that says why it is not payable.
     /// A notice Varco does not hold, or whose validity day has passed, is first asked of the
     /// gestionale that owns it (verification on the fly), when one does.
@@ -116,12 +140,7 @@ impl Nodo {
         };
         let nav = NoticeNumber::parse(notice).map_err(|_| unknown())?;
         let now = (self.clock)();
-        let stored = self
-            .store
-            .pendenza(fiscal_code, nav.iuv())
-            .await
-            .map_err(system_error)?
-            .filter(|p| p.numero_avviso == nav.as_str());
+        let stored = self.current(fiscal_code, &nav).await?;
         let stale = match &stored {
             None => true,
             Some(p) => {
@@ -148,7 +167,28 @@ impl Nodo {
         };
         *owner = Some(pendenza.owner());
         match pendenza.stato_at(now) {
-            StatoEffettivo::NonEseguita => Ok(pendenza),
+            StatoEffettivo::NonEseguita => match &pendenza.dettagli.documento {
+                None => Ok(pendenza),
+                Some(d) => {
+                    // An option of a document: payable while no option of another plan was
+                    // paid (a read only: the receipts decide, under the store's lock).
+                    let options = self
+                        .store
+                        .documento(fiscal_code, &d.identificativo)
+                        .await
+                        .map_err(system_error)?;
+                    match crate::domain::documento::blocked_by(&pendenza, &options) {
+                        None => Ok(pendenza),
+                        Some(other) => Err(Fault::new(
+                            FaultCode::PagamentoDuplicato,
+                            format!(
+                                "notice {notice} is no longer payable: its debt is being paid with notice {}",
+                                other.numero_avviso
+                            ),
+                        )),
+                    }
+                }
+            },
             StatoEffettivo::Eseguita => Err(Fault::new(
                 FaultCode::PagamentoDuplicato,
                 format!("notice {notice} is already paid"),

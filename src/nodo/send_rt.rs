@@ -9,6 +9,7 @@
 //! answered `PAA_SEMANTICA`, and it is still kept for an operator.
 
 use super::{Nodo, system_error};
+use crate::domain::documento;
 use crate::domain::money::format as format_cents;
 use crate::domain::{
     EsitoPagamento, NoticeNumber, Owner, Pendenza, ReceiptStatus, ReceiptTransfer, ReceiptVersion,
@@ -132,11 +133,12 @@ fn fatal_problem(r: &Ricevuta) -> Option<String> {
     }
 }
 
-/// The receipt rule: the position's new content and the receipt's verdict.
+/// The receipt rule: the position's new content and the receipt's verdict, given the other
+/// options of its document (the plan rules of [`crate::domain::documento`]).
 fn rule(
     now: DateTime<Utc>,
-) -> impl Fn(Option<&Pendenza>, &Ricevuta) -> (Option<Pendenza>, ReceiptStatus) {
-    move |stored, r| {
+) -> impl Fn(Option<&Pendenza>, &[Pendenza], &Ricevuta) -> (Option<Pendenza>, ReceiptStatus) {
+    move |stored, siblings, r| {
         if let Some(why) = fatal_problem(r) {
             return (None, ReceiptStatus::Rifiutata { motivo: why });
         }
@@ -170,6 +172,23 @@ fn rule(
                     .unwrap_or("(unknown)")
             )),
             Stato::Annullata => problems.push("paid after the position was cancelled".to_string()),
+        }
+        if p.stato != Stato::Eseguita
+            && let Some(other) = documento::blocked_by(&p, siblings)
+        {
+            // Activation locks nothing: two PSPs may collect two options of one document at
+            // the same instant. The first receipt commits the document to its plan; this
+            // payment is kept, and does not count.
+            problems.push(format!(
+                "document {}: another payment option (notice {}) was already paid; this payment does not count for the document",
+                p.dettagli
+                    .documento
+                    .as_ref()
+                    .map(|d| d.identificativo.as_str())
+                    .unwrap_or_default(),
+                other.numero_avviso
+            ));
+            p.fuori_piano = true;
         }
         if r.importo != p.importo {
             problems.push(format!(
@@ -277,7 +296,7 @@ mod tests {
     #[test]
     fn a_receipt_closes_its_open_position() {
         let (r, p) = receipt_and_position();
-        let (next, status) = rule(Utc::now())(Some(&p), &r);
+        let (next, status) = rule(Utc::now())(Some(&p), &[], &r);
         assert_eq!(status, ReceiptStatus::Accettata);
         let next = next.unwrap();
         assert_eq!(next.stato, Stato::Eseguita);
@@ -290,17 +309,17 @@ mod tests {
         let (r, p) = receipt_and_position();
         let now = Utc::now();
         // Unknown notice (stand-in, broadcast): stored, position untouched.
-        let (next, status) = rule(now)(None, &r);
+        let (next, status) = rule(now)(None, &[], &r);
         assert!(next.is_none());
         assert!(anomaly(&status).contains("does not hold"));
         // A position of another notice under the same IUV is not this one.
         let mut other = p.clone();
         other.numero_avviso = "301000000000009999".into();
-        assert!(rule(now)(Some(&other), &r).0.is_none());
+        assert!(rule(now)(Some(&other), &[], &r).0.is_none());
         // KO outcome: the position is unchanged.
         let mut ko = r.clone();
         ko.esito_pagamento = EsitoPagamento::Ko;
-        let (next, status) = rule(now)(Some(&p), &ko);
+        let (next, status) = rule(now)(Some(&p), &[], &ko);
         assert!(next.is_none());
         assert!(anomaly(&status).contains("KO"));
     }
@@ -312,7 +331,7 @@ mod tests {
         let mut paid = p.clone();
         paid.stato = Stato::Eseguita;
         paid.ricevute = vec!["first".into()];
-        let (next, status) = rule(now)(Some(&paid), &r);
+        let (next, status) = rule(now)(Some(&paid), &[], &r);
         assert!(anomaly(&status).contains("already paid by receipt first"));
         let next = next.unwrap();
         assert_eq!(
@@ -323,13 +342,13 @@ mod tests {
 
         let mut cancelled = p.clone();
         cancelled.stato = Stato::Annullata;
-        let (next, status) = rule(now)(Some(&cancelled), &r);
+        let (next, status) = rule(now)(Some(&cancelled), &[], &r);
         assert!(anomaly(&status).contains("cancelled"));
         assert_eq!(next.unwrap().stato, Stato::Eseguita);
 
         let mut dearer = p.clone();
         dearer.importo = r.importo + 1;
-        let (next, status) = rule(now)(Some(&dearer), &r);
+        let (next, status) = rule(now)(Some(&dearer), &[], &r);
         assert!(anomaly(&status).contains("paid 120.00"));
         assert_eq!(next.unwrap().stato, Stato::Eseguita);
     }
@@ -337,7 +356,7 @@ mod tests {
     #[test]
     fn a_receipt_that_contradicts_itself_is_refused() {
         let (r, p) = receipt_and_position();
-        let refused = |r: &Ricevuta| match rule(Utc::now())(Some(&p), r) {
+        let refused = |r: &Ricevuta| match rule(Utc::now())(Some(&p), &[], r) {
             (None, ReceiptStatus::Rifiutata { motivo }) => motivo,
             other => panic!("expected a refusal, got {other:?}"),
         };

@@ -3,6 +3,9 @@
 //! data with the QR code, and the Bollettino PA part when the position is paid to a postal
 //! account).
 //!
+//! The parts of the page (and the drawing primitives under them) are shared with the notice of
+//! a document with instalments ([`super::document`]), whose first page this page is.
+//!
 //! # Crates, and why
 //! - **krilla 0.8.2** writes the PDF: pure Rust, embeds **subset** CID fonts so the text stays
 //!   selectable and extractable (ToUnicode), PDF 1.7. The ecosystem survey measured it at
@@ -37,13 +40,10 @@
 use std::sync::{Arc, LazyLock};
 
 use chrono::{Datelike, NaiveDate};
-use krilla::Document;
 use krilla::color::rgb;
 use krilla::geom::{PathBuilder, Point, Rect, Size, Transform};
 use krilla::image::Image;
-use krilla::metadata::Metadata;
 use krilla::num::NormalizedF32;
-use krilla::page::PageSettings;
 use krilla::paint::{Fill, FillRule, Stroke};
 use krilla::surface::Surface;
 use krilla::text::{Font, GlyphId, KrillaGlyph};
@@ -53,12 +53,21 @@ use skrifa::charmap::Charmap;
 use skrifa::instance::{LocationRef, Size as FontSize};
 use skrifa::metrics::GlyphMetrics;
 
-use super::qr::{self, CodeError, ModuleMatrix};
+use super::qr::{CodeError, ModuleMatrix};
 use crate::domain::NoticeNumber;
 
-/// One printed notice, independent of any protocol or store.
+/// One printed notice, independent of any protocol or store: a header and one payable option.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Avviso {
+    /// Creditor, debtor and subject.
+    pub intestazione: Intestazione,
+    /// The amount, due date, notice number and postal part.
+    pub opzione: Opzione,
+}
+
+/// The header of a notice: who asks whom for what (shared by every option of a document).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Intestazione {
     /// What the payment is for (causale), shown in the header; the specification asks for
     /// at most 90 characters, longer subjects are wrapped on up to three lines.
     pub subject: String,
@@ -75,7 +84,7 @@ pub struct Avviso {
     /// The creditor's GLN. Kept for [`qr::gs1_payload`]: the current notice layout prints
     /// no linear barcode, so it is not drawn.
     pub gln: Option<String>,
-    /// The creditor's logo: PNG or JPEG bytes (SVG is a TODO, see the module docs).
+    /// The creditor's logo: PNG or JPEG bytes.
     pub logo: Option<Arc<Vec<u8>>>,
     /// The debtor's full name.
     pub debtor_name: String,
@@ -83,13 +92,19 @@ pub struct Avviso {
     pub debtor_fiscal_code: String,
     /// The debtor's address, on one line.
     pub debtor_address: Option<String>,
-    /// The amount in euro cents: 1..=[`qr::MAX_CENTS`].
+}
+
+/// One payable option of a document: the single payment or one instalment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Opzione {
+    /// The amount in euro cents: 1..=[`qr::MAX_CENTS`] ([`qr::MAX_POSTE_CENTS`] with a postal
+    /// part).
     pub amount_cents: i64,
-    /// The due date, or `None` for a notice without one.
+    /// The due date, or `None` for an option without one.
     pub due_date: Option<NaiveDate>,
-    /// The notice number (numero avviso).
+    /// The option's own notice number (numero avviso).
     pub notice: NoticeNumber,
-    /// The Bollettino PA part, when the position is paid to a postal account.
+    /// The Bollettino PA part, when the option is paid to a postal account.
     pub postal: Option<PostalPart>,
 }
 
@@ -116,6 +131,11 @@ pub enum PdfError {
     /// The PDF writer failed.
     #[error("PDF writer: {0}")]
     Pdf(String),
+    /// The document cannot be laid out: no payment option, more than
+    /// [`super::document::MAX_RATE`] instalments, one notice number on two options, or
+    /// content that would run off a page.
+    #[error("layout: {0}")]
+    Layout(String),
 }
 
 /// Formats integer cents the Italian way: `1.020,99 €` (dot thousands, comma decimals).
@@ -138,62 +158,7 @@ pub fn format_date(date: NaiveDate) -> String {
     format!("{:02}/{:02}/{:04}", date.day(), date.month(), date.year())
 }
 
-/// Renders the notice as a one-page A4 PDF with embedded subset fonts.
-pub fn render(avviso: &Avviso) -> Result<Vec<u8>, PdfError> {
-    qr::check_qr_fields(&avviso.creditor_fiscal_code, avviso.amount_cents)?;
-    let qr_text = qr::qr_payload(
-        &avviso.notice,
-        &avviso.creditor_fiscal_code,
-        avviso.amount_cents,
-    );
-    let qr_symbol = qr::qr_matrix(&qr_text)?;
-    let postal = match &avviso.postal {
-        Some(p) => {
-            let payload = qr::poste_datamatrix_payload(
-                &avviso.notice,
-                &avviso.creditor_fiscal_code,
-                &p.account_number,
-                avviso.amount_cents,
-                &avviso.debtor_fiscal_code,
-                &avviso.debtor_name,
-                &avviso.subject,
-            )?;
-            Some((p, qr::datamatrix_matrix(&payload)?))
-        }
-        None => None,
-    };
-    let logo = avviso.logo.as_ref().map(load_logo).transpose()?;
-
-    let mut document = Document::new();
-    document.set_metadata(
-        Metadata::new()
-            .title(format!("Avviso di pagamento {}", avviso.notice.grouped()))
-            .description(avviso.subject.clone())
-            .language("it".to_owned())
-            .creator("Varco".to_owned()),
-    );
-    let settings = PageSettings::from_wh(PAGE_W, PAGE_H).expect("A4 is a valid page size");
-    let mut page = document.start_page_with(settings);
-    {
-        let mut surface = page.surface();
-        let mut pen = Pen {
-            surface: &mut surface,
-        };
-        let layout = Layout {
-            avviso,
-            qr: &qr_symbol,
-            postal: postal.as_ref().map(|(p, m)| (*p, m)),
-            logo,
-        };
-        layout.draw(&mut pen);
-    }
-    page.finish();
-    document
-        .finish()
-        .map_err(|e| PdfError::Pdf(format!("{e:?}")))
-}
-
-fn load_logo(bytes: &Arc<Vec<u8>>) -> Result<Image, PdfError> {
+pub(super) fn load_logo(bytes: &Arc<Vec<u8>>) -> Result<Image, PdfError> {
     let data: krilla::Data = bytes.clone().into();
     if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
         Image::from_png(data, true).map_err(PdfError::Logo)
@@ -218,21 +183,21 @@ fn looks_like_svg(bytes: &[u8]) -> bool {
 
 /// Points per millimetre.
 const MM: f32 = 72.0 / 25.4;
-const PAGE_W: f32 = 210.0 * MM;
-const PAGE_H: f32 = 297.0 * MM;
-const MARGIN: f32 = 15.0 * MM;
-const CONTENT_W: f32 = PAGE_W - 2.0 * MARGIN;
+pub(super) const PAGE_W: f32 = 210.0 * MM;
+pub(super) const PAGE_H: f32 = 297.0 * MM;
+pub(super) const MARGIN: f32 = 15.0 * MM;
+pub(super) const CONTENT_W: f32 = PAGE_W - 2.0 * MARGIN;
 /// Side of the QR code and of the Data Matrix: 25 mm.
 const SYMBOL: f32 = 25.0 * MM;
 /// Side of the logo box: 30 mm.
 const LOGO: f32 = 30.0 * MM;
 
-type Rgb = (u8, u8, u8);
-const INK: Rgb = (0x17, 0x32, 0x4D);
-const ACCENT: Rgb = (0x00, 0x66, 0xCC);
-const MUTED: Rgb = (0x5C, 0x6F, 0x82);
-const BAND: Rgb = (0xEB, 0xF2, 0xFA);
-const RULE: Rgb = (0xC5, 0xD0, 0xDB);
+pub(super) type Rgb = (u8, u8, u8);
+pub(super) const INK: Rgb = (0x17, 0x32, 0x4D);
+pub(super) const ACCENT: Rgb = (0x00, 0x66, 0xCC);
+pub(super) const MUTED: Rgb = (0x5C, 0x6F, 0x82);
+pub(super) const BAND: Rgb = (0xEB, 0xF2, 0xFA);
+pub(super) const RULE: Rgb = (0xC5, 0xD0, 0xDB);
 const WHITE: Rgb = (0xFF, 0xFF, 0xFF);
 const BLACK: Rgb = (0x00, 0x00, 0x00);
 
@@ -300,14 +265,14 @@ static FACES: LazyLock<Faces> = LazyLock::new(|| Faces {
 
 /// A text style: face, size, colour.
 #[derive(Clone, Copy)]
-struct Style {
+pub(super) struct Style {
     bold: bool,
-    size: f32,
+    pub(super) size: f32,
     color: Rgb,
 }
 
 impl Style {
-    const fn new(bold: bool, size: f32, color: Rgb) -> Self {
+    pub(super) const fn new(bold: bool, size: f32, color: Rgb) -> Self {
         Style { bold, size, color }
     }
 
@@ -319,27 +284,27 @@ impl Style {
         }
     }
 
-    fn width(&self, text: &str) -> f32 {
+    pub(super) fn width(&self, text: &str) -> f32 {
         self.face().width(text, self.size)
     }
 
     /// Line height for this size.
-    fn leading(&self) -> f32 {
+    pub(super) fn leading(&self) -> f32 {
         self.size * 1.25
     }
 }
 
-const LABEL: Style = Style::new(true, 7.5, ACCENT);
-const SMALL_LABEL: Style = Style::new(false, 7.0, MUTED);
-const BODY: Style = Style::new(false, 9.0, INK);
-const BODY_BOLD: Style = Style::new(true, 9.0, INK);
-const VALUE: Style = Style::new(true, 10.0, INK);
-const NAME: Style = Style::new(true, 12.0, INK);
-const NOTE: Style = Style::new(false, 8.0, MUTED);
+pub(super) const LABEL: Style = Style::new(true, 7.5, ACCENT);
+pub(super) const SMALL_LABEL: Style = Style::new(false, 7.0, MUTED);
+pub(super) const BODY: Style = Style::new(false, 9.0, INK);
+pub(super) const BODY_BOLD: Style = Style::new(true, 9.0, INK);
+pub(super) const VALUE: Style = Style::new(true, 10.0, INK);
+pub(super) const NAME: Style = Style::new(true, 12.0, INK);
+pub(super) const NOTE: Style = Style::new(false, 8.0, MUTED);
 
 /// Breaks `text` into lines no wider than `width`, at most `max_lines`; the last line ends
 /// with `…` when text is left over. Words longer than a line are split.
-fn wrap(style: Style, text: &str, width: f32, max_lines: usize) -> Vec<String> {
+pub(super) fn wrap(style: Style, text: &str, width: f32, max_lines: usize) -> Vec<String> {
     // Pieces to place: whole words, or chunks of a word too long for one line. `true` marks
     // a piece preceded by a space.
     let mut pieces: Vec<(&str, bool)> = Vec::new();
@@ -410,15 +375,17 @@ fn ellipsize(style: Style, text: &str, width: f32) -> String {
 }
 
 /// `text` on one line within `width` (ellipsized when too long).
-fn fit(style: Style, text: &str, width: f32) -> String {
+pub(super) fn fit(style: Style, text: &str, width: f32) -> String {
     wrap(style, text, width, 1).pop().unwrap_or_default()
 }
 
 // ---------------------------------------------------------------------------------------------
 // Drawing primitives.
 
-struct Pen<'a, 'b> {
-    surface: &'a mut Surface<'b>,
+/// Draws on a page, or only measures: a pen without a surface draws nothing but returns the
+/// same positions, so a layout can be tried before it is drawn.
+pub(super) struct Pen<'a, 'b> {
+    surface: Option<&'a mut Surface<'b>>,
 }
 
 fn paint_fill(color: Rgb) -> Fill {
@@ -429,36 +396,52 @@ fn paint_fill(color: Rgb) -> Fill {
     }
 }
 
+impl<'a, 'b> Pen<'a, 'b> {
+    /// A pen drawing on `surface`.
+    pub(super) fn new(surface: &'a mut Surface<'b>) -> Self {
+        Pen {
+            surface: Some(surface),
+        }
+    }
+
+    /// A pen that draws nothing: it only measures.
+    pub(super) fn measuring() -> Self {
+        Pen { surface: None }
+    }
+}
+
 impl Pen<'_, '_> {
     /// Draws one line of text with its baseline at `y`; returns its width.
-    fn text(&mut self, style: Style, x: f32, y: f32, text: &str) -> f32 {
+    pub(super) fn text(&mut self, style: Style, x: f32, y: f32, text: &str) -> f32 {
         if text.is_empty() {
             return 0.0;
         }
         let face = style.face();
-        let glyphs = face.glyphs(text);
-        self.surface.set_stroke(None);
-        self.surface.set_fill(Some(paint_fill(style.color)));
-        self.surface.draw_glyphs(
-            Point::from_xy(x, y),
-            &glyphs,
-            face.font.clone(),
-            text,
-            style.size,
-            false,
-        );
+        if let Some(surface) = self.surface.as_deref_mut() {
+            let glyphs = face.glyphs(text);
+            surface.set_stroke(None);
+            surface.set_fill(Some(paint_fill(style.color)));
+            surface.draw_glyphs(
+                Point::from_xy(x, y),
+                &glyphs,
+                face.font.clone(),
+                text,
+                style.size,
+                false,
+            );
+        }
         face.width(text, style.size)
     }
 
     /// Draws one line of text ending at `right`.
-    fn text_right(&mut self, style: Style, right: f32, y: f32, text: &str) {
+    pub(super) fn text_right(&mut self, style: Style, right: f32, y: f32, text: &str) {
         let w = style.width(text);
         self.text(style, right - w, y, text);
     }
 
     /// Draws wrapped text whose first baseline is at `y`; returns the baseline after the
     /// last line (i.e. `y` + lines × leading).
-    fn paragraph(
+    pub(super) fn paragraph(
         &mut self,
         style: Style,
         x: f32,
@@ -475,19 +458,22 @@ impl Pen<'_, '_> {
         y
     }
 
-    fn fill_rect(&mut self, x: f32, y: f32, w: f32, h: f32, color: Rgb) {
+    pub(super) fn fill_rect(&mut self, x: f32, y: f32, w: f32, h: f32, color: Rgb) {
+        let Some(surface) = self.surface.as_deref_mut() else {
+            return;
+        };
         let mut pb = PathBuilder::new();
         if let Some(rect) = Rect::from_xywh(x, y, w, h) {
             pb.push_rect(rect);
         }
         if let Some(path) = pb.finish() {
-            self.surface.set_stroke(None);
-            self.surface.set_fill(Some(paint_fill(color)));
-            self.surface.draw_path(&path);
+            surface.set_stroke(None);
+            surface.set_fill(Some(paint_fill(color)));
+            surface.draw_path(&path);
         }
     }
 
-    fn stroke_rect(&mut self, x: f32, y: f32, w: f32, h: f32, color: Rgb, width: f32) {
+    pub(super) fn stroke_rect(&mut self, x: f32, y: f32, w: f32, h: f32, color: Rgb, width: f32) {
         let mut pb = PathBuilder::new();
         if let Some(rect) = Rect::from_xywh(x, y, w, h) {
             pb.push_rect(rect);
@@ -497,7 +483,7 @@ impl Pen<'_, '_> {
         }
     }
 
-    fn hline(&mut self, x: f32, y: f32, w: f32, color: Rgb, width: f32) {
+    pub(super) fn hline(&mut self, x: f32, y: f32, w: f32, color: Rgb, width: f32) {
         let mut pb = PathBuilder::new();
         pb.move_to(x, y);
         pb.line_to(x + w, y);
@@ -507,22 +493,28 @@ impl Pen<'_, '_> {
     }
 
     fn stroke_path(&mut self, path: &krilla::geom::Path, color: Rgb, width: f32) {
-        self.surface.set_fill(None);
-        self.surface.set_stroke(Some(Stroke {
+        let Some(surface) = self.surface.as_deref_mut() else {
+            return;
+        };
+        surface.set_fill(None);
+        surface.set_stroke(Some(Stroke {
             paint: rgb::Color::new(color.0, color.1, color.2).into(),
             width,
             ..Stroke::default()
         }));
-        self.surface.draw_path(path);
-        self.surface.set_stroke(None);
+        surface.draw_path(path);
+        surface.set_stroke(None);
     }
 
     /// Draws a module matrix as black rectangles in a `side`×`side` square at (`x`, `y`),
     /// over a white background that includes the quiet zone (`quiet` modules).
-    fn symbol(&mut self, m: &ModuleMatrix, x: f32, y: f32, side: f32, quiet: usize) {
+    pub(super) fn symbol(&mut self, m: &ModuleMatrix, x: f32, y: f32, side: f32, quiet: usize) {
         let module = side / m.width().max(m.height()) as f32;
         let q = quiet as f32 * module;
         self.fill_rect(x - q, y - q, side + 2.0 * q, side + 2.0 * q, WHITE);
+        let Some(surface) = self.surface.as_deref_mut() else {
+            return;
+        };
         // Drawn in module units (integer coordinates keep the content stream small).
         let mut pb = PathBuilder::new();
         for (mx, my, mw, mh) in m.dark_rects() {
@@ -531,34 +523,36 @@ impl Pen<'_, '_> {
             }
         }
         if let Some(path) = pb.finish() {
-            self.surface
-                .push_transform(&Transform::from_row(module, 0.0, 0.0, module, x, y));
-            self.surface.set_stroke(None);
-            self.surface.set_fill(Some(paint_fill(BLACK)));
-            self.surface.draw_path(&path);
-            self.surface.pop();
+            surface.push_transform(&Transform::from_row(module, 0.0, 0.0, module, x, y));
+            surface.set_stroke(None);
+            surface.set_fill(Some(paint_fill(BLACK)));
+            surface.draw_path(&path);
+            surface.pop();
         }
     }
 
     /// Draws `image` fitted (aspect ratio kept) in a `box_side` square at (`x`, `y`),
     /// aligned to the right edge of the square.
-    fn image(&mut self, image: Image, x: f32, y: f32, box_side: f32) {
+    pub(super) fn image(&mut self, image: Image, x: f32, y: f32, box_side: f32) {
+        let Some(surface) = self.surface.as_deref_mut() else {
+            return;
+        };
         let (w, h) = image.size();
         let (w, h) = (w.max(1) as f32, h.max(1) as f32);
         let scale = (box_side / w).min(box_side / h);
         let (dw, dh) = (w * scale, h * scale);
         if let Some(size) = Size::from_wh(dw, dh) {
-            self.surface.push_transform(&Transform::from_translate(
+            surface.push_transform(&Transform::from_translate(
                 x + box_side - dw,
                 y + (box_side - dh) / 2.0,
             ));
-            self.surface.draw_image(image, size);
-            self.surface.pop();
+            surface.draw_image(image, size);
+            surface.pop();
         }
     }
 
     /// A small label above a bold value; returns the baseline below the value.
-    fn field(&mut self, x: f32, y: f32, width: f32, label: &str, value: &str) -> f32 {
+    pub(super) fn field(&mut self, x: f32, y: f32, width: f32, label: &str, value: &str) -> f32 {
         self.text(SMALL_LABEL, x, y, &fit(SMALL_LABEL, label, width));
         let y = y + SMALL_LABEL.leading() + 1.5;
         self.text(VALUE, x, y, &fit(VALUE, value, width));
@@ -567,35 +561,68 @@ impl Pen<'_, '_> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The page.
+// The parts of a page.
 
-struct Layout<'a> {
-    avviso: &'a Avviso,
-    qr: &'a ModuleMatrix,
-    postal: Option<(&'a PostalPart, &'a ModuleMatrix)>,
-    logo: Option<Image>,
+/// One payable option ready to draw: its data, its QR code and, when paid to a postal
+/// account, its Bollettino PA part with the Data Matrix.
+pub(super) struct Payable<'a> {
+    pub(super) option: &'a Opzione,
+    pub(super) qr: ModuleMatrix,
+    pub(super) postal: Option<(&'a PostalPart, ModuleMatrix)>,
+    /// What the option is called on the page: "Rata unica", "Rata 2 di 3".
+    pub(super) name: String,
+    /// The title of its payment part: "BANCHE E ALTRI CANALI", "RATA 2 di 3".
+    pub(super) title: String,
+    /// Whether the option is the single payment (else an instalment).
+    pub(super) unica: bool,
 }
 
-impl Layout<'_> {
-    fn draw(self, pen: &mut Pen<'_, '_>) {
-        let y = self.header(pen, MARGIN);
-        let y = self.parties(pen, y + 16.0);
-        let y = self.amount_and_where(pen, y + 14.0);
-        let y = self.bank_part(pen, y + 22.0);
-        if let Some((postal, matrix)) = self.postal {
-            self.postal_part(pen, y + 14.0, postal, matrix);
-        }
+impl Payable<'_> {
+    /// "entro il dd/mm/yyyy", or "senza scadenza".
+    pub(super) fn due_text(&self) -> String {
+        due_text(self.option.due_date)
     }
+}
 
-    fn due_text(&self) -> String {
-        match self.avviso.due_date {
-            Some(d) => format!("entro il {}", format_date(d)),
-            None => "senza scadenza".to_owned(),
-        }
+/// "entro il dd/mm/yyyy", or "senza scadenza".
+pub(super) fn due_text(due: Option<NaiveDate>) -> String {
+    match due {
+        Some(d) => format!("entro il {}", format_date(d)),
+        None => "senza scadenza".to_owned(),
     }
+}
 
+/// The left column of the "how much and when" band.
+pub(super) enum Quanto {
+    /// An amount in large type and its due date below it.
+    Amount { cents: i64, due: Option<NaiveDate> },
+    /// A sentence in large type instead of an amount ("Puoi pagare in 4 rate").
+    Headline(String),
+}
+
+/// What the band says on the left, besides the title.
+pub(super) struct Band {
+    pub(super) quanto: Quanto,
+    /// A bold line below ("Puoi pagare per intero oppure in 3 rate").
+    pub(super) info: Option<String>,
+    /// A plain line below that ("Importi e scadenze sono riportati in ogni singola rata").
+    pub(super) note: Option<String>,
+}
+
+/// The parts every page of a notice is made of, for one header (creditor, debtor, subject).
+pub(super) struct Sheet<'a> {
+    pub(super) head: &'a Intestazione,
+    pub(super) logo: Option<Image>,
+}
+
+/// The width of the left column of the band.
+const BAND_LEFT_W: f32 = 170.0;
+/// Large type for a sentence in place of an amount.
+const HEADLINE: Style = Style::new(true, 15.0, INK);
+
+impl Sheet<'_> {
     /// 1. Header: the subject (and the logo on the right).
-    fn header(&self, pen: &mut Pen<'_, '_>, top: f32) -> f32 {
+    pub(super) fn header(&self, pen: &mut Pen<'_, '_>, top: f32) -> f32 {
         let mut text_w = CONTENT_W;
         let mut bottom = top;
         if let Some(logo) = self.logo.clone() {
@@ -607,7 +634,7 @@ impl Layout<'_> {
         pen.text(LABEL, MARGIN, y, "AVVISO DI PAGAMENTO");
         // The largest size that holds the whole subject in three lines (ellipsized below that).
         let words = self
-            .avviso
+            .head
             .subject
             .split_whitespace()
             .collect::<Vec<_>>()
@@ -625,8 +652,8 @@ impl Layout<'_> {
     }
 
     /// 2. Creditor (left) and recipient (right).
-    fn parties(&self, pen: &mut Pen<'_, '_>, top: f32) -> f32 {
-        let a = self.avviso;
+    pub(super) fn parties(&self, pen: &mut Pen<'_, '_>, top: f32) -> f32 {
+        let a = self.head;
         let gap = 24.0;
         let col_w = (CONTENT_W - gap) / 2.0;
         let left = MARGIN;
@@ -667,17 +694,33 @@ impl Layout<'_> {
         y + BODY.leading()
     }
 
-    /// 3. Amount and due date (left), where to pay (right), on a tinted band.
-    fn amount_and_where(&self, pen: &mut Pen<'_, '_>, top: f32) -> f32 {
+    /// 3. How much and when (left), where to pay (right), on a tinted band.
+    pub(super) fn amount_and_where(&self, pen: &mut Pen<'_, '_>, top: f32, band: &Band) -> f32 {
         let pad = 14.0;
-        let left_w = 170.0;
+        let left_w = BAND_LEFT_W;
         let right_x = MARGIN + pad + left_w + 16.0;
         let right_w = MARGIN + CONTENT_W - pad - right_x;
-        let amount_text = format_amount(self.avviso.amount_cents);
-        let mut amount = Style::new(true, 22.0, INK);
-        amount.size = amount.size.min(22.0 * left_w / amount.width(&amount_text));
+        let amount = match &band.quanto {
+            Quanto::Amount { cents, .. } => {
+                let amount_text = format_amount(*cents);
+                let mut amount = Style::new(true, 22.0, INK);
+                amount.size = amount.size.min(22.0 * left_w / amount.width(&amount_text));
+                Some(amount)
+            }
+            Quanto::Headline(_) => None,
+        };
+        let info = band
+            .info
+            .as_deref()
+            .map(|t| wrap(BODY_BOLD, t, left_w, 3))
+            .unwrap_or_default();
+        let note = band
+            .note
+            .as_deref()
+            .map(|t| wrap(BODY, t, left_w, 3))
+            .unwrap_or_default();
 
-        // Measure the right column first to size the band.
+        // Measure both columns first to size the band.
         let heading = Style::new(true, 9.0, INK);
         let app = wrap(BODY, APP_TEXT, right_w, 3);
         let territory = wrap(BODY, TERRITORY_TEXT, right_w, 3);
@@ -688,26 +731,58 @@ impl Layout<'_> {
             + 2.0 * (heading.leading() + 1.0)
             + (app.len() + territory.len() - 1) as f32 * BODY.leading()
             + 7.0;
-        let left_h = LABEL.size + 10.0 + amount.size + 17.0;
+        let mut left_h = match (&band.quanto, amount) {
+            (Quanto::Amount { .. }, Some(amount)) => LABEL.size + 10.0 + amount.size + 17.0,
+            (Quanto::Headline(text), _) => {
+                let lines = wrap(HEADLINE, text, left_w, 2).len().max(1);
+                LABEL.size + 10.0 + HEADLINE.size + (lines - 1) as f32 * HEADLINE.leading()
+            }
+            (Quanto::Amount { .. }, None) => unreachable!("an amount has a style"),
+        };
+        if !info.is_empty() {
+            left_h += 10.0 + BODY_BOLD.size + (info.len() - 1) as f32 * BODY_BOLD.leading();
+        }
+        if !note.is_empty() {
+            left_h += 6.0 + BODY.size + (note.len() - 1) as f32 * BODY.leading();
+        }
         let height = right_h.max(left_h) + 2.0 * pad;
         pen.fill_rect(MARGIN, top, CONTENT_W, height, BAND);
 
         let mut y = top + pad + LABEL.size;
         pen.text(LABEL, MARGIN + pad, y, "QUANTO E QUANDO PAGARE?");
-        y += 10.0 + amount.size;
-        pen.text(
-            amount,
-            MARGIN + pad,
-            y,
-            &format_amount(self.avviso.amount_cents),
-        );
-        y += 6.0 + 11.0;
-        pen.text(
-            Style::new(false, 11.0, INK),
-            MARGIN + pad,
-            y,
-            &self.due_text(),
-        );
+        match (&band.quanto, amount) {
+            (Quanto::Amount { cents, due }, Some(amount)) => {
+                y += 10.0 + amount.size;
+                pen.text(amount, MARGIN + pad, y, &format_amount(*cents));
+                y += 6.0 + 11.0;
+                pen.text(
+                    Style::new(false, 11.0, INK),
+                    MARGIN + pad,
+                    y,
+                    &due_text(*due),
+                );
+            }
+            (Quanto::Headline(text), _) => {
+                y += 10.0 + HEADLINE.size;
+                y = pen.paragraph(HEADLINE, MARGIN + pad, y, left_w, 2, text) - HEADLINE.leading();
+            }
+            (Quanto::Amount { .. }, None) => unreachable!("an amount has a style"),
+        }
+        if !info.is_empty() {
+            y += 10.0 + BODY_BOLD.size;
+            for line in &info {
+                pen.text(BODY_BOLD, MARGIN + pad, y, line);
+                y += BODY_BOLD.leading();
+            }
+            y -= BODY_BOLD.leading();
+        }
+        if !note.is_empty() {
+            y += 6.0 + BODY.size;
+            for line in &note {
+                pen.text(BODY, MARGIN + pad, y, line);
+                y += BODY.leading();
+            }
+        }
 
         let mut y = top + pad + LABEL.size;
         pen.text(LABEL, right_x, y, "DOVE PAGARE?");
@@ -729,35 +804,44 @@ impl Layout<'_> {
     }
 
     /// The heading row of a payment part: title on the left, due date and amount on the right.
-    fn part_heading(&self, pen: &mut Pen<'_, '_>, top: f32, title: &str) -> f32 {
+    fn part_heading(
+        &self,
+        pen: &mut Pen<'_, '_>,
+        top: f32,
+        title: &str,
+        due: &str,
+        cents: i64,
+    ) -> f32 {
         let pad = 12.0;
         let y = top + pad + 11.0;
         pen.text(Style::new(true, 11.0, ACCENT), MARGIN + pad, y, title);
         let amount = Style::new(true, 13.0, INK);
-        let amount_text = format_amount(self.avviso.amount_cents);
+        let amount_text = format_amount(cents);
         let right = MARGIN + CONTENT_W - pad;
         pen.text_right(amount, right, y, &amount_text);
-        let due = format!("Rata unica {}", self.due_text());
-        pen.text_right(BODY, right - amount.width(&amount_text) - 14.0, y, &due);
+        pen.text_right(BODY, right - amount.width(&amount_text) - 14.0, y, due);
         let y = y + 8.0;
         pen.hline(MARGIN + pad, y, CONTENT_W - 2.0 * pad, RULE, 0.6);
         y
     }
 
     /// 4. Payment data for banks and the other channels: QR code and codes.
-    fn bank_part(&self, pen: &mut Pen<'_, '_>, top: f32) -> f32 {
-        let a = self.avviso;
+    ///
+    /// The single payment's part also repeats the subject; an instalment's part, titled with
+    /// the instalment ("RATA 2 di 3"), leaves it to the page header.
+    pub(super) fn bank_part(&self, pen: &mut Pen<'_, '_>, top: f32, p: &Payable<'_>) -> f32 {
+        let a = self.head;
+        let o = p.option;
         let pad = 12.0;
-        pen.text(
-            NOTE,
-            MARGIN,
-            top - 6.0,
-            "Per pagare usa la parte di avviso del canale che preferisci.",
-        );
-        let y0 = self.part_heading(pen, top, "BANCHE E ALTRI CANALI");
+        let due = if p.unica {
+            format!("{} {}", p.name, p.due_text())
+        } else {
+            p.due_text()
+        };
+        let y0 = self.part_heading(pen, top, &p.title, &due, o.amount_cents);
         let qr_x = MARGIN + pad + 6.0;
         let qr_y = y0 + 14.0;
-        pen.symbol(self.qr, qr_x, qr_y, SYMBOL, 4);
+        pen.symbol(&p.qr, qr_x, qr_y, SYMBOL, 4);
 
         let x = qr_x + SYMBOL + 22.0;
         let w = MARGIN + CONTENT_W - pad - x;
@@ -766,15 +850,17 @@ impl Layout<'_> {
         let half = (w - 12.0) / 2.0;
         pen.field(x, y, half, "Destinatario", &a.debtor_name);
         y = pen.field(x + half + 12.0, y, half, "Ente creditore", &a.creditor_name) + 2.0;
-        pen.text(SMALL_LABEL, x, y, "Oggetto del pagamento");
-        y += SMALL_LABEL.leading() + 1.5;
-        y = pen.paragraph(BODY_BOLD, x, y, w, 2, &a.subject) + 2.0;
+        if p.unica {
+            pen.text(SMALL_LABEL, x, y, "Oggetto del pagamento");
+            y += SMALL_LABEL.leading() + 1.5;
+            y = pen.paragraph(BODY_BOLD, x, y, w, 2, &a.subject) + 2.0;
+        }
         let c1 = 70.0;
         let c2 = 150.0;
         if let Some(cbill) = a.cbill.as_deref().filter(|s| !s.trim().is_empty()) {
             pen.field(x, y, c1 - 8.0, "Codice CBILL", cbill);
         }
-        pen.field(x + c1, y, c2 - 8.0, "Codice avviso", &a.notice.grouped());
+        pen.field(x + c1, y, c2 - 8.0, "Codice avviso", &o.notice.grouped());
         y = pen.field(
             x + c1 + c2,
             y,
@@ -787,17 +873,17 @@ impl Layout<'_> {
         bottom
     }
 
-    /// The Bollettino PA part: account, holder, Data Matrix and codes.
-    fn postal_part(
-        &self,
-        pen: &mut Pen<'_, '_>,
-        top: f32,
-        postal: &PostalPart,
-        matrix: &ModuleMatrix,
-    ) -> f32 {
-        let a = self.avviso;
+    /// The Bollettino PA part of `p` (which must have one): account, holder, Data Matrix and
+    /// codes. Returns `top` when `p` has no postal part.
+    pub(super) fn postal_part(&self, pen: &mut Pen<'_, '_>, top: f32, p: &Payable<'_>) -> f32 {
+        let Some((postal, matrix)) = &p.postal else {
+            return top;
+        };
+        let a = self.head;
+        let o = p.option;
         let pad = 12.0;
-        let y0 = self.part_heading(pen, top, "BOLLETTINO POSTALE PA");
+        let due = format!("{} {}", p.name, p.due_text());
+        let y0 = self.part_heading(pen, top, "BOLLETTINO POSTALE PA", &due, o.amount_cents);
         let dm_x = MARGIN + pad + 6.0;
         let dm_y = y0 + 14.0;
         pen.symbol(matrix, dm_x, dm_y, SYMBOL, 2);
@@ -827,7 +913,7 @@ impl Layout<'_> {
             "Oggetto del pagamento",
             &a.subject,
         ) + 2.0;
-        pen.field(x, y, half, "Codice avviso", &a.notice.grouped());
+        pen.field(x, y, half, "Codice avviso", &o.notice.grouped());
         y = pen.field(
             x + half + 12.0,
             y,
@@ -862,8 +948,35 @@ const BANK_TEXT: &str = "Inquadra il codice QR, oppure indica il codice avviso e
                          fiscale dell'ente creditore (o il codice CBILL) al canale che usi.";
 
 #[cfg(test)]
+/// A minimal notice: 1,00 € for notice 301000000000000144, no logo, no postal part.
+pub(crate) fn sample_avviso() -> Avviso {
+    Avviso {
+        intestazione: Intestazione {
+            subject: "Prova".into(),
+            creditor_name: "Comune di Demo".into(),
+            creditor_office: None,
+            creditor_info: None,
+            creditor_fiscal_code: "77777777777".into(),
+            cbill: None,
+            gln: None,
+            logo: None,
+            debtor_name: "Mario Rossi".into(),
+            debtor_fiscal_code: "RSSMRA80A01H501U".into(),
+            debtor_address: None,
+        },
+        opzione: Opzione {
+            amount_cents: 100,
+            due_date: None,
+            notice: NoticeNumber::parse("301000000000000144").unwrap(),
+            postal: None,
+        },
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
+    use crate::notice::render;
 
     #[test]
     fn amounts_in_italian_format() {
@@ -906,35 +1019,19 @@ mod tests {
 
     #[test]
     fn rejects_bad_input_and_svg_logos() {
-        let mut a = Avviso {
-            subject: "Prova".into(),
-            creditor_name: "Comune di Demo".into(),
-            creditor_office: None,
-            creditor_info: None,
-            creditor_fiscal_code: "77777777777".into(),
-            cbill: None,
-            gln: None,
-            logo: None,
-            debtor_name: "Mario Rossi".into(),
-            debtor_fiscal_code: "RSSMRA80A01H501U".into(),
-            debtor_address: None,
-            amount_cents: 100,
-            due_date: None,
-            notice: NoticeNumber::parse("301000000000000144").unwrap(),
-            postal: None,
-        };
+        let mut a = sample_avviso();
         let pdf = render(&a).unwrap();
         assert!(pdf.starts_with(b"%PDF-"));
-        a.logo = Some(Arc::new(b"<?xml version=\"1.0\"?><svg></svg>".to_vec()));
+        a.intestazione.logo = Some(Arc::new(b"<?xml version=\"1.0\"?><svg></svg>".to_vec()));
         assert!(matches!(render(&a), Err(PdfError::Logo(_))));
-        a.logo = None;
-        a.amount_cents = 0;
+        a.intestazione.logo = None;
+        a.opzione.amount_cents = 0;
         assert!(matches!(
             render(&a),
             Err(PdfError::Code(CodeError::Amount(0)))
         ));
-        a.amount_cents = 100;
-        a.creditor_fiscal_code = "123".into();
+        a.opzione.amount_cents = 100;
+        a.intestazione.creditor_fiscal_code = "123".into();
         assert!(matches!(
             render(&a),
             Err(PdfError::Code(CodeError::EcFiscalCode(_)))

@@ -146,6 +146,28 @@ pub struct Page {
 pub const COUNT_WALK_LIMIT: usize = 100_000;
 
 impl Filter {
+    /// Whether an entry of `dominio` with `summary` passes the creditor, debtor and state
+    /// filters on `today` (a Rome day).
+    fn keeps(&self, dominio: &[u8], summary: &Summary, today: NaiveDate) -> bool {
+        self.dominio
+            .as_ref()
+            .is_none_or(|d| d.as_bytes() == dominio)
+            && self
+                .debitore
+                .as_deref()
+                .is_none_or(|d| d.eq_ignore_ascii_case(&summary.debitore))
+            && self.stato.is_none_or(|s| s.matches(summary, today))
+    }
+
+    /// Whether a position passes every filter at `now`: for listings that read positions
+    /// directly instead of walking the index (a document's options).
+    pub fn admits(&self, p: &Pendenza, now: DateTime<Utc>) -> bool {
+        let created = p.created_at;
+        self.da.is_none_or(|d| created >= d)
+            && self.a.is_none_or(|a| created <= a)
+            && self.keeps(p.dominio.as_bytes(), &Summary::of(p), rome_today(now))
+    }
+
     /// True when nothing is filtered.
     pub fn is_empty(&self) -> bool {
         self.dominio.is_none()
@@ -219,13 +241,7 @@ impl<'a, K> Walk<'a, K> {
         if self.oldest.is_some_and(|o| created_ms < o) {
             return false;
         }
-        let f = self.filter;
-        if f.dominio.as_ref().is_some_and(|d| d.as_bytes() != dominio)
-            || f.debitore
-                .as_deref()
-                .is_some_and(|d| !d.eq_ignore_ascii_case(&summary.debitore))
-            || f.stato.is_some_and(|s| !s.matches(summary, self.today))
-        {
+        if !self.filter.keeps(dominio, summary, self.today) {
             return true;
         }
         self.matched += 1;

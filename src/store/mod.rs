@@ -75,8 +75,12 @@ pub struct ReceiptApplied {
 
 /// The verdict a receipt rule gives: the position's new content (if any) and the receipt's
 /// status. It is a pure function of what is stored, because the transaction may run it again.
-pub type ReceiptRule<'a> =
-    &'a (dyn Fn(Option<&Pendenza>, &Ricevuta) -> (Option<Pendenza>, ReceiptStatus) + Sync);
+/// Besides the position, it is shown the other options of the position's document (none when
+/// it is in no document), read in the same transaction.
+pub type ReceiptRule<'a> = &'a (
+        dyn Fn(Option<&Pendenza>, &[Pendenza], &Ricevuta) -> (Option<Pendenza>, ReceiptStatus)
+            + Sync
+    );
 
 /// What an upsert rule decides for a position given what is stored.
 #[derive(Debug, Clone)]
@@ -357,6 +361,14 @@ impl Store {
     /// application, under that application's id); true when written.
     pub async fn insert_pendenza(&self, p: &Pendenza) -> Result<bool> {
         on_engine!(self, s => s.insert_pendenza(p), pg => pg.insert_pendenza(p))
+    }
+
+    /// The options of the document `identificativo` of `dominio` (every position whose
+    /// `documento` names it), ordered by IUV; empty when there is none.
+    pub async fn documento(&self, dominio: &str, identificativo: &str) -> Result<Vec<Pendenza>> {
+        on_engine!(self,
+            s => s.documento(dominio, identificativo),
+            pg => pg.documento(dominio, identificativo))
     }
 
     /// A position by its owning application's id.

@@ -3,26 +3,30 @@
 
 use chrono::NaiveDate;
 use varco::domain::NoticeNumber;
-use varco::notice::{Avviso, PostalPart};
+use varco::notice::{Avviso, Intestazione, Opzione, PostalPart};
 
 /// The demo notice: 120.00 € for notice 301000000000000144, no postal part.
 pub fn demo_avviso() -> Avviso {
     Avviso {
-        subject: "Tassa rifiuti 2026".to_owned(),
-        creditor_name: "Comune di Demo".to_owned(),
-        creditor_office: Some("Ufficio Tributi".to_owned()),
-        creditor_info: None,
-        creditor_fiscal_code: "77777777777".to_owned(),
-        cbill: Some("A0EDT".to_owned()),
-        gln: None,
-        logo: None,
-        debtor_name: "Mario Rossi".to_owned(),
-        debtor_fiscal_code: "RSSMRA80A01H501U".to_owned(),
-        debtor_address: Some("Via Roma 1, 00100 Roma (RM)".to_owned()),
-        amount_cents: 12_000,
-        due_date: NaiveDate::from_ymd_opt(2026, 12, 31),
-        notice: NoticeNumber::parse("301000000000000144").expect("valid demo notice"),
-        postal: None,
+        intestazione: Intestazione {
+            subject: "Tassa rifiuti 2026".to_owned(),
+            creditor_name: "Comune di Demo".to_owned(),
+            creditor_office: Some("Ufficio Tributi".to_owned()),
+            creditor_info: None,
+            creditor_fiscal_code: "77777777777".to_owned(),
+            cbill: Some("A0EDT".to_owned()),
+            gln: None,
+            logo: None,
+            debtor_name: "Mario Rossi".to_owned(),
+            debtor_fiscal_code: "RSSMRA80A01H501U".to_owned(),
+            debtor_address: Some("Via Roma 1, 00100 Roma (RM)".to_owned()),
+        },
+        opzione: Opzione {
+            amount_cents: 12_000,
+            due_date: NaiveDate::from_ymd_opt(2026, 12, 31),
+            notice: NoticeNumber::parse("301000000000000144").expect("valid demo notice"),
+            postal: None,
+        },
     }
 }
 

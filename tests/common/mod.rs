@@ -381,3 +381,22 @@ pub async fn soap_through(router: &axum::Router, action: &str, body: String) -> 
         .unwrap();
     String::from_utf8(app::send(router, req).await.body.to_vec()).unwrap()
 }
+
+/// The text of a PDF as `pdftotext` reads it, every run of whitespace one space.
+pub fn pdf_text(pdf: &Path) -> String {
+    let tool = require_tool("pdftotext", "poppler-utils");
+    let out = std::process::Command::new(tool)
+        .arg(pdf)
+        .arg("-")
+        .output()
+        .expect("pdftotext runs");
+    assert!(
+        out.status.success(),
+        "pdftotext: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -260,9 +260,10 @@ impl Batch {
             let cols = Columns::of(self.created.iter())?;
             exec(
                 c,
-                "INSERT INTO positions (dominio, iuv, id_a2a, id_pendenza, created_ms, summary, body)
+                "INSERT INTO positions (dominio, iuv, id_a2a, id_pendenza, created_ms, summary, body,
+                                        documento)
                  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[],
-                                      $6::bytea[], $7::bytea[])",
+                                      $6::bytea[], $7::bytea[], $8::text[])",
                 &cols.params(),
             )
             .await?;
@@ -272,10 +273,11 @@ impl Batch {
             exec(
                 c,
                 "UPDATE positions p SET id_a2a = u.id_a2a, id_pendenza = u.id_pendenza,
-                        created_ms = u.created_ms, summary = u.summary, body = u.body
+                        created_ms = u.created_ms, summary = u.summary, body = u.body,
+                        documento = u.documento
                  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[],
-                             $6::bytea[], $7::bytea[])
-                      AS u (dominio, iuv, id_a2a, id_pendenza, created_ms, summary, body)
+                             $6::bytea[], $7::bytea[], $8::text[])
+                      AS u (dominio, iuv, id_a2a, id_pendenza, created_ms, summary, body, documento)
                  WHERE p.dominio = u.dominio AND p.iuv = u.iuv",
                 &cols.params(),
             )
@@ -304,6 +306,7 @@ struct Columns {
     created_ms: Vec<i64>,
     summary: Vec<Vec<u8>>,
     body: Vec<Vec<u8>>,
+    documento: Vec<Option<String>>,
 }
 
 impl Columns {
@@ -316,6 +319,7 @@ impl Columns {
             created_ms: Vec::new(),
             summary: Vec::new(),
             body: Vec::new(),
+            documento: Vec::new(),
         };
         for p in positions {
             cols.dominio.push(p.dominio.clone());
@@ -325,11 +329,12 @@ impl Columns {
             cols.created_ms.push(p.created_at.timestamp_millis());
             cols.summary.push(Summary::of(p).encode());
             cols.body.push(encode(p)?);
+            cols.documento.push(super::document_of(p));
         }
         Ok(cols)
     }
 
-    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 7] {
+    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 8] {
         [
             &self.dominio,
             &self.iuv,
@@ -338,6 +343,7 @@ impl Columns {
             &self.created_ms,
             &self.summary,
             &self.body,
+            &self.documento,
         ]
     }
 }

@@ -34,7 +34,10 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
 /// The schema versions, in order: (version, SQL). A node applies the ones the database lacks.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("schema.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("schema.sql")),
+    (2, include_str!("schema-2-documents.sql")),
+];
 
 /// The advisory lock migrations run under ("varco" in ASCII).
 const MIGRATION_LOCK: i64 = 0x0076_6172_636f;
@@ -367,6 +370,12 @@ impl Pg {
         Ok(inserted == 1)
     }
 
+    /// The options of a document, by IUV.
+    pub async fn documento(&self, dominio: &str, identificativo: &str) -> Result<Vec<Pendenza>> {
+        let c = self.client().await?;
+        document_at(&c, dominio, identificativo).await
+    }
+
     /// A position by its owning application's id.
     pub async fn pendenza_of_app(
         &self,
@@ -519,7 +528,7 @@ impl Pg {
     ) -> Result<ReceiptApplied> {
         let (dominio, iuv) = (&ricevuta.dominio, &ricevuta.iuv);
         transact!(self, tx => {
-            let stored = position_at(&tx, dominio, iuv, true).await?;
+            let (stored, siblings) = position_with_document(&tx, dominio, iuv).await?;
             let pendenza = stored
                 .as_ref()
                 .filter(|p| p.numero_avviso == ricevuta.numero_avviso);
@@ -538,7 +547,8 @@ impl Pg {
                     owner,
                 });
             }
-            let (updated, status) = rule(pendenza, ricevuta);
+            let siblings: &[Pendenza] = if pendenza.is_some() { &siblings } else { &[] };
+            let (updated, status) = rule(pendenza, siblings, ricevuta);
             let mut receipt = ricevuta.clone();
             receipt.stato = status.clone();
             exec(
@@ -946,11 +956,12 @@ async fn position_at<C: GenericClient + Sync>(
 /// Writes a position (an update when `exists`), with its listing columns.
 async fn write_position<C: GenericClient + Sync>(c: &C, p: &Pendenza, exists: bool) -> Result<()> {
     let sql = if exists {
-        "UPDATE positions SET id_a2a = $3, id_pendenza = $4, created_ms = $5, summary = $6, body = $7
+        "UPDATE positions SET id_a2a = $3, id_pendenza = $4, created_ms = $5, summary = $6, body = $7,
+                documento = $8
          WHERE dominio = $1 AND iuv = $2"
     } else {
-        "INSERT INTO positions (dominio, iuv, id_a2a, id_pendenza, created_ms, summary, body)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        "INSERT INTO positions (dominio, iuv, id_a2a, id_pendenza, created_ms, summary, body, documento)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
     };
     exec(
         c,
@@ -963,10 +974,75 @@ async fn write_position<C: GenericClient + Sync>(c: &C, p: &Pendenza, exists: bo
             &p.created_at.timestamp_millis(),
             &Summary::of(p).encode(),
             &encode(p)?,
+            &document_of(p),
         ],
     )
     .await?;
     Ok(())
+}
+
+/// The `documento` column of a position: the document it is an option of.
+pub(crate) fn document_of(p: &Pendenza) -> Option<String> {
+    p.dettagli
+        .documento
+        .as_ref()
+        .map(|d| d.identificativo.clone())
+}
+
+/// The position under (`dominio`, `iuv`), locked, and the other options of its document read
+/// under the document's advisory lock: two receipts of one document (on any nodes) decide one
+/// after the other, and the second reads what the first committed (each statement of a
+/// READ COMMITTED transaction sees every commit before it). A position in no document costs
+/// nothing more than its own lock.
+async fn position_with_document<C: GenericClient + Sync>(
+    c: &C,
+    dominio: &str,
+    iuv: &str,
+) -> Result<(Option<Pendenza>, Vec<Pendenza>)> {
+    let Some(me) = position_at(c, dominio, iuv, true).await? else {
+        return Ok((None, Vec::new()));
+    };
+    let Some(document) = document_of(&me) else {
+        return Ok((Some(me), Vec::new()));
+    };
+    c.execute(
+        "SELECT pg_advisory_xact_lock($1)",
+        &[&document_lock(dominio, &document)],
+    )
+    .await?;
+    let siblings = document_at(c, dominio, &document)
+        .await?
+        .into_iter()
+        .filter(|o| o.iuv != iuv)
+        .collect();
+    Ok((Some(me), siblings))
+}
+
+/// The advisory lock of a document: the first 8 bytes of SHA-256 of `dominio/documento` (a
+/// collision only makes two documents' receipts wait for each other).
+fn document_lock(dominio: &str, documento: &str) -> i64 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("varco-document/{dominio}/{documento}"));
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
+}
+
+/// The options of a document, ordered by IUV.
+async fn document_at<C: GenericClient + Sync>(
+    c: &C,
+    dominio: &str,
+    identificativo: &str,
+) -> Result<Vec<Pendenza>> {
+    rows(
+        c,
+        "SELECT body FROM positions WHERE dominio = $1 AND documento = $2 ORDER BY iuv",
+        &[&dominio, &identificativo],
+    )
+    .await?
+    .iter()
+    .map(body)
+    .collect()
 }
 
 /// The outbox entry `id`, locked for the transaction.

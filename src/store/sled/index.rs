@@ -36,6 +36,55 @@ pub(super) struct Derived<'a> {
     pub recent: &'a TransactionalTree,
     /// `app_counts`: needed only by writes that may create a position.
     pub counts: Option<&'a TransactionalTree>,
+    /// `documents`: needed only by writes that may put a position in a document or take it
+    /// out of one.
+    pub documents: Option<&'a TransactionalTree>,
+}
+
+/// The `documents` key of the document `p` is an option of.
+fn document_key(p: &Pendenza) -> Option<Vec<u8>> {
+    p.dettagli
+        .documento
+        .as_ref()
+        .map(|d| keys::document(&p.dominio, &d.identificativo))
+}
+
+/// The IUVs of the document under `key` (inside a transaction).
+pub(super) fn document_members(documents: &TransactionalTree, key: &[u8]) -> TxResult<Vec<String>> {
+    Ok(match documents.get(key)? {
+        Some(v) => decode(&v).map_err(abort)?,
+        None => Vec::new(),
+    })
+}
+
+/// Moves `p` between documents when its document changed (`old`: the position before).
+fn follow_document(derived: &Derived<'_>, old: Option<&Pendenza>, p: &Pendenza) -> TxResult<()> {
+    let (before, after) = (old.and_then(document_key), document_key(p));
+    if before == after {
+        return Ok(());
+    }
+    let documents = derived.documents.ok_or_else(|| {
+        abort(StoreError::Invariant(
+            "a write that changes a position's document must keep the documents".into(),
+        ))
+    })?;
+    if let Some(k) = before {
+        let mut iuvs = document_members(documents, &k)?;
+        iuvs.retain(|i| *i != p.iuv);
+        if iuvs.is_empty() {
+            documents.remove(k)?;
+        } else {
+            documents.insert(k, super::encode(&iuvs).map_err(abort)?)?;
+        }
+    }
+    if let Some(k) = after {
+        let mut iuvs = document_members(documents, &k)?;
+        if let Err(at) = iuvs.binary_search(&p.iuv) {
+            iuvs.insert(at, p.iuv.clone());
+        }
+        documents.insert(k, super::encode(&iuvs).map_err(abort)?)?;
+    }
+    Ok(())
 }
 
 /// Writes `p` (replacing `old`, the position stored under the same key, if any) and keeps its
@@ -51,6 +100,7 @@ pub(super) fn write_position(
         keys::position(&p.dominio, &p.iuv),
         super::encode(p).map_err(abort)?,
     )?;
+    follow_document(derived, old, p)?;
     let recent = derived.recent;
     if old.is_none()
         && let Some(app) = p.id_a2a.as_deref()

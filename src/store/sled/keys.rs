@@ -11,6 +11,7 @@
 //! | `app_recent`| `<idA2A>` NUL + inverted i64 ms of creation + `<dominio>/<iuv>` | a position's summary (`store::index`): an application's positions, newest first |
 //! | `seen`      | `<dominio>/<iuv>`                     | empty: a notice Varco holds a receipt for but no position (never generated) |
 //! | `app_counts`| `<idA2A>`                             | u64 big-endian: the application's positions (an unfiltered listing's total) |
+//! | `documents` | `<dominio>/<identificativo>`          | JSON array of the document's IUVs, sorted |
 //! | `counters`  | `<dominio>/<segregation code>`        | u64 big-endian: last reference used |
 //! | `journal`   | i64 ms big-endian (offset) + u64 sequence, of a chunk's first event | last event's ms (8 bytes) + count (u32) + JSON lines of `Evento` |
 //! | `meta`      | a name                                | bytes            |
@@ -38,15 +39,20 @@ pub const JOURNAL: &str = "journal";
 pub const APP_RECENT: &str = "app_recent";
 /// Notices seen only in receipts (stand-in, broadcast): never handed out by a counter.
 pub const SEEN: &str = "seen";
+/// The options (IUVs) of each document.
+pub const DOCUMENTS: &str = "documents";
 /// Positions per application.
 pub const APP_COUNTS: &str = "app_counts";
 /// Tree of store metadata.
 pub const META: &str = "meta";
 
 /// The layout version written in `meta` (2: `app_recent`, `app_counts`, `seen`, and the outbox
-/// due index keyed by application first; a version-1 store is migrated when it is opened).
-pub const SCHEMA_VERSION: &[u8] = b"2";
-/// The version before: what [`crate::store::Store::open`] migrates from.
+/// due index keyed by application first; 3: `documents`). Older stores are migrated when
+/// they are opened.
+pub const SCHEMA_VERSION: &[u8] = b"3";
+/// Layout 2: what [`crate::store::Store::open`] migrates from by adding `documents`.
+pub const SCHEMA_VERSION_2: &[u8] = b"2";
+/// Layout 1: migrated to 2, then 3.
 pub const SCHEMA_VERSION_1: &[u8] = b"1";
 /// Key of the layout version in `meta`.
 pub const META_SCHEMA: &[u8] = b"schema_version";
@@ -95,6 +101,11 @@ pub fn app_prefix(id_a2a: &str) -> Vec<u8> {
     k.extend_from_slice(id_a2a.as_bytes());
     k.push(0);
     k
+}
+
+/// `<dominio>/<identificativo>`: a document's options.
+pub fn document(dominio: &str, identificativo: &str) -> Vec<u8> {
+    position(dominio, identificativo)
 }
 
 /// `<dominio>/<segregation code>`
@@ -298,6 +309,8 @@ mod tests {
             (APP_RECENT, SEEN, APP_COUNTS),
             ("app_recent", "seen", "app_counts")
         );
-        assert_eq!(SCHEMA_VERSION, b"2");
+        assert_eq!(document("77777777777", "TARI-1"), b"77777777777/TARI-1");
+        assert_eq!(DOCUMENTS, "documents");
+        assert_eq!(SCHEMA_VERSION, b"3");
     }
 }

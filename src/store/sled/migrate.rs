@@ -81,3 +81,33 @@ pub(super) fn v1_to_v2(db: &sled::Db) -> Result<()> {
     );
     Ok(())
 }
+
+/// Version 2 → 3: the options of each document (`documents`).
+pub(super) fn v2_to_v3(db: &sled::Db) -> Result<()> {
+    let started = std::time::Instant::now();
+    let positions = db.open_tree(keys::POSITIONS)?;
+    let documents = db.open_tree(keys::DOCUMENTS)?;
+    documents.clear()?;
+    let mut members: std::collections::BTreeMap<Vec<u8>, Vec<String>> = Default::default();
+    for value in positions.iter().values() {
+        let p: Pendenza = decode(&value?)?;
+        if let Some(d) = &p.dettagli.documento {
+            members
+                .entry(keys::document(&p.dominio, &d.identificativo))
+                .or_default()
+                .push(p.iuv.clone());
+        }
+    }
+    let n = members.len();
+    for (key, mut iuvs) in members {
+        iuvs.sort();
+        documents.insert(key, super::encode(&iuvs)?)?;
+    }
+    db.flush()?;
+    tracing::info!(
+        documents = n,
+        ms = started.elapsed().as_millis() as u64,
+        "store migrated to layout 3"
+    );
+    Ok(())
+}

@@ -75,6 +75,7 @@ pub struct SledInner {
     app_recent: sled::Tree,
     app_counts: sled::Tree,
     seen: sled::Tree,
+    documents: sled::Tree,
     journal: sled::Tree,
     commit: GroupCommit,
     positions_count: Arc<PositionCount>,
@@ -141,8 +142,13 @@ impl Sled {
                 db.flush()?;
             }
             Some(v) if v.as_ref() == keys::SCHEMA_VERSION => {}
-            Some(v) if v.as_ref() == keys::SCHEMA_VERSION_1 => {
-                migrate::v1_to_v2(&db)?;
+            Some(v)
+                if v.as_ref() == keys::SCHEMA_VERSION_1 || v.as_ref() == keys::SCHEMA_VERSION_2 =>
+            {
+                if v.as_ref() == keys::SCHEMA_VERSION_1 {
+                    migrate::v1_to_v2(&db)?;
+                }
+                migrate::v2_to_v3(&db)?;
                 meta.insert(keys::META_SCHEMA, keys::SCHEMA_VERSION)?;
                 db.flush()?;
             }
@@ -160,6 +166,7 @@ impl Sled {
             app_recent: db.open_tree(keys::APP_RECENT)?,
             app_counts: db.open_tree(keys::APP_COUNTS)?,
             seen: db.open_tree(keys::SEEN)?,
+            documents: db.open_tree(keys::DOCUMENTS)?,
             journal: db.open_tree(keys::JOURNAL)?,
             db,
             commit,
@@ -204,8 +211,13 @@ impl Sled {
     /// paths use the conditional writes). Not yet durable: call [`Sled::sync`].
     pub fn put_pendenza(&self, p: &Pendenza) -> Result<()> {
         let pkey = keys::position(&p.dominio, &p.iuv);
-        let outcome = (&self.positions, &self.app_recent, &self.app_counts).transaction(
-            |(positions, recent, counts)| {
+        let outcome = (
+            &self.positions,
+            &self.app_recent,
+            &self.app_counts,
+            &self.documents,
+        )
+            .transaction(|(positions, recent, counts, documents)| {
                 let old: Option<Pendenza> = positions
                     .get(&pkey)?
                     .map(|v| decode(&v))
@@ -214,11 +226,11 @@ impl Sled {
                 let derived = index::Derived {
                     recent,
                     counts: Some(counts),
+                    documents: Some(documents),
                 };
                 index::write_position(positions, &derived, old.as_ref(), p)?;
                 Ok(old.is_none())
-            },
-        );
+            });
         let created = finish(outcome)?;
         self.positions_count.add(u64::from(created));
         Ok(())
@@ -237,8 +249,9 @@ impl Sled {
             &self.by_app,
             &self.app_recent,
             &self.app_counts,
+            &self.documents,
         )
-            .transaction(|(positions, by_app, recent, counts)| {
+            .transaction(|(positions, by_app, recent, counts, documents)| {
                 if positions.get(&pkey)?.is_some() {
                     return Ok(false);
                 }
@@ -251,6 +264,7 @@ impl Sled {
                 let derived = index::Derived {
                     recent,
                     counts: Some(counts),
+                    documents: Some(documents),
                 };
                 index::write_position(positions, &derived, None, p)?;
                 Ok(true)
@@ -258,6 +272,22 @@ impl Sled {
         let written = finish(outcome)?;
         self.positions_count.add(u64::from(written));
         Ok(written)
+    }
+
+    /// The options of a document, by IUV.
+    pub fn documento(&self, dominio: &str, identificativo: &str) -> Result<Vec<Pendenza>> {
+        let Some(v) = self
+            .documents
+            .get(keys::document(dominio, identificativo))?
+        else {
+            return Ok(Vec::new());
+        };
+        let iuvs: Vec<String> = decode(&v)?;
+        let mut options = Vec::with_capacity(iuvs.len());
+        for iuv in iuvs {
+            options.extend(self.pendenza(dominio, &iuv)?);
+        }
+        Ok(options)
     }
 
     /// A position by its owning application's id.
@@ -282,23 +312,27 @@ impl Sled {
             &self.app_recent,
             &self.app_counts,
             &self.seen,
+            &self.documents,
         )
-            .transaction(|(positions, by_app, counters, recent, counts, seen)| {
-                let t = UpsertTrees {
-                    positions,
-                    by_app,
-                    counters,
-                    derived: index::Derived {
-                        recent,
-                        counts: Some(counts),
-                    },
-                    seen,
-                };
-                items
-                    .iter()
-                    .map(|item| upsert_one(&t, item))
-                    .collect::<TxResult<Vec<_>>>()
-            });
+            .transaction(
+                |(positions, by_app, counters, recent, counts, seen, documents)| {
+                    let t = UpsertTrees {
+                        positions,
+                        by_app,
+                        counters,
+                        derived: index::Derived {
+                            recent,
+                            counts: Some(counts),
+                            documents: Some(documents),
+                        },
+                        seen,
+                    };
+                    items
+                        .iter()
+                        .map(|item| upsert_one(&t, item))
+                        .collect::<TxResult<Vec<_>>>()
+                },
+            );
         let results = finish(outcome)?;
         self.positions_count.add(
             results
@@ -328,6 +362,7 @@ impl Sled {
                     let derived = index::Derived {
                         recent,
                         counts: None,
+                        documents: None,
                     };
                     index::write_position(positions, &derived, Some(&current), &next)?;
                     Ok(Some(Ok(next)))
@@ -428,64 +463,86 @@ impl Sled {
             &self.outbox_due,
             &self.app_recent,
             &self.seen,
+            &self.documents,
         )
-            .transaction(|(receipts, positions, outbox, outbox_due, recent, seen)| {
-                let stored: Option<Pendenza> = positions
-                    .get(&pkey)?
-                    .map(|v| decode(&v))
-                    .transpose()
-                    .map_err(abort)?;
-                let pendenza = stored
-                    .as_ref()
-                    .filter(|p| p.numero_avviso == ricevuta.numero_avviso);
-                let owner = pendenza.map(Pendenza::owner);
-                if let Some(existing) = receipts.get(&rkey)? {
-                    let existing: Ricevuta = decode(&existing).map_err(abort)?;
-                    return Ok(ReceiptApplied {
-                        status: existing.stato,
-                        repeated: true,
+            .transaction(
+                |(receipts, positions, outbox, outbox_due, recent, seen, documents)| {
+                    let stored: Option<Pendenza> = positions
+                        .get(&pkey)?
+                        .map(|v| decode(&v))
+                        .transpose()
+                        .map_err(abort)?;
+                    let pendenza = stored
+                        .as_ref()
+                        .filter(|p| p.numero_avviso == ricevuta.numero_avviso);
+                    let owner = pendenza.map(Pendenza::owner);
+                    if let Some(existing) = receipts.get(&rkey)? {
+                        let existing: Ricevuta = decode(&existing).map_err(abort)?;
+                        return Ok(ReceiptApplied {
+                            status: existing.stato,
+                            repeated: true,
+                            owner,
+                        });
+                    }
+                    // The other options of its document, read inside the transaction: sled runs
+                    // transactions one at a time, so two receipts of one document never both
+                    // see it unpaid.
+                    let mut siblings = Vec::new();
+                    if let Some(d) = pendenza.and_then(|p| p.dettagli.documento.as_ref()) {
+                        let key = keys::document(&ricevuta.dominio, &d.identificativo);
+                        for iuv in index::document_members(documents, &key)? {
+                            if iuv == ricevuta.iuv {
+                                continue;
+                            }
+                            if let Some(v) =
+                                positions.get(keys::position(&ricevuta.dominio, &iuv))?
+                            {
+                                siblings.push(decode::<Pendenza>(&v).map_err(abort)?);
+                            }
+                        }
+                    }
+                    let (updated, status) = rule(pendenza, &siblings, &ricevuta);
+                    let mut receipt = ricevuta.clone();
+                    receipt.stato = status.clone();
+                    receipts.insert(rkey.as_slice(), encode(&receipt).map_err(abort)?)?;
+                    match (&updated, pendenza) {
+                        (Some(next), Some(old)) => {
+                            let derived = index::Derived {
+                                recent,
+                                counts: None,
+                                documents: None,
+                            };
+                            index::write_position(positions, &derived, Some(old), next)?;
+                        }
+                        (Some(_), None) => {
+                            return Err(abort(StoreError::Invariant(
+                                "a receipt rule may only change the position of its own notice"
+                                    .into(),
+                            )));
+                        }
+                        (None, _) => {}
+                    }
+                    if stored.is_none() {
+                        seen.insert(pkey.as_slice(), &[])?;
+                    }
+                    if !matches!(status, ReceiptStatus::Rifiutata { .. }) {
+                        let id = outbox.generate_id()?;
+                        let entry = crate::store::receipt_entry(
+                            id,
+                            &receipt,
+                            pendenza.and_then(|p| p.id_a2a.clone()),
+                            undeliverable,
+                            now,
+                        );
+                        outbox::write_entry(outbox, outbox_due, None, Some(&entry))?;
+                    }
+                    Ok(ReceiptApplied {
+                        status,
+                        repeated: false,
                         owner,
-                    });
-                }
-                let (updated, status) = rule(pendenza, &ricevuta);
-                let mut receipt = ricevuta.clone();
-                receipt.stato = status.clone();
-                receipts.insert(rkey.as_slice(), encode(&receipt).map_err(abort)?)?;
-                match (&updated, pendenza) {
-                    (Some(next), Some(old)) => {
-                        let derived = index::Derived {
-                            recent,
-                            counts: None,
-                        };
-                        index::write_position(positions, &derived, Some(old), next)?;
-                    }
-                    (Some(_), None) => {
-                        return Err(abort(StoreError::Invariant(
-                            "a receipt rule may only change the position of its own notice".into(),
-                        )));
-                    }
-                    (None, _) => {}
-                }
-                if stored.is_none() {
-                    seen.insert(pkey.as_slice(), &[])?;
-                }
-                if !matches!(status, ReceiptStatus::Rifiutata { .. }) {
-                    let id = outbox.generate_id()?;
-                    let entry = crate::store::receipt_entry(
-                        id,
-                        &receipt,
-                        pendenza.and_then(|p| p.id_a2a.clone()),
-                        undeliverable,
-                        now,
-                    );
-                    outbox::write_entry(outbox, outbox_due, None, Some(&entry))?;
-                }
-                Ok(ReceiptApplied {
-                    status,
-                    repeated: false,
-                    owner,
-                })
-            });
+                    })
+                },
+            );
         finish(outcome)
     }
 }
@@ -640,7 +697,11 @@ mod tests {
         }
     }
 
-    fn close(p: Option<&Pendenza>, _r: &Ricevuta) -> (Option<Pendenza>, ReceiptStatus) {
+    fn close(
+        p: Option<&Pendenza>,
+        _: &[Pendenza],
+        _r: &Ricevuta,
+    ) -> (Option<Pendenza>, ReceiptStatus) {
         let mut p = p.cloned();
         if let Some(p) = &mut p {
             p.stato = Stato::Eseguita;
@@ -970,7 +1031,7 @@ mod tests {
         let mut r = sample_ricevuta("other-aux");
         r.numero_avviso = format!("1{}", &p.numero_avviso[1..]);
         let owner_seen = std::cell::Cell::new(Some("unset".to_string()));
-        let rule = |stored: Option<&Pendenza>, _: &Ricevuta| {
+        let rule = |stored: Option<&Pendenza>, _: &[Pendenza], _: &Ricevuta| {
             assert!(
                 stored.is_none(),
                 "the rule must not be shown another notice's position"
@@ -1106,6 +1167,87 @@ mod tests {
         let queued = store.outbox_due("demo", now, 10).unwrap();
         assert_eq!(queued.len(), 1);
         assert_eq!(store.outbox_due.len(), 1);
+        let meta = store.db.open_tree(keys::META).unwrap();
+        assert_eq!(
+            meta.get(keys::META_SCHEMA).unwrap().as_deref(),
+            Some(keys::SCHEMA_VERSION)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_layout_2_store_gets_its_documents_index_and_positions_follow_their_document() {
+        use crate::domain::documento::Documento;
+        let dir = tempfile::tempdir().unwrap();
+        let now = Utc::now();
+        let option = |id: &str, n: u64, doc: &str| {
+            let mut p = created(id, n, now);
+            p.dettagli.documento = Some(Documento {
+                identificativo: doc.into(),
+                descrizione: "TARI".into(),
+                rata: Some(n as u32),
+                soglia: None,
+                piano: None,
+            });
+            p
+        };
+        let (a, b, c) = (
+            option("d1", 7, "DOC-1"),
+            option("d2", 5, "DOC-1"),
+            option("d3", 6, "DOC-2"),
+        );
+        {
+            let store = Sled::open(dir.path(), 16).unwrap();
+            for p in [&a, &b, &c] {
+                assert!(store.insert_pendenza(p).unwrap());
+            }
+            let iuvs = |doc: &str| -> Vec<String> {
+                store
+                    .documento("77777777777", doc)
+                    .unwrap()
+                    .into_iter()
+                    .map(|p| p.iuv)
+                    .collect()
+            };
+            assert_eq!(iuvs("DOC-1"), [b.iuv.clone(), a.iuv.clone()], "by IUV");
+            // Moving an option to another document, and out of any.
+            let mut moved = b.clone();
+            moved.dettagli.documento.as_mut().unwrap().identificativo = "DOC-2".into();
+            store.put_pendenza(&moved).unwrap();
+            assert_eq!(iuvs("DOC-1"), vec![a.iuv.clone()]);
+            assert_eq!(iuvs("DOC-2"), [b.iuv.clone(), c.iuv.clone()]);
+            moved.dettagli.documento = None;
+            store.put_pendenza(&moved).unwrap();
+            assert_eq!(iuvs("DOC-2"), vec![c.iuv.clone()]);
+            // A write that may not change documents refuses to.
+            let err = store
+                .update_pendenza::<()>(&a.dominio, &a.iuv, &|p| {
+                    let mut q = p.clone();
+                    q.dettagli.documento = None;
+                    Ok(Some(q))
+                })
+                .unwrap_err();
+            assert!(err.to_string().contains("documents"), "{err}");
+            // Back to layout 2: no documents tree.
+            store.documents.clear().unwrap();
+            let meta = store.db.open_tree(keys::META).unwrap();
+            meta.insert(keys::META_SCHEMA, keys::SCHEMA_VERSION_2)
+                .unwrap();
+            store.sync().await.unwrap();
+        }
+        let store = Sled::open(dir.path(), 16).unwrap();
+        let docs: Vec<Vec<String>> = ["DOC-1", "DOC-2"]
+            .iter()
+            .map(|d| {
+                store
+                    .documento("77777777777", d)
+                    .unwrap()
+                    .into_iter()
+                    .map(|p| p.iuv)
+                    .collect()
+            })
+            .collect();
+        assert_eq!(docs, [vec![a.iuv.clone()], vec![c.iuv.clone()]]);
+        assert_eq!(store.documents.len(), 2);
         let meta = store.db.open_tree(keys::META).unwrap();
         assert_eq!(
             meta.get(keys::META_SCHEMA).unwrap().as_deref(),
