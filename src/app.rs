@@ -456,36 +456,9 @@ async fn payment_options(
             )
         }
     };
-    let outcome = if fault.is_none() { "OK" } else { "KO" };
-    crate::metrics::soap_request(
-        "paymentOptions",
-        outcome,
-        fault.unwrap_or(""),
-        started.elapsed().as_secs_f64(),
-    );
-    tracing::info!(
-        operation = "paymentOptions",
-        outcome,
-        fault = fault.unwrap_or(""),
-        duration_us = started.elapsed().as_micros() as u64,
-        "paForNode"
-    );
-    if state.journal.enabled() {
-        let esito = match fault {
-            None => Esito::Ok,
-            Some("PAA_SYSTEM_ERROR") => Esito::Fail,
-            Some(_) => Esito::Ko,
-        };
-        let mut e = Evento::new(
-            Categoria::Soap,
-            "paymentOptions",
-            (state.nodo.clock)(),
-            started.elapsed(),
-            esito,
-        );
-        e.sottotipo_esito = fault.map(str::to_owned);
+    if let Some(mut e) = answered(&state, "paymentOptions", fault.is_none(), fault, started) {
         // Only well-formed ids go into the journal (the path is the caller's text).
-        if fiscal_code.len() == 11 && fiscal_code.bytes().all(|b| b.is_ascii_digit()) {
+        if crate::domain::fiscal::is_fiscal_code_pa(&fiscal_code) {
             e.id_dominio = Some(fiscal_code);
         }
         e.iuv = crate::domain::iuv_of(&notice, None);
@@ -503,35 +476,36 @@ async fn payment_options(
     }
 }
 
-/// Metrics, the log line and the journal event of an answered paForNode call.
-fn record_soap(state: &AppState, handled: Handled, body: &[u8], text: &str, started: Instant) {
-    let Handled {
-        response,
-        ids,
-        owner,
-    } = handled;
-    let (outcome, fault) = response.outcome();
-    let operation = response.operation().name();
+/// The metrics and the info log line of a call of the Nodo's that was answered (SOAP or the
+/// REST payment options), and its journal event to fill in (None when the journal is off).
+fn answered(
+    state: &AppState,
+    operation: &'static str,
+    ok: bool,
+    fault: Option<&str>,
+    started: Instant,
+) -> Option<Evento> {
+    let outcome = if ok { "OK" } else { "KO" };
     crate::metrics::soap_request(
         operation,
-        outcome.as_str(),
+        outcome,
         fault.unwrap_or(""),
         started.elapsed().as_secs_f64(),
     );
     tracing::info!(
         operation,
-        outcome = outcome.as_str(),
+        outcome,
         fault = fault.unwrap_or(""),
         duration_us = started.elapsed().as_micros() as u64,
         "paForNode"
     );
     if !state.journal.enabled() {
-        return;
+        return None;
     }
-    let esito = match (outcome, fault) {
-        (soap::schema::Outcome::Ok, _) => Esito::Ok,
-        (_, Some("PAA_SYSTEM_ERROR")) => Esito::Fail,
-        _ => Esito::Ko,
+    let esito = match (ok, fault) {
+        (true, _) => Esito::Ok,
+        (false, Some("PAA_SYSTEM_ERROR")) => Esito::Fail,
+        (false, _) => Esito::Ko,
     };
     let mut e = Evento::new(
         Categoria::Soap,
@@ -541,6 +515,21 @@ fn record_soap(state: &AppState, handled: Handled, body: &[u8], text: &str, star
         esito,
     );
     e.sottotipo_esito = fault.map(str::to_owned);
+    Some(e)
+}
+
+/// Metrics, the log line and the journal event of an answered paForNode call.
+fn record_soap(state: &AppState, handled: Handled, body: &[u8], text: &str, started: Instant) {
+    let Handled {
+        response,
+        ids,
+        owner,
+    } = handled;
+    let (outcome, fault) = response.outcome();
+    let ok = outcome == soap::schema::Outcome::Ok;
+    let Some(mut e) = answered(state, response.operation().name(), ok, fault, started) else {
+        return;
+    };
     e.dettaglio_esito = response.fault_description().map(str::to_owned);
     if let Some(ids) = ids {
         ids.fill(owner, &mut e);

@@ -730,3 +730,52 @@ async fn payment_options_refusals_carry_their_odp_codes() {
     .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
+
+/// A payment-options call is journaled like a SOAP call of the Nodo's: its outcome, its fault
+/// code, and the notice only when the path held a well-formed one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payment_options_calls_are_journaled() {
+    let app = app().build().await;
+    let navs = put_all(&app, DEMO, &plan("TARI-J")).await;
+    assert_eq!(options(&app, "GET", &navs[0], IDS).await.0, StatusCode::OK);
+    assert_eq!(
+        options(&app, "GET", "301999999999999999", IDS).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        options(&app, "GET", "12345", IDS).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    let journal = app.state.journal.clone();
+    tokio::task::spawn_blocking(move || journal.barrier())
+        .await
+        .unwrap();
+    let req = common::app::request(
+        "GET",
+        "/api/backoffice/v1/eventi?risultatiPerPagina=100",
+        Some(common::DEMO_OPERATOR),
+    )
+    .body(Body::empty())
+    .unwrap();
+    let events = send(&app.quiet_api(), req).await.json();
+    let calls: Vec<&Value> = events["risultati"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["tipoEvento"] == "paymentOptions")
+        .collect();
+    // Newest first.
+    assert_eq!(calls.len(), 3, "{events:#}");
+    assert_eq!(
+        (
+            calls[2]["esito"].as_str(),
+            calls[2]["numeroAvviso"].as_str()
+        ),
+        (Some("OK"), Some(navs[0].as_str()))
+    );
+    assert_eq!(calls[2]["idDominio"], EC);
+    assert_eq!(calls[1]["esito"], "KO");
+    assert_eq!(calls[1]["sottotipoEsito"], "PAA_PAGAMENTO_SCONOSCIUTO");
+    assert_eq!(calls[0]["sottotipoEsito"], "PAA_SINTASSI_XSD");
+    assert!(calls[0].get("numeroAvviso").is_none(), "{}", calls[0]);
+}

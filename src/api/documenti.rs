@@ -5,7 +5,7 @@ use super::ApiState;
 use super::dto::{ListaPendenze, Patch, PatchOp, PendenzaDettaglio};
 use super::error::{ApiError, FaultBean};
 use super::extract::JsonBody;
-use super::pendenze::dettaglio;
+use super::pendenze::{all_owned_by, dettaglio_in};
 use crate::domain::documento;
 use crate::domain::{Pendenza, Stato};
 use crate::govpay::validate::Caller;
@@ -16,7 +16,7 @@ use axum::{Extension, Json};
 
 /// The caller's options of a document, single payment first, then instalments in order; 404
 /// when the caller has none, 403 when the document is another application's.
-pub async fn own_options(
+async fn own_options(
     state: &ApiState,
     caller: &Caller,
     id_dominio: &str,
@@ -38,10 +38,7 @@ pub async fn own_options(
             "documento {id_dominio}/{identificativo}"
         )));
     }
-    if options
-        .iter()
-        .any(|o| o.id_a2a.as_deref() != Some(caller.id_a2a.as_str()))
-    {
+    if !all_owned_by(&options, caller) {
         return Err(ApiError::forbidden(format!(
             "application {} may not read document {identificativo} of domain {id_dominio}",
             caller.id_a2a
@@ -75,21 +72,17 @@ pub async fn patch_documento(
     let store = &state.nodo.store;
     let mut risultati = Vec::with_capacity(options.len());
     for o in &options {
-        let after = if o.stato == Stato::Eseguita {
-            o.clone()
-        } else {
-            store
-                .update_pendenza(&o.dominio, &o.iuv, &|current| {
-                    if current.stato == Stato::Eseguita {
-                        // Paid meanwhile: left as it is.
-                        Ok(None)
-                    } else {
-                        patch.apply(current, now)
-                    }
-                })
-                .await?
-                .ok_or_else(|| ApiError::not_found(format!("pendenza {}", o.numero_avviso)))??
-        };
+        let after = store
+            .update_pendenza(&o.dominio, &o.iuv, &|current| {
+                if current.stato == Stato::Eseguita {
+                    // Paid (before or meanwhile): left as it is.
+                    Ok(None)
+                } else {
+                    patch.apply(current, now)
+                }
+            })
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("pendenza {}", o.numero_avviso)))??;
         risultati.push(after);
     }
     store.sync().await?;
@@ -97,14 +90,13 @@ pub async fn patch_documento(
     lista(&state, risultati).await
 }
 
-/// A listing of a whole document (one page).
-pub async fn lista(
-    state: &ApiState,
-    options: Vec<Pendenza>,
-) -> Result<Json<ListaPendenze>, ApiError> {
+/// A listing of a whole document (one page): `options` are all of its options, so its state
+/// is worked out from them once.
+async fn lista(state: &ApiState, options: Vec<Pendenza>) -> Result<Json<ListaPendenze>, ApiError> {
+    let stato = documento::stato(&options);
     let mut risultati: Vec<PendenzaDettaglio> = Vec::with_capacity(options.len());
     for p in &options {
-        risultati.push(dettaglio(state, p).await?);
+        risultati.push(dettaglio_in(state, p, Some(stato)).await?);
     }
     Ok(Json(ListaPendenze {
         num_risultati: Some(risultati.len()),

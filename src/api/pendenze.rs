@@ -69,13 +69,17 @@ pub async fn check_owner(
         return Ok(());
     };
     let options = store.documento(&p.dominio, &d.identificativo).await?;
-    if options
-        .iter()
-        .any(|o| o.id_a2a.as_deref() != Some(caller.id_a2a.as_str()))
-    {
+    if !all_owned_by(&options, caller) {
         return Err(foreign_document(&p.dominio, &d.identificativo));
     }
     Ok(())
+}
+
+/// Whether every one of a document's `options` is the caller's.
+pub fn all_owned_by(options: &[Pendenza], caller: &Caller) -> bool {
+    options
+        .iter()
+        .all(|o| o.id_a2a.as_deref() == Some(caller.id_a2a.as_str()))
 }
 
 /// The upsert rule for one validated request: create, update by GovPay's rules, or leave.
@@ -200,13 +204,23 @@ pub async fn put_pendenza(
 
 /// The detail of a stored position: the position, its receipts, its latest attempts.
 pub async fn dettaglio(state: &ApiState, p: &Pendenza) -> Result<PendenzaDettaglio, ApiError> {
+    let stato_documento = stato_of(&state.nodo.store, p).await?;
+    dettaglio_in(state, p, stato_documento).await
+}
+
+/// [`dettaglio`] of an option whose document's state the caller has already worked out (a
+/// listing of the whole document reads it once).
+pub async fn dettaglio_in(
+    state: &ApiState,
+    p: &Pendenza,
+    stato_documento: Option<crate::domain::documento::StatoDocumento>,
+) -> Result<PendenzaDettaglio, ApiError> {
     let store = &state.nodo.store;
     let ricevute = store.ricevute(&p.dominio, &p.iuv).await?;
     let (tentativi, altri) = store
         .attempts_page(&p.dominio, &p.iuv, 0, TENTATIVI_IN_DETTAGLIO)
         .await?;
     let dominio = state.nodo.config.dominio(&p.dominio);
-    let stato_documento = stato_of(store, p).await?;
     let mut d = PendenzaDettaglio::new(
         p,
         Contesto {
@@ -542,25 +556,25 @@ async fn document_listing(
             .map(|d| d.id.clone())
             .collect(),
     };
+    // Each option with its document's state, worked out once from all of its options.
     let mut found = Vec::new();
     for dominio in &domini {
+        let options = state.nodo.store.documento(dominio, identificativo).await?;
+        let stato = crate::domain::documento::stato(&options);
         found.extend(
-            state
-                .nodo
-                .store
-                .documento(dominio, identificativo)
-                .await?
+            options
                 .into_iter()
                 .filter(|p| p.id_a2a.as_deref() == Some(caller.id_a2a.as_str()))
-                .filter(|p| filter.admits(p, now)),
+                .filter(|p| filter.admits(p, now))
+                .map(|p| (p, stato)),
         );
     }
-    crate::domain::documento::sort(&mut found);
+    crate::domain::documento::sort_by(&mut found, |(p, _)| p);
     let total = found.len();
     let skip = page.saturating_sub(1).saturating_mul(per_page);
     let mut risultati = Vec::new();
-    for p in found.iter().skip(skip).take(per_page) {
-        risultati.push(dettaglio(state, p).await?);
+    for (p, stato) in found.iter().skip(skip).take(per_page) {
+        risultati.push(dettaglio_in(state, p, Some(*stato)).await?);
     }
     Ok(Json(ListaPendenze {
         num_risultati: Some(total),

@@ -79,7 +79,13 @@ pub fn blocked_by<'a>(me: &Pendenza, siblings: &'a [Pendenza]) -> Option<&'a Pen
 /// Orders a document's options as they are listed and printed: single payments and variants
 /// first (by IUV), then instalments by plan and number.
 pub fn sort(options: &mut [Pendenza]) {
-    options.sort_by_key(|p| {
+    sort_by(options, |p| p);
+}
+
+/// [`sort`] of items that each hold an option.
+pub fn sort_by<T>(items: &mut [T], option: impl Fn(&T) -> &Pendenza) {
+    items.sort_by_key(|item| {
+        let p = option(item);
         let d = p.dettagli.documento.as_ref();
         (
             d.and_then(|d| d.rata).is_some(),

@@ -173,7 +173,7 @@ pub fn check(
         .id_station
         .as_deref()
         .ok_or_else(|| missing("idStation"))?;
-    if !(fiscal_code.len() == 11 && fiscal_code.bytes().all(|b| b.is_ascii_digit())) {
+    if !crate::domain::fiscal::is_fiscal_code_pa(fiscal_code) {
         return Err(Fault::new(
             FaultCode::SintassiXsd,
             "the organization fiscal code must be 11 digits",
@@ -267,10 +267,8 @@ pub fn answer(
     let mut groups: Vec<(Option<Piano>, Vec<&Pendenza>)> = Vec::new();
     for p in options {
         let plan = Piano::of(p);
-        match groups
-            .iter_mut()
-            .find(|(k, _)| k.is_some() && *k == plan && matches!(plan, Some(Piano::Rate(_))))
-        {
+        // A single option's plan is its own IUV: only a plan's instalments share a group.
+        match groups.iter_mut().find(|(k, _)| *k == plan) {
             Some((_, members)) => members.push(p),
             None => groups.push((plan, vec![p])),
         }
