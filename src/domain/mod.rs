@@ -6,6 +6,7 @@ pub mod claims;
 pub mod clock;
 pub mod documento;
 pub mod evento;
+pub mod fdr;
 pub mod fiscal;
 pub mod iban;
 pub mod money;
