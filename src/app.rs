@@ -65,14 +65,16 @@ pub fn nodo_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The router gestionali and operators call: health, API Pendenze v2 and the backoffice.
+/// The router gestionali and operators call: health, API Pendenze v2, the backoffice and the
+/// Ragioneria API.
 /// Authentication and the body caps are route layers of the two APIs (`api::pendenze_v2`,
 /// `api::backoffice_v1`); this adds the metrics and journal layer around everything and the
 /// listener's overall body cap.
 pub fn api_router(state: AppState) -> Router {
     let api_state = ApiState::new(state.nodo.clone(), state.auth.clone());
     let (pendenze, _) = api::pendenze_v2(api_state.clone());
-    let backoffice = api::backoffice_v1(api_state);
+    let backoffice = api::backoffice_v1(api_state.clone());
+    let ragioneria = api::ragioneria_v3(api_state);
     let tracked = state.clone();
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
@@ -81,6 +83,7 @@ pub fn api_router(state: AppState) -> Router {
         .with_state(state)
         .nest(api::PENDENZE_BASE, pendenze)
         .nest(api::backoffice::BASE, backoffice)
+        .nest(api::ragioneria::BASE, ragioneria)
         .layer(axum::middleware::from_fn_with_state(tracked, track_rest))
         .layer(RequestBodyLimitLayer::new(api::MAX_BULK_BODY))
         .layer(DefaultBodyLimit::disable())

@@ -73,6 +73,14 @@ pub enum Command {
         #[command(subcommand)]
         command: OutboxCommand,
     },
+    /// Settlement flows of a running gateway (through its backoffice API).
+    Fdr {
+        #[command(flatten)]
+        operator: OperatorApi,
+        /// What to do.
+        #[command(subcommand)]
+        command: FdrCommand,
+    },
 }
 
 /// The backoffice API of a running gateway, called as an operator.
@@ -213,4 +221,18 @@ pub enum OutboxCommand {
         /// Entry id (from `list`).
         id: u64,
     },
+}
+
+/// `varco fdr ...`
+#[derive(Debug, Subcommand)]
+pub enum FdrCommand {
+    /// Acquire the flows pagoPA published since the last run, now; prints the run's report.
+    Fetch,
+    /// Import a `FlussoRiversamento` XML file (a flow from SFTP or downloaded by hand).
+    Import {
+        /// The file.
+        file: PathBuf,
+    },
+    /// The last acquisition's report and the flows that failed.
+    Status,
 }

@@ -21,6 +21,8 @@
 //! - [`notice`]: notice numbers and their check digits.
 //! - [`gestionale`]: asks a gestionale about notices Varco does not hold (verification on the fly).
 //! - [`outbox`]: forwards stored receipts to gestionali until delivered (worker, backoff, sender).
+//! - [`fdr`]: reconciliation: settlement flows (FdR 3 acquisition, `FlussoRiversamento` files),
+//!   line matching, treasury movements.
 //! - [`demo`]: the demo positions seeded on first start.
 //! - [`metrics`]: Prometheus metrics (`GET /metrics` on the api listener).
 //! - [`replay`]: replays recorded exchanges against a running gateway.
@@ -32,6 +34,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod edge;
+pub mod fdr;
 pub mod gestionale;
 pub mod govpay;
 pub mod journal;

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::Parser;
 use std::io::Read;
-use varco::cli::{Cli, Command, LogFormat, NoticeCommand, OutboxCommand};
+use varco::cli::{Cli, Command, FdrCommand, LogFormat, NoticeCommand, OutboxCommand};
 use varco::config::{Config, Overrides};
 
 /// mimalloc instead of glibc's malloc: the profiles in BENCHMARKS.md put malloc/free at 16-30 %
@@ -127,12 +127,26 @@ fn main() -> anyhow::Result<()> {
                     }
                     OutboxCommand::Retry { id } => client.post(format!("{base}/{id}/retry")),
                 };
-                let resp = operator.authorized(req).send().await?;
-                let status = resp.status();
-                let body: serde_json::Value = resp.json().await.unwrap_or_default();
-                println!("{}", serde_json::to_string_pretty(&body)?);
-                anyhow::ensure!(status.is_success(), "the gateway answered HTTP {status}");
-                Ok(())
+                backoffice_call(&operator, req).await
+            })
+        }
+        Command::Fdr { operator, command } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async move {
+                let client = reqwest::Client::new();
+                let req = match command {
+                    FdrCommand::Fetch => client.post(operator.url("/fdr/acquisizioni")),
+                    FdrCommand::Status => client.get(operator.url("/fdr/acquisizioni")),
+                    FdrCommand::Import { file } => {
+                        let xml = std::fs::read(&file)
+                            .with_context(|| format!("reading {}", file.display()))?;
+                        client
+                            .post(operator.url("/fdr"))
+                            .header("content-type", "application/xml")
+                            .body(xml)
+                    }
+                };
+                backoffice_call(&operator, req).await
             })
         }
         Command::Store { command } => {
@@ -209,4 +223,17 @@ async fn store_command(command: varco::cli::StoreCommand) -> anyhow::Result<()> 
             Ok(())
         }
     }
+}
+
+/// Sends an operator's backoffice call, prints the JSON answer, fails on an HTTP error.
+async fn backoffice_call(
+    operator: &varco::cli::OperatorApi,
+    req: reqwest::RequestBuilder,
+) -> anyhow::Result<()> {
+    let resp = operator.authorized(req).send().await?;
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+    println!("{}", serde_json::to_string_pretty(&body)?);
+    anyhow::ensure!(status.is_success(), "the gateway answered HTTP {status}");
+    Ok(())
 }

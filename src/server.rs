@@ -97,7 +97,7 @@ pub async fn run(
     };
     let sender = crate::outbox::sender::HttpSender::new(&config)
         .context("building the gestionale clients")?;
-    let worker = crate::outbox::Worker::new(store.clone(), config.clone(), sender, clock)
+    let worker = crate::outbox::Worker::new(store.clone(), config.clone(), sender, clock.clone())
         .with_journal(state.journal.clone());
     let _ = api_router_slot.set(api_router(state.clone()));
     let nodo_server = serve(
@@ -108,6 +108,14 @@ pub async fn run(
         nodo_timeouts,
     );
     let worker_task = tokio::spawn(worker.run(stop_rx.clone()));
+    // Settlement flows from FdR 3 on a schedule (one run at a time across nodes).
+    let every = Duration::from_secs(config.fdr.every_secs);
+    if !every.is_zero()
+        && let Some(acquisition) =
+            crate::fdr::acquire::Acquisition::new(store.clone(), config.clone(), clock.clone())?
+    {
+        tokio::spawn(acquisition.schedule(every, stop_rx.clone()));
+    }
     let nodo_task = tokio::spawn(nodo_server);
     ready.store(true, Ordering::Release);
     tracing::info!(

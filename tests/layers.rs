@@ -21,6 +21,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("edge", 3),
     ("gestionale", 3),
     ("demo", 3),
+    ("fdr", 3),
     ("nodo", 4),
     ("outbox", 4),
     ("api", 5),

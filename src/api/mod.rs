@@ -9,7 +9,9 @@ pub mod documenti;
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod flussi;
 pub mod pendenze;
+pub mod ragioneria;
 
 use crate::nodo::Nodo;
 use auth::Authenticator;
@@ -33,6 +35,8 @@ pub struct ApiState {
     pub nodo: Nodo,
     /// Application credentials.
     pub auth: Arc<Authenticator>,
+    /// The FdR 3 acquisition, when configured.
+    pub fdr: Option<crate::fdr::acquire::Acquisition>,
     /// Listings running at once (each walks an index on a blocking thread): a bounded share
     /// of the cores, so listings never starve the Nodo's requests.
     pub listings: Arc<tokio::sync::Semaphore>,
@@ -42,9 +46,19 @@ impl ApiState {
     /// The REST state over `nodo` and `auth`.
     pub fn new(nodo: Nodo, auth: Arc<Authenticator>) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let fdr = crate::fdr::acquire::Acquisition::new(
+            nodo.store.clone(),
+            nodo.config.clone(),
+            nodo.clock.clone(),
+        )
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "FdR acquisition not available");
+            None
+        });
         Self {
             nodo,
             auth,
+            fdr,
             listings: Arc::new(tokio::sync::Semaphore::new((cores / 2).max(1))),
         }
     }
@@ -218,8 +232,14 @@ pub fn backoffice_v1(state: ApiState) -> Router {
         .routes(routes!(backoffice::list_eventi))
         .routes(routes!(backoffice::get_evento))
         .routes(routes!(backoffice::post_backup))
+        .routes(routes!(flussi::get_acquisizioni, flussi::post_acquisizione))
         .route_layer(from_fn_with_state(MAX_ITEM_BODY, capture_payload))
         .route_layer(from_fn_with_state(MAX_ITEM_BODY, cap_body))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(flussi::post_flusso))
+                .route_layer(from_fn_with_state(flussi::MAX_FLOW_BYTES, cap_body)),
+        )
         .route_layer(from_fn_with_state(
             state.auth.clone(),
             auth::require_operator,
@@ -228,6 +248,39 @@ pub fn backoffice_v1(state: ApiState) -> Router {
         .split_for_parts();
     openapi.info.title = "Varco backoffice".into();
     openapi.servers = Some(vec![utoipa::openapi::Server::new(backoffice::BASE)]);
+    router.route(
+        "/openapi.json",
+        get(move || async move { Json(openapi.clone()) }),
+    )
+}
+
+/// The Ragioneria API (paths relative to [`ragioneria::BASE`], GovPay's Ragioneria v3 shapes):
+/// operators only, but for its OpenAPI document.
+pub fn ragioneria_v3(state: ApiState) -> Router {
+    use axum::middleware::from_fn_with_state;
+    let (router, mut openapi) = OpenApiRouter::new()
+        .routes(routes!(ragioneria::list_flussi))
+        .routes(routes!(ragioneria::get_flusso))
+        .routes(routes!(ragioneria::list_rendicontazioni))
+        .routes(routes!(ragioneria::list_riscossioni))
+        .routes(routes!(ragioneria::get_riscossione))
+        .routes(routes!(ragioneria::list_ricevute))
+        .routes(routes!(ragioneria::get_ricevuta))
+        .routes(routes!(ragioneria::list_riconciliazioni))
+        .routes(routes!(
+            ragioneria::get_riconciliazione,
+            ragioneria::put_riconciliazione
+        ))
+        .route_layer(from_fn_with_state(MAX_ITEM_BODY, capture_payload))
+        .route_layer(from_fn_with_state(MAX_ITEM_BODY, cap_body))
+        .route_layer(from_fn_with_state(
+            state.auth.clone(),
+            auth::require_operator,
+        ))
+        .with_state(state)
+        .split_for_parts();
+    openapi.info.title = "Varco Ragioneria".into();
+    openapi.servers = Some(vec![utoipa::openapi::Server::new(ragioneria::BASE)]);
     router.route(
         "/openapi.json",
         get(move || async move { Json(openapi.clone()) }),

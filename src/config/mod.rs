@@ -46,6 +46,9 @@ pub struct Config {
     /// The event journal.
     #[serde(default)]
     pub journal: JournalConfig,
+    /// Settlement flows.
+    #[serde(default)]
+    pub fdr: FdrConfig,
     /// Stations of the broker.
     pub stazioni: Vec<Stazione>,
     /// Creditors.

@@ -43,6 +43,51 @@ impl Default for OutboxConfig {
     }
 }
 
+/// `[fdr]`: settlement flows, acquired from pagoPA's FdR 3 API for organisations.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FdrConfig {
+    /// Base URL of the API (production:
+    /// `https://api.platform.pagopa.it/fdr-org/service/v1`); none: no acquisition, flows
+    /// come only from files.
+    pub url: Option<String>,
+    /// The broker's APIM subscription key (`Ocp-Apim-Subscription-Key`).
+    pub subscription_key: String,
+    /// Seconds between scheduled acquisitions (0: only on demand).
+    pub every_secs: u64,
+    /// Flows asked per list page (1..1000).
+    pub page_size: u32,
+    /// Timeout of one call, ms.
+    pub timeout_ms: u64,
+    /// Attempts of one call before it counts as failed.
+    pub attempts: u32,
+    /// First backoff between attempts, ms (doubled each time).
+    pub retry_base_ms: u64,
+    /// Longest backoff, ms.
+    pub retry_max_ms: u64,
+    /// A flow that failed this many runs is left to an operator.
+    pub max_flow_failures: u32,
+    /// Flows acquired more than this many days ago are removed (0: kept for ever).
+    pub retention_days: u64,
+}
+
+impl Default for FdrConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            subscription_key: String::new(),
+            every_secs: 7200,
+            page_size: 1000,
+            timeout_ms: 30_000,
+            attempts: 4,
+            retry_base_ms: 2000,
+            retry_max_ms: 8000,
+            max_flow_failures: 10,
+            retention_days: 3650,
+        }
+    }
+}
+
 /// `[journal]`: the event journal (SOAP, REST and outbound calls), bounded by age and count.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -276,11 +321,31 @@ impl Config {
         Ok(())
     }
 
+    fn validate_fdr(&self) -> anyhow::Result<()> {
+        let f = &self.fdr;
+        if let Some(url) = &f.url {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                bail!("fdr.url: must be an http(s) URL");
+            }
+            if f.subscription_key.is_empty() {
+                bail!("fdr.subscription_key: required with fdr.url");
+            }
+        }
+        if !(1..=1000).contains(&f.page_size) {
+            bail!("fdr.page_size: must be 1..1000 (the API's limit)");
+        }
+        if f.attempts == 0 || f.timeout_ms == 0 || f.retry_base_ms == 0 {
+            bail!("fdr: attempts, timeout_ms and retry_base_ms must be at least 1");
+        }
+        Ok(())
+    }
+
     /// Checks the settings of the listeners and the outbox, naming the key at fault.
     pub(super) fn validate_settings(&self) -> anyhow::Result<()> {
         validate_access("nodo", &self.nodo.access, self.nodo.client_auth.as_ref())?;
         validate_access("api", &self.api.access, self.api.client_auth.as_ref())?;
         self.validate_store()?;
+        self.validate_fdr()?;
         if self.nodo.max_body_bytes < 1024 {
             bail!("nodo.max_body_bytes: must be at least 1024");
         }

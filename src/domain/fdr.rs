@@ -147,7 +147,7 @@ pub struct Segnalazione {
 pub enum Anomalia {
     /// No receipt for a notice Varco serves: the receipt is missing.
     RicevutaAssente,
-    /// The line does not name one receipt, and several could be it.
+    /// The line's IUR is none of the notice's receipts, and several could be it.
     PiuRicevute,
     /// The amount differs from the receipt's transfer.
     ImportoDiverso,
@@ -376,8 +376,8 @@ pub struct Riconciliazione {
     pub id_flusso: Option<String>,
     /// Amount.
     pub importo: Cents,
-    /// Whether it was an SCT (SEPA credit transfer).
-    pub sct: bool,
+    /// The SEPA credit transfer's reference.
+    pub sct: String,
     /// The flow's TRN, when it collects a flow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trn: Option<String>,
@@ -565,18 +565,19 @@ fn match_line(linea: &mut Linea, known: &Known<'_>) {
         .ricevute
         .iter()
         .find(|r| !linea.iur.is_empty() && r.receipt_id == linea.iur);
-    let ricevuta = match by_iur {
-        Some(r) => *r,
-        None if known.ricevute.is_empty() && !known.posizione => {
+    let ricevuta = match (by_iur, known.ricevute.as_slice()) {
+        (Some(r), _) => *r,
+        (None, []) if !known.posizione => {
             linea.stato = StatoLinea::AltroIntermediario;
             return;
         }
-        None if linea.iur.is_empty() && known.ricevute.len() == 1 => known.ricevute[0],
-        None if linea.iur.is_empty() && known.ricevute.len() > 1 => {
-            let detail = format!("{} ricevute per lo IUV", known.ricevute.len());
+        (None, []) => return anomala(linea, Anomalia::RicevutaAssente, None),
+        // The PSP's IUR is not the receiptId (legacy IURs), and the notice was paid once.
+        (None, [only]) => *only,
+        (None, several) => {
+            let detail = format!("{} ricevute per lo IUV", several.len());
             return anomala(linea, Anomalia::PiuRicevute, Some(detail));
         }
-        None => return anomala(linea, Anomalia::RicevutaAssente, None),
     };
     linea.ricevuta = Some(ricevuta.receipt_id.clone());
     let transfer = ricevuta

@@ -250,6 +250,8 @@ macro_rules! on_engine {
     };
 }
 
+pub mod fdr;
+
 /// `work`, or [`StoreError::Unavailable`] once `budget` has passed (a frozen server never
 /// answers, whatever its `statement_timeout`).
 pub(crate) async fn within<T>(

@@ -37,6 +37,7 @@ use tokio_postgres::types::ToSql;
 const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("schema.sql")),
     (2, include_str!("schema-2-documents.sql")),
+    (3, include_str!("schema-3-fdr.sql")),
 ];
 
 /// The advisory lock migrations run under ("varco" in ASCII).
@@ -122,6 +123,8 @@ macro_rules! transact {
         }
     }};
 }
+
+pub mod fdr;
 
 type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 

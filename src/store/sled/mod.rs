@@ -7,6 +7,7 @@
 
 pub mod commit;
 mod copy;
+pub mod fdr;
 pub mod index;
 pub mod journal;
 pub mod keys;
@@ -77,6 +78,7 @@ pub struct SledInner {
     seen: sled::Tree,
     documents: sled::Tree,
     journal: sled::Tree,
+    fdr: fdr::FdrTrees,
     commit: GroupCommit,
     positions_count: Arc<PositionCount>,
 }
@@ -168,6 +170,7 @@ impl Sled {
             seen: db.open_tree(keys::SEEN)?,
             documents: db.open_tree(keys::DOCUMENTS)?,
             journal: db.open_tree(keys::JOURNAL)?,
+            fdr: fdr::FdrTrees::open(&db)?,
             db,
             commit,
             positions_count: Arc::new(PositionCount::default()),
