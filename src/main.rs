@@ -225,15 +225,15 @@ async fn store_command(command: varco::cli::StoreCommand) -> anyhow::Result<()> 
     }
 }
 
-/// Sends an operator's backoffice call, prints the JSON answer, fails on an HTTP error.
+/// Sends an operator's backoffice call, prints the answer as it came (amounts keep their two
+/// decimals: no float on the way), fails on an HTTP error.
 async fn backoffice_call(
     operator: &varco::cli::OperatorApi,
     req: reqwest::RequestBuilder,
 ) -> anyhow::Result<()> {
     let resp = operator.authorized(req).send().await?;
     let status = resp.status();
-    let body: serde_json::Value = resp.json().await.unwrap_or_default();
-    println!("{}", serde_json::to_string_pretty(&body)?);
+    println!("{}", resp.text().await.unwrap_or_default());
     anyhow::ensure!(status.is_success(), "the gateway answered HTTP {status}");
     Ok(())
 }

@@ -390,7 +390,8 @@ async fn an_outbox_entry_is_claimed_by_one_node_until_its_lease_ends() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_station_copied_to_the_other_engine_and_back_holds_the_same_records() {
     // The demo positions, a paid one with its receipt and outbox entry, an attempt, a receipt
-    // of a notice Varco does not hold (a `seen` number), a drawn notice number, the journal.
+    // of a notice Varco does not hold (a `seen` number), a drawn notice number, the journal,
+    // a settlement flow with its settlement, a treasury movement, the acquisition's cursor.
     let app = TestApp::builder().build().await;
     let nav = NoticeNumber::aux3("01", 1);
     let activate = common::fixture("demo/get-payment-v2.xml");
@@ -423,6 +424,46 @@ async fn a_station_copied_to_the_other_engine_and_back_holds_the_same_records() 
         .await
         .unwrap();
     assert!(matches!(drawn[0], Ok(Upserted::Created(_))));
+    // Reconciliation: a flow settling the paid receipt, a treasury movement collecting it, the
+    // acquisition's bookkeeping.
+    let xml = common::fixture("fdr/2026-11-30ABI03069-0001.xml");
+    let (mut flusso, mut linee) =
+        varco::fdr::xml::parse(xml.as_bytes(), chrono::Utc::now()).unwrap();
+    linee.truncate(1);
+    linee[0].iuv = nav.iuv().to_owned();
+    linee[0].iur = "d3m00000000000000000000000000c01".into();
+    linee[0].indice = Some(1);
+    linee[0].importo = 12_000;
+    linee[0].esito = varco::domain::fdr::Esito::Executed;
+    flusso.numero_pagamenti = 1;
+    flusso.importo_totale = 12_000;
+    let id_flusso = flusso.key.id_flusso.clone();
+    varco::fdr::settle::store_flow(&app.store, &app.config, flusso, linee, xml.into_bytes())
+        .await
+        .unwrap();
+    let movement = varco::fdr::treasury::Movimento {
+        dominio: "77777777777".into(),
+        id: "mov-copy".into(),
+        causale: None,
+        iuv: None,
+        id_flusso: Some(id_flusso),
+        importo: 12_000,
+        sct: "SCT".into(),
+        data_valuta: None,
+        data_contabile: None,
+        conto_accredito: None,
+    };
+    varco::fdr::treasury::riconcilia(&app.store, &app.config, movement, chrono::Utc::now())
+        .await
+        .unwrap();
+    let bookkeeping = varco::store::fdr::FdrWrite {
+        meta: vec![(
+            "cursor/77777777777".into(),
+            Some(b"\"2026-12-01T00:00:00Z\"".to_vec()),
+        )],
+        ..Default::default()
+    };
+    app.store.fdr_write(&bookkeeping).await.unwrap();
     app.state.journal.barrier();
     let source = app.store.tally().await.unwrap();
     for table in varco::store::copy::TABLES {

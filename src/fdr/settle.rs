@@ -197,6 +197,14 @@ async fn settle_locked(
             });
         }
     }
+    let missing = linee
+        .iter()
+        .filter(|l| {
+            l.segnalazioni
+                .iter()
+                .any(|s| s.codice == fdr::Anomalia::RicevutaAssente.codice())
+        })
+        .count();
     write.flows.push(StoredFlow {
         flusso: flusso.clone(),
         linee: Some(linee),
@@ -204,6 +212,14 @@ async fn settle_locked(
     });
     store.fdr_write(&write).await?;
     store.sync().await?;
+    if missing > 0 && !flusso.obsoleto {
+        tracing::warn!(
+            dominio = %key.dominio,
+            flusso = %key.id_flusso,
+            missing,
+            "a settlement flow names payments Varco holds no receipt of (GET /api/ragioneria/v3/rendicontazioni?codice=007101)"
+        );
+    }
     Ok(Settled::Stored(flusso))
 }
 

@@ -1,5 +1,6 @@
 //! Moving a station between engines: every record of a store (positions, receipts, attempts,
-//! outbox entries with their state, counters, notices seen, the journal) read from one store
+//! outbox entries with their state, counters, notices seen, the journal, settlement flows,
+//! settlements, treasury movements and the acquisition's bookkeeping) read from one store
 //! and written to another, then both read again and compared table by table, by count and by
 //! a checksum.
 //!
@@ -10,6 +11,7 @@
 
 use super::{Result, Store, StoreError};
 use crate::domain::evento::Evento;
+use crate::domain::fdr::{Flusso, Linea, Riconciliazione, Riscossione};
 use crate::domain::{Attivazione, OutboxEntry, Pendenza, Ricevuta};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -54,10 +56,30 @@ pub enum Record {
     },
     /// A journal event.
     Event(Box<Evento>),
+    /// A settlement flow: header, matched lines, the document as received.
+    Flow {
+        /// Header.
+        flusso: Box<Flusso>,
+        /// Lines.
+        linee: Vec<Linea>,
+        /// The document as received.
+        raw: Vec<u8>,
+    },
+    /// The settlement of one transfer.
+    Settlement(Box<Riscossione>),
+    /// A treasury movement.
+    Movement(Box<Riconciliazione>),
+    /// The acquisition's bookkeeping (cursors, failed flows, the last run).
+    FdrMeta {
+        /// Key.
+        key: String,
+        /// Value.
+        value: Vec<u8>,
+    },
 }
 
 /// The tables, in the order they are copied.
-pub const TABLES: [&str; 7] = [
+pub const TABLES: [&str; 11] = [
     "positions",
     "receipts",
     "attempts",
@@ -65,6 +87,10 @@ pub const TABLES: [&str; 7] = [
     "counters",
     "seen",
     "journal",
+    "fdr_flows",
+    "fdr_settlements",
+    "fdr_movements",
+    "fdr_meta",
 ];
 
 impl Record {
@@ -78,6 +104,10 @@ impl Record {
             Record::Counter { .. } => "counters",
             Record::Seen { .. } => "seen",
             Record::Event(_) => "journal",
+            Record::Flow { .. } => "fdr_flows",
+            Record::Settlement(_) => "fdr_settlements",
+            Record::Movement(_) => "fdr_movements",
+            Record::FdrMeta { .. } => "fdr_meta",
         }
     }
 
@@ -127,7 +157,7 @@ impl Tally {
             .iter()
             .map(|t| {
                 let (n, sum) = self.0.get(t).copied().unwrap_or_default();
-                format!("{t:<10} {n:>10} {sum:032x}")
+                format!("{t:<15} {n:>10} {sum:032x}")
             })
             .collect()
     }
@@ -149,27 +179,112 @@ pub(crate) fn reader_gone() -> StoreError {
 
 impl Store {
     /// Every record, table by table, sent to `tx` in batches (the embedded engine reads on a
-    /// blocking thread).
+    /// blocking thread); reconciliation's records last, through the store's own reads.
     pub async fn export(&self, tx: tokio::sync::mpsc::Sender<Vec<Record>>) -> Result<()> {
         match &self.0.engine {
             super::Engine::Sled(s) => {
                 let s = s.clone();
+                let tx = tx.clone();
                 tokio::task::spawn_blocking(move || {
                     s.export(&mut |batch| tx.blocking_send(batch).map_err(|_| reader_gone()))
                 })
                 .await
-                .map_err(|e| StoreError::Engine(e.to_string()))?
+                .map_err(|e| StoreError::Engine(e.to_string()))??
             }
-            super::Engine::Postgres(pg) => pg.export(&tx).await,
+            super::Engine::Postgres(pg) => pg.export(&tx).await?,
         }
+        self.export_fdr(&tx).await
+    }
+
+    async fn export_fdr(&self, tx: &tokio::sync::mpsc::Sender<Vec<Record>>) -> Result<()> {
+        let send = |batch: Vec<Record>| async {
+            if batch.is_empty() {
+                return Ok(());
+            }
+            tx.send(batch).await.map_err(|_| reader_gone())
+        };
+        // Flows carry their lines and documents: a few per batch.
+        let mut after = None;
+        loop {
+            let page = self.flussi_after(after.as_ref(), 16).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.key.clone());
+            let mut batch = Vec::with_capacity(page.len());
+            for f in page {
+                let linee = self.flusso_linee(&f.key).await?.unwrap_or_default();
+                let raw = self.flusso_raw(&f.key).await?.unwrap_or_default();
+                batch.push(Record::Flow {
+                    flusso: Box::new(f),
+                    linee,
+                    raw,
+                });
+            }
+            send(batch).await?;
+        }
+        let mut after = None;
+        loop {
+            let page = self.riscossioni_after(after.as_ref(), BATCH).await?;
+            let Some(last) = page.last() else { break };
+            after = Some((
+                last.dominio.clone(),
+                last.iuv.clone(),
+                last.iur.clone(),
+                last.indice,
+            ));
+            send(
+                page.into_iter()
+                    .map(|r| Record::Settlement(Box::new(r)))
+                    .collect(),
+            )
+            .await?;
+        }
+        let mut after = None;
+        loop {
+            let page = self.riconciliazioni_after(after.as_ref(), BATCH).await?;
+            let Some(last) = page.last() else { break };
+            after = Some((last.dominio.clone(), last.id.clone()));
+            send(
+                page.into_iter()
+                    .map(|m| Record::Movement(Box::new(m)))
+                    .collect(),
+            )
+            .await?;
+        }
+        let meta = self.fdr_meta_prefix("").await?;
+        send(
+            meta.into_iter()
+                .map(|(key, value)| Record::FdrMeta { key, value })
+                .collect(),
+        )
+        .await
     }
 
     /// Writes `batch` as it is (ids an engine assigns may be assigned again).
     pub async fn import(&self, batch: Vec<Record>) -> Result<()> {
-        match &self.0.engine {
-            super::Engine::Sled(s) => super::blocking(|| s.import(batch)),
-            super::Engine::Postgres(pg) => pg.import(batch).await,
+        let (fdr, rest): (Vec<Record>, Vec<Record>) = batch
+            .into_iter()
+            .partition(|r| r.table().starts_with("fdr_"));
+        if !rest.is_empty() {
+            match &self.0.engine {
+                super::Engine::Sled(s) => super::blocking(|| s.import(rest))?,
+                super::Engine::Postgres(pg) => pg.import(rest).await?,
+            }
         }
+        let mut w = super::fdr::FdrWrite::default();
+        for r in fdr {
+            match r {
+                Record::Flow { flusso, linee, raw } => w.flows.push(super::fdr::StoredFlow {
+                    flusso: *flusso,
+                    linee: Some(linee),
+                    raw: Some(raw),
+                }),
+                Record::Settlement(r) => w.riscossioni.push(*r),
+                Record::Movement(m) => w.riconciliazioni.push(*m),
+                Record::FdrMeta { key, value } => w.meta.push((key, Some(value))),
+                _ => {}
+            }
+        }
+        self.fdr_write(&w).await
     }
 
     /// Whether the store holds any record (positions, receipts or outbox entries).

@@ -2,7 +2,7 @@
 //! document as received), the settlement of each payment's transfer, treasury movements, and
 //! the acquisition's own bookkeeping (where each domain's acquisition got to, flows that
 //! failed). Writes go through one atomic [`FdrWrite`]; deciding what to write is the caller's,
-//! under an [`FdrGuard`] that serialises decisions on one scope across every node.
+//! under an [`super::FdrGuard`] that serialises decisions on one scope across every node.
 
 use super::{Engine, Result, Store, blocking, within};
 use crate::domain::Ricevuta;
@@ -51,55 +51,10 @@ impl FdrWrite {
     }
 }
 
-/// Held while a caller decides and writes on a scope (a domain's flows and movements, a whole
-/// acquisition run): no other holder of the same scope, on any node, runs meanwhile. Release
-/// it with [`FdrGuard::release`]; dropping it also releases it (on PostgreSQL by closing its
-/// connection).
-#[derive(Debug)]
-pub struct FdrGuard {
-    inner: GuardInner,
-}
-
-#[derive(Debug)]
-enum GuardInner {
-    Sled(#[allow(dead_code)] tokio::sync::OwnedMutexGuard<()>),
-    Postgres(Box<super::postgres::fdr::AdvisoryGuard>),
-}
-
-impl FdrGuard {
-    /// Releases the scope.
-    pub async fn release(self) {
-        match self.inner {
-            GuardInner::Sled(_) => {}
-            GuardInner::Postgres(g) => (*g).release().await,
-        }
-    }
-}
-
 /// Where a listing resumes: after this key (None: from the start).
 pub type After<K> = Option<K>;
 
 impl Store {
-    /// Takes `scope` (waiting for it with `wait`, else `None` when another holds it).
-    pub async fn fdr_lock(&self, scope: &str, wait: bool) -> Result<Option<FdrGuard>> {
-        let inner = match &self.0.engine {
-            Engine::Sled(s) => {
-                let mutex = s.fdr_scope(scope);
-                let guard = if wait {
-                    Some(mutex.lock_owned().await)
-                } else {
-                    mutex.try_lock_owned().ok()
-                };
-                guard.map(GuardInner::Sled)
-            }
-            Engine::Postgres(pg) => pg
-                .advisory(scope, wait)
-                .await?
-                .map(|g| GuardInner::Postgres(Box::new(g))),
-        };
-        Ok(inner.map(|inner| FdrGuard { inner }))
-    }
-
     /// Writes `w` atomically (durable once [`Store::sync`] returns).
     pub async fn fdr_write(&self, w: &FdrWrite) -> Result<()> {
         if w.is_empty() {

@@ -635,11 +635,56 @@ impl Store {
             .set_counter(dominio, segregation, last)
     }
 
+    /// Takes `scope` (waiting for it with `wait`, else `None` when another holds it).
+    pub async fn fdr_lock(&self, scope: &str, wait: bool) -> Result<Option<FdrGuard>> {
+        let inner = match &self.0.engine {
+            Engine::Sled(s) => {
+                let mutex = s.fdr_scope(scope);
+                let guard = if wait {
+                    Some(mutex.lock_owned().await)
+                } else {
+                    mutex.try_lock_owned().ok()
+                };
+                guard.map(GuardInner::Sled)
+            }
+            Engine::Postgres(pg) => pg
+                .advisory(scope, wait)
+                .await?
+                .map(|g| GuardInner::Postgres(Box::new(g))),
+        };
+        Ok(inner.map(|inner| FdrGuard { inner }))
+    }
+
     /// The embedded engine, when it is the one (tools that read its files).
     pub fn as_sled(&self) -> Option<&sled::Sled> {
         match &self.0.engine {
             Engine::Sled(s) => Some(s),
             Engine::Postgres(_) => None,
+        }
+    }
+}
+
+/// Held while a caller decides and writes on a scope (a domain's flows and movements, a whole
+/// acquisition run): no other holder of the same scope, on any node, runs meanwhile. Release
+/// it with [`FdrGuard::release`]; dropping it also releases it (on PostgreSQL by closing its
+/// connection).
+#[derive(Debug)]
+pub struct FdrGuard {
+    inner: GuardInner,
+}
+
+#[derive(Debug)]
+enum GuardInner {
+    Sled(#[allow(dead_code)] tokio::sync::OwnedMutexGuard<()>),
+    Postgres(Box<postgres::fdr::AdvisoryGuard>),
+}
+
+impl FdrGuard {
+    /// Releases the scope.
+    pub async fn release(self) {
+        match self.inner {
+            GuardInner::Sled(_) => {}
+            GuardInner::Postgres(g) => (*g).release().await,
         }
     }
 }

@@ -170,6 +170,11 @@ impl Pg {
                     )
                     .await?;
                 }
+                // Reconciliation's records are written by `Store::import` through `fdr_write`.
+                Record::Flow { .. }
+                | Record::Settlement(_)
+                | Record::Movement(_)
+                | Record::FdrMeta { .. } => {}
             }
         }
         if outbox_max > 0 {

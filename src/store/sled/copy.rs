@@ -140,6 +140,11 @@ impl Sled {
                     self.seen.insert(keys::position(&dominio, &iuv), &[])?;
                 }
                 Record::Event(e) => events.push(*e),
+                // Reconciliation's records are written by `Store::import` through `fdr_write`.
+                Record::Flow { .. }
+                | Record::Settlement(_)
+                | Record::Movement(_)
+                | Record::FdrMeta { .. } => {}
             }
         }
         if !events.is_empty() {
