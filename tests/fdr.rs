@@ -642,6 +642,28 @@ async fn the_ragioneria_api_is_for_operators_only() {
     )
     .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
+    // The document describing it is public, like the other APIs'.
+    let req = Request::get("/api/ragioneria/v3/openapi.json")
+        .body(Body::empty())
+        .unwrap();
+    let doc = app.send(req).await.json();
+    let mut paths: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        [
+            "/flussiRendicontazione",
+            "/flussiRendicontazione/{idDominio}/{idFlusso}",
+            "/rendicontazioni",
+            "/ricevute",
+            "/ricevute/{idDominio}/{iuv}/{idRicevuta}",
+            "/riconciliazioni",
+            "/riconciliazioni/{idDominio}/{id}",
+            "/riscossioni",
+            "/riscossioni/{idDominio}/{iuv}/{iur}/{indice}",
+        ]
+    );
+    assert!(doc["components"]["schemas"]["NuovaRiconciliazione"].is_object());
 }
 
 // ---------------------------------------------------------------------------------------------
