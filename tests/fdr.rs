@@ -611,6 +611,26 @@ async fn every_list_reads_back_the_same_as_csv() {
     assert_eq!(rows.len(), 4);
     assert_eq!(rows[0]["importo"], "10.00");
     assert_eq!(rows[0]["stato"], "OK");
+    // Pages of a walk over the store: 7 receipts, pages of 2.
+    for path in ["ricevute", "riscossioni"] {
+        let page = get_as(
+            &app,
+            &format!("/api/ragioneria/v3/{path}?risultatiPerPagina=2&pagina=2"),
+            "application/json",
+        )
+        .await
+        .json();
+        assert_eq!(page["numRisultati"], 7, "{page}");
+        assert_eq!(page["numPagine"], 4);
+        assert_eq!(page["risultati"].as_array().unwrap().len(), 2);
+        assert!(
+            page["prossimiRisultati"]
+                .as_str()
+                .unwrap()
+                .ends_with("risultatiPerPagina=2&pagina=3"),
+            "{page}"
+        );
+    }
     // Filters apply to CSV too.
     let collected = csv_rows(
         &get_as(

@@ -406,6 +406,29 @@ macro_rules! lista {
             /// The results.
             pub risultati: Vec<$item>,
         }
+
+        impl $name {
+            /// Page `pagina` of `per_pagina` of a list of `total` at `path` (`raw`: the
+            /// query, kept in the next page's link), holding `risultati`.
+            fn of(
+                total: usize,
+                (pagina, per_pagina): (usize, usize),
+                path: &str,
+                raw: Option<&str>,
+                risultati: Vec<$item>,
+            ) -> Self {
+                let pages = total.div_ceil(per_pagina);
+                Self {
+                    num_risultati: total,
+                    num_pagine: pages,
+                    risultati_per_pagina: per_pagina,
+                    pagina,
+                    prossimi_risultati: (pagina < pages)
+                        .then(|| super::next_page(&format!("{BASE}{path}"), raw, pagina + 1)),
+                    risultati,
+                }
+            }
+        }
     };
 }
 
@@ -675,22 +698,39 @@ fn opt<T: ToString>(v: &Option<T>) -> String {
     v.as_ref().map(ToString::to_string).unwrap_or_default()
 }
 
-fn page_of<T>(
-    items: Vec<T>,
-    page: usize,
-    per_page: usize,
-    path: &str,
-    raw: Option<&str>,
-) -> (usize, usize, Option<String>, Vec<T>) {
-    let total = items.len();
-    let pages = total.div_ceil(per_page);
-    let risultati: Vec<T> = items
-        .into_iter()
-        .skip((page - 1).saturating_mul(per_page))
-        .take(per_page)
-        .collect();
-    let next = (page < pages).then(|| super::next_page(path, raw, page + 1));
-    (total, pages, next, risultati)
+/// Page `page` of `per_page` of `items`.
+fn slice<T>(items: &[T], (page, per_page): (usize, usize)) -> &[T] {
+    let from = (page - 1).saturating_mul(per_page).min(items.len());
+    &items[from..(from + per_page).min(items.len())]
+}
+
+/// Walks a listing the store reads in key order (`fetch`: the records after a key), keeping
+/// what `keep` says: how many match in all, and the matches on page `page` of `per_page`.
+async fn walk<T, K, F, Fut>(
+    fetch: F,
+    key: impl Fn(&T) -> K,
+    keep: impl Fn(&T) -> bool,
+    (page, per_page): (usize, usize),
+) -> Result<(usize, Vec<T>), ApiError>
+where
+    F: Fn(Option<K>) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<T>, crate::store::StoreError>>,
+{
+    let skip = (page - 1).saturating_mul(per_page);
+    let (mut total, mut items) = (0, Vec::new());
+    let mut after = None;
+    loop {
+        let found = fetch(after.take()).await?;
+        let Some(last) = found.last() else { break };
+        after = Some(key(last));
+        for r in found.into_iter().filter(|r| keep(r)) {
+            if total >= skip && items.len() < per_page {
+                items.push(r);
+            }
+            total += 1;
+        }
+    }
+    Ok((total, items))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -847,16 +887,14 @@ pub async fn list_flussi(
             flows.iter().map(flow_row),
         ));
     }
-    let path = format!("{BASE}/flussiRendicontazione");
-    let (total, pages, next, items) = page_of(flows, page, per_page, &path, raw.as_deref());
-    Ok(Json(ListaFlussi {
-        num_risultati: total,
-        num_pagine: pages,
-        risultati_per_pagina: per_page,
-        pagina: page,
-        prossimi_risultati: next,
-        risultati: items.iter().map(|f| flusso_index(&state, f)).collect(),
-    })
+    let items = slice(&flows, (page, per_page));
+    Ok(Json(ListaFlussi::of(
+        flows.len(),
+        (page, per_page),
+        "/flussiRendicontazione",
+        raw.as_deref(),
+        items.iter().map(|f| flusso_index(&state, f)).collect(),
+    ))
     .into_response())
 }
 
@@ -1076,15 +1114,13 @@ pub async fn list_rendicontazioni(
             }),
         ));
     }
-    let path = format!("{BASE}/rendicontazioni");
-    let (total, pages, next, items) = page_of(found, page, per_page, &path, raw.as_deref());
-    Ok(Json(ListaRendicontazioni {
-        num_risultati: total,
-        num_pagine: pages,
-        risultati_per_pagina: per_page,
-        pagina: page,
-        prossimi_risultati: next,
-        risultati: items
+    let items = slice(&found, (page, per_page));
+    Ok(Json(ListaRendicontazioni::of(
+        found.len(),
+        (page, per_page),
+        "/rendicontazioni",
+        raw.as_deref(),
+        items
             .iter()
             .map(|(f, l)| RendicontazioneIndex {
                 id_dominio: f.key.dominio.clone(),
@@ -1095,7 +1131,7 @@ pub async fn list_rendicontazioni(
                 rendicontazione: rendicontazione(l),
             })
             .collect(),
-    })
+    ))
     .into_response())
 }
 
@@ -1233,31 +1269,23 @@ pub async fn list_riscossioni(
             },
         ));
     }
-    let mut total = 0;
-    let mut items = Vec::new();
-    let skip = (page - 1).saturating_mul(per_page);
-    let mut after = None;
-    loop {
-        let found = store.riscossioni_after(after.as_ref(), ROUND).await?;
-        let Some(last) = found.last() else { break };
-        after = Some(owned(last));
-        for r in found.iter().filter(|r| filter.keep(r)) {
-            if total >= skip && items.len() < per_page {
-                items.push(RiscossioneJson::from(r));
-            }
-            total += 1;
-        }
-    }
-    let pages = total.div_ceil(per_page);
-    Ok(Json(ListaRiscossioni {
-        num_risultati: total,
-        num_pagine: pages,
-        risultati_per_pagina: per_page,
-        pagina: page,
-        prossimi_risultati: (page < pages)
-            .then(|| super::next_page(&format!("{BASE}/riscossioni"), raw.as_deref(), page + 1)),
-        risultati: items,
-    })
+    let (total, items) = walk(
+        |after| {
+            let store = store.clone();
+            async move { store.riscossioni_after(after.as_ref(), ROUND).await }
+        },
+        owned,
+        |r| filter.keep(r),
+        (page, per_page),
+    )
+    .await?;
+    Ok(Json(ListaRiscossioni::of(
+        total,
+        (page, per_page),
+        "/riscossioni",
+        raw.as_deref(),
+        items.iter().map(RiscossioneJson::from).collect(),
+    ))
     .into_response())
 }
 
@@ -1414,11 +1442,7 @@ pub async fn list_ricevute(
                     let Some(last) = found.last() else {
                         return Ok(None);
                     };
-                    let cursor = Some((
-                        last.dominio.clone(),
-                        last.iuv.clone(),
-                        last.receipt_id.clone(),
-                    ));
+                    let cursor = Some(receipt_key(last));
                     let mut rows = Vec::new();
                     for r in found.iter().filter(|r| filter.keep(r)) {
                         let settled = store.riscossioni(&r.dominio, &r.iuv).await?;
@@ -1429,36 +1453,32 @@ pub async fn list_ricevute(
             },
         ));
     }
-    let mut total = 0;
-    let mut items = Vec::new();
-    let skip = (page - 1).saturating_mul(per_page);
-    let mut after: Cursor = None;
-    loop {
-        let found = store.ricevute_after(after.as_ref(), ROUND).await?;
-        let Some(last) = found.last() else { break };
-        after = Some((
-            last.dominio.clone(),
-            last.iuv.clone(),
-            last.receipt_id.clone(),
-        ));
-        for r in found.iter().filter(|r| filter.keep(r)) {
-            if total >= skip && items.len() < per_page {
-                items.push(with_settlements(&store, r).await?);
-            }
-            total += 1;
-        }
+    let (total, found) = walk(
+        |after: Cursor| {
+            let store = store.clone();
+            async move { store.ricevute_after(after.as_ref(), ROUND).await }
+        },
+        receipt_key,
+        |r| filter.keep(r),
+        (page, per_page),
+    )
+    .await?;
+    let mut items = Vec::with_capacity(found.len());
+    for r in &found {
+        items.push(with_settlements(&store, r).await?);
     }
-    let pages = total.div_ceil(per_page);
-    Ok(Json(ListaRicevute {
-        num_risultati: total,
-        num_pagine: pages,
-        risultati_per_pagina: per_page,
-        pagina: page,
-        prossimi_risultati: (page < pages)
-            .then(|| super::next_page(&format!("{BASE}/ricevute"), raw.as_deref(), page + 1)),
-        risultati: items,
-    })
+    Ok(Json(ListaRicevute::of(
+        total,
+        (page, per_page),
+        "/ricevute",
+        raw.as_deref(),
+        items,
+    ))
     .into_response())
+}
+
+fn receipt_key(r: &Ricevuta) -> (String, String, String) {
+    (r.dominio.clone(), r.iuv.clone(), r.receipt_id.clone())
 }
 
 /// One receipt with its settlement.
@@ -1580,16 +1600,14 @@ pub async fn list_riconciliazioni(
             }),
         ));
     }
-    let path = format!("{BASE}/riconciliazioni");
-    let (total, pages, next, items) = page_of(found, page, per_page, &path, raw.as_deref());
-    Ok(Json(ListaRiconciliazioni {
-        num_risultati: total,
-        num_pagine: pages,
-        risultati_per_pagina: per_page,
-        pagina: page,
-        prossimi_risultati: next,
-        risultati: items.iter().map(Into::into).collect(),
-    })
+    let items = slice(&found, (page, per_page));
+    Ok(Json(ListaRiconciliazioni::of(
+        found.len(),
+        (page, per_page),
+        "/riconciliazioni",
+        raw.as_deref(),
+        items.iter().map(Into::into).collect(),
+    ))
     .into_response())
 }
 
