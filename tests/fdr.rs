@@ -963,3 +963,48 @@ async fn one_acquisition_runs_at_a_time_and_an_unconfigured_one_says_so() {
     assert_eq!(s, StatusCode::CONFLICT, "{fault}");
     assert_eq!(fault["codice"], "FDR_001");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schedule_runs_the_acquisition_until_stopped() {
+    let fake = FakeFdr::start(KEY);
+    let app = acquiring(&fake).build().await;
+    fake.publish(FakeFlow::new(EC, &flow_id(61), PSP).line(
+        "99000000000000001",
+        "x",
+        1,
+        500,
+        "EXECUTED",
+    ));
+    let acquisition = varco::fdr::acquire::Acquisition::new(
+        app.store.clone(),
+        app.config.clone(),
+        app.clock.clone(),
+    )
+    .unwrap()
+    .unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let every = std::time::Duration::from_millis(300);
+    let schedule = tokio::spawn(acquisition.schedule(every, stopped));
+    let lists = || {
+        fake.requests()
+            .iter()
+            .filter(|r| r.contains("/fdrs?"))
+            .count()
+    };
+    let started = std::time::Instant::now();
+    while lists() < 2 && started.elapsed() < std::time::Duration::from_secs(20) {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(lists() >= 2, "two runs: {:?}", fake.requests());
+    assert_eq!(flows_listed(&app, "").await.len(), 1, "taken once");
+    stop.send(true).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), schedule)
+        .await
+        .expect("the schedule ends when told")
+        .unwrap();
+    let (_, status) = rest(&app, "GET", "/api/backoffice/v1/fdr/acquisizioni", None).await;
+    assert!(
+        status["ultima"]["domini"][0]["listed"].is_number(),
+        "{status}"
+    );
+}
