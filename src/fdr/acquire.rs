@@ -307,16 +307,15 @@ impl Acquisition {
     ) -> Result<Result<Settled, FailedFlow>, StoreError> {
         let key = FailedFlow::meta_key(dominio, entry);
         let fetched = self.client.fetch(dominio, entry, (self.clock)()).await;
-        let outcome = match fetched {
+        // Whatever stops this flow (the API, its content, the store) is recorded against it and
+        // the run goes on; only failing to record it stops the run.
+        let outcome: Result<Settled, String> = match fetched {
             Ok((flusso, linee, raw)) => {
                 settle::store_flow(&self.store, &self.config, flusso, linee, raw)
                     .await
-                    .map_err(|e| match e {
-                        settle::SettleError::Store(e) => Err(e),
-                        other => Ok(other.to_string()),
-                    })
+                    .map_err(|e| e.to_string())
             }
-            Err(e) => Err(Ok(e.to_string())),
+            Err(e) => Err(e.to_string()),
         };
         match outcome {
             Ok(settled) => {
@@ -329,8 +328,7 @@ impl Acquisition {
                 }
                 Ok(Ok(settled))
             }
-            Err(Err(store)) => Err(store),
-            Err(Ok(error)) => {
+            Err(error) => {
                 tracing::warn!(dominio, fdr = %entry.fdr, psp = %entry.psp_id, %error, "settlement flow not acquired");
                 let failed = FailedFlow {
                     dominio: dominio.to_owned(),

@@ -60,7 +60,25 @@ impl Store {
         if w.is_empty() {
             return Ok(());
         }
-        on_engine!(self, s => blocking(|| s.fdr_write(w)), pg => pg.fdr_write(w))
+        // A large flow is a large write: a database engine gets the request budget plus time
+        // in proportion (1 ms per settlement, per 10 lines, per 100 KB of document).
+        let lines: usize = w
+            .flows
+            .iter()
+            .filter_map(|f| f.linee.as_ref())
+            .map(Vec::len)
+            .sum();
+        let raw: usize = w
+            .flows
+            .iter()
+            .filter_map(|f| f.raw.as_ref())
+            .map(Vec::len)
+            .sum();
+        let extra = w.riscossioni.len() + w.riscossioni_removed.len() + lines / 10 + raw / 100_000;
+        on_engine!(self,
+            s => blocking(|| s.fdr_write(w)),
+            pg => pg.fdr_write(w),
+            budget = self.0.budget.saturating_add(std::time::Duration::from_millis(extra as u64)))
     }
 
     /// Every stored revision of a creditor's flow `id_flusso`, of any PSP.
