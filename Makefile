@@ -68,7 +68,7 @@ bench-micro:
 	$(CARGO) bench -p varco-bench --bench soap --bench store
 
 # Reconciliation: settlement-flow lines matched per second on a store of 1,000,000 receipts
-# (preloaded once into BENCH_FDR_DIR, default /tmp/varco-fdr-bench; about 6 GB).
+# (preloaded once into BENCH_FDR_DIR, default /tmp/varco-fdr-bench, and reused).
 bench-fdr:
 	$(CARGO) bench -p varco-bench --bench reconcile
 

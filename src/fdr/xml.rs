@@ -46,7 +46,7 @@
 
 use crate::domain::fdr::{Esito, FlowKey, Flusso, Fonte, Linea, Mittente, StatoFlusso};
 use crate::domain::money::{self, Cents};
-use crate::soap::xml::{is_xml_char, is_xml_space};
+use crate::soap::xml::{is_xml_char, is_xml_space, predefined_entity};
 use chrono::offset::LocalResult;
 use chrono::{
     DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeDelta,
@@ -432,18 +432,10 @@ impl<'a> Doc<'a> {
                                 ))
                             })?
                     } else {
-                        match &*r.xml10_content() {
-                            "lt" => '<',
-                            "gt" => '>',
-                            "amp" => '&',
-                            "apos" => '\'',
-                            "quot" => '"',
-                            other => {
-                                return Err(XmlError::IllFormed(format!(
-                                    "undeclared entity reference &{other};"
-                                )));
-                            }
-                        }
+                        let name = r.xml10_content();
+                        predefined_entity(&name).ok_or_else(|| {
+                            XmlError::IllFormed(format!("undeclared entity reference &{name};"))
+                        })?
                     };
                     chars.text.push(c);
                 }

@@ -51,12 +51,25 @@ impl Element {
     }
 }
 
-/// XML whitespace (the four characters of the `S` production).
+/// The character of one of XML's five predefined entities (`lt`, `gt`, `amp`, `apos`, `quot`):
+/// the only ones a document without a DTD may name.
+pub fn predefined_entity(name: &str) -> Option<char> {
+    match name {
+        "lt" => Some('<'),
+        "gt" => Some('>'),
+        "amp" => Some('&'),
+        "apos" => Some('\''),
+        "quot" => Some('"'),
+        _ => None,
+    }
+}
+
 /// Whether XML 1.0 can carry `c` at all.
 pub fn is_xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
 }
 
+/// XML whitespace (the four characters of the `S` production).
 pub fn is_xml_space(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\r' | '\n')
 }
@@ -164,14 +177,8 @@ pub fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
                             }
                         })?
                 } else {
-                    match &*r.xml10_content() {
-                        "lt" => '<',
-                        "gt" => '>',
-                        "amp" => '&',
-                        "apos" => '\'',
-                        "quot" => '"',
-                        other => return Err(XmlError::Entity(other.to_owned())),
-                    }
+                    let name = r.xml10_content();
+                    predefined_entity(&name).ok_or_else(|| XmlError::Entity(name.into_owned()))?
                 };
                 match stack.last_mut() {
                     Some(top) => top.text.push(resolved),
