@@ -33,6 +33,17 @@ tools:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_PACKAGES)) >/dev/null || \
 	  (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_PACKAGES)) >/dev/null; }
 
+# newman (the Postman collection's runner), pinned, installed once under .cache from the npm
+# registry; Node.js and npm from Debian's packages when the machine has none.
+NEWMAN_VERSION := 6.2.2
+NEWMAN := .cache/newman/node_modules/.bin/newman
+$(NEWMAN):
+	@command -v npm >/dev/null 2>&1 || { \
+	  echo "installing Node.js and npm (for newman)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm) >/dev/null || \
+	  (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm) >/dev/null; }
+	npm install --prefix .cache/newman --no-audit --no-fund --loglevel=error newman@$(NEWMAN_VERSION)
+
 fmt:
 	$(CARGO) fmt --all -- --check
 
@@ -43,9 +54,12 @@ clippy:
 # Then the suites that run on the store's engine run again on PostgreSQL: tests/pg.sh makes a
 # throwaway cluster (initdb + pg_ctl in a temporary directory, Unix socket only, installed
 # from Debian's packages when missing), runs them with VARCO_TEST_PG set, and removes it.
-PG_TESTS := --test api --test documents --test fdr --test store --test nodes --test journal --test gestionale --test concurrency --test fixtures --test govpay
-test: tools fmt clippy
+# Then the Postman collection (docs/postman/) runs with newman against the release binary on a
+# fresh demo store (tests/postman.sh), so the collection cannot rot.
+PG_TESTS := --test api --test documents --test fdr --test store --test nodes --test journal --test gestionale --test concurrency --test fixtures --test govpay --test spontanei
+test: tools fmt clippy $(NEWMAN)
 	$(CARGO) test --release --workspace
+	./tests/postman.sh target/release/varco
 	./tests/pg.sh run $(CARGO) test --release --workspace $(PG_TESTS)
 
 check: test

@@ -23,6 +23,8 @@
 //! - [`outbox`]: forwards stored receipts to gestionali until delivered (worker, backoff, sender).
 //! - [`fdr`]: reconciliation: settlement flows (FdR 3 acquisition, `FlussoRiversamento` files),
 //!   line matching, treasury movements.
+//! - [`servizi`]: spontaneous payments: service data read against its schema, the amount,
+//!   the position it becomes.
 //! - [`demo`]: the demo positions seeded on first start.
 //! - [`metrics`]: Prometheus metrics (`GET /metrics` on the api listener).
 //! - [`replay`]: replays recorded exchanges against a running gateway.
@@ -45,5 +47,6 @@ pub mod outbox;
 pub mod password;
 pub mod replay;
 pub mod server;
+pub mod servizi;
 pub mod soap;
 pub mod store;

@@ -9,14 +9,11 @@ use bytes::Bytes;
 use common::TestApp;
 use common::app::ScriptedGestionale;
 use http_body_util::{BodyExt, Full};
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::TcpListener;
 use varco::config::{Config, DEMO_TOML};
 use varco::domain::NoticeNumber;
 use varco::password::hash_password;
@@ -158,25 +155,7 @@ async fn gestionale() -> (Arc<Gestionale>, SocketAddr, tokio::task::JoinHandle<(
 
 /// Serves `g` on `addr` until the returned handle is aborted (then connections are refused).
 async fn serve(g: Arc<Gestionale>, addr: SocketAddr) -> tokio::task::JoinHandle<()> {
-    let listener = TcpListener::bind(addr).await.unwrap();
-    tokio::spawn(async move {
-        let mut conns = tokio::task::JoinSet::new();
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let g = g.clone();
-            conns.spawn(async move {
-                let svc = service_fn(move |req| {
-                    let g = g.clone();
-                    async move { Ok::<_, std::convert::Infallible>(g.handle(req).await) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    })
+    common::serve_http(addr, move |req| g.clone().handle(req)).await
 }
 
 // ---- Varco in process ----------------------------------------------------------------------

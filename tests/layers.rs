@@ -22,6 +22,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("gestionale", 3),
     ("demo", 3),
     ("fdr", 3),
+    ("servizi", 3),
     ("nodo", 4),
     ("outbox", 4),
     ("api", 5),

@@ -8,9 +8,11 @@
 //! (`varco.example.toml`, compiled in).
 
 pub mod registry;
+pub mod servizi;
 pub mod settings;
 
 pub use registry::*;
+pub use servizi::{Importo, Servizio, placeholders};
 pub use settings::*;
 
 use crate::password::verify_password;
@@ -65,6 +67,9 @@ pub struct Config {
     /// Operators of the backoffice API.
     #[serde(default)]
     pub operatori: Vec<Operatore>,
+    /// Services paid at a PSP without a notice (paDemandPaymentNotice).
+    #[serde(default)]
+    pub servizi: Vec<Servizio>,
     /// The registry's lookup maps, built on first use.
     #[serde(skip)]
     index: std::sync::OnceLock<Index>,
@@ -89,12 +94,21 @@ impl Config {
             .expect("the demo configuration is valid")
     }
 
-    /// Parses and validates a TOML text; `origin` names it in errors.
+    /// Parses and validates a TOML text; `origin` names it in errors. Service schema files
+    /// are read relative to the working directory.
     pub fn parse(text: &str, origin: &str) -> anyhow::Result<Self> {
-        let config: Config =
+        Self::parse_at(text, origin, None)
+    }
+
+    /// Parses and validates a TOML text, reading service schema files relative to `base`.
+    fn parse_at(text: &str, origin: &str, base: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        let mut config: Config =
             toml::from_str(text).with_context(|| format!("{origin}: invalid configuration"))?;
         config
             .validate()
+            .with_context(|| format!("{origin}: invalid configuration"))?;
+        config
+            .load_schemas(base)
             .with_context(|| format!("{origin}: invalid configuration"))?;
         Ok(config)
     }
@@ -105,7 +119,7 @@ impl Config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("cannot read {}", path.display()))?;
-                Self::parse(&text, &path.display().to_string())?
+                Self::parse_at(&text, &path.display().to_string(), path.parent())?
             }
             None => Self::demo(),
         };
@@ -137,7 +151,8 @@ impl Config {
     /// Checks every cross-reference and value, naming the key at fault.
     pub fn validate(&self) -> anyhow::Result<()> {
         self.validate_settings()?;
-        self.validate_registry()
+        self.validate_registry()?;
+        self.validate_servizi()
     }
 
     /// Whether both listeners are on loopback addresses.

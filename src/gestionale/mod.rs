@@ -4,7 +4,7 @@
 
 pub mod client;
 
-use crate::config::{Applicazione, Config};
+use crate::config::{Applicazione, Config, Servizio};
 use crate::domain::NoticeNumber;
 use crate::domain::Pendenza;
 use crate::govpay::pendenza::PendenzaTracciato;
@@ -114,15 +114,13 @@ impl Gestionale {
         })
     }
 
-    /// Asks `app`'s gestionale about `nav`.
-    pub async fn verify(
+    /// Sends `build`'s request to `app`'s gestionale within its verification budget and reads
+    /// the `PendenzaVerificata` it answers.
+    async fn ask(
         &self,
-        config: &Config,
         app: &Applicazione,
-        dominio: &str,
-        nav: &NoticeNumber,
-        now: DateTime<Utc>,
-    ) -> Result<Verifica, VerificaError> {
+        build: impl FnOnce(&reqwest::Client, &str) -> reqwest::RequestBuilder,
+    ) -> Result<Answer, VerificaError> {
         let c = app
             .connettore
             .as_ref()
@@ -131,21 +129,13 @@ impl Gestionale {
             .clients
             .get(&app.id_a2a)
             .ok_or_else(|| VerificaError::Transport("no client for the connettore".into()))?;
-        let url = format!(
-            "{}/avvisi/{}/{}",
-            c.url.trim_end_matches('/'),
-            segment(dominio),
-            segment(nav.as_str())
-        );
         let budget = c.verify_timeout_ms;
+        let request = authorise(
+            build(client, c.url.trim_end_matches('/')).header("accept", "application/json"),
+            &c.auth,
+        );
         let call = async {
-            let resp = authorise(
-                client.get(url).header("accept", "application/json"),
-                &c.auth,
-            )
-            .send()
-            .await
-            .map_err(|e| {
+            let resp = request.send().await.map_err(|e| {
                 if e.is_timeout() {
                     VerificaError::Timeout(budget)
                 } else {
@@ -172,9 +162,9 @@ impl Gestionale {
             serde_json::from_slice(&body).map_err(|e| VerificaError::Invalid(e.to_string()))?;
         let why = answer.descrizione_stato.unwrap_or_default();
         match answer.stato.as_ref().and_then(|s| s.as_str()) {
-            Some("ANNULLATA") => return Ok(Verifica::Annullata(why)),
-            Some("SCADUTA") => return Ok(Verifica::Scaduta(why)),
-            Some("SCONOSCIUTA") => return Ok(Verifica::Sconosciuta(why)),
+            Some("ANNULLATA") => return Ok(Answer::Other(Verifica::Annullata(why))),
+            Some("SCADUTA") => return Ok(Answer::Other(Verifica::Scaduta(why))),
+            Some("SCONOSCIUTA") => return Ok(Answer::Other(Verifica::Sconosciuta(why))),
             Some("NON_ESEGUITA") => {}
             // GovPay's texts, which name the field.
             _ => {
@@ -201,6 +191,26 @@ impl Gestionale {
                 item.id_a2a, app.id_a2a
             )));
         }
+        Ok(Answer::Payable(Box::new(item)))
+    }
+
+    /// Asks `app`'s gestionale about `nav`.
+    pub async fn verify(
+        &self,
+        config: &Config,
+        app: &Applicazione,
+        dominio: &str,
+        nav: &NoticeNumber,
+        now: DateTime<Utc>,
+    ) -> Result<Verifica, VerificaError> {
+        let path = format!("/avvisi/{}/{}", segment(dominio), segment(nav.as_str()));
+        let item = match self
+            .ask(app, |c, base| c.get(format!("{base}{path}")))
+            .await?
+        {
+            Answer::Other(v) => return Ok(v),
+            Answer::Payable(item) => item,
+        };
         // An answer about another creditor or notice is refused before its content (a
         // notice number that is not 18 digits is a fault of the content, named as such).
         let other_notice = item.pendenza.numero_avviso.as_deref().is_some_and(|n| {
@@ -209,19 +219,7 @@ impl Gestionale {
         if item.pendenza.id_dominio != dominio || other_notice {
             return Err(contradiction());
         }
-        let caller = Caller {
-            id_a2a: app.id_a2a.clone(),
-            domini: app.domini.clone(),
-            tipi_pendenza: app.tipi_pendenza.clone(),
-        };
-        let validated =
-            validate::nuova_pendenza(config, &caller, &item.id_pendenza, &item.pendenza, now)
-                .map_err(|e| {
-                    VerificaError::Invalid(match e {
-                        validate::Refusal::Rule { dettaglio, .. } => dettaglio,
-                        other => other.to_string(),
-                    })
-                })?;
+        let validated = validated(config, app, &item, now)?;
         // Checked after the answer's own rules, as GovPay does.
         if validated.pendenza.dominio != dominio || validated.pendenza.numero_avviso != nav.as_str()
         {
@@ -229,4 +227,95 @@ impl Gestionale {
         }
         Ok(Verifica::Pendenza(Box::new(validated.pendenza)))
     }
+
+    /// Asks the gestionale of `servizio`'s application the position for a spontaneous payment
+    /// (`POST {url}/servizi/{idServizio}`): `richiesta` names the creditor, the service, the
+    /// idPendenza Varco will give the position, and the service data as JSON. The answer is a
+    /// `PendenzaVerificata` without a notice number (Varco draws it from the creditor's
+    /// counter) for that idPendenza, creditor and tipo pendenza.
+    pub async fn price(
+        &self,
+        config: &Config,
+        servizio: &Servizio,
+        richiesta: &serde_json::Value,
+        id_pendenza: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Verifica, Option<String>), VerificaError> {
+        let app = config
+            .applicazione(&servizio.id_a2a)
+            .ok_or_else(|| VerificaError::Transport("no such application".into()))?;
+        let path = format!("/servizi/{}", segment(&servizio.id_servizio));
+        let item = match self
+            .ask(app, |c, base| {
+                c.post(format!("{base}{path}")).json(richiesta)
+            })
+            .await?
+        {
+            Answer::Other(v) => return Ok((v, None)),
+            Answer::Payable(item) => item,
+        };
+        let mismatch = |what: String| VerificaError::Contradiction(what);
+        if item.id_pendenza != id_pendenza {
+            return Err(mismatch(format!(
+                "idPendenza {} is not the {id_pendenza} Varco asked for",
+                crate::soap::schema::truncate_chars(&item.id_pendenza, 40)
+            )));
+        }
+        if item.pendenza.id_dominio != servizio.dominio {
+            return Err(mismatch(format!(
+                "idDominio {} is not the service's {}",
+                crate::soap::schema::truncate_chars(&item.pendenza.id_dominio, 40),
+                servizio.dominio
+            )));
+        }
+        if let Some(t) = &item.pendenza.id_tipo_pendenza
+            && t != &servizio.tipo_pendenza
+        {
+            return Err(mismatch(format!(
+                "idTipoPendenza {} is not the service's {}",
+                crate::soap::schema::truncate_chars(t, 40),
+                servizio.tipo_pendenza
+            )));
+        }
+        if item.pendenza.numero_avviso.is_some() {
+            return Err(VerificaError::Invalid(
+                "numeroAvviso must be absent: Varco draws the notice number".into(),
+            ));
+        }
+        let mut item = *item;
+        item.pendenza.id_tipo_pendenza = Some(servizio.tipo_pendenza.clone());
+        let validated = validated(config, app, &item, now)?;
+        Ok((
+            Verifica::Pendenza(Box::new(validated.pendenza)),
+            validated.generate,
+        ))
+    }
+}
+
+/// A gestionale's position, checked with the rules of a load by that application.
+fn validated(
+    config: &Config,
+    app: &Applicazione,
+    item: &PendenzaTracciato,
+    now: DateTime<Utc>,
+) -> Result<validate::Validated, VerificaError> {
+    let caller = Caller {
+        id_a2a: app.id_a2a.clone(),
+        domini: app.domini.clone(),
+        tipi_pendenza: app.tipi_pendenza.clone(),
+    };
+    validate::nuova_pendenza(config, &caller, &item.id_pendenza, &item.pendenza, now).map_err(|e| {
+        VerificaError::Invalid(match e {
+            validate::Refusal::Rule { dettaglio, .. } => dettaglio,
+            other => other.to_string(),
+        })
+    })
+}
+
+/// What a gestionale answered, before the checks of the question asked.
+enum Answer {
+    /// NON_ESEGUITA, with its position.
+    Payable(Box<PendenzaTracciato>),
+    /// Cancelled, expired or unknown.
+    Other(Verifica),
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// `Soggetto`: the debtor.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SoggettoJson {
     /// `F` natural person, `G` legal person.
@@ -83,7 +83,7 @@ pub struct Metadata {
 /// `NuovaVocePendenza`: one item, with exactly one of: `codEntrata`; `ibanAccredito` +
 /// `tipoContabilita` + `codiceContabilita` (+ `ibanAppoggio`); or a stamp (`tipoBollo`,
 /// `hashDocumento`, `provinciaResidenza`).
-#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NuovaVoce {
     /// The gestionale's id for the item (unique in the position); GovPay also takes it as a
@@ -143,7 +143,7 @@ pub struct NuovaVoce {
 }
 
 /// `NuovaPendenza`: what a gestionale loads.
-#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NuovaPendenza {
     /// Tipo pendenza; when absent, the one named after the only item's entrata, else

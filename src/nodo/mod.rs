@@ -5,6 +5,7 @@
 //! through that station → the operation's own rules.
 
 mod call;
+mod demand;
 mod get_payment;
 mod mapping;
 pub mod options;
@@ -96,10 +97,7 @@ impl Nodo {
             Request::SendRtV2(r) => {
                 send_rt::handle(self, send_rt::Incoming::v2(r, raw), owner).await
             }
-            Request::Demand(_) => Err(Fault::new(
-                FaultCode::PagamentoSconosciuto,
-                "spontaneous payment services are not offered by this station",
-            )),
+            Request::Demand(r) => demand::handle(self, &r, owner).await,
         }
     }
 
