@@ -364,7 +364,8 @@ async fn wsdl(
     RawQuery(query): RawQuery,
 ) -> axum::response::Response {
     match query.as_deref() {
-        Some(q) if q.eq_ignore_ascii_case("wsdl") => {
+        // `?wsdl` and `?wsdl=` (what URL libraries write for a key without a value).
+        Some(q) if q.eq_ignore_ascii_case("wsdl") || q.eq_ignore_ascii_case("wsdl=") => {
             xml(StatusCode::OK, wsdl_text(&state.nodo.config))
         }
         Some("xsd=paForNode.xsd") => xml(StatusCode::OK, XSD.to_owned()),

@@ -120,12 +120,16 @@ fn replay_command_passes_against_the_binary_and_http_refusals() {
 
     common::runtime().block_on(async {
         // The WSDL and its schema.
-        let (s, wsdl) = common::get(&format!("{}?wsdl", gw.nodo)).await.unwrap();
-        assert_eq!(s, 200);
-        assert!(
-            wsdl.contains("paForNodeService") && wsdl.contains("paSendRTV2"),
-            "{wsdl}"
-        );
+        for query in ["wsdl", "WSDL", "wsdl="] {
+            let (s, wsdl) = common::get(&format!("{}?{query}", gw.nodo))
+                .await
+                .unwrap();
+            assert_eq!(s, 200, "?{query}");
+            assert!(
+                wsdl.contains("paForNodeService") && wsdl.contains("paSendRTV2"),
+                "{wsdl}"
+            );
+        }
         let (s, xsd) = common::get(&format!("{}?xsd=paForNode.xsd", gw.nodo))
             .await
             .unwrap();

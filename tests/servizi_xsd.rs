@@ -357,3 +357,32 @@ fn hostile_input_finishes() {
     .is_err());
     eprintln!("hostile inputs judged in {:?}", started.elapsed());
 }
+
+/// The built-in schemas (`builtin:<name>` in `[[servizi]]`) are real XSD to libxml2 too, and
+/// both engines judge the catalogue-style examples under `fixtures/servizi/esempi/<name>/` alike
+/// (and as the file names say).
+#[test]
+fn builtin_schemas_agree_with_xmllint_on_the_examples() {
+    require_xmllint();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/servizi/esempi");
+    let mut judged = 0;
+    for (name, text) in varco::config::servizi::BUILTIN_SCHEMAS {
+        let xsd_path = dir.path().join(format!("{name}.xsd"));
+        std::fs::write(&xsd_path, text).expect("schema written");
+        let schema = Schema::compile(text)
+            .unwrap_or_else(|e| panic!("builtin:{name} does not compile: {e}"));
+        let docs = sorted(&root.join(name));
+        assert!(docs.len() >= 3, "builtin:{name} has fewer than 3 examples");
+        for doc in docs {
+            let file = doc.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let intended = file.starts_with("ok-");
+            let theirs = xmllint_valid(&xsd_path, &doc);
+            let verdict = ours(&schema, &doc);
+            assert_eq!(theirs, intended, "xmllint on {name}/{file}");
+            assert_eq!(verdict.is_ok(), intended, "{name}/{file}: {verdict:?}");
+            judged += 1;
+        }
+    }
+    assert!(judged >= 20, "only {judged} examples");
+}
