@@ -220,44 +220,10 @@ horizon_secs = 2
     c
 }
 
-struct Running {
-    nodo: String,
-    api: String,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
+type Running = common::InProcess;
 
 async fn start(c: Config) -> Running {
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let (bound_tx, bound_rx) = std::sync::mpsc::channel();
-    let task = tokio::spawn(varco::server::run(
-        c,
-        varco::domain::system_clock(),
-        async move {
-            let _ = stopped.await;
-        },
-        move |b, _| {
-            bound_tx.send(b).unwrap();
-        },
-    ));
-    let bound = tokio::task::spawn_blocking(move || {
-        bound_rx.recv_timeout(Duration::from_secs(20)).unwrap()
-    })
-    .await
-    .unwrap();
-    Running {
-        nodo: format!("http://{}/paForNode", bound.nodo),
-        api: format!("http://{}", bound.api),
-        stop,
-        task,
-    }
-}
-
-impl Running {
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task.await.unwrap().unwrap();
-    }
+    Running::start(c, varco::domain::system_clock()).await
 }
 
 fn client() -> hyper_util::client::legacy::Client<

@@ -145,45 +145,22 @@ validita_giorni = 2
     c
 }
 
+/// The gateway, and every SOAP answer it gave (for the schema check).
 struct Running {
-    nodo: String,
-    api: String,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-    /// Every SOAP answer, for the schema check.
+    gateway: common::InProcess,
     answers: Mutex<Vec<(String, String)>>,
 }
 
 async fn start(c: Config, clock: varco::domain::Clock) -> Running {
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let (bound_tx, bound_rx) = std::sync::mpsc::channel();
-    let task = tokio::spawn(varco::server::run(
-        c,
-        clock,
-        async move {
-            let _ = stopped.await;
-        },
-        move |b, _| {
-            bound_tx.send(b).unwrap();
-        },
-    ));
-    let bound = tokio::task::spawn_blocking(move || {
-        bound_rx.recv_timeout(Duration::from_secs(20)).unwrap()
-    })
-    .await
-    .unwrap();
     Running {
-        nodo: format!("http://{}/paForNode", bound.nodo),
-        api: format!("http://{}", bound.api),
-        stop,
-        task,
+        gateway: common::InProcess::start(c, clock).await,
         answers: Mutex::default(),
     }
 }
 
 impl Running {
     async fn soap(&self, action: &str, body: &str) -> String {
-        let (status, answer) = common::soap(&self.nodo, action, body).await;
+        let (status, answer) = common::soap(&self.gateway.nodo, action, body).await;
         assert_eq!(status, 200, "{answer}");
         let mut answers = self.answers.lock().unwrap();
         let name = format!("{action}-{}", answers.len());
@@ -202,8 +179,7 @@ impl Running {
 
     /// Stops the gateway and checks every SOAP answer it gave against the official schema.
     async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task.await.unwrap().unwrap();
+        self.gateway.stop().await;
         common::require_schema_check();
         let docs: Vec<(String, String)> = self
             .answers
@@ -221,7 +197,10 @@ impl Running {
     async fn position(&self, id_pendenza: &str) -> Value {
         let (status, body) = http(
             "GET",
-            &format!("{}/api/pendenze/v2/pendenze/gest/{id_pendenza}", self.api),
+            &format!(
+                "{}/api/pendenze/v2/pendenze/gest/{id_pendenza}",
+                self.gateway.api
+            ),
         )
         .await;
         assert_eq!(status, 200, "{body}");
@@ -407,7 +386,7 @@ async fn a_fixed_price_service_is_created_verified_activated_paid_and_delivered(
         "GET",
         &format!(
             "{}/api/pendenze/v2/pendenze?idA2A=gest&stato=ESEGUITA",
-            v.api
+            v.gateway.api
         ),
     )
     .await;
@@ -556,7 +535,7 @@ async fn invalid_service_data_is_refused_with_the_field_named() {
     // Nothing was created.
     let (_, list) = http(
         "GET",
-        &format!("{}/api/pendenze/v2/pendenze?idA2A=gest", v.api),
+        &format!("{}/api/pendenze/v2/pendenze?idA2A=gest", v.gateway.api),
     )
     .await;
     assert_eq!(list["risultati"].as_array().unwrap().len(), 0, "{list}");
@@ -650,7 +629,7 @@ async fn the_same_data_gets_the_same_position_until_it_is_paid_or_expires() {
     let first = notices.into_iter().next().unwrap();
     let (_, list) = http(
         "GET",
-        &format!("{}/api/pendenze/v2/pendenze?idA2A=gest", v.api),
+        &format!("{}/api/pendenze/v2/pendenze?idA2A=gest", v.gateway.api),
     )
     .await;
     assert_eq!(list["risultati"].as_array().unwrap().len(), 1, "{list}");

@@ -434,3 +434,48 @@ where
         }
     })
 }
+
+/// Varco running in this process (`server::run`) on the listeners its configuration names.
+pub struct InProcess {
+    /// `http://<nodo>/paForNode`
+    pub nodo: String,
+    /// `http://<api>`
+    pub api: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl InProcess {
+    /// Starts `c` on `clock`; returns once both listeners are bound.
+    pub async fn start(c: varco::config::Config, clock: varco::domain::Clock) -> InProcess {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (bound_tx, bound_rx) = std::sync::mpsc::channel();
+        let task = tokio::spawn(varco::server::run(
+            c,
+            clock,
+            async move {
+                let _ = stopped.await;
+            },
+            move |b, _| {
+                bound_tx.send(b).unwrap();
+            },
+        ));
+        let bound = tokio::task::spawn_blocking(move || {
+            bound_rx.recv_timeout(Duration::from_secs(20)).unwrap()
+        })
+        .await
+        .unwrap();
+        InProcess {
+            nodo: format!("http://{}/paForNode", bound.nodo),
+            api: format!("http://{}", bound.api),
+            stop,
+            task,
+        }
+    }
+
+    /// Shuts it down gracefully and waits until it has stopped.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap().unwrap();
+    }
+}
