@@ -242,6 +242,17 @@ pub fn instructions(
         ));
     }
     out.push_str("Then verify again: the answer is PAA_PAGAMENTO_DUPLICATO.\n");
+    if !config.servizi.is_empty() {
+        out.push_str("\nServices paid at a PSP without a notice (paDemandPaymentNotice):\n");
+        for s in &config.servizi {
+            out.push_str(&format!("  {}  {}\n", s.id_servizio, s.descrizione));
+        }
+        if config.servizio(&config.domini[0].id, "00010").is_some() {
+            out.push_str(&format!(
+                "The car tax of car AB123CD (a new notice, 120.00; the same one if asked again):\n  curl -s -H 'Content-Type: text/xml' -H 'SOAPAction: paDemandPaymentNotice' --data-binary @fixtures/demo/demand.xml {url}; echo\n"
+            ));
+        }
+    }
     out
 }
 

@@ -759,6 +759,29 @@ async fn the_gestionale_prices_its_service_and_its_silence_is_a_system_error() {
     v.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_prints_and_answers_its_spontaneous_payment() {
+    let config = Config::demo();
+    let addr: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+    let printed = varco::demo::instructions(&config, addr, addr);
+    assert!(
+        printed.contains("00010  Tassa automobilistica"),
+        "{printed}"
+    );
+    assert!(printed.contains("@fixtures/demo/demand.xml"), "{printed}");
+    let v = common::TestApp::demo().await;
+    let request = common::fixture("demo/demand.xml");
+    let first = v.soap("paDemandPaymentNotice", request.clone()).await;
+    assert_eq!(outcome(&first), "OK", "{first}");
+    assert_eq!(common::element(&first, "amount"), Some("120.00"));
+    assert_eq!(
+        common::element(&first, "paymentDescription"),
+        Some("Tassa automobilistica targa AB123CD")
+    );
+    let again = v.soap("paDemandPaymentNotice", request).await;
+    assert_eq!(notice(&again), notice(&first));
+}
+
 #[test]
 fn service_configuration_errors_name_the_key() {
     let demo = |tail: &str| Config::parse(&format!("{DEMO_TOML}{tail}"), "test");
