@@ -144,19 +144,7 @@ impl Authenticator {
         let apps = config
             .applicazioni
             .iter()
-            .map(|a| {
-                (
-                    a.id_a2a.clone(),
-                    (
-                        a.password_hash.clone(),
-                        Caller {
-                            id_a2a: a.id_a2a.clone(),
-                            domini: a.domini.clone(),
-                            tipi_pendenza: a.tipi_pendenza.clone(),
-                        },
-                    ),
-                )
-            })
+            .map(|a| (a.id_a2a.clone(), (a.password_hash.clone(), Caller::of(a))))
             .collect();
         let operators = config
             .operatori

@@ -299,12 +299,14 @@ fn validated(
     item: &PendenzaTracciato,
     now: DateTime<Utc>,
 ) -> Result<validate::Validated, VerificaError> {
-    let caller = Caller {
-        id_a2a: app.id_a2a.clone(),
-        domini: app.domini.clone(),
-        tipi_pendenza: app.tipi_pendenza.clone(),
-    };
-    validate::nuova_pendenza(config, &caller, &item.id_pendenza, &item.pendenza, now).map_err(|e| {
+    validate::nuova_pendenza(
+        config,
+        &Caller::of(app),
+        &item.id_pendenza,
+        &item.pendenza,
+        now,
+    )
+    .map_err(|e| {
         VerificaError::Invalid(match e {
             validate::Refusal::Rule { dettaglio, .. } => dettaglio,
             other => other.to_string(),

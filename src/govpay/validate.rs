@@ -28,6 +28,15 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// A configured application as a caller.
+    pub fn of(app: &crate::config::Applicazione) -> Self {
+        Self {
+            id_a2a: app.id_a2a.clone(),
+            domini: app.domini.clone(),
+            tipi_pendenza: app.tipi_pendenza.clone(),
+        }
+    }
+
     /// May it use this domain?
     pub fn may_use_domain(&self, id: &str) -> bool {
         self.domini.iter().any(|d| d == "*" || d == id)

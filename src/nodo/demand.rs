@@ -64,6 +64,9 @@ pub async fn handle(
         )
     })?;
     let p = position(nodo, servizio, &dati, importo, now).await?;
+    // Durable before it is answered, also when another request just created it and has not
+    // synced yet (a position is visible to readers before its flush).
+    nodo.store.sync().await.map_err(system_error)?;
     *owner = Some(p.owner());
     let (company_name, office_name) = mapping::creditor_names(&nodo.config, &p.dominio);
     let internal = |what: &str| {
@@ -96,7 +99,7 @@ fn reusable(p: &Pendenza, now: DateTime<Utc>) -> bool {
 #[derive(Debug, Clone)]
 struct SlotSpent;
 
-/// The payable position for this data: one made earlier, or a new one (stored durably).
+/// The payable position for this data: one made earlier, or a new one (the caller syncs).
 async fn position(
     nodo: &Nodo,
     servizio: &Servizio,
@@ -138,7 +141,6 @@ async fn position(
             .pop();
         match outcome {
             Some(Ok(Upserted::Created(p))) => {
-                nodo.store.sync().await.map_err(system_error)?;
                 tracing::info!(
                     notice = %p.numero_avviso,
                     id_servizio = %servizio.id_servizio,
@@ -192,12 +194,7 @@ async fn build(
             let app = config.applicazione(&servizio.id_a2a).ok_or_else(|| {
                 Fault::new(FaultCode::SystemError, "internal error; please retry")
             })?;
-            let caller = Caller {
-                id_a2a: app.id_a2a.clone(),
-                domini: app.domini.clone(),
-                tipi_pendenza: app.tipi_pendenza.clone(),
-            };
-            let v = validate::nuova_pendenza(config, &caller, id_pendenza, &request, now)
+            let v = validate::nuova_pendenza(config, &Caller::of(app), id_pendenza, &request, now)
                 .map_err(|e| {
                     // The configuration made a position the rules refuse (an entrata gone,
                     // a causale too long): the creditor's to fix, not the PSP's.
