@@ -56,11 +56,13 @@ clippy:
 # from Debian's packages when missing), runs them with VARCO_TEST_PG set, and removes it.
 # Then the Postman collection (docs/postman/) runs with newman against the release binary on a
 # fresh demo store (tests/postman.sh), so the collection cannot rot.
+# The second pass builds nothing new and takes about five minutes: a test that hangs (a server
+# left frozen, say) ends it after 25 with an error instead of eating CI's whole budget.
 PG_TESTS := --test api --test documents --test fdr --test store --test nodes --test journal --test gestionale --test concurrency --test fixtures --test govpay --test spontanei
 test: tools fmt clippy $(NEWMAN)
 	$(CARGO) test --release --workspace
 	./tests/postman.sh target/release/varco
-	./tests/pg.sh run $(CARGO) test --release --workspace $(PG_TESTS)
+	./tests/pg.sh run timeout --kill-after=30 1500 $(CARGO) test --release --workspace $(PG_TESTS)
 
 check: test
 
