@@ -5,13 +5,13 @@ DEMO_DIR ?= .varco/demo
 BENCH_SECS ?= 10
 BENCH_CONNS ?= 1 64 512
 
-.PHONY: run test check fmt clippy tools bench bench-engines bench-micro bench-fdr bench-scale build clean-demo fuzz
+.PHONY: run test check fmt clippy tools browser-tools bench bench-engines bench-micro bench-fdr bench-scale bench-console build clean-demo fuzz
 
 # The binary `make run` starts. `make test` builds it as well (for the process tests, with the
 # test build's dependency features): a binary newer than every input of the build is reused as
 # it is, so `make run` after `make test` starts at once instead of building again.
 BIN := target/release/varco
-BIN_INPUTS := $(shell find src wsdl xsd -type f) Cargo.toml Cargo.lock varco.example.toml
+BIN_INPUTS := $(shell find src wsdl xsd templates -type f) Cargo.toml Cargo.lock varco.example.toml
 
 run: $(BIN)
 	./$(BIN) serve --data-dir $(DEMO_DIR)
@@ -44,6 +44,28 @@ $(NEWMAN):
 	  (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm) >/dev/null; }
 	npm install --prefix .cache/newman --no-audit --no-fund --loglevel=error newman@$(NEWMAN_VERSION)
 
+# Browser tests (tests/common/browser.rs): headless Chromium driven over WebDriver by
+# chromedriver, both from Debian's packages, and axe-core (the accessibility checker the tests
+# inject into each page), pinned, installed once under .cache from the npm registry.
+
+# Chromium and its WebDriver, installed when either is missing.
+BROWSER_PACKAGES := chromium chromium-driver
+browser-tools:
+	@(test -x /usr/bin/chromium && test -x /usr/bin/chromedriver) || { \
+	  echo "installing the test browser ($(BROWSER_PACKAGES))"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES)) >/dev/null || \
+	  (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES)) >/dev/null; }
+
+# axe-core, pinned; Node.js and npm from Debian's packages when the machine has none.
+AXE_VERSION := 4.14.1
+AXE := .cache/axe/node_modules/axe-core/axe.min.js
+$(AXE):
+	@command -v npm >/dev/null 2>&1 || { \
+	  echo "installing Node.js and npm (for axe-core)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm) >/dev/null || \
+	  (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm) >/dev/null; }
+	npm install --prefix .cache/axe --no-audit --no-fund --loglevel=error axe-core@$(AXE_VERSION)
+
 fmt:
 	$(CARGO) fmt --all -- --check
 
@@ -58,8 +80,8 @@ clippy:
 # fresh demo store (tests/postman.sh), so the collection cannot rot.
 # The second pass builds nothing new and takes about five minutes: a test that hangs (a server
 # left frozen, say) ends it after 25 with an error instead of eating CI's whole budget.
-PG_TESTS := --test api --test documents --test fdr --test store --test nodes --test journal --test gestionale --test concurrency --test fixtures --test govpay --test spontanei
-test: tools fmt clippy $(NEWMAN)
+PG_TESTS := --test api --test documents --test fdr --test store --test nodes --test journal --test gestionale --test concurrency --test fixtures --test govpay --test spontanei --test console
+test: tools browser-tools fmt clippy $(NEWMAN) $(AXE)
 	$(CARGO) test --release --workspace
 	./tests/postman.sh target/release/varco
 	./tests/pg.sh run timeout --kill-after=30 1500 $(CARGO) test --release --workspace $(PG_TESTS)
@@ -92,6 +114,10 @@ bench-fdr:
 # (needs ~40 GB free under BENCH_SCALE_DIR, default /tmp/varco-scale).
 bench-scale:
 	./bench/scale.sh
+
+# The console's pages with 1M positions in the store (BENCH_STORE=postgres for the other engine).
+bench-console:
+	./bench/console.sh
 
 # Fuzzing (not part of `make test` or CI): needs the nightly toolchain; installs cargo-fuzz when
 # missing. Each target runs FUZZ_SECS seconds, one job, seeded from the fixtures (the corpus

@@ -74,7 +74,8 @@ pub fn api_router(state: AppState) -> Router {
     let api_state = ApiState::new(state.nodo.clone(), state.auth.clone());
     let (pendenze, _) = api::pendenze_v2(api_state.clone());
     let backoffice = api::backoffice_v1(api_state.clone());
-    let ragioneria = api::ragioneria_v3(api_state);
+    let ragioneria = api::ragioneria_v3(api_state.clone());
+    let console = crate::console::router(api_state, state.journal.clone());
     let tracked = state.clone();
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
@@ -84,6 +85,7 @@ pub fn api_router(state: AppState) -> Router {
         .nest(api::PENDENZE_BASE, pendenze)
         .nest(api::backoffice::BASE, backoffice)
         .nest(api::ragioneria::BASE, ragioneria)
+        .merge(console)
         .layer(axum::middleware::from_fn_with_state(tracked, track_rest))
         .layer(RequestBodyLimitLayer::new(api::MAX_BULK_BODY))
         .layer(DefaultBodyLimit::disable())
@@ -100,7 +102,10 @@ async fn track_rest(
 ) -> axum::response::Response {
     let started = Instant::now();
     let method = req.method().as_str().to_owned();
-    let probe = matches!(req.uri().path(), "/healthz" | "/readyz" | "/metrics");
+    // The console journals the actions operators take itself (with the operator from the
+    // session); its pages and assets are counted, not journaled one by one.
+    let probe = matches!(req.uri().path(), "/healthz" | "/readyz" | "/metrics")
+        || req.uri().path().starts_with(crate::console::BASE);
     if probe || !state.journal.enabled() {
         let response = next.run(req).await;
         let status = response.status().as_u16();

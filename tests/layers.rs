@@ -26,6 +26,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("nodo", 4),
     ("outbox", 4),
     ("api", 5),
+    ("console", 6),
     ("app", 6),
     ("server", 6),
     ("replay", 6),

@@ -583,3 +583,325 @@ async fn a_running_store_is_backed_up_while_receipts_go_on() {
     drop(restored);
     let _ = std::fs::remove_dir_all(std::path::Path::new(&directory).parent().unwrap());
 }
+
+/// The creditor of the even positions of the debtor search tests (the demo's is the odd ones').
+const OTHER_DOMAIN: &str = "88888888888";
+
+/// Position `i` of the debtor search tests: reference `i`, created `i` minutes after `t0`; of
+/// the demo application, another one, or none (by `i` mod 3); of the demo creditor (odd) or
+/// another (even); owed by `debtor`, named `name`.
+fn owed(
+    config: &Config,
+    t0: chrono::DateTime<chrono::Utc>,
+    i: u64,
+    debtor: &str,
+    name: &str,
+) -> Pendenza {
+    let nav = NoticeNumber::aux3("01", 700 + i);
+    let mut p = varco::demo::sample(config, &nav, t0 + chrono::Duration::minutes(i as i64));
+    p.id_a2a = match i % 3 {
+        0 => None,
+        1 => Some("demo".into()),
+        _ => Some("altra".into()),
+    };
+    p.id_pendenza = Some(format!("p{i}"));
+    if i.is_multiple_of(2) {
+        p.dominio = OTHER_DOMAIN.into();
+    }
+    p.soggetto.identificativo = debtor.into();
+    p.soggetto.anagrafica = name.into();
+    p
+}
+
+/// The ids of a page's positions, in order.
+fn ids_of(page: &varco::store::index::Page) -> Vec<String> {
+    page.pendenze
+        .iter()
+        .map(|p| p.id_pendenza.clone().unwrap())
+        .collect()
+}
+
+const ROSSI: &str = "RSSMRA80A01H501U";
+const VERDI: &str = "VRDGPP70B02F205X";
+
+/// Positions 1..=8 owed by Mario Rossi-Bianchi (his code stored in lower case on the odd ones),
+/// 9 and 10 by Giuseppe Verdi, 11 by nobody known, 12 by Luigi Bianchi.
+async fn debtors(store: &Store, config: &Config, t0: chrono::DateTime<chrono::Utc>) {
+    for i in 1..=12u64 {
+        let p = match i {
+            1..=8 if i % 2 == 1 => {
+                owed(config, t0, i, &ROSSI.to_lowercase(), "Mario ROSSI-Bianchi")
+            }
+            1..=8 => owed(config, t0, i, ROSSI, "Mario ROSSI-Bianchi"),
+            9 | 10 => owed(config, t0, i, VERDI, "Giuseppe Verdi"),
+            11 => owed(config, t0, i, "ANONIMO", "ANONIMO"),
+            _ => owed(config, t0, i, "BNCLGU75C03F205Z", "Luigi Bianchi"),
+        };
+        assert!(store.insert_pendenza(&p).await.unwrap());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn positions_are_found_by_debtor_across_applications_newest_first() {
+    use varco::store::index::{DebtorTerm, Filter, StatoFiltro};
+    let (_dir, store) = common::app::temp_store().await;
+    let config = Config::demo();
+    let t0 = chrono::DateTime::parse_from_rfc3339("2026-01-10T09:00:00Z")
+        .unwrap()
+        .to_utc();
+    let now = t0 + chrono::Duration::days(1);
+    debtors(&store, &config, t0).await;
+    let all = Filter::default();
+    let search = |term: DebtorTerm, filter: Filter, skip: usize, take: usize| {
+        let store = store.clone();
+        async move {
+            store
+                .search_debtor(&term, &filter, now, skip, take, true)
+                .await
+                .unwrap()
+        }
+    };
+    let code = |c: &str| DebtorTerm::Fiscale(c.into());
+    let word = |w: &str| DebtorTerm::Nome(w.into());
+
+    // By fiscal code, in any case, newest first, paged: every application's and none's.
+    let first = search(code("rssmra80a01h501u"), all.clone(), 0, 3).await;
+    assert_eq!(ids_of(&first), ["p8", "p7", "p6"]);
+    assert_eq!((first.total, first.more), (Some(8), true));
+    let apps: HashSet<Option<String>> = first.pendenze.iter().map(|p| p.id_a2a.clone()).collect();
+    assert_eq!(
+        apps.len(),
+        3,
+        "three applications, none among them: {apps:?}"
+    );
+    let last = search(code(" RSSMRA80A01H501U"), all.clone(), 6, 3).await;
+    assert_eq!(ids_of(&last), ["p2", "p1"]);
+    assert_eq!((last.total, last.more), (Some(8), false));
+    let uncounted = store
+        .search_debtor(&code(ROSSI), &all, now, 3, 3, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        (ids_of(&uncounted), uncounted.total, uncounted.more),
+        (vec!["p5".to_string(), "p4".into(), "p3".into()], None, true)
+    );
+
+    // By a word of the name, in any case; a word is one token.
+    let rossi = search(word("Rossi"), all.clone(), 0, 20).await;
+    assert_eq!(rossi.total, Some(8));
+    assert_eq!(ids_of(&rossi)[0], "p8");
+    let bianchi = search(word("BIANCHI"), all.clone(), 0, 20).await;
+    assert_eq!(
+        ids_of(&bianchi),
+        ["p12", "p8", "p7", "p6", "p5", "p4", "p3", "p2", "p1"]
+    );
+    assert_eq!(
+        search(word("verdi"), all.clone(), 0, 20).await.total,
+        Some(2)
+    );
+    for nothing in [
+        word("rossi-bianchi"),
+        word("m"),
+        word("ross"),
+        code("ANONIMO"),
+        code(""),
+    ] {
+        let page = search(nothing.clone(), all.clone(), 0, 20).await;
+        assert!(page.pendenze.is_empty(), "{nothing:?}");
+        assert_eq!((page.total, page.more), (Some(0), false), "{nothing:?}");
+    }
+
+    // The creditors allowlist, the creditor, the dates.
+    let only = |domini: &[&str]| Filter {
+        domini: Some(domini.iter().map(|d| d.to_string()).collect()),
+        ..Filter::default()
+    };
+    let other = search(code(ROSSI), only(&[OTHER_DOMAIN]), 0, 20).await;
+    assert_eq!(ids_of(&other), ["p8", "p6", "p4", "p2"]);
+    let both = search(code(ROSSI), only(&[OTHER_DOMAIN, "77777777777"]), 0, 20).await;
+    assert_eq!(both.total, Some(8));
+    assert_eq!(search(code(ROSSI), only(&[]), 0, 20).await.total, Some(0));
+    let one = Filter {
+        dominio: Some("77777777777".into()),
+        ..only(&[OTHER_DOMAIN, "77777777777"])
+    };
+    assert_eq!(
+        ids_of(&search(word("rossi"), one, 0, 20).await),
+        ["p7", "p5", "p3", "p1"]
+    );
+    let window = Filter {
+        da: Some(t0 + chrono::Duration::minutes(3)),
+        a: Some(t0 + chrono::Duration::minutes(6)),
+        ..Filter::default()
+    };
+    let found = search(word("bianchi"), window, 0, 20).await;
+    assert_eq!(
+        (ids_of(&found), found.total),
+        (
+            vec!["p6".to_string(), "p5".into(), "p4".into(), "p3".into()],
+            Some(4)
+        )
+    );
+
+    // The state at `now`, after a change.
+    let p5 = store.pendenza_of_app("altra", "p5").await.unwrap().unwrap();
+    store
+        .update_pendenza(&p5.dominio, &p5.iuv, &|p| -> Result<_, ()> {
+            let mut next = p.clone();
+            next.stato = varco::domain::Stato::Annullata;
+            Ok(Some(next))
+        })
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let state = |s| Filter {
+        stato: Some(StatoFiltro::Stato(s)),
+        ..Filter::default()
+    };
+    use varco::domain::StatoEffettivo;
+    let cancelled = search(code(ROSSI), state(StatoEffettivo::Annullata), 0, 20).await;
+    assert_eq!(
+        (ids_of(&cancelled), cancelled.total),
+        (vec!["p5".to_string()], Some(1))
+    );
+    let open = search(word("rossi"), state(StatoEffettivo::NonEseguita), 0, 20).await;
+    assert_eq!(open.total, Some(7));
+
+    // A debtor replaced: the old one no longer finds it, the new one does.
+    let mut p7 = store.pendenza_of_app("demo", "p7").await.unwrap().unwrap();
+    p7.soggetto.identificativo = VERDI.into();
+    p7.soggetto.anagrafica = "Giuseppe Verdi".into();
+    store.put_pendenza(&p7).await.unwrap();
+    let rossi = search(code(ROSSI), all.clone(), 0, 20).await;
+    assert_eq!(rossi.total, Some(7));
+    assert!(!ids_of(&rossi).contains(&"p7".to_string()));
+    assert_eq!(
+        ids_of(&search(word("rossi"), all.clone(), 0, 20).await),
+        ["p8", "p6", "p5", "p4", "p3", "p2", "p1"]
+    );
+    assert_eq!(
+        ids_of(&search(code(VERDI), all.clone(), 0, 20).await),
+        ["p10", "p9", "p7"]
+    );
+    assert_eq!(
+        ids_of(&search(word("giuseppe"), all.clone(), 0, 20).await),
+        ["p10", "p9", "p7"]
+    );
+    // Only the name changed: the same code, new words.
+    let nav9 = NoticeNumber::aux3("01", 709);
+    let mut p9 = store
+        .pendenza("77777777777", nav9.iuv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(p9.id_pendenza.as_deref(), Some("p9"));
+    p9.soggetto.anagrafica = "Giuseppe Verdi Neri".into();
+    store.put_pendenza(&p9).await.unwrap();
+    assert_eq!(
+        ids_of(&search(word("neri"), all.clone(), 0, 20).await),
+        ["p9"]
+    );
+    assert_eq!(search(code(VERDI), all.clone(), 0, 20).await.total, Some(3));
+
+    // Every application's listing honours the allowlist too.
+    let listed = store
+        .list_pendenze("demo", &only(&[OTHER_DOMAIN]), now, 0, 20, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        (ids_of(&listed), listed.total),
+        (vec!["p10".to_string(), "p4".into()], Some(2))
+    );
+}
+
+/// A store the previous version wrote (no debtor index yet) gets it when opened: the embedded
+/// store at layout 3, a database at schema version 3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_of_the_previous_layout_gets_the_debtor_index_when_opened() {
+    use varco::store::index::{DebtorTerm, Filter};
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::app::store_config(dir.path()).await;
+    let demo = Config::demo();
+    let t0 = chrono::DateTime::parse_from_rfc3339("2026-01-10T09:00:00Z")
+        .unwrap()
+        .to_utc();
+    {
+        let store = Store::connect(&config).await.unwrap();
+        debtors(&store, &demo, t0).await;
+        store.sync().await.unwrap();
+        store.flush_blocking().unwrap();
+    }
+    if let Some(url) = &config.url {
+        let (client, connection) = tokio_postgres::connect(url.expose(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        let driver = tokio::spawn(connection);
+        client
+            .batch_execute(
+                "DROP INDEX positions_by_debtor; DROP INDEX positions_by_name;
+                 DROP FUNCTION varco_debtor(bytea); DROP FUNCTION varco_name_tokens(bytea);
+                 DELETE FROM varco_schema WHERE version = 4",
+            )
+            .await
+            .unwrap();
+        drop(client);
+        let _ = driver.await;
+    } else {
+        // Back to layout 3: no `debtors` tree.
+        let db = open_sled(&config.data_dir);
+        assert!(db.drop_tree("debtors").unwrap());
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema_version", "3")
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let store = Store::connect(&config).await.unwrap();
+    let now = t0 + chrono::Duration::days(1);
+    let found = store
+        .search_debtor(
+            &DebtorTerm::Nome("bianchi".into()),
+            &Filter::default(),
+            now,
+            0,
+            3,
+            true,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (ids_of(&found), found.total),
+        (vec!["p12".to_string(), "p8".into(), "p7".into()], Some(9))
+    );
+    let found = store
+        .search_debtor(
+            &DebtorTerm::Fiscale(VERDI.into()),
+            &Filter::default(),
+            now,
+            0,
+            3,
+            true,
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids_of(&found), ["p10", "p9"]);
+    if config.url.is_none() {
+        drop(store);
+        let db = open_sled(&config.data_dir);
+        let version = db.open_tree("meta").unwrap().get("schema_version").unwrap();
+        assert_eq!(version.as_deref(), Some(&b"4"[..]));
+    }
+}
+
+/// The embedded store's files opened directly, once the store that held them is gone (its
+/// background threads let go of the directory shortly after).
+fn open_sled(dir: &std::path::Path) -> sled::Db {
+    for _ in 0..50 {
+        match sled::open(dir) {
+            Ok(db) => return db,
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(40)),
+        }
+    }
+    sled::open(dir).unwrap()
+}

@@ -84,6 +84,54 @@ impl PreloadReport {
     }
 }
 
+/// First names and surnames of the debtors (common Italian ones).
+const NOMI: [&str; 23] = [
+    "Mario",
+    "Anna",
+    "Giuseppe",
+    "Maria",
+    "Luigi",
+    "Giulia",
+    "Francesco",
+    "Sara",
+    "Antonio",
+    "Paola",
+    "Giovanni",
+    "Laura",
+    "Marco",
+    "Elena",
+    "Andrea",
+    "Chiara",
+    "Luca",
+    "Franca",
+    "Roberto",
+    "Silvia",
+    "Stefano",
+    "Rita",
+    "Paolo",
+];
+const COGNOMI: [&str; 29] = [
+    "Rossi", "Russo", "Ferrari", "Esposito", "Bianchi", "Romano", "Colombo", "Ricci", "Marino",
+    "Greco", "Bruno", "Gallo", "Conti", "De Luca", "Mancini", "Costa", "Giordano", "Rizzo",
+    "Lombardi", "Moretti", "Barbieri", "Fontana", "Santoro", "Mariani", "Rinaldi", "Caruso",
+    "Ferrara", "Galli", "Martini",
+];
+
+/// The debtor of position `i`: every ten positions share one (a fiscal-code-shaped
+/// identifier, `RSSMRA80A` and seven digits, and a name from the lists above), so a console
+/// search by debtor finds ten and a search by a surname one in 29.
+pub fn debtor(i: u64) -> (String, String) {
+    let d = i / 10;
+    (
+        format!("RSSMRA80A{:07}", d % 10_000_000),
+        format!(
+            "{} {}",
+            NOMI[(d % 23) as usize],
+            COGNOMI[((d / 23) % 29) as usize]
+        ),
+    )
+}
+
 /// The JSON body of one chunk: positions `from..to`.
 pub fn chunk_body(config: &PreloadConfig, from: u64, to: u64) -> Vec<u8> {
     let mut s = String::with_capacity(((to - from) * 420) as usize + 2);
@@ -92,12 +140,13 @@ pub fn chunk_body(config: &PreloadConfig, from: u64, to: u64) -> Vec<u8> {
         if i > from {
             s.push(',');
         }
+        let (cf, name) = debtor(i);
         let _ = write!(
             s,
             concat!(
                 r#"{{"idA2A":"{a2a}","idPendenza":"{prefix}-{i:010}","idTipoPendenza":"LIBERO","#,
                 r#""idDominio":"{dom}","causale":"TARI 2026 utenza {i}","#,
-                r#""soggettoPagatore":{{"tipo":"F","identificativo":"RSSMRA80A01H501U","anagrafica":"Mario Rossi"}},"#,
+                r#""soggettoPagatore":{{"tipo":"F","identificativo":"{cf}","anagrafica":"{name}"}},"#,
                 r#""importo":120.50,"dataScadenza":"2099-12-31","#,
                 r#""voci":[{{"idVocePendenza":"tari","importo":120.50,"descrizione":"TARI 2026","codEntrata":"TARI"}}]}}"#
             ),
@@ -105,6 +154,8 @@ pub fn chunk_body(config: &PreloadConfig, from: u64, to: u64) -> Vec<u8> {
             prefix = config.id_prefix,
             dom = config.id_dominio,
             i = i,
+            cf = cf,
+            name = name,
         );
     }
     s.push(']');

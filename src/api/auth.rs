@@ -207,15 +207,26 @@ impl Authenticator {
         client: Option<IpAddr>,
     ) -> Result<Operator, ApiError> {
         let (id, password) = basic_credentials(headers).ok_or_else(ApiError::unauthenticated)?;
-        let known = self.operators.get(&id);
+        self.login_operator(&id, &password, client).await
+    }
+
+    /// The operator `id` with `password` (the console's login form): the same checks, caches
+    /// and failure limits as a Basic header.
+    pub async fn login_operator(
+        self: &Arc<Self>,
+        id: &str,
+        password: &str,
+        client: Option<IpAddr>,
+    ) -> Result<Operator, ApiError> {
+        let known = self.operators.get(id);
         self.check(
             &format!("op:{id}"),
-            &password,
+            password,
             known.map(String::as_str),
             client,
         )
         .await?;
-        Ok(Operator(id))
+        Ok(Operator(id.to_owned()))
     }
 
     /// Checks `password` for `key` (whose hash is `hash`, None when the user is unknown).
@@ -304,7 +315,7 @@ impl Authenticator {
 }
 
 /// The client address the edge resolved for this request, if it ran.
-fn client_of(req: &Request) -> Option<IpAddr> {
+pub(crate) fn client_of(req: &Request) -> Option<IpAddr> {
     req.extensions()
         .get::<crate::edge::ClientAddr>()
         .map(|c| c.0)

@@ -371,6 +371,8 @@ fn filter(q: &ListaQuery) -> Result<Filter, ApiError> {
     };
     Ok(Filter {
         dominio: q.id_dominio.clone(),
+        domini: None,
+        scadenza_tra: None,
         debitore: q.id_debitore.clone(),
         stato,
         da: q

@@ -653,7 +653,7 @@ fn csv_of(name: &str, header: &[&str], rows: impl Iterator<Item = Vec<String>>) 
 
 /// A CSV answer written as the store is walked: `next` gives the rows after a cursor (and the
 /// new cursor), `None` at the end. Nothing but one round is held in memory.
-fn csv_stream<C, F, Fut>(name: &str, header: &[&str], start: C, next: F) -> Response
+pub(crate) fn csv_stream<C, F, Fut>(name: &str, header: &[&str], start: C, next: F) -> Response
 where
     C: Send + 'static,
     F: Fn(C) -> Fut + Send + Sync + 'static,

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
-/// `[[operatori]]`: people (or scripts) allowed on the backoffice API.
+/// `[[operatori]]`: people (or scripts) allowed on the backoffice API and the console.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Operatore {
@@ -18,6 +18,29 @@ pub struct Operatore {
     pub username: String,
     /// Argon2 PHC hash (`varco hash-password`).
     pub password_hash: String,
+    /// The creditors (fiscal codes) whose positions, receipts and events the operator sees in
+    /// the console; `"*"` for all (the default, as before the console had the key).
+    #[serde(default = "every_domain")]
+    pub domini: Vec<String>,
+    /// Sees everything allowed, changes nothing (no cancel, reopen, re-send, retry).
+    #[serde(default)]
+    pub sola_lettura: bool,
+}
+
+fn every_domain() -> Vec<String> {
+    vec!["*".to_owned()]
+}
+
+impl Operatore {
+    /// Whether the operator may see the positions of `dominio`.
+    pub fn sees(&self, dominio: &str) -> bool {
+        self.domini.iter().any(|d| d == "*" || d == dominio)
+    }
+
+    /// The creditors the operator is held to, or None when they see every one.
+    pub fn allowlist(&self) -> Option<Vec<String>> {
+        (!self.domini.iter().any(|d| d == "*")).then(|| self.domini.clone())
+    }
 }
 
 /// `[intermediario]`
@@ -459,6 +482,23 @@ impl Config {
             if o.username.is_empty() || !crate::password::is_phc(&o.password_hash) {
                 bail!(
                     "operatori[{i}]: needs a username and a PHC password_hash (`varco hash-password`)"
+                );
+            }
+            if o.domini.is_empty() {
+                bail!("operatori[{i}].domini: name the creditors the operator sees, or \"*\"");
+            }
+            for d in o.domini.iter().filter(|d| *d != "*") {
+                if !self.domini.iter().any(|known| &known.id == d) {
+                    bail!("operatori[{i}].domini: {d} is not a configured dominio");
+                }
+            }
+            if self.operatori[..i]
+                .iter()
+                .any(|other| other.username == o.username)
+            {
+                bail!(
+                    "operatori[{i}].username: {} is configured twice",
+                    o.username
                 );
             }
         }

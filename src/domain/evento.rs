@@ -20,6 +20,15 @@ pub enum Categoria {
 }
 
 impl Categoria {
+    /// The name, as the REST API writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Soap => "SOAP",
+            Self::Rest => "REST",
+            Self::Outbox => "OUTBOX",
+        }
+    }
+
     /// Parses `SOAP`, `REST`, `OUTBOX` (any case).
     pub fn parse(s: &str) -> Option<Self> {
         match s.to_ascii_uppercase().as_str() {
@@ -44,6 +53,15 @@ pub enum Esito {
 }
 
 impl Esito {
+    /// The name, as the REST API writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "OK",
+            Self::Ko => "KO",
+            Self::Fail => "FAIL",
+        }
+    }
+
     /// Parses `OK`, `KO`, `FAIL` (any case).
     pub fn parse(s: &str) -> Option<Self> {
         match s.to_ascii_uppercase().as_str() {

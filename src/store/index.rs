@@ -2,8 +2,12 @@
 //! on a [`Summary`] of each (state, due day, debtor) that the engine keeps beside the position
 //! in the same transaction, so a listing reads only the summaries it walks and decodes only the
 //! positions of the page it returns. [`Walk`] is the matching both engines feed.
+//!
+//! A debtor search ([`DebtorTerm`]) walks another index the same way: every position under
+//! its debtor's identifier and under each word of the debtor's name ([`name_tokens`]), newest
+//! first, whatever application it belongs to.
 
-use crate::domain::{Pendenza, Stato, StatoEffettivo, rome_today};
+use crate::domain::{ANONIMO, Pendenza, Stato, StatoEffettivo, rome_today};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
 /// What a listing may filter on, as the index keeps it.
@@ -96,6 +100,8 @@ impl Summary {
 pub struct Filter {
     /// Only this creditor's positions.
     pub dominio: Option<String>,
+    /// Only the positions of these creditors (an allowlist; `None`: every creditor's).
+    pub domini: Option<Vec<String>>,
     /// Only this debtor's (compared case-insensitively).
     pub debitore: Option<String>,
     /// Only positions in this state at `now`.
@@ -104,6 +110,9 @@ pub struct Filter {
     pub da: Option<DateTime<Utc>>,
     /// Created at or before.
     pub a: Option<DateTime<Utc>>,
+    /// Due on a day in this range (both ends included); positions without a due day never
+    /// match.
+    pub scadenza_tra: Option<(NaiveDate, NaiveDate)>,
 }
 
 /// A state a listing filters on, as API Pendenze v2 names them.
@@ -141,6 +150,17 @@ pub struct Page {
     pub more: bool,
 }
 
+impl Page {
+    /// The page of a search nothing can match (a total of 0 when counting was asked for).
+    pub fn nothing(count: bool) -> Self {
+        Self {
+            pendenze: Vec::new(),
+            total: count.then_some(0),
+            more: false,
+        }
+    }
+}
+
 /// Index entries a listing walks at most to count its matches: past this the total is not
 /// given (the page and `more` still are). An unfiltered listing's total is kept, not counted.
 pub const COUNT_WALK_LIMIT: usize = 100_000;
@@ -153,10 +173,17 @@ impl Filter {
             .as_ref()
             .is_none_or(|d| d.as_bytes() == dominio)
             && self
+                .domini
+                .as_ref()
+                .is_none_or(|ds| ds.iter().any(|d| d.as_bytes() == dominio))
+            && self
                 .debitore
                 .as_deref()
                 .is_none_or(|d| d.eq_ignore_ascii_case(&summary.debitore))
             && self.stato.is_none_or(|s| s.matches(summary, today))
+            && self
+                .scadenza_tra
+                .is_none_or(|(from, to)| summary.scadenza.is_some_and(|d| from <= d && d <= to))
     }
 
     /// Whether a position passes every filter at `now`: for listings that read positions
@@ -171,11 +198,73 @@ impl Filter {
     /// True when nothing is filtered.
     pub fn is_empty(&self) -> bool {
         self.dominio.is_none()
+            && self.domini.is_none()
             && self.debitore.is_none()
             && self.stato.is_none()
             && self.da.is_none()
             && self.a.is_none()
+            && self.scadenza_tra.is_none()
     }
+}
+
+/// What a debtor search looks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DebtorTerm {
+    /// The debtor's identifier (fiscal code / VAT number), compared upper-cased.
+    Fiscale(String),
+    /// One word of the debtor's name, as `name_tokens` makes it.
+    Nome(String),
+}
+
+impl DebtorTerm {
+    /// The term as the index keeps it: the identifier ASCII-upper-cased, the word
+    /// ASCII-lower-cased. None when no position can match: an empty identifier, the anonymous
+    /// debtor (`ANONIMO`, never indexed), a word that is not exactly one of [`name_tokens`].
+    pub fn normalized(&self) -> Option<DebtorTerm> {
+        match self {
+            DebtorTerm::Fiscale(f) => fiscal_key(f.trim()).map(DebtorTerm::Fiscale),
+            DebtorTerm::Nome(w) => match name_tokens(w).as_mut_slice() {
+                [one] => Some(DebtorTerm::Nome(std::mem::take(one))),
+                _ => None,
+            },
+        }
+    }
+
+    /// The terms a position is found by, normalized: its debtor's identifier (unless
+    /// anonymous) and each word of the debtor's name.
+    pub fn of(p: &Pendenza) -> Vec<DebtorTerm> {
+        let mut terms = Vec::new();
+        terms.extend(fiscal_key(&p.soggetto.identificativo).map(DebtorTerm::Fiscale));
+        terms.extend(
+            name_tokens(&p.soggetto.anagrafica)
+                .into_iter()
+                .map(DebtorTerm::Nome),
+        );
+        terms
+    }
+}
+
+/// A debtor's identifier as the index keeps it (ASCII-upper-cased), unless it is empty or the
+/// anonymous debtor.
+fn fiscal_key(identificativo: &str) -> Option<String> {
+    let key = identificativo.to_ascii_uppercase();
+    (!key.is_empty() && key != ANONIMO).then_some(key)
+}
+
+/// The words of a name as the index keeps them: split on every char that is not ASCII
+/// alphanumeric, ASCII-lowercased, at least 2 chars, deduplicated, in order of first appearance.
+pub fn name_tokens(anagrafica: &str) -> Vec<String> {
+    let mut tokens: Vec<String> = Vec::new();
+    for word in anagrafica.split(|c: char| !c.is_ascii_alphanumeric()) {
+        if word.len() < 2 {
+            continue;
+        }
+        let word = word.to_ascii_lowercase();
+        if !tokens.contains(&word) {
+            tokens.push(word);
+        }
+    }
+    tokens
 }
 
 /// The matching of a listing, fed by an engine with index entries newest first (the same
@@ -274,6 +363,54 @@ impl<'a, K> Walk<'a, K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_split_into_lowercase_words_of_two_chars_or_more() {
+        assert_eq!(
+            name_tokens("Mario ROSSI-Bianchi"),
+            ["mario", "rossi", "bianchi"]
+        );
+        assert_eq!(
+            name_tokens("  D'Amico, A. & Figli S.p.A. 2  x9 "),
+            ["amico", "figli", "x9"]
+        );
+        assert_eq!(name_tokens("Rossi rossi ROSSI"), ["rossi"]);
+        // Non-ASCII letters split words, as the SQL tokenizer does.
+        assert_eq!(name_tokens("Niccolò Müller"), ["niccol", "ller"]);
+        assert!(name_tokens("").is_empty());
+        assert!(name_tokens("a b-c").is_empty());
+        let word = |w: &str| DebtorTerm::Nome(w.into()).normalized();
+        assert_eq!(word(" Rossi "), Some(DebtorTerm::Nome("rossi".into())));
+        assert_eq!(word("rossi-bianchi"), None);
+        assert_eq!(word("r"), None);
+        let code = |c: &str| DebtorTerm::Fiscale(c.into()).normalized();
+        assert_eq!(
+            code(" rssmra80a01h501u"),
+            Some(DebtorTerm::Fiscale("RSSMRA80A01H501U".into()))
+        );
+        assert_eq!(code("anonimo"), None);
+        assert_eq!(code(" "), None);
+    }
+
+    #[test]
+    fn the_creditor_allowlist_filters_every_listing() {
+        let summary = Summary {
+            stato: Stato::NonEseguita,
+            scadenza: None,
+            debitore: "X".into(),
+            anomala: false,
+        };
+        let today = NaiveDate::from_ymd_opt(2026, 3, 31).unwrap();
+        let only = |ds: &[&str]| Filter {
+            domini: Some(ds.iter().map(|d| d.to_string()).collect()),
+            ..Filter::default()
+        };
+        assert!(only(&["1", "77777777777"]).keeps(b"77777777777", &summary, today));
+        assert!(!only(&["1"]).keeps(b"77777777777", &summary, today));
+        assert!(!only(&[]).keeps(b"77777777777", &summary, today));
+        assert!(!only(&[]).is_empty());
+        assert!(Filter::default().keeps(b"77777777777", &summary, today));
+    }
 
     #[test]
     fn summaries_round_trip() {

@@ -494,6 +494,24 @@ impl Store {
             pg => pg.list_pendenze(id_a2a, filter, now, (skip, take), count))
     }
 
+    /// Positions whose debtor matches `term` (any application, or none) and `filter`, newest
+    /// first: `skip` passed over, at most `take` returned; with `count`, the total when the
+    /// walk stayed within [`index::COUNT_WALK_LIMIT`]. Both engines walk an index of the term
+    /// (never every position) and match with the same [`index::Walk`].
+    pub async fn search_debtor(
+        &self,
+        term: &index::DebtorTerm,
+        filter: &index::Filter,
+        now: DateTime<Utc>,
+        skip: usize,
+        take: usize,
+        count: bool,
+    ) -> Result<index::Page> {
+        on_engine!(self,
+            s => blocking(|| s.search_debtor(term, filter, now, skip, take, count)),
+            pg => pg.search_debtor(term, filter, now, (skip, take), count))
+    }
+
     /// Every outbox entry, oldest first (a full read: tools and tests; the API pages).
     pub async fn outbox(&self) -> Result<Vec<OutboxEntry>> {
         on_engine!(self, s => s.outbox(), pg => pg.outbox())

@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod avviso;
+pub mod browser;
 pub mod fake_fdr;
 pub mod https;
 pub mod pg;

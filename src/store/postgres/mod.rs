@@ -17,7 +17,7 @@ mod journal;
 pub use journal::PgJournal;
 
 use crate::domain::{Attivazione, OutboxEntry, OutboxState, Pendenza, ReceiptStatus, Ricevuta};
-use crate::store::index::{Filter, Page, Summary, Walk};
+use crate::store::index::{DebtorTerm, Filter, Page, Summary, Walk};
 use crate::store::journal::{Filtro, MAX_SCAN, Pagina, Paging, event_id, key_parts};
 use crate::store::settings::StoreConfig;
 use crate::store::{
@@ -38,6 +38,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("schema.sql")),
     (2, include_str!("schema-2-documents.sql")),
     (3, include_str!("schema-3-fdr.sql")),
+    (4, include_str!("schema-4-debtors.sql")),
 ];
 
 /// The advisory lock migrations run under ("varco" in ASCII).
@@ -630,61 +631,90 @@ impl Pg {
             kept_total.is_some(),
             crate::store::index::COUNT_WALK_LIMIT,
         );
-        let mut after: (i64, String, String) = (
-            filter.a.map_or(i64::MAX, |a| a.timestamp_millis()),
-            String::new(),
-            String::new(),
+        walk_rows(
+            &c,
+            "SELECT created_ms, dominio, iuv, summary FROM positions
+             WHERE id_a2a = $1 AND (created_ms < $2 OR (created_ms = $2 AND ($5 OR (dominio, iuv) > ($3, $4))))
+             ORDER BY created_ms DESC, dominio, iuv LIMIT $6",
+            id_a2a,
+            filter,
+            &mut walk,
+        )
+        .await?;
+        page_of(&c, &walk, kept_total).await
+    }
+
+    /// See [`crate::store::Store::search_debtor`]: the positions of the term read newest
+    /// first in batches, from the index on the debtor's identifier (`varco_debtor(summary)`)
+    /// or the GIN index on the words of the name (`varco_name_tokens(body)`), both in
+    /// schema-4-debtors.sql.
+    pub async fn search_debtor(
+        &self,
+        term: &DebtorTerm,
+        filter: &Filter,
+        now: DateTime<Utc>,
+        page: (usize, usize),
+        want_count: bool,
+    ) -> Result<Page> {
+        let Some(term) = term.normalized() else {
+            return Ok(Page::nothing(want_count));
+        };
+        let mut walk: Walk<'_, (String, String)> = Walk::new(
+            filter,
+            now,
+            page,
+            want_count,
+            false,
+            crate::store::index::COUNT_WALK_LIMIT,
         );
-        let mut first = true;
-        'batches: loop {
-            let batch = rows(
-                &c,
-                "SELECT created_ms, dominio, iuv, summary FROM positions
-                 WHERE id_a2a = $1 AND (created_ms < $2 OR (created_ms = $2 AND ($5 OR (dominio, iuv) > ($3, $4))))
-                 ORDER BY created_ms DESC, dominio, iuv LIMIT $6",
-                &[&id_a2a, &after.0, &after.1, &after.2, &first, &SCAN_BATCH],
-            )
-            .await?;
-            first = false;
-            for r in &batch {
-                let created: i64 = r.get(0);
-                let dominio: String = r.get(1);
-                let iuv: String = r.get(2);
-                let summary = Summary::decode(r.get::<_, &[u8]>(3)).ok_or_else(|| {
-                    StoreError::Invariant("an unreadable position summary".into())
-                })?;
-                let go = walk.offer(created, dominio.as_bytes(), &summary, || {
-                    (dominio.clone(), iuv.clone())
-                });
-                if !go {
-                    break 'batches;
-                }
-                after = (created, dominio, iuv);
+        match &term {
+            // A debtor's positions come off the index in order: batches that each continue
+            // after the last entry of the one before.
+            DebtorTerm::Fiscale(f) => {
+                let c = self.client().await?;
+                walk_rows(
+                    &c,
+                    "SELECT created_ms, dominio, iuv, summary FROM positions
+                     WHERE varco_debtor(summary) = $1
+                       AND (created_ms < $2 OR (created_ms = $2 AND ($5 OR (dominio, iuv) > ($3, $4))))
+                     ORDER BY created_ms DESC, dominio, iuv LIMIT $6",
+                    f,
+                    filter,
+                    &mut walk,
+                )
+                .await?;
+                page_of(&c, &walk, None).await
             }
-            if (batch.len() as i64) < SCAN_BATCH {
-                break;
+            // A word's come off the GIN index unordered: one query sorts them once, and the walk
+            // fetches them from its portal a batch at a time, as far as it goes.
+            DebtorTerm::Nome(n) => {
+                let mut c = self.client().await?;
+                let tx = c.transaction().await?;
+                let statement = tx
+                    .prepare_cached(
+                        "SELECT created_ms, dominio, iuv, summary FROM positions
+                         WHERE varco_name_tokens(body) @> ARRAY[$1::text] AND created_ms <= $2
+                         ORDER BY created_ms DESC, dominio, iuv",
+                    )
+                    .await?;
+                let until = filter.a.map_or(i64::MAX, |a| a.timestamp_millis());
+                let portal = tx.bind(&statement, &[&n.as_str(), &until]).await?;
+                'batches: loop {
+                    let batch = tx.query_portal(&portal, SCAN_BATCH as i32).await?;
+                    for r in &batch {
+                        if !offer_row(&mut walk, r)? {
+                            break 'batches;
+                        }
+                    }
+                    if (batch.len() as i64) < SCAN_BATCH {
+                        break;
+                    }
+                }
+                let found = page_of(&tx, &walk, None).await?;
+                tx.commit().await?;
+                Ok(found)
             }
         }
-        let (domini, iuvs): (Vec<&str>, Vec<&str>) = walk
-            .page
-            .iter()
-            .map(|(d, i)| (d.as_str(), i.as_str()))
-            .unzip();
-        let pendenze = rows(
-            &c,
-            "SELECT p.body FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(d, i, n)
-             JOIN positions p ON p.dominio = k.d AND p.iuv = k.i ORDER BY k.n",
-            &[&domini, &iuvs],
-        )
-        .await?
-        .iter()
-        .map(body)
-        .collect::<Result<Vec<Pendenza>>>()?;
-        Ok(Page {
-            pendenze,
-            total: walk.total(kept_total),
-            more: walk.more(),
-        })
     }
 
     /// Every outbox entry, oldest first.
@@ -936,6 +966,82 @@ impl Pg {
     pub fn journal(&self) -> PgJournal {
         PgJournal::open(self.connection.clone())
     }
+}
+
+/// Feeds `walk` with the index entries `sql` selects for `key` ($1), newest first, in batches
+/// of [`SCAN_BATCH`]: `sql` selects `created_ms, dominio, iuv, summary` created at or before $2
+/// (the first batch, $5) or after the entry ($2, $3, $4) that ended the batch before, ordered
+/// by `created_ms DESC, dominio, iuv`, at most $6 rows.
+async fn walk_rows<C: GenericClient + Sync>(
+    c: &C,
+    sql: &str,
+    key: &str,
+    filter: &Filter,
+    walk: &mut Walk<'_, (String, String)>,
+) -> Result<()> {
+    let mut after: (i64, String, String) = (
+        filter.a.map_or(i64::MAX, |a| a.timestamp_millis()),
+        String::new(),
+        String::new(),
+    );
+    let mut first = true;
+    loop {
+        let batch = rows(
+            c,
+            sql,
+            &[&key, &after.0, &after.1, &after.2, &first, &SCAN_BATCH],
+        )
+        .await?;
+        first = false;
+        for r in &batch {
+            if !offer_row(walk, r)? {
+                return Ok(());
+            }
+            after = (r.get(0), r.get(1), r.get(2));
+        }
+        if (batch.len() as i64) < SCAN_BATCH {
+            return Ok(());
+        }
+    }
+}
+
+/// Offers `walk` a row of `created_ms, dominio, iuv, summary`; false when the walk is over.
+fn offer_row(walk: &mut Walk<'_, (String, String)>, r: &Row) -> Result<bool> {
+    let created: i64 = r.get(0);
+    let dominio: &str = r.get(1);
+    let summary = Summary::decode(r.get::<_, &[u8]>(3))
+        .ok_or_else(|| StoreError::Invariant("an unreadable position summary".into()))?;
+    Ok(walk.offer(created, dominio.as_bytes(), &summary, || {
+        (dominio.to_owned(), r.get::<_, String>(2))
+    }))
+}
+
+/// The page `walk` chose: its positions read in one round trip, in its order.
+async fn page_of<C: GenericClient + Sync>(
+    c: &C,
+    walk: &Walk<'_, (String, String)>,
+    kept_total: Option<usize>,
+) -> Result<Page> {
+    let (domini, iuvs): (Vec<&str>, Vec<&str>) = walk
+        .page
+        .iter()
+        .map(|(d, i)| (d.as_str(), i.as_str()))
+        .unzip();
+    let pendenze = rows(
+        c,
+        "SELECT p.body FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(d, i, n)
+         JOIN positions p ON p.dominio = k.d AND p.iuv = k.i ORDER BY k.n",
+        &[&domini, &iuvs],
+    )
+    .await?
+    .iter()
+    .map(body)
+    .collect::<Result<Vec<Pendenza>>>()?;
+    Ok(Page {
+        pendenze,
+        total: walk.total(kept_total),
+        more: walk.more(),
+    })
 }
 
 /// The position under (`dominio`, `iuv`), locked for the transaction with `lock`.

@@ -6,10 +6,15 @@
 //! application, creation time inverted, position key). Its value is a [`Summary`]: the stored
 //! state, the due day and the debtor's identifier. Every write of a position goes through
 //! [`write_position`], in the same transaction, so the entry never disagrees with the position.
+//!
+//! The debtor search walks `debtors` the same way: one entry per position and term it is found
+//! by ([`DebtorTerm::of`]: the debtor's identifier, each word of the name), key in
+//! [`keys::debtor`], value its [`Summary`]; [`write_position`] keeps those in step too,
+//! removing the entries of the terms a write takes away.
 
 use super::{TxResult, abort, decode, keys};
 use crate::domain::Pendenza;
-use crate::store::index::{COUNT_WALK_LIMIT, Filter, Page, Summary, Walk};
+use crate::store::index::{COUNT_WALK_LIMIT, DebtorTerm, Filter, Page, Summary, Walk};
 use crate::store::{Result, StoreError};
 use chrono::{DateTime, Utc};
 use sled::transaction::TransactionalTree;
@@ -30,12 +35,58 @@ pub(super) fn entry(p: &Pendenza) -> Option<(Vec<u8>, Vec<u8>)> {
     index_key(p).map(|k| (k, Summary::of(p).encode()))
 }
 
+/// The kind byte and text of a normalized debtor term, as `debtors` keys hold them.
+fn debtor_kind(term: &DebtorTerm) -> (u8, &str) {
+    match term {
+        DebtorTerm::Fiscale(f) => (keys::DEBTOR_FISCALE, f),
+        DebtorTerm::Nome(n) => (keys::DEBTOR_NOME, n),
+    }
+}
+
+/// The `debtors` keys of a position: one per term it is found by.
+pub(super) fn debtor_keys(p: &Pendenza) -> Vec<Vec<u8>> {
+    let created = p.created_at.timestamp_millis();
+    DebtorTerm::of(p)
+        .iter()
+        .map(|t| {
+            let (kind, text) = debtor_kind(t);
+            keys::debtor(kind, text, created, &p.dominio, &p.iuv)
+        })
+        .collect()
+}
+
+/// Keeps the `debtors` entries of `p` (written over `old`, with its summary) in step: removes
+/// the keys only the old position had, writes the new ones (all of them when the summary
+/// changed).
+fn follow_debtor(
+    debtors: &TransactionalTree,
+    old: Option<(&Pendenza, &Summary)>,
+    p: &Pendenza,
+    summary: &Summary,
+) -> TxResult<()> {
+    let after = debtor_keys(p);
+    let before = old.map(|(o, _)| debtor_keys(o)).unwrap_or_default();
+    let same_summary = old.is_some_and(|(_, s)| s == summary);
+    for k in before.iter().filter(|k| !after.contains(k)) {
+        debtors.remove(k.as_slice())?;
+    }
+    let value = summary.encode();
+    for k in after {
+        if !same_summary || !before.contains(&k) {
+            debtors.insert(k, value.as_slice())?;
+        }
+    }
+    Ok(())
+}
+
 /// The trees a write of a position keeps in step with it.
 pub(super) struct Derived<'a> {
     /// `app_recent`.
     pub recent: &'a TransactionalTree,
     /// `app_counts`: needed only by writes that may create a position.
     pub counts: Option<&'a TransactionalTree>,
+    /// `debtors`.
+    pub debtors: &'a TransactionalTree,
     /// `documents`: needed only by writes that may put a position in a document or take it
     /// out of one.
     pub documents: Option<&'a TransactionalTree>,
@@ -88,8 +139,8 @@ fn follow_document(derived: &Derived<'_>, old: Option<&Pendenza>, p: &Pendenza) 
 }
 
 /// Writes `p` (replacing `old`, the position stored under the same key, if any) and keeps its
-/// index entry (and, for a new position, its application's count) in step, inside the
-/// caller's transaction.
+/// index entries (`app_recent`, `debtors`, and, for a new position, its application's count)
+/// in step, inside the caller's transaction.
 pub(super) fn write_position(
     positions: &TransactionalTree,
     derived: &Derived<'_>,
@@ -115,9 +166,11 @@ pub(super) fn write_position(
     }
     let key = index_key(p);
     let summary = Summary::of(p);
+    let old_summary = old.map(Summary::of);
+    follow_debtor(derived.debtors, old.zip(old_summary.as_ref()), p, &summary)?;
     if let Some(old) = old {
         let old_key = index_key(old);
-        if old_key == key && Summary::of(old) == summary {
+        if old_key == key && old_summary.as_ref() == Some(&summary) {
             return Ok(());
         }
         if let Some(k) = old_key.filter(|k| Some(k) != key.as_ref()) {
@@ -169,7 +222,7 @@ impl super::Sled {
             .then(|| self.app_counts.get(id_a2a.as_bytes()))
             .transpose()?
             .map(|v| v.map_or(0, |v| count_of(&v)) as usize);
-        let mut walk = Walk::new(
+        let walk = Walk::new(
             filter,
             now,
             (skip, take),
@@ -177,12 +230,26 @@ impl super::Sled {
             kept_total.is_some(),
             walk_limit,
         );
-        for item in self.app_recent.range(start..end) {
+        self.walk_page(&self.app_recent, prefix.len(), start..end, walk, kept_total)
+    }
+
+    /// Feeds `walk` with the entries of `tree` in `range` (keys of `prefix_len` bytes of term,
+    /// then the creation time inverted and the position key; values summaries) and reads the
+    /// positions of its page.
+    fn walk_page(
+        &self,
+        tree: &sled::Tree,
+        prefix_len: usize,
+        range: std::ops::Range<Vec<u8>>,
+        mut walk: Walk<'_, Vec<u8>>,
+        kept_total: Option<usize>,
+    ) -> Result<Page> {
+        for item in tree.range(range) {
             let (key, value) = item?;
-            let (created, pkey) = keys::app_recent_parts(&key, prefix.len())
-                .ok_or_else(|| StoreError::Invariant("a short app_recent key".into()))?;
+            let (created, pkey) = keys::app_recent_parts(&key, prefix_len)
+                .ok_or_else(|| StoreError::Invariant("a short index key".into()))?;
             let summary = Summary::decode(&value)
-                .ok_or_else(|| StoreError::Invariant("an unreadable app_recent entry".into()))?;
+                .ok_or_else(|| StoreError::Invariant("an unreadable index entry".into()))?;
             let dominio = pkey.split(|b| *b == b'/').next().unwrap_or_default();
             if !walk.offer(created, dominio, &summary, || pkey.to_vec()) {
                 break;
@@ -199,6 +266,33 @@ impl super::Sled {
             total: walk.total(kept_total),
             more: walk.more(),
         })
+    }
+
+    /// The positions whose debtor matches `term` (any application, or none) and `filter`,
+    /// newest first: `skip` passed over, at most `take` returned; with `count`, the total when
+    /// the walk stayed within [`COUNT_WALK_LIMIT`] entries. Walks only the term's `debtors`
+    /// entries, from the newest end of the date range. Blocking: call it off the async workers.
+    pub fn search_debtor(
+        &self,
+        term: &DebtorTerm,
+        filter: &Filter,
+        now: DateTime<Utc>,
+        skip: usize,
+        take: usize,
+        count: bool,
+    ) -> Result<Page> {
+        let Some(term) = term.normalized() else {
+            return Ok(Page::nothing(count));
+        };
+        let (kind, text) = debtor_kind(&term);
+        let prefix = keys::debtor_prefix(kind, text);
+        let start = match filter.a {
+            Some(a) => keys::debtor_from(kind, text, a.timestamp_millis()),
+            None => prefix.clone(),
+        };
+        let end = keys::prefix_end(&prefix);
+        let walk = Walk::new(filter, now, (skip, take), count, false, COUNT_WALK_LIMIT);
+        self.walk_page(&self.debtors, prefix.len(), start..end, walk, None)
     }
 }
 

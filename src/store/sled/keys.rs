@@ -11,6 +11,7 @@
 //! | `app_recent`| `<idA2A>` NUL + inverted i64 ms of creation + `<dominio>/<iuv>` | a position's summary (`store::index`): an application's positions, newest first |
 //! | `seen`      | `<dominio>/<iuv>`                     | empty: a notice Varco holds a receipt for but no position (never generated) |
 //! | `app_counts`| `<idA2A>`                             | u64 big-endian: the application's positions (an unfiltered listing's total) |
+//! | `debtors`   | `F` or `N` + u32 big-endian length + term + inverted i64 ms of creation + `<dominio>/<iuv>` | a position's summary: positions by debtor identifier (`F`, upper case) and by word of the debtor's name (`N`), newest first |
 //! | `documents` | `<dominio>/<identificativo>`          | JSON array of the document's IUVs, sorted |
 //! | `counters`  | `<dominio>/<segregation code>`        | u64 big-endian: last reference used |
 //! | `journal`   | i64 ms big-endian (offset) + u64 sequence, of a chunk's first event | last event's ms (8 bytes) + count (u32) + JSON lines of `Evento` |
@@ -41,18 +42,22 @@ pub const APP_RECENT: &str = "app_recent";
 pub const SEEN: &str = "seen";
 /// The options (IUVs) of each document.
 pub const DOCUMENTS: &str = "documents";
+/// Index of positions by debtor identifier and by word of the debtor's name, newest first.
+pub const DEBTORS: &str = "debtors";
 /// Positions per application.
 pub const APP_COUNTS: &str = "app_counts";
 /// Tree of store metadata.
 pub const META: &str = "meta";
 
 /// The layout version written in `meta` (2: `app_recent`, `app_counts`, `seen`, and the outbox
-/// due index keyed by application first; 3: `documents`). Older stores are migrated when
-/// they are opened.
-pub const SCHEMA_VERSION: &[u8] = b"3";
-/// Layout 2: what [`crate::store::Store::open`] migrates from by adding `documents`.
+/// due index keyed by application first; 3: `documents`; 4: `debtors`). Older stores are
+/// migrated when they are opened.
+pub const SCHEMA_VERSION: &[u8] = b"4";
+/// Layout 3: what [`crate::store::Store::open`] migrates from by adding `debtors`.
+pub const SCHEMA_VERSION_3: &[u8] = b"3";
+/// Layout 2: migrated to 3 by adding `documents`, then to 4.
 pub const SCHEMA_VERSION_2: &[u8] = b"2";
-/// Layout 1: migrated to 2, then 3.
+/// Layout 1: migrated to 2, then 3, then 4.
 pub const SCHEMA_VERSION_1: &[u8] = b"1";
 /// Key of the layout version in `meta`.
 pub const META_SCHEMA: &[u8] = b"schema_version";
@@ -207,6 +212,36 @@ pub fn app_recent_parts(key: &[u8], prefix_len: usize) -> Option<(i64, &[u8])> {
     Some((millis_of(&ordered), key.get(prefix_len + 8..)?))
 }
 
+/// The kind byte of a `debtors` key under a debtor's identifier.
+pub const DEBTOR_FISCALE: u8 = b'F';
+/// The kind byte of a `debtors` key under a word of a debtor's name.
+pub const DEBTOR_NOME: u8 = b'N';
+
+/// `kind` + term length (u32 big-endian) + term: the prefix of every `debtors` key of one term.
+/// The length makes it exact whatever bytes the term holds (no term's keys start with another's).
+pub fn debtor_prefix(kind: u8, term: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(term.len() + 5 + 8 + 30);
+    k.push(kind);
+    k.extend_from_slice(&u32::try_from(term.len()).unwrap_or(u32::MAX).to_be_bytes());
+    k.extend_from_slice(term.as_bytes());
+    k
+}
+
+/// The first `debtors` key of a term created at or before `created_millis`.
+pub fn debtor_from(kind: u8, term: &str, created_millis: i64) -> Vec<u8> {
+    let mut k = debtor_prefix(kind, term);
+    k.extend_from_slice(&inverted_millis(created_millis));
+    k
+}
+
+/// Term prefix + creation time inverted (newest first) + `<dominio>/<iuv>`; read it back with
+/// [`app_recent_parts`] and the length of [`debtor_prefix`].
+pub fn debtor(kind: u8, term: &str, created_millis: i64, dominio: &str, iuv: &str) -> Vec<u8> {
+    let mut k = debtor_from(kind, term, created_millis);
+    k.extend_from_slice(&position(dominio, iuv));
+    k
+}
+
 /// Event time (Unix ms, sign bit flipped so byte order is numeric order) then a sequence:
 /// events sort by time, so the newest are at the end and the oldest at the start.
 pub fn journal(millis: i64, seq: u64) -> [u8; 16] {
@@ -311,6 +346,33 @@ mod tests {
         );
         assert_eq!(document("77777777777", "TARI-1"), b"77777777777/TARI-1");
         assert_eq!(DOCUMENTS, "documents");
-        assert_eq!(SCHEMA_VERSION, b"3");
+        assert_eq!(SCHEMA_VERSION, b"4");
+        assert_eq!(DEBTORS, "debtors");
+        let older = debtor(
+            DEBTOR_NOME,
+            "rossi",
+            1_000,
+            "77777777777",
+            "01000000000000144",
+        );
+        let newer = debtor(
+            DEBTOR_NOME,
+            "rossi",
+            2_000,
+            "77777777777",
+            "01000000000000245",
+        );
+        assert!(newer < older);
+        assert!(debtor_from(DEBTOR_NOME, "rossi", 2_000) <= newer);
+        assert!(debtor_from(DEBTOR_NOME, "rossi", 1_999) > newer);
+        let prefix = debtor_prefix(DEBTOR_NOME, "rossi");
+        assert_eq!(prefix, b"N\0\0\0\x05rossi");
+        assert!(older.starts_with(&prefix));
+        assert!(!debtor(DEBTOR_NOME, "rossini", 1, "1", "2").starts_with(&prefix));
+        assert!(!debtor(DEBTOR_FISCALE, "rossi", 1, "1", "2").starts_with(&prefix));
+        assert_eq!(
+            app_recent_parts(&older, prefix.len()),
+            Some((1_000, &b"77777777777/01000000000000144"[..]))
+        );
     }
 }

@@ -111,3 +111,35 @@ pub(super) fn v2_to_v3(db: &sled::Db) -> Result<()> {
     );
     Ok(())
 }
+
+/// Version 3 → 4: the positions by debtor identifier and by word of the debtor's name
+/// (`debtors`).
+pub(super) fn v3_to_v4(db: &sled::Db) -> Result<()> {
+    let started = std::time::Instant::now();
+    let positions = db.open_tree(keys::POSITIONS)?;
+    let debtors = db.open_tree(keys::DEBTORS)?;
+    debtors.clear()?;
+    let mut batch = sled::Batch::default();
+    let (mut n, mut batched) = (0usize, 0usize);
+    for value in positions.iter().values() {
+        let p: Pendenza = decode(&value?)?;
+        let summary = crate::store::index::Summary::of(&p).encode();
+        for k in index::debtor_keys(&p) {
+            batch.insert(k, summary.as_slice());
+            n += 1;
+            batched += 1;
+        }
+        if batched >= 10_000 {
+            debtors.apply_batch(std::mem::take(&mut batch))?;
+            batched = 0;
+        }
+    }
+    debtors.apply_batch(batch)?;
+    db.flush()?;
+    tracing::info!(
+        entries = n,
+        ms = started.elapsed().as_millis() as u64,
+        "store migrated to layout 4"
+    );
+    Ok(())
+}

@@ -75,6 +75,7 @@ pub struct SledInner {
     outbox_due: sled::Tree,
     app_recent: sled::Tree,
     app_counts: sled::Tree,
+    debtors: sled::Tree,
     seen: sled::Tree,
     documents: sled::Tree,
     journal: sled::Tree,
@@ -145,12 +146,20 @@ impl Sled {
             }
             Some(v) if v.as_ref() == keys::SCHEMA_VERSION => {}
             Some(v)
-                if v.as_ref() == keys::SCHEMA_VERSION_1 || v.as_ref() == keys::SCHEMA_VERSION_2 =>
+                if [
+                    keys::SCHEMA_VERSION_1,
+                    keys::SCHEMA_VERSION_2,
+                    keys::SCHEMA_VERSION_3,
+                ]
+                .contains(&v.as_ref()) =>
             {
                 if v.as_ref() == keys::SCHEMA_VERSION_1 {
                     migrate::v1_to_v2(&db)?;
                 }
-                migrate::v2_to_v3(&db)?;
+                if v.as_ref() != keys::SCHEMA_VERSION_3 {
+                    migrate::v2_to_v3(&db)?;
+                }
+                migrate::v3_to_v4(&db)?;
                 meta.insert(keys::META_SCHEMA, keys::SCHEMA_VERSION)?;
                 db.flush()?;
             }
@@ -167,6 +176,7 @@ impl Sled {
             outbox_due: db.open_tree(keys::OUTBOX_DUE)?,
             app_recent: db.open_tree(keys::APP_RECENT)?,
             app_counts: db.open_tree(keys::APP_COUNTS)?,
+            debtors: db.open_tree(keys::DEBTORS)?,
             seen: db.open_tree(keys::SEEN)?,
             documents: db.open_tree(keys::DOCUMENTS)?,
             journal: db.open_tree(keys::JOURNAL)?,
@@ -218,9 +228,10 @@ impl Sled {
             &self.positions,
             &self.app_recent,
             &self.app_counts,
+            &self.debtors,
             &self.documents,
         )
-            .transaction(|(positions, recent, counts, documents)| {
+            .transaction(|(positions, recent, counts, debtors, documents)| {
                 let old: Option<Pendenza> = positions
                     .get(&pkey)?
                     .map(|v| decode(&v))
@@ -229,6 +240,7 @@ impl Sled {
                 let derived = index::Derived {
                     recent,
                     counts: Some(counts),
+                    debtors,
                     documents: Some(documents),
                 };
                 index::write_position(positions, &derived, old.as_ref(), p)?;
@@ -252,9 +264,10 @@ impl Sled {
             &self.by_app,
             &self.app_recent,
             &self.app_counts,
+            &self.debtors,
             &self.documents,
         )
-            .transaction(|(positions, by_app, recent, counts, documents)| {
+            .transaction(|(positions, by_app, recent, counts, debtors, documents)| {
                 if positions.get(&pkey)?.is_some() {
                     return Ok(false);
                 }
@@ -267,6 +280,7 @@ impl Sled {
                 let derived = index::Derived {
                     recent,
                     counts: Some(counts),
+                    debtors,
                     documents: Some(documents),
                 };
                 index::write_position(positions, &derived, None, p)?;
@@ -315,10 +329,11 @@ impl Sled {
             &self.app_recent,
             &self.app_counts,
             &self.seen,
+            &self.debtors,
             &self.documents,
         )
             .transaction(
-                |(positions, by_app, counters, recent, counts, seen, documents)| {
+                |(positions, by_app, counters, recent, counts, seen, debtors, documents)| {
                     let t = UpsertTrees {
                         positions,
                         by_app,
@@ -326,6 +341,7 @@ impl Sled {
                         derived: index::Derived {
                             recent,
                             counts: Some(counts),
+                            debtors,
                             documents: Some(documents),
                         },
                         seen,
@@ -354,7 +370,8 @@ impl Sled {
         change: &dyn Fn(&Pendenza) -> std::result::Result<Option<Pendenza>, E>,
     ) -> Result<Option<std::result::Result<Pendenza, E>>> {
         let key = keys::position(dominio, iuv);
-        let outcome = (&self.positions, &self.app_recent).transaction(|(positions, recent)| {
+        let trees = (&self.positions, &self.app_recent, &self.debtors);
+        let outcome = trees.transaction(|(positions, recent, debtors)| {
             let Some(bytes) = positions.get(&key)? else {
                 return Ok(None);
             };
@@ -365,6 +382,7 @@ impl Sled {
                     let derived = index::Derived {
                         recent,
                         counts: None,
+                        debtors,
                         documents: None,
                     };
                     index::write_position(positions, &derived, Some(&current), &next)?;
@@ -466,10 +484,11 @@ impl Sled {
             &self.outbox_due,
             &self.app_recent,
             &self.seen,
+            &self.debtors,
             &self.documents,
         )
             .transaction(
-                |(receipts, positions, outbox, outbox_due, recent, seen, documents)| {
+                |(receipts, positions, outbox, outbox_due, recent, seen, debtors, documents)| {
                     let stored: Option<Pendenza> = positions
                         .get(&pkey)?
                         .map(|v| decode(&v))
@@ -513,6 +532,7 @@ impl Sled {
                             let derived = index::Derived {
                                 recent,
                                 counts: None,
+                                debtors,
                                 documents: None,
                             };
                             index::write_position(positions, &derived, Some(old), next)?;
@@ -989,6 +1009,73 @@ mod tests {
     }
 
     #[test]
+    fn the_debtor_index_follows_every_write() {
+        use crate::store::index::{DebtorTerm, Filter, StatoFiltro};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Sled::open(dir.path(), 16).unwrap();
+        let now = Utc::now();
+        let total = |term: DebtorTerm, filter: &Filter| {
+            store
+                .search_debtor(&term, filter, now, 0, 10, true)
+                .unwrap()
+                .total
+        };
+        let all = Filter::default();
+        let rossi = || DebtorTerm::Fiscale("RSSMRA80A01H501U".into());
+        let verdi = || DebtorTerm::Fiscale("VRDGPP70B02F205X".into());
+        assert!(store.insert_pendenza(&sample_pendenza()).unwrap());
+        assert_eq!(total(rossi(), &all), Some(1));
+        assert_eq!(store.debtors.len(), 3, "the code, mario, rossi");
+        // An upsert that changes the debtor.
+        let to_verdi = |stored: Option<&Pendenza>| -> std::result::Result<Planned, String> {
+            let mut p = stored.unwrap().clone();
+            p.soggetto.identificativo = "VRDGPP70B02F205X".into();
+            p.soggetto.anagrafica = "Giuseppe Verdi".into();
+            Ok(Planned::Write(p))
+        };
+        store
+            .upsert_batch(&[UpsertItem {
+                id_a2a: "demo",
+                id_pendenza: "p1",
+                rule: &to_verdi,
+            }])
+            .unwrap()
+            .remove(0)
+            .unwrap();
+        assert_eq!(total(rossi(), &all), Some(0));
+        assert_eq!(total(DebtorTerm::Nome("mario".into()), &all), Some(0));
+        assert_eq!(total(verdi(), &all), Some(1));
+        assert_eq!(store.debtors.len(), 3);
+        // A receipt that pays it: the entries carry the new state.
+        store
+            .apply_receipt(sample_ricevuta("r1"), &close, &|_| None, now)
+            .unwrap();
+        let paid = Filter {
+            stato: Some(StatoFiltro::Stato(crate::domain::StatoEffettivo::Eseguita)),
+            ..Filter::default()
+        };
+        assert_eq!(total(verdi(), &paid), Some(1));
+        assert_eq!(total(DebtorTerm::Nome("giuseppe".into()), &paid), Some(1));
+        // A creation by upsert.
+        let create = |_: Option<&Pendenza>| -> std::result::Result<Planned, String> {
+            Ok(Planned::Create {
+                pendenza: sample_pendenza(),
+                generate: Some("01".into()),
+            })
+        };
+        store
+            .upsert_batch(&[UpsertItem {
+                id_a2a: "demo",
+                id_pendenza: "nuova",
+                rule: &create,
+            }])
+            .unwrap();
+        assert_eq!(total(rossi(), &all), Some(1));
+        assert_eq!(total(rossi(), &paid), Some(0));
+        assert_eq!(store.debtors.len(), 6);
+    }
+
+    #[test]
     fn generated_numbers_skip_notices_known_only_from_a_receipt() {
         let dir = tempfile::tempdir().unwrap();
         let store = Sled::open(dir.path(), 16).unwrap();
@@ -1139,8 +1226,9 @@ mod tests {
             r.iuv = nav.iuv().to_owned();
             r.numero_avviso = nav.as_str().to_owned();
             store.apply_receipt(r, &close, &|_| None, now).unwrap();
-            // Back to layout 1: no index, no seen, the due index keyed by time alone.
+            // Back to layout 1: no indexes, no seen, the due index keyed by time alone.
             store.app_recent.clear().unwrap();
+            store.debtors.clear().unwrap();
             store.seen.clear().unwrap();
             store.outbox_due.clear().unwrap();
             let entry = &store.outbox().unwrap()[0];
@@ -1166,6 +1254,20 @@ mod tests {
             )
             .unwrap();
         assert_eq!(listed.total, Some(2));
+        let debtor = crate::store::index::DebtorTerm::Fiscale(
+            sample_pendenza().soggetto.identificativo.to_lowercase(),
+        );
+        let found = store
+            .search_debtor(
+                &debtor,
+                &crate::store::index::Filter::default(),
+                now,
+                0,
+                10,
+                true,
+            )
+            .unwrap();
+        assert_eq!(found.total, Some(2));
         assert_eq!(store.seen.len(), 1);
         let queued = store.outbox_due("demo", now, 10).unwrap();
         assert_eq!(queued.len(), 1);
