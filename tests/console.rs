@@ -199,6 +199,31 @@ impl Station {
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
+    /// The REST state of position `id` of `gest`.
+    async fn stato(&self, id: &str) -> String {
+        let (_, p) = self
+            .rest(
+                reqwest::Method::GET,
+                &format!("/api/pendenze/v2/pendenze/gest/{id}"),
+                None,
+            )
+            .await;
+        p["stato"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Imports a settlement flow of `fixtures/fdr` as an operator would.
+    async fn import_flow(&self, file: &str) {
+        let res = reqwest::Client::new()
+            .post(format!("{}/api/backoffice/v1/fdr", self.gateway.api))
+            .basic_auth(ADMIN.0, Some(ADMIN.1))
+            .header("content-type", "application/xml")
+            .body(common::fixture(&format!("fdr/{file}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 201, "{}", res.text().await.unwrap());
+    }
+
     /// The notice number of position `id` of `gest`.
     async fn notice(&self, id: &str) -> String {
         let (_, p) = self
@@ -421,14 +446,7 @@ async fn login_sessions_csrf_domains_and_read_only_operators() {
         )
         .await;
     assert_eq!(wrong_token.status, 403);
-    let (_, p) = s
-        .rest(
-            reqwest::Method::GET,
-            "/api/pendenze/v2/pendenze/gest/P-ANNA",
-            None,
-        )
-        .await;
-    assert_eq!(p["stato"], "NON_ESEGUITA");
+    assert_eq!(s.stato("P-ANNA").await, "NON_ESEGUITA");
 
     // With the token: cancelled, then reopened; both in the journal with the operator.
     let page = c.get(&detail_path).await;
@@ -441,14 +459,7 @@ async fn login_sessions_csrf_domains_and_read_only_operators() {
         .await;
     assert_eq!(cancelled.status, 200, "{}", cancelled.body);
     assert!(cancelled.body.contains("Pendenza annullata"));
-    let (_, p) = s
-        .rest(
-            reqwest::Method::GET,
-            "/api/pendenze/v2/pendenze/gest/P-ANNA",
-            None,
-        )
-        .await;
-    assert_eq!(p["stato"], "ANNULLATA");
+    assert_eq!(s.stato("P-ANNA").await, "ANNULLATA");
     let reopened = c
         .post(
             &format!("{detail_path}/riapri"),
@@ -456,14 +467,7 @@ async fn login_sessions_csrf_domains_and_read_only_operators() {
         )
         .await;
     assert_eq!(reopened.status, 200);
-    let (_, p) = s
-        .rest(
-            reqwest::Method::GET,
-            "/api/pendenze/v2/pendenze/gest/P-ANNA",
-            None,
-        )
-        .await;
-    assert_eq!(p["stato"], "NON_ESEGUITA");
+    assert_eq!(s.stato("P-ANNA").await, "NON_ESEGUITA");
     let journal = c
         .get(&format!("/console/giornale?iuv={nav}&categoria=REST"))
         .await;
@@ -638,19 +642,27 @@ async fn accessible(b: &common::browser::Browser, label: &str) {
 }
 
 /// Waits (up to 10 s) until the element matching `selector` holds `needle`: after a click,
-/// the page before may still be the one shown.
+/// the page before may still be the one shown (read in the page, so an element replaced by
+/// the navigation meanwhile is no error).
 async fn wait_text(b: &common::browser::Browser, selector: &str, needle: &str) {
-    let mut seen = String::new();
+    let mut seen = serde_json::Value::Null;
     for _ in 0..100 {
-        if b.count(selector).await > 0 {
-            seen = b.text(selector).await;
-            if seen.contains(needle) {
+        if let Ok(text) = b
+            .client
+            .execute(
+                "const e = document.querySelector(arguments[0]); return e ? e.innerText : null;",
+                vec![json!(selector)],
+            )
+            .await
+        {
+            if text.as_str().is_some_and(|t| t.contains(needle)) {
                 return;
             }
+            seen = text;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    panic!("`{selector}` never held {needle:?}; last: {seen:?}");
+    panic!("`{selector}` never held {needle:?}; last: {seen}");
 }
 
 /// The page fits the window's width: no horizontal scrolling.
@@ -750,14 +762,7 @@ async fn an_operator_works_in_a_real_browser() {
         .unwrap();
     b.click("form[action$='/annulla'] button").await;
     wait_text(&b, "h1", "Richiesta rifiutata").await;
-    let (_, p) = s
-        .rest(
-            reqwest::Method::GET,
-            "/api/pendenze/v2/pendenze/gest/P-ANNA",
-            None,
-        )
-        .await;
-    assert_eq!(p["stato"], "NON_ESEGUITA");
+    assert_eq!(s.stato("P-ANNA").await, "NON_ESEGUITA");
 
     // The failed receipt, sent again once the gestionale is back.
     b.goto(&format!("{base}/console/outbox?stato=failing"))
@@ -831,6 +836,15 @@ async fn an_operator_works_in_a_real_browser() {
     let mut expected = vec![nav.clone(), paid.clone(), s.notice("P-ALTRO").await];
     expected.sort();
     assert_eq!(navs, expected);
+
+    // The reconciliation: an imported flow, one of its two payments never received.
+    s.import_flow("2026-12-01ABI03069-0001.xml").await;
+    b.goto(&format!("{base}/console/rendicontazioni")).await;
+    let flows = b.text("main").await;
+    assert!(flows.contains("2026-12-01ABI03069-0001"), "{flows}");
+    assert!(flows.contains("Banca di Prova"), "{flows}");
+    accessible(&b, "reconciliation").await;
+    fits(&b, "reconciliation").await;
 
     // The other main pages pass the accessibility check too.
     for (path, label) in [

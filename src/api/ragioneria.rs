@@ -438,7 +438,7 @@ lista!(ListaRiscossioni, RiscossioneJson);
 lista!(ListaRicevute, RicevutaJson);
 lista!(ListaRiconciliazioni, RiconciliazioneJson);
 
-fn stato_flusso(s: StatoFlusso) -> &'static str {
+pub(crate) fn stato_flusso(s: StatoFlusso) -> &'static str {
     match s {
         StatoFlusso::Acquisito => "Acquisito",
         StatoFlusso::Anomalo => "Anomalo",
@@ -777,7 +777,10 @@ pub struct FlussiQuery {
     pub escludi_obsoleti: Option<bool>,
 }
 
-async fn filtered_flows(state: &ApiState, q: &FlussiQuery) -> Result<Vec<Flusso>, ApiError> {
+pub(crate) async fn filtered_flows(
+    state: &ApiState,
+    q: &FlussiQuery,
+) -> Result<Vec<Flusso>, ApiError> {
     let from = bound("dataDa", q.data_da.as_deref(), false)?;
     let to = bound("dataA", q.data_a.as_deref(), true)?;
     if let Some(s) = &q.stato_flusso_rendicontazione
@@ -825,7 +828,7 @@ async fn filtered_flows(state: &ApiState, q: &FlussiQuery) -> Result<Vec<Flusso>
     Ok(flows)
 }
 
-const FLOW_CSV: &[&str] = &[
+pub(crate) const FLOW_CSV: &[&str] = &[
     "idDominio",
     "idFlusso",
     "idPsp",
@@ -843,7 +846,7 @@ const FLOW_CSV: &[&str] = &[
     "idRiconciliazione",
 ];
 
-fn flow_row(f: &Flusso) -> Vec<String> {
+pub(crate) fn flow_row(f: &Flusso) -> Vec<String> {
     vec![
         f.key.dominio.clone(),
         f.key.id_flusso.clone(),

@@ -97,18 +97,19 @@ pub fn router(api: ApiState, journal: Journal) -> Router {
             get(pages::ricevuta_xml),
         )
         .route(
-            "/console/pendenze/{dominio}/{iuv}/annulla",
-            post(pages::annulla),
-        )
-        .route(
-            "/console/pendenze/{dominio}/{iuv}/riapri",
-            post(pages::riapri),
+            "/console/pendenze/{dominio}/{iuv}/{azione}",
+            post(pages::cambia_stato),
         )
         .route("/console/ricevute", get(pages::ricevute))
         .route("/console/ricevute.csv", get(pages::ricevute_csv))
         .route("/console/anomalie", get(pages::anomalie))
         .route("/console/anomalie.csv", get(pages::anomalie_csv))
         .route("/console/anomalie/gestita", post(pages::anomalia_gestita))
+        .route("/console/rendicontazioni", get(pages::rendicontazioni))
+        .route(
+            "/console/rendicontazioni.csv",
+            get(pages::rendicontazioni_csv),
+        )
         .route("/console/outbox", get(pages::outbox))
         .route("/console/outbox.csv", get(pages::outbox_csv))
         .route("/console/outbox/{id}/reinvia", post(pages::reinvia))

@@ -182,6 +182,18 @@ impl ConsoleState {
         &self.api.nodo.config
     }
 
+    /// A turn among the listings running at once (the REST API's bound: a share of the cores,
+    /// so searches never starve the Nodo's requests).
+    async fn listing_turn(&self) -> Result<tokio::sync::SemaphorePermit<'_>, Fail> {
+        self.api.listings.acquire().await.map_err(|_| {
+            Fail::Status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Servizio non disponibile",
+                "Il servizio si sta fermando.".into(),
+            )
+        })
+    }
+
     /// The domains `current` sees, as choices.
     fn domini(&self, current: &Current, chosen: Option<&str>) -> Vec<Scelta> {
         scelte(
@@ -402,13 +414,16 @@ pub(super) async fn dashboard(
     respond(&current, r)
 }
 
-/// How many positions of every application match `filter`: the sum and whether it is exact.
+/// How many positions of every application match `filter`: the sum and whether it is exact
+/// (each application's count walks at most COUNT_WALK_LIMIT index entries; past them the sum
+/// is a lower bound).
 async fn count(
     state: &ConsoleState,
     filter: &Filter,
     now: DateTime<Utc>,
 ) -> Result<(usize, bool), Fail> {
     let (mut n, mut exact) = (0, true);
+    let _turn = state.listing_turn().await?;
     for app in &state.config().applicazioni {
         let page = state
             .store()
@@ -418,7 +433,7 @@ async fn count(
             Some(t) => n += t,
             None => {
                 exact = false;
-                n += crate::store::index::COUNT_WALK_LIMIT;
+                n += page.counted;
             }
         }
     }
@@ -455,35 +470,26 @@ async fn figures(state: &ConsoleState, current: &Current) -> Result<Vec<Cifra>, 
             .collect();
         (ok.len(), ok.iter().map(|r| r.importo).sum::<i64>(), cut)
     })?;
-    let open = count(
-        state,
-        &Filter {
-            stato: Some(StatoFiltro::Stato(StatoEffettivo::NonEseguita)),
-            ..visible.clone()
-        },
-        now,
-    )
-    .await?;
+    // The three counts walk the listing index (up to COUNT_WALK_LIMIT entries each): at once,
+    // on the blocking threads, rather than one after the other.
     let week = today + chrono::Days::new(7);
-    let expiring = count(
-        state,
-        &Filter {
-            stato: Some(StatoFiltro::Stato(StatoEffettivo::NonEseguita)),
-            scadenza_tra: Some((today, week)),
-            ..visible.clone()
-        },
-        now,
-    )
-    .await?;
-    let anomalous = count(
-        state,
-        &Filter {
-            stato: Some(StatoFiltro::Anomala),
-            ..visible.clone()
-        },
-        now,
-    )
-    .await?;
+    let open_filter = Filter {
+        stato: Some(StatoFiltro::Stato(StatoEffettivo::NonEseguita)),
+        ..visible.clone()
+    };
+    let expiring_filter = Filter {
+        scadenza_tra: Some((today, week)),
+        ..open_filter.clone()
+    };
+    let anomalous_filter = Filter {
+        stato: Some(StatoFiltro::Anomala),
+        ..visible.clone()
+    };
+    let (open, expiring, anomalous) = tokio::try_join!(
+        count(state, &open_filter, now),
+        count(state, &expiring_filter, now),
+        count(state, &anomalous_filter, now),
+    )?;
     let (failing, _) = state
         .store()
         .outbox_page(
@@ -500,6 +506,23 @@ async fn figures(state: &ConsoleState, current: &Current) -> Result<Vec<Cifra>, 
             100_000,
         )
         .await?;
+    let month_ago = (today - chrono::Days::new(30))
+        .format("%Y-%m-%d")
+        .to_string();
+    let flows = flows_of(
+        state,
+        current,
+        &FlussiForm {
+            da: Some(month_ago.clone()),
+            ..FlussiForm::default()
+        },
+    )
+    .await?;
+    let irregular = flows
+        .iter()
+        .filter(|f| !f.obsoleto)
+        .filter(|f| f.stato == crate::domain::fdr::StatoFlusso::Anomalo || f.conteggi[1] > 0)
+        .count();
     let oggi = today.format("%Y-%m-%d").to_string();
     let fine = week.format("%Y-%m-%d").to_string();
     Ok(vec![
@@ -535,6 +558,13 @@ async fn figures(state: &ConsoleState, current: &Current) -> Result<Vec<Cifra>, 
             valore: counted(anomalous),
             nota: "pagati due volte, dopo l'annullamento, di importo diverso".into(),
             link: "/console/anomalie".into(),
+            tono: "danger",
+        },
+        Cifra {
+            etichetta: "Flussi con anomalie (30 giorni)",
+            valore: irregular.to_string(),
+            nota: format!("su {} flussi di rendicontazione", flows.len()),
+            link: format!("/console/rendicontazioni?da={month_ago}"),
             tono: "danger",
         },
         Cifra {
@@ -793,6 +823,7 @@ async fn chunk(
     n: usize,
 ) -> Result<(Vec<Pendenza>, bool), Fail> {
     let store = state.store();
+    let _turn = state.listing_turn().await?;
     Ok(match &piano.sorgente {
         Sorgente::Trovate(all) => {
             let kept: Vec<&Pendenza> = all.iter().filter(|p| piano.filter.admits(p, now)).collect();
@@ -1136,6 +1167,12 @@ async fn detail(
             Some(r) => format!("{} — rata {r}", d.identificativo),
             None => d.identificativo.clone(),
         }),
+        documento_id: p
+            .dettagli
+            .documento
+            .as_ref()
+            .map(|d| encode(&d.identificativo))
+            .unwrap_or_default(),
         descrizione_stato: p.dettagli.descrizione_stato.clone().unwrap_or_default(),
         anomalie: p.anomalie.clone(),
         ricevute: ricevute.iter().map(RigaRicevuta::of).collect(),
@@ -1283,39 +1320,24 @@ async fn change_state(
     .await
 }
 
-/// `POST /console/pendenze/{dominio}/{iuv}/annulla`
-pub(super) async fn annulla(
+/// `POST /console/pendenze/{dominio}/{iuv}/annulla` and `.../riapri`.
+pub(super) async fn cambia_stato(
     State(state): State<ConsoleState>,
     Extension(current): Extension<Current>,
-    Path((dominio, iuv)): Path<(String, String)>,
+    Path((dominio, iuv, azione)): Path<(String, String, String)>,
     Form(f): Form<Motivo>,
 ) -> Response {
-    let r = change_state(
-        &state,
-        &current,
-        (&dominio, &iuv),
-        Stato::Annullata,
-        f.motivo,
-    )
-    .await;
-    respond(&current, r)
-}
-
-/// `POST /console/pendenze/{dominio}/{iuv}/riapri`
-pub(super) async fn riapri(
-    State(state): State<ConsoleState>,
-    Extension(current): Extension<Current>,
-    Path((dominio, iuv)): Path<(String, String)>,
-    Form(f): Form<Motivo>,
-) -> Response {
-    let r = change_state(
-        &state,
-        &current,
-        (&dominio, &iuv),
-        Stato::NonEseguita,
-        f.motivo,
-    )
-    .await;
+    let target = match azione.as_str() {
+        "annulla" => Stato::Annullata,
+        "riapri" => Stato::NonEseguita,
+        _ => {
+            return respond(
+                &current,
+                Err(not_found(format!("Nessuna azione {azione}."))),
+            );
+        }
+    };
+    let r = change_state(&state, &current, (&dominio, &iuv), target, f.motivo).await;
     respond(&current, r)
 }
 
@@ -1725,6 +1747,103 @@ pub(super) async fn anomalia_gestita(
             })
             .await;
         Ok(Redirect::to("/console/anomalie").into_response())
+    }
+    .await;
+    respond(&current, r)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reconciliation
+
+/// The flows page's filters.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct FlussiForm {
+    dominio: Option<String>,
+    stato: Option<String>,
+    da: Option<String>,
+    a: Option<String>,
+    pagina: Option<usize>,
+}
+
+/// The flows of the domains `current` sees that match `f`, newest first.
+async fn flows_of(
+    state: &ConsoleState,
+    current: &Current,
+    f: &FlussiForm,
+) -> Result<Vec<crate::domain::fdr::Flusso>, Fail> {
+    let dominio = nonempty(&f.dominio).map(str::to_owned);
+    if let Some(d) = &dominio
+        && !current.sees(d)
+    {
+        return Err(forbidden(format!("Non sei abilitato a vedere l'ente {d}.")));
+    }
+    let q = crate::api::ragioneria::FlussiQuery {
+        id_dominio: dominio,
+        stato_flusso_rendicontazione: nonempty(&f.stato).map(str::to_owned),
+        data_da: nonempty(&f.da).map(str::to_owned),
+        data_a: nonempty(&f.a).map(str::to_owned),
+        ..Default::default()
+    };
+    let flows = crate::api::ragioneria::filtered_flows(&state.api, &q).await?;
+    Ok(flows
+        .into_iter()
+        .filter(|fl| current.sees(&fl.key.dominio))
+        .collect())
+}
+
+/// `GET /console/rendicontazioni`
+pub(super) async fn rendicontazioni(
+    State(state): State<ConsoleState>,
+    Extension(current): Extension<Current>,
+    Query(f): Query<FlussiForm>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let r = async {
+        let flows = flows_of(&state, &current, &f).await?;
+        let pagina = f.pagina.unwrap_or(1).max(1);
+        let skip = (pagina - 1) * PER_PAGE;
+        Ok(html(&Rendicontazioni {
+            c: chrome(&current, "Rendicontazioni", "rendicontazioni"),
+            domini: state.domini(&current, nonempty(&f.dominio)),
+            stati: scelte(
+                [("Acquisito", "Acquisito"), ("Anomalo", "Anomalo")]
+                    .into_iter()
+                    .map(|(v, l)| (v, l.to_owned())),
+                nonempty(&f.stato),
+            ),
+            da: text(&f.da),
+            a: text(&f.a),
+            righe: flows
+                .iter()
+                .skip(skip)
+                .take(PER_PAGE)
+                .map(RigaFlusso::of)
+                .collect(),
+            successiva: (flows.len() > skip + PER_PAGE)
+                .then(|| with_page("/console/rendicontazioni", raw.as_deref(), pagina + 1)),
+            csv: format!(
+                "/console/rendicontazioni.csv?{}",
+                raw.as_deref().unwrap_or("")
+            ),
+        }))
+    }
+    .await;
+    respond(&current, r)
+}
+
+/// `GET /console/rendicontazioni.csv`: the columns of the Ragioneria API's flow CSV.
+pub(super) async fn rendicontazioni_csv(
+    State(state): State<ConsoleState>,
+    Extension(current): Extension<Current>,
+    Query(f): Query<FlussiForm>,
+) -> Response {
+    let r = async {
+        let flows = flows_of(&state, &current, &f).await?;
+        Ok(csv_body(
+            "flussi",
+            crate::api::ragioneria::FLOW_CSV,
+            flows.iter().map(crate::api::ragioneria::flow_row).collect(),
+        ))
     }
     .await;
     respond(&current, r)

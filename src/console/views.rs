@@ -403,6 +403,8 @@ pub struct Dettaglio {
     pub voci: Vec<(String, String, String)>,
     /// Document and instalment, when an option of one.
     pub documento: Option<String>,
+    /// The document's identifier (for the link to its options), URL-encoded.
+    pub documento_id: String,
     /// Reason of the last state change.
     pub descrizione_stato: String,
     /// Irregularities.
@@ -559,4 +561,90 @@ pub struct Errore {
     pub c: Chrome,
     /// What went wrong.
     pub messaggio: String,
+}
+
+/// One settlement flow.
+#[derive(Debug, Clone)]
+pub struct RigaFlusso {
+    /// Flow date.
+    pub data: String,
+    /// Creditor.
+    pub dominio: String,
+    /// Flow id.
+    pub id: String,
+    /// PSP (id and name).
+    pub psp: String,
+    /// Settlement day.
+    pub regolamento: String,
+    /// Bank transfer reference.
+    pub trn: String,
+    /// Payments in it.
+    pub pagamenti: u64,
+    /// Total.
+    pub importo: String,
+    /// Acquisito / Anomalo, and its badge class.
+    pub stato: (&'static str, &'static str),
+    /// Lines matched, irregular, of another broker.
+    pub linee: [u64; 3],
+    /// The treasury movement it was matched to, if any.
+    pub incasso: String,
+    /// What is wrong with it.
+    pub segnalazioni: Vec<String>,
+    /// A later revision replaced it.
+    pub obsoleto: bool,
+}
+
+impl RigaFlusso {
+    /// The row of `f`.
+    pub fn of(f: &crate::domain::fdr::Flusso) -> Self {
+        let anomalo = f.stato == crate::domain::fdr::StatoFlusso::Anomalo;
+        Self {
+            data: ora(f.data_ora_flusso),
+            dominio: f.key.dominio.clone(),
+            id: f.key.id_flusso.clone(),
+            psp: match &f.mittente.denominazione {
+                Some(n) => format!("{n} ({})", f.key.psp),
+                None => f.key.psp.clone(),
+            },
+            regolamento: giorno(f.data_regolamento),
+            trn: f.trn.clone(),
+            pagamenti: f.numero_pagamenti,
+            importo: euro(f.importo_totale),
+            stato: if anomalo {
+                ("Anomalo", "badge-danger")
+            } else {
+                ("Acquisito", "badge-success")
+            },
+            linee: f.conteggi,
+            incasso: f.incasso.clone().unwrap_or_default(),
+            segnalazioni: f
+                .segnalazioni
+                .iter()
+                .map(|s| format!("{} {}", s.codice, s.descrizione))
+                .collect(),
+            obsoleto: f.obsoleto,
+        }
+    }
+}
+
+/// `GET /console/rendicontazioni`
+#[derive(Template)]
+#[template(path = "console/rendicontazioni.html")]
+pub struct Rendicontazioni {
+    /// Frame.
+    pub c: Chrome,
+    /// Domains to choose.
+    pub domini: Vec<Scelta>,
+    /// States to choose.
+    pub stati: Vec<Scelta>,
+    /// Day from.
+    pub da: String,
+    /// Day to.
+    pub a: String,
+    /// The flows.
+    pub righe: Vec<RigaFlusso>,
+    /// Next page.
+    pub successiva: Option<String>,
+    /// The CSV link.
+    pub csv: String,
 }

@@ -148,6 +148,9 @@ pub struct Page {
     pub total: Option<usize>,
     /// Whether more positions match after this page.
     pub more: bool,
+    /// The matches the walk counted: the total when it is given, else (a count cut at
+    /// [`COUNT_WALK_LIMIT`] entries) a lower bound of it.
+    pub counted: usize,
 }
 
 impl Page {
@@ -157,6 +160,7 @@ impl Page {
             pendenze: Vec::new(),
             total: count.then_some(0),
             more: false,
+            counted: 0,
         }
     }
 }
@@ -323,7 +327,9 @@ impl<'a, K> Walk<'a, K> {
         self.walked += 1;
         if self.counting && self.walked > self.walk_limit {
             self.counting = false;
-            if self.more {
+            // A count alone (no page to fill) has nothing left to learn: stop, rather than walk
+            // on to the end looking for one more match.
+            if self.more || self.take == 0 {
                 return false;
             }
         }
@@ -350,6 +356,11 @@ impl<'a, K> Walk<'a, K> {
         self.more
     }
 
+    /// The matches counted so far (a lower bound of the total when the count was cut).
+    pub fn counted(&self) -> usize {
+        self.matched
+    }
+
     /// The total: the engine's kept one, else the count when it stayed within the limit.
     pub fn total(&self, kept_total: Option<usize>) -> Option<usize> {
         match kept_total {
@@ -363,6 +374,33 @@ impl<'a, K> Walk<'a, K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_count_alone_stops_at_the_walk_limit_even_when_nothing_matches() {
+        let filter = Filter {
+            stato: Some(StatoFiltro::Anomala),
+            ..Filter::default()
+        };
+        let now = Utc::now();
+        let regular = Summary {
+            stato: Stato::NonEseguita,
+            scadenza: None,
+            debitore: "X".into(),
+            anomala: false,
+        };
+        let mut walk: Walk<'_, u32> = Walk::new(&filter, now, (0, 0), true, false, 10);
+        let walked = (0..1000)
+            .take_while(|i| walk.offer(1000 - i, b"d", &regular, || 0))
+            .count();
+        assert_eq!(walked, 10, "a count of nothing walked to the end");
+        assert_eq!((walk.total(None), walk.counted()), (None, 0));
+        // A page to fill still walks on past the limit (its `more` must be exact).
+        let mut paged: Walk<'_, u32> = Walk::new(&filter, now, (0, 5), true, false, 10);
+        let walked = (0..1000)
+            .take_while(|i| paged.offer(1000 - i, b"d", &regular, || 0))
+            .count();
+        assert_eq!(walked, 1000);
+    }
 
     #[test]
     fn names_split_into_lowercase_words_of_two_chars_or_more() {

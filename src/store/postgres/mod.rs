@@ -1041,6 +1041,7 @@ async fn page_of<C: GenericClient + Sync>(
         pendenze,
         total: walk.total(kept_total),
         more: walk.more(),
+        counted: walk.counted(),
     })
 }
 

@@ -265,6 +265,7 @@ impl super::Sled {
             pendenze,
             total: walk.total(kept_total),
             more: walk.more(),
+            counted: walk.counted(),
         })
     }
 
