@@ -512,6 +512,25 @@ impl Store {
             pg => pg.search_debtor(term, filter, now, (skip, take), count))
     }
 
+    /// How many positions of `id_a2a` match `filter`, walking at most `walk_limit` index
+    /// entries: the count and whether it is exact (else a lower bound). For figures that
+    /// must come quickly whatever the store's size (the console's dashboard).
+    pub async fn count_pendenze_upto(
+        &self,
+        id_a2a: &str,
+        filter: &index::Filter,
+        now: DateTime<Utc>,
+        walk_limit: usize,
+    ) -> Result<(usize, bool)> {
+        let page = on_engine!(self,
+            s => blocking(|| s.list_walking(id_a2a, filter, now, (0, 0), true, walk_limit)),
+            pg => pg.list_walking(id_a2a, filter, now, (0, 0), true, walk_limit))?;
+        Ok(match page.total {
+            Some(n) => (n, true),
+            None => (page.counted, false),
+        })
+    }
+
     /// Every outbox entry, oldest first (a full read: tools and tests; the API pages).
     pub async fn outbox(&self) -> Result<Vec<OutboxEntry>> {
         on_engine!(self, s => s.outbox(), pg => pg.outbox())

@@ -610,6 +610,27 @@ impl Pg {
         page: (usize, usize),
         want_count: bool,
     ) -> Result<Page> {
+        self.list_walking(
+            id_a2a,
+            filter,
+            now,
+            page,
+            want_count,
+            crate::store::index::COUNT_WALK_LIMIT,
+        )
+        .await
+    }
+
+    /// [`Postgres::list_pendenze`] with the walk limit of the count as a parameter.
+    pub async fn list_walking(
+        &self,
+        id_a2a: &str,
+        filter: &Filter,
+        now: DateTime<Utc>,
+        page: (usize, usize),
+        want_count: bool,
+        walk_limit: usize,
+    ) -> Result<Page> {
         let c = self.client().await?;
         let kept_total = if want_count && filter.is_empty() {
             Some(
@@ -629,7 +650,7 @@ impl Pg {
             page,
             want_count,
             kept_total.is_some(),
-            crate::store::index::COUNT_WALK_LIMIT,
+            walk_limit,
         );
         walk_rows(
             &c,

@@ -203,7 +203,7 @@ impl super::Sled {
     }
 
     /// [`Sled::list_pendenze`](super::Sled::list_pendenze) with the walk limit of the count as a parameter.
-    fn list_walking(
+    pub(crate) fn list_walking(
         &self,
         id_a2a: &str,
         filter: &Filter,
