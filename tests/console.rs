@@ -140,6 +140,11 @@ fn position(dominio: &str, debtor: (&str, &str)) -> Value {
 
 impl Station {
     async fn start() -> Station {
+        Station::start_with(|_| {}).await
+    }
+
+    /// [`Station::start`] on the test configuration changed by `change`.
+    async fn start_with(change: impl FnOnce(&mut Config)) -> Station {
         let dir = tempfile::tempdir().unwrap();
         let gestionale = Arc::new(Gestionale::default());
         let addr: SocketAddr = format!("127.0.0.1:{}", common::free_port())
@@ -148,9 +153,9 @@ impl Station {
         let g = gestionale.clone();
         let serving = common::serve_http(addr, move |req| g.clone().handle(req)).await;
         let store = common::app::store_config(dir.path()).await;
-        let gateway =
-            common::InProcess::start(config(addr, store), varco::domain::clock::system_clock())
-                .await;
+        let mut c = config(addr, store);
+        change(&mut c);
+        let gateway = common::InProcess::start(c, varco::domain::clock::system_clock()).await;
         let s = Station {
             gateway,
             gestionale,
@@ -530,6 +535,29 @@ async fn login_sessions_csrf_domains_and_read_only_operators() {
     assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"));
     assert_eq!(res.headers()["cache-control"], "no-store");
 
+    s.gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_proxy_the_session_cookie_is_secure() {
+    // deploy/nginx terminates TLS in front of the api listener: a cookie a browser would send
+    // over plain HTTP is never set.
+    let s = Station::start_with(|c| c.api.access.trusted_proxies = vec!["127.0.0.1".into()]).await;
+    let mut c = Client::new(&s.gateway.api);
+    let form = c.get("/console/login").await;
+    assert!(
+        form.set_cookies.iter().all(|v| v.contains("; Secure")),
+        "{:?}",
+        form.set_cookies
+    );
+    let ok = c.login(MARIO).await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    let session = ok
+        .set_cookies
+        .iter()
+        .find(|v| v.starts_with("varco_console="))
+        .expect("a session cookie");
+    assert!(session.contains("; Secure"), "{session}");
     s.gateway.stop().await;
 }
 

@@ -44,7 +44,7 @@ pub struct ConsoleState {
     pub journal: Journal,
     /// Open sessions.
     pub sessions: Arc<Sessions>,
-    /// The api listener serves TLS: cookies are `Secure`.
+    /// The api listener serves TLS, or sits behind a trusted proxy: cookies are `Secure`.
     pub secure: bool,
     /// The dashboard's figures of the last minute, per set of visible domains.
     pub dashboard: Arc<pages::DashboardCache>,
@@ -75,7 +75,10 @@ impl Current {
 
 /// The console's routes, under [`BASE`].
 pub fn router(api: ApiState, journal: Journal) -> Router {
-    let secure = api.nodo.config.api.tls.is_some();
+    // Over TLS, or behind a proxy (which production terminates TLS on: deploy/nginx): the
+    // cookies are never sent over plain HTTP.
+    let listener = &api.nodo.config.api;
+    let secure = listener.tls.is_some() || !listener.access.trusted_proxies.is_empty();
     let state = ConsoleState {
         api,
         journal,
