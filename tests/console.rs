@@ -525,6 +525,49 @@ async fn login_sessions_csrf_domains_and_read_only_operators() {
         .await;
     assert_eq!(other.status, 200);
 
+    // Events that name no creditor (a gestionale's REST call) are another creditor's data for
+    // an operator held to some: not listed, and opened only for a position they see.
+    let put_event = |page: &str| -> String {
+        let row = page
+            .split("<tr>")
+            .find(|r| r.contains("PUT /api/pendenze/v2/pendenze/{idA2A}/{idPendenza}"))
+            .expect("the load's event on the position's page");
+        let at = row.find("/console/giornale/").unwrap() + "/console/giornale/".len();
+        row[at..at + 32].to_owned()
+    };
+    let other_put = put_event(
+        &reader_c
+            .get(&format!("/console/pendenze/{OTHER}/{}", &nav_other[1..]))
+            .await
+            .body,
+    );
+    let own_put = put_event(&reader_c.get(&detail_path).await.body);
+    let mut mario = Client::new(&s.gateway.api);
+    assert_eq!(mario.login(MARIO).await.status, 303);
+    assert_eq!(
+        mario
+            .get(&format!("/console/giornale/{other_put}"))
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        mario
+            .get(&format!("/console/giornale/{own_put}"))
+            .await
+            .status,
+        200
+    );
+    let listed = mario.get("/console/giornale?categoria=REST").await.body;
+    assert!(!listed.contains(&other_put) && !listed.contains(&own_put));
+    assert_eq!(
+        reader_c
+            .get(&format!("/console/giornale/{other_put}"))
+            .await
+            .status,
+        200
+    );
+
     // Pages send a strict policy and are not cached.
     let res = reqwest::Client::new()
         .get(format!("{}/console/login", s.gateway.api))

@@ -2160,6 +2160,36 @@ fn journal_filter(current: &Current, q: &GiornaleQuery) -> Result<Filtro, Fail> 
     })
 }
 
+/// Whether a journal list shows `e` to `current`: an event of a creditor they see; one that
+/// names no creditor (a REST call by idA2A / idPendenza, a bulk load) only to an operator who
+/// sees every creditor, since it may carry another creditor's data.
+fn lists_event(current: &Current, e: &Evento) -> bool {
+    match &e.id_dominio {
+        Some(d) => current.sees(d),
+        None => current.op.allowlist().is_none(),
+    }
+}
+
+/// Whether `current` may open event `e`: as [`lists_event`], and also an event without a
+/// creditor that names a position (idA2A, idPendenza) of a creditor they see (a position's
+/// page lists its REST calls).
+async fn may_open_event(state: &ConsoleState, current: &Current, e: &Evento) -> Result<bool, Fail> {
+    if lists_event(current, e) {
+        return Ok(true);
+    }
+    if e.id_dominio.is_some() {
+        return Ok(false);
+    }
+    let (Some(app), Some(id)) = (&e.id_a2a, &e.id_pendenza) else {
+        return Ok(false);
+    };
+    Ok(state
+        .store()
+        .pendenza_of_app(app, id)
+        .await?
+        .is_some_and(|p| current.sees(&p.dominio)))
+}
+
 /// `GET /console/giornale`
 pub(super) async fn giornale(
     State(state): State<ConsoleState>,
@@ -2202,7 +2232,7 @@ pub(super) async fn giornale(
             righe: page
                 .risultati
                 .iter()
-                .filter(|e| e.id_dominio.as_deref().is_none_or(|d| current.sees(d)))
+                .filter(|e| lists_event(&current, e))
                 .map(RigaEvento::of)
                 .collect(),
             successiva,
@@ -2228,11 +2258,7 @@ pub(super) async fn giornale_csv(
                 .store()
                 .eventi(&filtro, 1, crate::journal::MAX_PAGE)
                 .await?;
-            for e in page
-                .risultati
-                .iter()
-                .filter(|e| e.id_dominio.as_deref().is_none_or(|d| current.sees(d)))
-            {
+            for e in page.risultati.iter().filter(|e| lists_event(&current, e)) {
                 rows.push(vec![
                     e.id.clone(),
                     e.data.to_rfc3339(),
@@ -2292,10 +2318,10 @@ pub(super) async fn evento(
             .evento(&id)
             .await?
             .ok_or_else(|| not_found(format!("Nessun evento {id}.")))?;
-        if let Some(d) = &e.id_dominio
-            && !current.sees(d)
-        {
-            return Err(forbidden(format!("Non sei abilitato a vedere l'ente {d}.")));
+        if !may_open_event(&state, &current, &e).await? {
+            return Err(forbidden(
+                "Non sei abilitato a vedere questo evento: riguarda un ente che non segui.",
+            ));
         }
         let json = serde_json::to_string_pretty(&e).unwrap_or_default();
         Ok(html(&EventoPagina {
