@@ -59,7 +59,8 @@ impl From<OutboxEntry> for VoceOutbox {
     }
 }
 
-fn stato(e: &OutboxEntry) -> &'static str {
+/// The state of an outbox entry as operators read it (the API's `stato`, the console's).
+pub fn stato(e: &OutboxEntry) -> &'static str {
     match (e.stato, e.tentativi) {
         (OutboxState::Dead, _) => "dead",
         (OutboxState::Delivered, _) => "delivered",

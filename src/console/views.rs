@@ -2,6 +2,7 @@
 //! compiled with the binary, HTML-escaped by default; and the rows they show, formatted here
 //! (amounts in euro the Italian way, times in Europe/Rome) so templates hold no logic.
 
+pub use crate::api::backoffice::stato as stato_outbox;
 use crate::domain::{
     Attivazione, OutboxEntry, OutboxState, Pendenza, ReceiptStatus, Ricevuta, StatoEffettivo,
 };
@@ -188,16 +189,6 @@ pub struct RigaOutbox {
     pub errore: String,
     /// Whether a re-send makes sense (not delivered).
     pub reinviabile: bool,
-}
-
-/// The state of an outbox entry as the console and the backoffice API name it.
-pub fn stato_outbox(e: &OutboxEntry) -> &'static str {
-    match (e.stato, e.tentativi) {
-        (OutboxState::Dead, _) => "dead",
-        (OutboxState::Delivered, _) => "delivered",
-        (OutboxState::Pending, 0) => "pending",
-        (OutboxState::Pending, _) => "failing",
-    }
 }
 
 impl RigaOutbox {
