@@ -3,8 +3,13 @@
 # (PRELOAD positions), measuring bulk load, verify, activate and receipts at CONNS
 # connections. On a shared machine alternate runs are what makes the two comparable.
 #
-# Usage: bench/ab.sh journal|jemalloc|binary [ROUNDS] [SECS]
+# Both sides run with the production defaults (journal on, one info log line per request, to a
+# file) unless the mode changes one of them.
+#
+# Usage: bench/ab.sh journal|log|json|jemalloc|binary [ROUNDS] [SECS]
 #   journal   A: default configuration (journal on)   B: [journal] enabled = false
+#   log       A: info log lines                        B: VARCO_LOG=error (no line per request)
+#   json      A: --log-format text                     B: --log-format json
 #   jemalloc  A: glibc malloc                         B: LD_PRELOAD=libjemalloc.so.2
 #             (apt-get install libjemalloc2): what a global allocator would give
 #   binary    A: this tree's release binary           B: the binary at $BIN_B (a release build
@@ -12,7 +17,7 @@
 # Environment: PRELOAD [100000], CONNS [64]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-what=${1:?usage: $0 journal|jemalloc|binary [ROUNDS] [SECS]}
+what=${1:?usage: $0 journal|log|json|jemalloc|binary [ROUNDS] [SECS]}
 rounds=${2:-2}
 secs=${3:-5}
 preload=${PRELOAD:-100000}
@@ -26,15 +31,17 @@ run() { # variant: A | B
   local v=$1 w
   w=$(mktemp -d /tmp/varco-ab.XXXXXX)
   cp varco.example.toml "$w/varco.toml"
-  local preload_lib= bin=./target/release/varco
+  local preload_lib= bin=./target/release/varco level=info format=text
   case "$what/$1" in
     binary/B) bin=${BIN_B:?binary needs BIN_B=<path of the other varco binary>} ;;
     journal/B) printf '\n[journal]\nenabled = false\n' >> "$w/varco.toml" ;;
     jemalloc/B) preload_lib=$jemalloc ;;
+    log/B) level=error ;;
+    json/B) format=json ;;
   esac
   local np ap
   np=$(port); ap=$(port)
-  LD_PRELOAD=$preload_lib VARCO_LOG=error "$bin" serve --config "$w/varco.toml" \
+  LD_PRELOAD=$preload_lib VARCO_LOG=$level "$bin" --log-format $format serve --config "$w/varco.toml" \
     --data-dir "$w/data" --nodo-listen 127.0.0.1:$np --api-listen 127.0.0.1:$ap > "$w/log" 2>&1 &
   local pid=$!
   for _ in $(seq 100); do curl -sf http://127.0.0.1:$ap/readyz >/dev/null && break; sleep 0.1; done

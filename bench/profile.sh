@@ -22,7 +22,7 @@ work=$(mktemp -d /tmp/varco-profile.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 np=$(port); ap=$(port)
-VARCO_LOG=error ./target/release/varco serve --data-dir "$work/data" \
+VARCO_LOG=${VARCO_LOG:-info} ./target/release/varco ${VARCO_FLAGS:-} serve --data-dir "$work/data" \
   --nodo-listen 127.0.0.1:$np --api-listen 127.0.0.1:$ap > "$work/varco.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do curl -sf http://127.0.0.1:$ap/readyz >/dev/null && break; sleep 0.1; done

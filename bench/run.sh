@@ -24,6 +24,10 @@
 #   BENCH_DISTURB [1]          also run `varco-bench disturb` (0 to skip)
 #   BENCH_ENGINE [sled]        `postgres`: the store on a fresh database of a throwaway cluster
 #                              (tests/pg.sh with fsync on; or of VARCO_TEST_PG when set)
+#   BENCH_LOG [info]           VARCO_LOG of the server (production default: one info line per
+#                              request, to a file here as to a log collector)
+#   BENCH_LOG_FORMAT [text]    --log-format (text or json)
+#   BENCH_JOURNAL [1]          0: `[journal] enabled = false` (A/B only; production keeps it on)
 #   BENCH_FRONTS [direct]      what the load generator talks to, each measured in turn:
 #                              `direct` (node 1's listener), `nginx1` (node 1 behind the reference
 #                              nginx file), `nginx2` (two nodes on the same database behind it;
@@ -65,13 +69,18 @@ trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$wo
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 np=$(port); ap=$(port); bp=$(port)
 sed "s/^cache_mb = .*/cache_mb = $cache_mb/" varco.example.toml > "$work/varco.toml"
+if [[ ${BENCH_JOURNAL:-1} == 0 ]]; then
+  printf '\n[journal]\nenabled = false\n' >> "$work/varco.toml"
+fi
+log_level=${BENCH_LOG:-info}
+log_format=${BENCH_LOG_FORMAT:-text}
 if [[ $engine == postgres ]]; then
   db="varco_bench_$(date +%s)"
   psql -q "$VARCO_TEST_PG" -c "CREATE DATABASE $db"
   psql -q "${VARCO_TEST_PG/dbname=postgres/dbname=$db}" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" 2>/dev/null || true
   sed -i "s|^\[store\]|[store]\nengine = \"postgres\"\nurl = \"${VARCO_TEST_PG/dbname=postgres/dbname=$db}\"|" "$work/varco.toml"
 fi
-VARCO_LOG=error ./target/release/varco serve --config "$work/varco.toml" --data-dir "$work/data" \
+VARCO_LOG=$log_level ./target/release/varco --log-format "$log_format" serve --config "$work/varco.toml" --data-dir "$work/data" \
   --nodo-listen 127.0.0.1:$np --api-listen 127.0.0.1:$ap > "$work/varco.log" 2>&1 &
 varco_pid=$!
 for _ in $(seq 100); do curl -sf http://127.0.0.1:$ap/readyz >/dev/null && break; sleep 0.1; done
@@ -96,18 +105,24 @@ B=./target/release/varco-bench
 api=http://127.0.0.1:$ap
 varco=http://127.0.0.1:$np/paForNode
 mem() { awk '/^VmRSS|^VmHWM/ {printf "%s=%dMiB ", $1, $2/1024}' /proc/$varco_pid/status; }
+# VmRSS now as a summary row (the memory goal: store.cache_mb + 256 MiB under load).
+mem_row() {
+  echo "{\"op\":\"mem\",\"when\":\"$1\",\"rss_kib\":$(awk '/^VmRSS/ {print $2}' /proc/$varco_pid/status),\"cache_mb\":$cache_mb}" >> "$out"
+}
 kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 
-echo "# $(date -u +%FT%TZ) $(nproc) cores, $(git rev-parse --short HEAD 2>/dev/null || echo '?'), ${secs}s per run, connections: $conns_list, fronts: $fronts, store.engine=$engine, store.cache_mb=$cache_mb, load generator on the same machine"
+echo "# $(date -u +%FT%TZ) $(nproc) cores, $(git rev-parse --short HEAD 2>/dev/null || echo '?'), ${secs}s per run, connections: $conns_list, fronts: $fronts, store.engine=$engine, store.cache_mb=$cache_mb, VARCO_LOG=$log_level --log-format $log_format, journal ${BENCH_JOURNAL:-1}, load generator on the same machine"
 
 # Bulk load: one POST /api/pendenze/v2/pendenze/tracciati of BENCH_BULK positions into the
 # fresh store (answered once every position is stored and flushed); then the rest of the
 # preload in chunks.
 line=$($B preload --api-url "$api" --count "$bulk" --chunk "$bulk" --id-prefix bulk --json-out "$out")
 echo "bulk (one request): $line"
+echo "{\"op\":\"bulk\",\"single_request\":true,\"chunk\":$bulk,\"positions_per_s\":$(kv positions_per_s <<<"$line")}" >> "$out"
 first=$(kv first_reference <<<"$line")
 line=$($B preload --api-url "$api" --count $((preload - bulk)) --chunk "$chunk" --id-prefix pre --json-out "$out")
 echo "preload (chunks of $chunk): $line"
+echo "{\"op\":\"bulk\",\"chunk\":$chunk,\"positions_per_s\":$(kv positions_per_s <<<"$line")}" >> "$out"
 last=$(kv last_reference <<<"$line")
 if (( last - first + 1 != preload )); then
   echo "warning: references $first..=$last are not $preload contiguous positions" >&2
@@ -119,6 +134,7 @@ else
 fi
 echo "store: $preload positions, $du_bytes bytes on disk = $((du_bytes / preload)) bytes/position; $(mem)"
 echo "{\"op\":\"store\",\"positions\":$preload,\"disk_bytes\":$du_bytes,\"rss\":\"$(mem)\"}" >> "$out"
+mem_row "after the preload"
 
 # Verify and activate draw a random preloaded notice per request; the top nconns x
 # BENCH_RECEIPTS references are kept for receipts, one slice per connection count, walked in
@@ -154,6 +170,7 @@ for front in $fronts; do
     kill $bare_pid; wait $bare_pid 2>/dev/null || true
   done
   echo "after $conns connections ($front): $(mem)"
+  mem_row "after $conns connections ($front)"
  done
 done
 if [[ $engine == postgres ]]; then
@@ -200,6 +217,9 @@ flushes=$(curl -sf "$api/metrics" | awk '/^varco_store_flushes_total /{print $2}
 waiters=$(curl -sf "$api/metrics" | awk '/^varco_store_flush_waiters_total /{print $2}') || true
 echo "group commit: ${flushes:-?} flushes for ${waiters:-?} waiters"
 echo "{\"op\":\"rss_end\",\"rss\":\"$(mem)\"}" >> "$out"
+log_bytes=$(stat -c %s "$work/varco.log")
+echo "log: $(wc -l < "$work/varco.log") lines, $log_bytes bytes ($log_level, $log_format)"
+echo "{\"op\":\"log\",\"lines\":$(wc -l < "$work/varco.log"),\"bytes\":$log_bytes}" >> "$out"
 
 # Notices rendered per second on one core (PDF with its QR code).
 if [[ ${BENCH_NOTICES:-1} != 0 ]]; then

@@ -14,6 +14,7 @@
 #   BENCH_SCALE_STEPS ["1000000 10000000"]  store sizes, increasing
 #   BENCH_SCALE_DIR [/tmp/varco-scale]      data directory (deleted at the end unless BENCH_KEEP=1)
 #   BENCH_SECS [10]  BENCH_CHUNK [10000]  BENCH_CACHE_MB [256]
+#   BENCH_LOG [info]  VARCO_LOG of the server (production default: a line per request, to a file)
 #   BENCH_OUT [target/bench/scale-<UTC time>.jsonl]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,7 +45,7 @@ kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 now() { date +%s.%N; }
 
 start() {
-  VARCO_LOG=error ./target/release/varco serve --config "$dir/varco.toml" --data-dir "$dir/data" \
+  VARCO_LOG=${BENCH_LOG:-info} ./target/release/varco serve --config "$dir/varco.toml" --data-dir "$dir/data" \
     --nodo-listen 127.0.0.1:$np --api-listen 127.0.0.1:$ap >> "$dir/varco.log" 2>&1 &
   pid=$!
 }

@@ -41,6 +41,7 @@ pub mod fdr;
 pub mod gestionale;
 pub mod govpay;
 pub mod journal;
+pub mod logging;
 pub mod metrics;
 pub mod nodo;
 pub mod notice;

@@ -11,23 +11,28 @@ use varco::config::{Config, Overrides};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn init_logging(format: LogFormat) {
+/// The log on stderr, through the buffered writer (`varco::logging`): formatting stays on the
+/// thread that logs, the writing moves to the log's own thread. The guard writes out the rest.
+fn init_logging(format: LogFormat) -> varco::logging::LogGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_env("VARCO_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (writer, guard) =
+        varco::logging::buffered(Box::new(std::io::stderr()), varco::logging::CAP);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         // Colours only on a terminal: a file or a log collector gets plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
     }
+    guard
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    let _log = init_logging(cli.log_format);
     match cli.command {
         Command::Serve {
             config,

@@ -165,7 +165,11 @@ impl Sled {
             }
             Some(v) => return Err(StoreError::Layout(String::from_utf8_lossy(&v).into_owned())),
         }
-        let commit = GroupCommit::start(db.clone()).map_err(|e| StoreError::Open(e.to_string()))?;
+        // sled keeps its log in the file `db` of the directory (see commit.rs for why it is
+        // synced again).
+        let data_file = std::fs::File::open(dir.join("db")).ok();
+        let commit = GroupCommit::start(db.clone(), data_file)
+            .map_err(|e| StoreError::Open(e.to_string()))?;
         Ok(Self(Arc::new(SledInner {
             positions: db.open_tree(keys::POSITIONS)?,
             by_app: db.open_tree(keys::BY_APP)?,
