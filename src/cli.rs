@@ -59,7 +59,7 @@ pub enum Command {
         #[command(subcommand)]
         command: NoticeCommand,
     },
-    /// The store itself: copy a station between engines.
+    /// The store itself: copy a station between engines, back up, tally, upgrade the encoding.
     Store {
         /// What to do.
         #[command(subcommand)]
@@ -170,6 +170,16 @@ pub enum StoreCommand {
         name: String,
         #[command(flatten)]
         operator: OperatorApi,
+    },
+    /// Rewrite the positions of an embedded store still held as JSON in the compact binary
+    /// format (no gateway may be running on it). Only the encoding changes; interrupted, it is
+    /// run again. Prints how many positions it converted and their bytes before and after.
+    Upgrade {
+        /// The store's directory.
+        dir: PathBuf,
+        /// Positions read per batch (each batch is flushed before the next is read).
+        #[arg(long, default_value_t = 10_000)]
+        batch: usize,
     },
     /// Print the count and checksum of every table of a store (as `copy` compares them).
     Tally {

@@ -218,6 +218,29 @@ async fn store_command(command: varco::cli::StoreCommand) -> anyhow::Result<()> 
             }
             Ok(())
         }
+        StoreCommand::Upgrade { dir, batch } => {
+            let cache_mb = varco::config::settings::StoreConfig::default().cache_mb;
+            let upgraded = tokio::task::spawn_blocking(move || {
+                let store = varco::store::sled::Sled::open(&dir, cache_mb)?;
+                let before = store.size_on_disk()?;
+                let done = store.upgrade_positions(batch, &mut |u| {
+                    eprintln!(
+                        "upgrade: {} positions read, {} converted",
+                        u.positions, u.converted
+                    );
+                })?;
+                store.flush_blocking()?;
+                Ok::<_, varco::store::StoreError>((done, before, store.size_on_disk()?))
+            })
+            .await?
+            .context("upgrading the store")?;
+            let (done, before, after) = upgraded;
+            println!(
+                "positions={} converted={} bytes_before={} bytes_after={} store_bytes_before={before} store_bytes_after={after}",
+                done.positions, done.converted, done.bytes_before, done.bytes_after
+            );
+            Ok(())
+        }
         StoreCommand::Tally { store } => {
             let store = Store::connect(&store_at(&store))
                 .await

@@ -76,7 +76,8 @@ fn pendenza_get(bencher: divan::Bencher) {
     });
 }
 
-/// A position decoded from its stored JSON (the codec part of `pendenza_get`).
+/// A position decoded from JSON (how the store kept positions before the compact format; see
+/// `codec` for the format it uses now).
 #[divan::bench]
 fn pendenza_decode_json(bencher: divan::Bencher) {
     let config = Config::demo();
@@ -228,4 +229,171 @@ fn upsert_batch_1000(bencher: divan::Bencher) {
             let out = f.runtime.block_on(f.store.upsert_batch(&items)).unwrap();
             assert!(out.iter().all(Result::is_ok));
         });
+}
+
+/// A position as gestionali load them (not the demo's minimal one): two items (an IBAN with
+/// its postal twin and an entrata; a stamp-free second one with metadata), a debtor with
+/// name, fiscal code, e-mail and address, an option of a document, the REST details.
+fn rich_position() -> Pendenza {
+    use varco::domain::documento::{Documento, Soglia};
+    use varco::domain::{Accredito, Dettagli, OrigineVoce, Soggetto, Voce};
+    let now = chrono::DateTime::parse_from_rfc3339("2026-03-15T10:30:00.123456Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 31);
+    Pendenza {
+        dominio: "77777777777".into(),
+        iuv: "010000000000012345".into(),
+        numero_avviso: "301010000000000123".into(),
+        id_a2a: Some("gestionale-tributi".into()),
+        id_pendenza: Some("TARI-2026-0000012345".into()),
+        id_tipo_pendenza: "TARI".into(),
+        causale: "TARI 2026 utenza 12345 - rata unica".into(),
+        soggetto: Soggetto {
+            tipo: "F".into(),
+            identificativo: "RSSMRA80A01H501U".into(),
+            anagrafica: "Mario Rossi".into(),
+            indirizzo: Some("Via Roma".into()),
+            civico: Some("12".into()),
+            cap: Some("00100".into()),
+            localita: Some("Roma".into()),
+            provincia: Some("RM".into()),
+            nazione: Some("IT".into()),
+            email: Some("mario.rossi@example.com".into()),
+            cellulare: None,
+        },
+        importo: 24050,
+        data_validita: day,
+        data_scadenza: day,
+        voci: vec![
+            Voce {
+                id_voce: "tari".into(),
+                importo: 22000,
+                descrizione: "TARI 2026".into(),
+                descrizione_causale_rpt: None,
+                dominio: "77777777777".into(),
+                accredito: Accredito::Iban {
+                    iban: "IT60X0542811101000000123456".into(),
+                    iban_postale: Some("IT23A0760103200000012345678".into()),
+                    iban_appoggio: None,
+                },
+                transfer_category: "9/0101101IM".into(),
+                metadata: vec![],
+                origine: Some(OrigineVoce::Entrata {
+                    cod_entrata: "TARI".into(),
+                }),
+                contabilita: None,
+                dati_allegati: None,
+            },
+            Voce {
+                id_voce: "tefa".into(),
+                importo: 2050,
+                descrizione: "TEFA 2026".into(),
+                descrizione_causale_rpt: Some("Tributo provinciale TEFA".into()),
+                dominio: "80000000001".into(),
+                accredito: Accredito::Iban {
+                    iban: "IT02L1234512345123456789012".into(),
+                    iban_postale: None,
+                    iban_appoggio: None,
+                },
+                transfer_category: "9/0101108TS".into(),
+                metadata: vec![("anno".into(), "2026".into())],
+                origine: Some(OrigineVoce::Iban {
+                    tipo_contabilita: "ALTRO".into(),
+                    codice_contabilita: "0101108TS".into(),
+                }),
+                contabilita: None,
+                dati_allegati: None,
+            },
+        ],
+        stato: Stato::NonEseguita,
+        anomala: false,
+        anomalie: vec![],
+        fuori_piano: false,
+        dettagli: Dettagli {
+            anno_riferimento: Some(2026),
+            documento: Some(Documento {
+                identificativo: "TARI-2026-12345".into(),
+                descrizione: "TARI 2026".into(),
+                rata: None,
+                soglia: Some(Soglia {
+                    tipo: "ENTRO".into(),
+                    giorni: Some(60),
+                }),
+                piano: None,
+            }),
+            uuid: Some("5f0c3f2e-8a1b-4c7d-9e2f-0a1b2c3d4e5f".into()),
+            ..Dettagli::default()
+        },
+        ricevute: vec![],
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// Codecs compared for the stored position (each bench's counter is the encoded size).
+mod codec {
+    use super::{Pendenza, rich_position};
+    use divan::black_box;
+    use divan::counter::BytesCount;
+
+    type Decoder = fn(&[u8]) -> Pendenza;
+
+    fn json(p: &Pendenza) -> Vec<u8> {
+        serde_json::to_vec(p).unwrap()
+    }
+    fn msgpack(p: &Pendenza) -> Vec<u8> {
+        rmp_serde::to_vec_named(p).unwrap()
+    }
+    fn cbor(p: &Pendenza) -> Vec<u8> {
+        let mut out = Vec::new();
+        ciborium::into_writer(p, &mut out).unwrap();
+        out
+    }
+
+    /// The store's own encoding (what `varco::store` writes today).
+    #[divan::bench]
+    fn encode_store(bencher: divan::Bencher) {
+        let p = rich_position();
+        let n = varco::store::sled::encode_position(&p).unwrap().len();
+        bencher
+            .counter(BytesCount::new(n))
+            .bench(|| varco::store::sled::encode_position(black_box(&p)).unwrap());
+    }
+
+    /// The store's own decoding.
+    #[divan::bench]
+    fn decode_store(bencher: divan::Bencher) {
+        let bytes = varco::store::sled::encode_position(&rich_position()).unwrap();
+        bencher
+            .counter(BytesCount::new(bytes.len()))
+            .bench(|| varco::store::sled::decode_position(black_box(&bytes)).unwrap());
+    }
+
+    #[divan::bench(args = ["json", "msgpack", "cbor"])]
+    fn encode(bencher: divan::Bencher, format: &str) {
+        let p = rich_position();
+        let f = match format {
+            "json" => json,
+            "msgpack" => msgpack,
+            _ => cbor,
+        };
+        bencher
+            .counter(BytesCount::new(f(&p).len()))
+            .bench(|| f(black_box(&p)));
+    }
+
+    #[divan::bench(args = ["json", "msgpack", "cbor"])]
+    fn decode(bencher: divan::Bencher, format: &str) {
+        let p = rich_position();
+        let (bytes, f): (Vec<u8>, Decoder) = match format {
+            "json" => (json(&p), |b| serde_json::from_slice(b).unwrap()),
+            "msgpack" => (msgpack(&p), |b| rmp_serde::from_slice(b).unwrap()),
+            _ => (cbor(&p), |b| ciborium::from_reader(b).unwrap()),
+        };
+        assert_eq!(f(&bytes), p);
+        bencher
+            .counter(BytesCount::new(bytes.len()))
+            .bench(|| f(black_box(&bytes)));
+    }
 }

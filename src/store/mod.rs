@@ -44,6 +44,10 @@ pub enum StoreError {
     /// A record could not be encoded or decoded.
     #[error("store record error: {0}")]
     Codec(#[from] serde_json::Error),
+    /// A record in a binary format (a position in the sled store) could not be encoded or
+    /// decoded.
+    #[error("store record error: {0}")]
+    Record(String),
     /// The flush that makes writes durable failed.
     #[error("store flush failed: {0}")]
     Flush(String),

@@ -4,7 +4,7 @@
 //! is one Varco could have written itself.
 
 use super::{Sled, decode, encode, keys, outbox};
-use crate::domain::{Attivazione, OutboxEntry, Pendenza, Ricevuta};
+use crate::domain::{Attivazione, OutboxEntry, Ricevuta};
 use crate::store::copy::{BATCH, Record};
 use crate::store::{Result, StoreError};
 
@@ -32,7 +32,7 @@ impl Sled {
             Ok(())
         };
         for v in self.positions.iter().values() {
-            let p: Pendenza = decode(&v?)?;
+            let p = super::decode_position(&v?)?;
             push(Record::Position(Box::new(p)), &mut batch)?;
         }
         for v in self.receipts.iter().values() {

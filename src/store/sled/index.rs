@@ -149,7 +149,7 @@ pub(super) fn write_position(
 ) -> TxResult<()> {
     positions.insert(
         keys::position(&p.dominio, &p.iuv),
-        super::encode(p).map_err(abort)?,
+        super::encode_position(p).map_err(abort)?,
     )?;
     follow_document(derived, old, p)?;
     let recent = derived.recent;
@@ -258,7 +258,7 @@ impl super::Sled {
         let mut pendenze = Vec::with_capacity(walk.page.len());
         for pkey in &walk.page {
             if let Some(v) = self.positions.get(pkey)? {
-                pendenze.push(decode(&v)?);
+                pendenze.push(super::decode_position(&v)?);
             }
         }
         Ok(Page {

@@ -4,7 +4,7 @@
 //! written, and flushed, only after everything else.
 
 use super::{Result, decode, index, keys};
-use crate::domain::{OutboxEntry, OutboxState, Pendenza};
+use crate::domain::{OutboxEntry, OutboxState};
 
 /// Version 1 → 2: the listing index (`app_recent`) and the positions per application
 /// (`app_counts`), the notices seen only in receipts
@@ -25,7 +25,7 @@ pub(super) fn v1_to_v2(db: &sled::Db) -> Result<()> {
     let mut batch = sled::Batch::default();
     let (mut n, mut batched) = (0usize, 0usize);
     for value in positions.iter().values() {
-        let p: Pendenza = decode(&value?)?;
+        let p = super::decode_position(&value?)?;
         if let Some((k, v)) = index::entry(&p) {
             batch.insert(k, v);
             n += 1;
@@ -90,7 +90,7 @@ pub(super) fn v2_to_v3(db: &sled::Db) -> Result<()> {
     documents.clear()?;
     let mut members: std::collections::BTreeMap<Vec<u8>, Vec<String>> = Default::default();
     for value in positions.iter().values() {
-        let p: Pendenza = decode(&value?)?;
+        let p = super::decode_position(&value?)?;
         if let Some(d) = &p.dettagli.documento {
             members
                 .entry(keys::document(&p.dominio, &d.identificativo))
@@ -122,7 +122,7 @@ pub(super) fn v3_to_v4(db: &sled::Db) -> Result<()> {
     let mut batch = sled::Batch::default();
     let (mut n, mut batched) = (0usize, 0usize);
     for value in positions.iter().values() {
-        let p: Pendenza = decode(&value?)?;
+        let p = super::decode_position(&value?)?;
         let summary = crate::store::index::Summary::of(&p).encode();
         for k in index::debtor_keys(&p) {
             batch.insert(k, summary.as_slice());

@@ -13,6 +13,7 @@ pub mod journal;
 pub mod keys;
 mod migrate;
 pub mod outbox;
+pub mod position;
 
 use crate::domain::{Attivazione, Pendenza, ReceiptStatus, Ricevuta};
 use crate::store::{
@@ -22,6 +23,7 @@ use crate::store::{
 pub(crate) use crate::store::{decode, encode};
 use chrono::{DateTime, Utc};
 use commit::GroupCommit;
+pub use position::{decode_position, encode_position};
 use serde::de::DeserializeOwned;
 use sled::Transactional;
 use sled::transaction::TransactionalTree;
@@ -220,7 +222,7 @@ impl Sled {
     pub fn pendenza(&self, dominio: &str, iuv: &str) -> Result<Option<Pendenza>> {
         self.positions
             .get(keys::position(dominio, iuv))?
-            .map(|v| decode(&v))
+            .map(|v| decode_position(&v))
             .transpose()
     }
 
@@ -238,7 +240,7 @@ impl Sled {
             .transaction(|(positions, recent, counts, debtors, documents)| {
                 let old: Option<Pendenza> = positions
                     .get(&pkey)?
-                    .map(|v| decode(&v))
+                    .map(|v| decode_position(&v))
                     .transpose()
                     .map_err(abort)?;
                 let derived = index::Derived {
@@ -314,7 +316,11 @@ impl Sled {
     /// A position by its owning application's id.
     pub fn pendenza_of_app(&self, id_a2a: &str, id_pendenza: &str) -> Result<Option<Pendenza>> {
         match self.by_app.get(keys::app_position(id_a2a, id_pendenza))? {
-            Some(pkey) => self.positions.get(pkey)?.map(|v| decode(&v)).transpose(),
+            Some(pkey) => self
+                .positions
+                .get(pkey)?
+                .map(|v| decode_position(&v))
+                .transpose(),
             None => Ok(None),
         }
     }
@@ -379,7 +385,7 @@ impl Sled {
             let Some(bytes) = positions.get(&key)? else {
                 return Ok(None);
             };
-            let current: Pendenza = decode(&bytes).map_err(abort)?;
+            let current = decode_position(&bytes).map_err(abort)?;
             match change(&current) {
                 Ok(Some(next)) => {
                     same_key(&current, &next).map_err(abort)?;
@@ -495,7 +501,7 @@ impl Sled {
                 |(receipts, positions, outbox, outbox_due, recent, seen, debtors, documents)| {
                     let stored: Option<Pendenza> = positions
                         .get(&pkey)?
-                        .map(|v| decode(&v))
+                        .map(|v| decode_position(&v))
                         .transpose()
                         .map_err(abort)?;
                     let pendenza = stored
@@ -523,7 +529,7 @@ impl Sled {
                             if let Some(v) =
                                 positions.get(keys::position(&ricevuta.dominio, &iuv))?
                             {
-                                siblings.push(decode::<Pendenza>(&v).map_err(abort)?);
+                                siblings.push(decode_position(&v).map_err(abort)?);
                             }
                         }
                     }
@@ -614,7 +620,7 @@ fn upsert_one<E: Clone>(
     let existing: Option<Pendenza> = match by_app.get(&app_key)? {
         Some(pkey) => positions
             .get(pkey)?
-            .map(|v| decode(&v))
+            .map(|v| decode_position(&v))
             .transpose()
             .map_err(abort)?,
         None => None,
@@ -667,7 +673,7 @@ fn upsert_one<E: Clone>(
             } else if let Some(held) =
                 positions.get(keys::position(&pendenza.dominio, &pendenza.iuv))?
             {
-                let holder: Pendenza = decode(&held).map_err(abort)?;
+                let holder = decode_position(&held).map_err(abort)?;
                 return Ok(Err(Refused::NoticeTaken {
                     numero_avviso: pendenza.numero_avviso,
                     holder: holder.owner(),
