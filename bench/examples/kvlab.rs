@@ -12,7 +12,12 @@
 //! recovery), measures the directory with `du -sb`, deletes it, appends one JSON line to
 //! `--out` and prints the Markdown row. `kvlab table FILE` prints the table of a JSON-lines file.
 //!
+//! `kvlab reopen` times consecutive clean reopens of a loaded store. With the environment
+//! variable `KVLAB_REDB_QUICK_REPAIR` set, redb commits with quick-repair (rows labelled so).
+//!
 //! Run: `cargo run --release -p varco-bench --example kvlab -- all --engine redb --n 1000000`.
+//! Results of the runs on the shared 2-core machine: `bench/kvlab-results.jsonl` (one line per
+//! engine and N), progress and load averages in `bench/kvlab-runs.log`.
 
 use std::io::{BufRead, BufReader, Write as _};
 use std::path::{Path, PathBuf};
@@ -47,6 +52,13 @@ const CACHE_MB: usize = 256;
 const POSITIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new(keys::POSITIONS);
 const RECENT: TableDefinition<&[u8], &[u8]> = TableDefinition::new(keys::APP_RECENT);
 const RECEIPTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new(keys::RECEIPTS);
+/// With this variable set (to anything), redb commits with quick-repair (allocator state saved
+/// in each commit, two-phase commit), so that the open after a crash does not walk the file.
+const QUICK_REPAIR_ENV: &str = "KVLAB_REDB_QUICK_REPAIR";
+
+fn quick_repair() -> bool {
+    std::env::var_os(QUICK_REPAIR_ENV).is_some()
+}
 
 #[derive(Parser)]
 #[command(about = "redb against sled on Varco's key/value layout")]
@@ -66,6 +78,14 @@ impl Engine {
         match self {
             Engine::Sled => "sled",
             Engine::Redb => "redb",
+        }
+    }
+
+    /// The name, with the redb variant measured.
+    fn label(self) -> &'static str {
+        match self {
+            Engine::Redb if quick_repair() => "redb (quick-repair)",
+            e => e.name(),
         }
     }
 }
@@ -128,6 +148,18 @@ enum Cmd {
         #[arg(long)]
         acked: u64,
     },
+    /// Opens a loaded store `times` times in a row (each timed with its first read), closing it
+    /// cleanly in between.
+    Reopen {
+        #[arg(long, value_enum)]
+        engine: Engine,
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        n: u64,
+        #[arg(long, default_value_t = 3)]
+        times: u32,
+    },
     /// Prints the Markdown table of a JSON-lines file written by `all`.
     Table { file: PathBuf },
 }
@@ -173,6 +205,21 @@ fn main() -> Result<()> {
             n,
             acked,
         } => println!("{}", recover(engine, &dir, n, acked)?),
+        Cmd::Reopen {
+            engine,
+            dir,
+            n,
+            times,
+        } => {
+            let (_, dominio) = demo_config();
+            let mut runs = Vec::new();
+            for _ in 0..times {
+                let (kv, t) = restart(engine, &dir, &dominio, n)?;
+                kv.close()?;
+                runs.push(t);
+            }
+            println!("{}", json!({ "engine": engine.label(), "reopens": runs }));
+        }
         Cmd::Table { file } => {
             let text =
                 std::fs::read_to_string(&file).with_context(|| file.display().to_string())?;
@@ -275,6 +322,15 @@ enum Kv {
     Redb(redb::Database),
 }
 
+/// A redb write transaction as the lab commits them: durable at commit, quick-repair when
+/// asked for.
+fn redb_write(db: &redb::Database) -> Result<redb::WriteTransaction> {
+    let mut tx = db.begin_write()?;
+    tx.set_durability(redb::Durability::Immediate)?;
+    tx.set_quick_repair(quick_repair());
+    Ok(tx)
+}
+
 impl Kv {
     fn open(engine: Engine, dir: &Path) -> Result<Kv> {
         std::fs::create_dir_all(dir)?;
@@ -300,7 +356,7 @@ impl Kv {
                     .set_cache_size(CACHE_MB * 1024 * 1024)
                     .create(file)?;
                 if !existed {
-                    let tx = db.begin_write()?;
+                    let tx = redb_write(&db)?;
                     tx.open_table(POSITIONS)?;
                     tx.open_table(RECENT)?;
                     tx.open_table(RECEIPTS)?;
@@ -332,8 +388,7 @@ impl Kv {
                 db.flush()?;
             }
             Kv::Redb(db) => {
-                let mut tx = db.begin_write()?;
-                tx.set_durability(redb::Durability::Immediate)?;
+                let tx = redb_write(db)?;
                 {
                     let mut p = tx.open_table(POSITIONS)?;
                     let mut i = tx.open_table(RECENT)?;
@@ -393,8 +448,7 @@ impl Kv {
                 Ok(found)
             }
             Kv::Redb(db) => {
-                let mut tx = db.begin_write()?;
-                tx.set_durability(redb::Durability::Immediate)?;
+                let tx = redb_write(db)?;
                 let found = {
                     let mut p = tx.open_table(POSITIONS)?;
                     let old = p.get(pkey)?.map(|v| v.value().to_vec());
@@ -847,7 +901,7 @@ fn all(engine: Engine, n: u64, dir: &Path, seconds: u64, keep: bool) -> Result<V
         std::fs::remove_dir_all(dir)?;
     }
     Ok(json!({
-        "engine": engine.name(),
+        "engine": engine.label(),
         "n": n,
         "at": Utc::now().to_rfc3339(),
         "loadavg_before": loadavg_before,
