@@ -108,7 +108,13 @@ fn sled_chunks(events: u64, t0: i64) {
     db.flush().unwrap();
     let (cpu_s, wall) = (cpu() - c0, w0.elapsed());
     drop((tree, db));
-    report("before: sled chunks", events, wall, cpu_s, dir_bytes(dir.path()));
+    report(
+        "before: sled chunks",
+        events,
+        wall,
+        cpu_s,
+        dir_bytes(dir.path()),
+    );
 }
 
 /// The segment files, through the store as the recorder uses them.
@@ -189,6 +195,46 @@ fn open_time(events: u64, t0: i64) {
     );
 }
 
+/// The recorder's work without a store (building and serialising the events): subtracted
+/// mentally from both rows above it.
+fn harness(events: u64, t0: i64) {
+    let (c0, w0) = (cpu(), Instant::now());
+    let mut bytes = 0;
+    for s in 0..events {
+        bytes += serde_json::to_vec(&soap_event(s, t0)).unwrap().len();
+    }
+    report("harness: build + JSON", events, w0.elapsed(), cpu() - c0, 0);
+    std::hint::black_box(bytes);
+}
+
+/// LZ4 alone on frames of 64, 128 and 256 events: compression and decompression per event,
+/// bytes per event.
+fn frame_sizes(events: u64, t0: i64) {
+    let lines: Vec<Vec<u8>> = (0..events)
+        .map(|s| serde_json::to_vec(&soap_event(s, t0)).unwrap())
+        .collect();
+    for per in [64, 128, 256] {
+        let raws: Vec<Vec<u8>> = lines.chunks(per).map(|c| c.join(&b'\n')).collect();
+        let w = Instant::now();
+        let packed: Vec<Vec<u8>> = raws.iter().map(|r| lz4_flex::block::compress(r)).collect();
+        let pack = w.elapsed();
+        let w = Instant::now();
+        for (p, r) in packed.iter().zip(&raws) {
+            std::hint::black_box(lz4_flex::block::decompress(p, r.len()).unwrap());
+        }
+        let unpack = w.elapsed();
+        let size: usize = packed.iter().map(Vec::len).sum();
+        println!(
+            "  LZ4, {per:>3} events per frame: compress {:.2} µs/event, decompress {:.2} µs/event \
+             ({:.1} µs per frame), {:.1} bytes/event",
+            pack.as_secs_f64() * 1e6 / events as f64,
+            unpack.as_secs_f64() * 1e6 / events as f64,
+            unpack.as_secs_f64() * 1e6 / raws.len() as f64,
+            size as f64 / events as f64,
+        );
+    }
+}
+
 fn main() {
     let mut args = std::env::args().skip(1).map(|a| a.parse::<u64>().unwrap());
     let events = args.next().unwrap_or(1_000_000);
@@ -196,6 +242,8 @@ fn main() {
     let t0 = 1_790_000_000_000;
     let sample = serde_json::to_vec(&soap_event(1, t0)).unwrap();
     println!("event JSON: {} bytes", sample.len());
+    harness(events, t0);
+    frame_sizes(events.min(200_000), t0);
     sled_chunks(events, t0);
     segments(events, t0);
     open_time(open_events, t0);

@@ -7,8 +7,8 @@
 use super::segments::{self, SegmentLog};
 use super::{Sled, keys};
 use crate::domain::evento::Evento;
-use crate::store::{Result, StoreError};
 use crate::store::journal::{Filtro, MAX_SCAN, Pagina, Paging, hex, monotonic, parse_id};
+use crate::store::{Result, StoreError};
 
 /// Events of one sled value ("chunk") of the layout before segment files: the recorder packed the events of one drain of its queue,
 /// up to [`CHUNK_EVENTS`], into one value, because sled's cost is per key (about 9 µs here
@@ -273,8 +273,7 @@ impl SledJournal {
                 count += 1;
                 seq += 1;
                 last_ms = ms;
-                if count as usize == segments::FRAME_EVENTS || raw.len() >= segments::FRAME_BYTES
-                {
+                if count as usize == segments::FRAME_EVENTS || raw.len() >= segments::FRAME_BYTES {
                     sink.frame(first.0, first.1, ms, count, &raw)?;
                     count = 0;
                 }
@@ -367,7 +366,10 @@ mod tests {
             after.iter().map(|e| &e.id).collect::<Vec<_>>()
         );
         for e in [&after[0], &after[150], &after[299]] {
-            assert_eq!(store.evento(&e.id).unwrap().unwrap().tipo_evento, e.tipo_evento);
+            assert_eq!(
+                store.evento(&e.id).unwrap().unwrap().tipo_evento,
+                e.tipo_evento
+            );
         }
         let mut log = SledJournal::open(&store);
         assert_eq!(log.count(), 300);
@@ -396,10 +398,16 @@ mod tests {
         let store = Sled::open(dir.path(), 16).unwrap();
         assert!(store.db.open_tree(keys::JOURNAL).unwrap().is_empty());
         let events = all(&store);
-        assert_eq!(tipi(&events), (10..200).map(|n| format!("e{n}")).collect::<Vec<_>>());
+        assert_eq!(
+            tipi(&events),
+            (10..200).map(|n| format!("e{n}")).collect::<Vec<_>>()
+        );
         for (e, n) in events.iter().zip(10..) {
             assert_eq!(e.id, hex(&keys::journal(1_000 + (n / 3) as i64, n)));
-            assert_eq!(store.evento(&e.id).unwrap().unwrap().tipo_evento, e.tipo_evento);
+            assert_eq!(
+                store.evento(&e.id).unwrap().unwrap().tipo_evento,
+                e.tipo_evento
+            );
         }
         let mut log = SledJournal::open(&store);
         assert_eq!(log.count(), 190);

@@ -139,9 +139,7 @@ impl FrameRef {
         let mut payload = vec![0u8; f.len as usize];
         self.file
             .read_exact_at(&mut payload, f.offset + HEADER as u64)
-            .map_err(|e| {
-                StoreError::Engine(format!("journal segment {}: read: {e}", f.segment))
-            })?;
+            .map_err(|e| StoreError::Engine(format!("journal segment {}: read: {e}", f.segment)))?;
         if crc32fast::hash(&payload) != f.crc {
             return Err(StoreError::Engine(format!(
                 "journal segment {}: frame at {} fails its checksum",
@@ -364,10 +362,7 @@ impl SegmentLog {
     /// (first ms, first seq, last ms, count, JSON lines) and the next sequence and last time,
     /// and returns the new ones. The frames must follow on (sequences from the next one up,
     /// times not before the last one). Written, not synced.
-    pub fn append_with(
-        &self,
-        fill: impl FnOnce(&mut FrameSink<'_>) -> Result<()>,
-    ) -> Result<u64> {
+    pub fn append_with(&self, fill: impl FnOnce(&mut FrameSink<'_>) -> Result<()>) -> Result<u64> {
         let mut guard = self.active();
         let a = &mut *guard;
         let mut sink = FrameSink {
@@ -682,7 +677,10 @@ fn scan(
     mut expect: u64,
     path: &Path,
 ) -> Result<(Vec<Frame>, u64)> {
-    let len = file.metadata().map_err(|e| io_error("stat", path, e))?.len();
+    let len = file
+        .metadata()
+        .map_err(|e| io_error("stat", path, e))?
+        .len();
     let mut frames = Vec::new();
     let mut offset = 0u64;
     let mut header = [0u8; HEADER];
@@ -763,7 +761,9 @@ mod tests {
             for _ in 0..frames {
                 let (seq, last) = sink.next();
                 let ms = last.max(1_000) + 1;
-                let raw: Vec<String> = (seq..seq + per).map(|n| format!(r#"{{"n":{n}}}"#)).collect();
+                let raw: Vec<String> = (seq..seq + per)
+                    .map(|n| format!(r#"{{"n":{n}}}"#))
+                    .collect();
                 sink.frame(ms, seq, ms, per as u32, raw.join("\n").as_bytes())?;
             }
             Ok(())
