@@ -17,7 +17,7 @@
 //! payloads, where a crash can leave a torn frame, which is truncated away).
 //!
 //! Retention moves a floor (the first live sequence, kept in the `floor` file, replaced by a
-//! rename) and deletes the segments wholly below it; readers skip events below the floor.
+//! rename, at most once a second and on sync) and deletes the segments wholly below it; readers skip events below the floor.
 //! An in-memory index of frames is shared by the writer and the readers; readers hold its lock
 //! only to find a frame, never while reading or decoding one.
 
@@ -28,6 +28,7 @@ use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 /// Bytes of a frame header.
 pub const HEADER: usize = 48;
@@ -45,6 +46,8 @@ const MAX_RAW: u32 = 256 * 1024 * 1024;
 const DELETE_PER_STEP: usize = 16;
 /// The file holding the floor.
 const FLOOR_FILE: &str = "floor";
+/// Least time between two writes of the floor file by the purge.
+const FLOOR_EVERY: Duration = Duration::from_secs(1);
 
 fn io_error(what: &str, path: &Path, e: std::io::Error) -> StoreError {
     StoreError::Engine(format!("journal {what} {}: {e}", path.display()))
@@ -186,6 +189,9 @@ struct Active {
     /// Reused buffers: the frames being written, one frame's compressed payload.
     out: Vec<u8>,
     packed: Vec<u8>,
+    /// The floor in the floor file, and when it was written.
+    floor_saved: u64,
+    saved_at: Instant,
 }
 
 /// The journal's segment files (see the module's documentation).
@@ -321,6 +327,8 @@ impl SegmentLog {
                 last_ms,
                 out: Vec::new(),
                 packed: Vec::new(),
+                floor_saved: floor,
+                saved_at: Instant::now(),
             }),
         })
     }
@@ -404,7 +412,6 @@ impl SegmentLog {
         }
         let target = target.min(a.next_seq);
         let removed = if target > floor {
-            write_floor(&self.dir, target)?;
             let mut s = self.state_mut();
             let removed = live_between(&s.frames, floor, target);
             s.floor = target;
@@ -426,6 +433,13 @@ impl SegmentLog {
                 .map(|w| w[0])
                 .collect()
         };
+        // The floor file is written at most every FLOOR_EVERY (a purge follows every batch at
+        // the count bound), before segments are deleted, and on sync: one a little behind
+        // only lets a restart purge again what was purged.
+        if target > a.floor_saved && (!doomed.is_empty() || a.saved_at.elapsed() >= FLOOR_EVERY) {
+            write_floor(&self.dir, target)?;
+            (a.floor_saved, a.saved_at) = (target, Instant::now());
+        }
         let more = doomed.len() > DELETE_PER_STEP;
         for name in doomed.into_iter().take(DELETE_PER_STEP) {
             self.state_mut().segments.remove(&name);
@@ -520,7 +534,12 @@ impl SegmentLog {
 
     /// Writes what was appended to disk.
     pub fn sync(&self) -> Result<()> {
-        let a = self.active();
+        let mut a = self.active();
+        let floor = self.floor();
+        if floor > a.floor_saved {
+            write_floor(&self.dir, floor)?;
+            (a.floor_saved, a.saved_at) = (floor, Instant::now());
+        }
         a.file
             .sync_data()
             .map_err(|e| io_error("sync", &self.dir, e))?;
@@ -812,6 +831,12 @@ mod tests {
         assert_eq!((log.count(), log.next()), (30, (30, 1_003)));
         fill(&log, 1, 5);
         assert_eq!(live(&log), (0..35).collect::<Vec<_>>());
+        // A floor moved within a segment (the file written late) is kept by the sync on drop.
+        assert_eq!(log.purge_step(None, Some(25)).unwrap(), (10, false));
+        drop(log);
+        let log = SegmentLog::open(dir.path(), SEGMENT_BYTES).unwrap();
+        assert_eq!((log.count(), log.floor(), log.next().0), (25, 10, 35));
+        assert_eq!(live(&log), (10..35).collect::<Vec<_>>());
     }
 
     #[test]
