@@ -8,10 +8,11 @@
 //! to the store's log ([`crate::store::JournalLog`]). When the channel is full the event
 //! is dropped and counted (`varco_journal_dropped_total`). Under traffic the writer polls the
 //! channel every 10 ms instead of being woken per event (a wake-up is a futex call on the
-//! request path; it cost a third of verify throughput when measured). Events become durable
-//! with sled's periodic flush or the final flush on shutdown ([`Journal::close`] drains the
-//! channel first), so the last instants of events may be lost on `kill -9`; receipts never are
-//! (they have their own flushed transaction).
+//! request path; it cost a third of verify throughput when measured). On the embedded engine
+//! events are written to the journal's segment files without an fsync (the page cache keeps
+//! them through `kill -9`; a segment is synced when it is closed, and the log on the store's
+//! final flush, after [`Journal::close`] drains the channel), so the last instants of events
+//! may be lost on power loss; receipts never are (they have their own flushed transaction).
 //!
 //! The same thread purges, in steps between batches: events older than `max_age_days` and the
 //! oldest beyond `max_events`, exactly, at startup, every minute and whenever a write goes over

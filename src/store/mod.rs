@@ -743,7 +743,7 @@ pub struct Due {
 /// the next event goes, how many events it holds, appending, purging.
 #[derive(Debug)]
 pub enum JournalLog {
-    /// In the embedded store.
+    /// In the embedded store's segment files.
     Sled(sled::journal::SledJournal),
     /// In PostgreSQL.
     Postgres(Box<postgres::PgJournal>),

@@ -1,18 +1,16 @@
-//! The event journal on sled: events packed in chunks (`Chunk` below) keyed by time then
-//! sequence, so listing newest first and purging the oldest are range scans and sled pays its
-//! per-key cost once per chunk; [`SledJournal`] appends and purges (whole chunks, and the chunk
-//! on a boundary rewritten without its older events); [`Sled::eventi`] and [`Sled::evento`]
-//! read.
+//! The embedded engine's event journal: kept in segment files beside sled's own
+//! ([`super::segments`]); [`SledJournal`] appends and purges, [`Sled::eventi`],
+//! [`Sled::evento`] and [`Sled::all_events`] read. Stores written before keep their events in
+//! the `journal` tree, as chunks (`Chunk` below): [`migrate`] moves them into segment files
+//! when the store is opened, with their sequences, so their ids stay valid.
 
+use super::segments::{self, SegmentLog};
 use super::{Sled, keys};
 use crate::domain::evento::Evento;
-use crate::store::Result;
 use crate::store::journal::{Filtro, MAX_SCAN, Pagina, Paging, hex, monotonic, parse_id};
+use crate::store::{Result, StoreError};
 
-/// Most events removed in one purge step (the recorder's queue is drained between steps).
-const PURGE_CHUNK: usize = 2048;
-
-/// Events of one sled value ("chunk"): the recorder packs the events of one drain of its queue,
+/// Events of one sled value ("chunk") of the layout before segment files: the recorder packed the events of one drain of its queue,
 /// up to [`CHUNK_EVENTS`], into one value, because sled's cost is per key (about 9 µs here
 /// whatever the size, 1 µs per event in chunks of 64). The key is the first event's
 /// `keys::journal(ms, seq)`; events are numbered by a sequence that never goes back, and their
@@ -32,8 +30,6 @@ struct Chunk<'a> {
 const CHUNK_HEADER: usize = 12;
 /// Most events per chunk.
 pub const CHUNK_EVENTS: usize = 64;
-/// A chunk is closed once its JSON reaches this many bytes (payloads).
-const CHUNK_BYTES: usize = 256 * 1024;
 
 impl<'a> Chunk<'a> {
     fn read(key: &[u8], value: &'a [u8]) -> Option<Self> {
@@ -58,6 +54,7 @@ impl<'a> Chunk<'a> {
     }
 
     /// Key and value of a chunk of `lines` (already JSON).
+    #[cfg(test)]
     fn encode(first: (i64, u64), last_ms: i64, lines: &[&[u8]]) -> ([u8; 16], Vec<u8>) {
         let len: usize = lines.iter().map(|l| l.len() + 1).sum();
         let mut value = Vec::with_capacity(CHUNK_HEADER + len);
@@ -82,8 +79,9 @@ fn decode_line(line: &[u8], ms: i64, seq: u64) -> Result<Evento> {
 /// Reading the journal (whether or not this process records).
 impl Sled {
     /// Events matching `filter`, newest first: page `pagina` (from 1) of `per_pagina`, or,
-    /// with a cursor, the `per_pagina` after it. A scan of the time window; it reads at most
-    /// [`MAX_SCAN`] events and then hands back a cursor to continue.
+    /// with a cursor, the `per_pagina` after it. A scan of the time window, frame by frame
+    /// from the newest; it reads at most [`MAX_SCAN`] events and then hands back a cursor to
+    /// continue.
     pub fn eventi(&self, filter: &Filtro, pagina: usize, per_pagina: usize) -> Result<Pagina> {
         let lo_ms = filter.da.map_or(i64::MIN, |d| d.timestamp_millis());
         let mut hi = keys::journal(
@@ -97,39 +95,35 @@ impl Sled {
         }
         let mut paging = Paging::new(filter, pagina, per_pagina);
         let mut scanned = 0usize;
-        'chunks: for item in self.journal.range(..=hi).rev() {
-            let (k, v) = item?;
-            let Some(chunk) = Chunk::read(&k, &v) else {
-                continue;
-            };
-            if chunk.last_ms < lo_ms {
+        let log = &self.segments;
+        let mut next = log.frame_at_or_before(keys::journal_millis(&hi), keys::journal_seq(&hi));
+        'frames: while let Some(r) = next {
+            let f = r.frame;
+            if f.last_ms < lo_ms {
                 break;
             }
-            if !paging.may_match(chunk.lines) {
-                scanned += chunk.count as usize;
+            next = log.frame_before(f.first_seq);
+            let raw = r.read()?;
+            if !paging.may_match(&raw) {
+                scanned += f.count as usize;
                 continue;
             }
-            for (i, line) in chunk
-                .lines()
-                .enumerate()
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-            {
-                let seq = chunk.first_seq + i as u64;
-                if seq >= below_seq {
+            let lines: Vec<&[u8]> = segments::lines(&raw).collect();
+            for (i, line) in lines.into_iter().enumerate().rev() {
+                let seq = f.first_seq + i as u64;
+                if seq >= below_seq || seq < r.floor {
                     continue;
                 }
                 scanned += 1;
                 if scanned > MAX_SCAN {
                     // Continue from this event, itself included.
-                    paging.out.cursore = Some(hex(&keys::journal(chunk.first_ms, seq + 1)));
-                    break 'chunks;
+                    paging.out.cursore = Some(hex(&keys::journal(f.first_ms, seq + 1)));
+                    break 'frames;
                 }
                 // An event's id is its own time with its sequence.
                 let id = |e: &Evento| hex(&keys::journal(e.data.timestamp_millis(), seq));
                 if !paging.offer(line, id)? {
-                    break 'chunks;
+                    break 'frames;
                 }
             }
         }
@@ -138,17 +132,19 @@ impl Sled {
 
     /// Every event, oldest first (a copy).
     pub fn all_events(&self, f: &mut dyn FnMut(Evento) -> Result<()>) -> Result<()> {
-        for item in self.journal.iter() {
-            let (k, v) = item?;
-            let Some(chunk) = Chunk::read(&k, &v) else {
-                continue;
-            };
-            for (i, line) in chunk.lines().enumerate() {
-                let seq = chunk.first_seq + i as u64;
+        let mut from = 0u64;
+        while let Some(r) = self.segments.frame_from(from) {
+            let raw = r.read()?;
+            for (i, line) in segments::lines(&raw).enumerate() {
+                let seq = r.frame.first_seq + i as u64;
+                if seq < from || seq < r.floor {
+                    continue;
+                }
                 let mut e: Evento = super::decode(line)?;
                 e.id = hex(&keys::journal(e.data.timestamp_millis(), seq));
                 f(e)?;
             }
+            from = r.frame.end_seq();
         }
         Ok(())
     }
@@ -158,17 +154,12 @@ impl Sled {
         let Some(key) = parse_id(id) else {
             return Ok(None);
         };
-        let Some((k, v)) = self.journal.range(..=key).next_back().transpose()? else {
-            return Ok(None);
-        };
-        let Some(chunk) = Chunk::read(&k, &v) else {
-            return Ok(None);
-        };
         let (ms, seq) = (keys::journal_millis(&key), keys::journal_seq(&key));
-        if seq < chunk.first_seq || seq > chunk.last_seq() {
+        let Some(r) = self.segments.frame_holding(seq) else {
             return Ok(None);
-        }
-        match chunk.lines().nth((seq - chunk.first_seq) as usize) {
+        };
+        let raw = r.read()?;
+        match segments::lines(&raw).nth((seq - r.frame.first_seq) as usize) {
             Some(line) => {
                 let e = decode_line(line, ms, seq)?;
                 Ok((e.data.timestamp_millis() == ms).then_some(e))
@@ -178,144 +169,131 @@ impl Sled {
     }
 }
 
-/// The journal tree as an append-only log: where the next event goes (its sequence, and a time
-/// no earlier than the last one's), how many events it holds, appending, purging.
+/// Moves the events of the journal tree (the layout before segment files) into `log`, in
+/// order, then empties the tree. Restartable: chunks whose sequences `log` already holds are
+/// skipped, so a move cut short by a crash neither loses nor repeats an event. Returns the
+/// number of events moved.
+pub(super) fn migrate(tree: &sled::Tree, log: &SegmentLog) -> Result<u64> {
+    if tree.is_empty() {
+        return Ok(0);
+    }
+    let moved = log.append_with(|sink| {
+        for item in tree.iter() {
+            let (k, v) = item?;
+            let Some(chunk) = Chunk::read(&k, &v) else {
+                continue;
+            };
+            let (next_seq, last_ms) = sink.next();
+            if chunk.count == 0 || chunk.last_seq() < next_seq {
+                continue;
+            }
+            let last = chunk.last_ms.max(last_ms);
+            if chunk.first_seq >= next_seq {
+                let count = u32::try_from(chunk.count)
+                    .map_err(|_| StoreError::Invariant("journal chunk too large".into()))?;
+                sink.frame(
+                    chunk.first_ms.max(last_ms),
+                    chunk.first_seq,
+                    last.max(chunk.first_ms),
+                    count,
+                    chunk.lines,
+                )?;
+                continue;
+            }
+            // Partly moved already: the rest of it.
+            let rest: Vec<&[u8]> = chunk
+                .lines()
+                .skip((next_seq - chunk.first_seq) as usize)
+                .collect();
+            let Some(head) = rest.first() else {
+                continue;
+            };
+            let first_ms = super::decode::<Evento>(head)?
+                .data
+                .timestamp_millis()
+                .max(last_ms);
+            sink.frame(
+                first_ms,
+                next_seq,
+                last.max(first_ms),
+                rest.len() as u32,
+                &rest.join(&b'\n'),
+            )?;
+        }
+        Ok(())
+    })?;
+    log.sync()?;
+    tree.clear()?;
+    tree.flush()?;
+    if moved > 0 {
+        tracing::info!(events = moved, "journal moved from sled into segment files");
+    }
+    Ok(moved)
+}
+
+/// The journal's log for appending and purging: a handle on the store's segment files (see
+/// [`super::segments`]), which also keeps the store open while the recorder runs.
 #[derive(Debug)]
 pub struct SledJournal {
-    tree: sled::Tree,
-    count: u64,
-    /// The next event's sequence number.
-    seq: u64,
-    /// The last event's time (ms): no event is stamped before it.
-    last_ms: i64,
+    store: Sled,
 }
 
 impl SledJournal {
-    /// The log of `store`: the first and the last chunk give the count (sequences have no
-    /// gaps) and where to go on from, so opening does not scan.
+    /// The log of `store` (counted when the store was opened, so opening does not scan).
     pub fn open(store: &Sled) -> Self {
-        let tree = store.journal.clone();
-        let mut log = Self {
-            count: 0,
-            seq: 0,
-            last_ms: i64::MIN,
-            tree,
-        };
-        let first = log.tree.first().ok().flatten();
-        let last = log.tree.last().ok().flatten();
-        if let (Some((fk, fv)), Some((lk, lv))) = (&first, &last)
-            && let (Some(f), Some(l)) = (Chunk::read(fk, fv), Chunk::read(lk, lv))
-        {
-            log.seq = l.first_seq + l.count;
-            log.last_ms = l.last_ms;
-            log.count = log.seq.saturating_sub(f.first_seq);
+        Self {
+            store: store.clone(),
         }
-        log
     }
 
     /// Events held.
     pub fn count(&self) -> u64 {
-        self.count
+        self.store.segments.count()
     }
 
-    /// Writes `batch` as chunks in one sled batch (not flushed) and empties it; the number of
-    /// events written.
+    /// Writes `batch` as frames of up to [`segments::FRAME_EVENTS`] events (not synced) and
+    /// empties it; the number of events written.
     pub fn append(&mut self, batch: &mut Vec<Evento>) -> Result<u64> {
         if batch.is_empty() {
             return Ok(0);
         }
-        let mut b = sled::Batch::default();
-        let mut n = 0u64;
-        let mut lines: Vec<Vec<u8>> = Vec::with_capacity(CHUNK_EVENTS);
-        let (mut first, mut bytes) = ((0i64, 0u64), 0usize);
-        let mut close = |lines: &mut Vec<Vec<u8>>, first: (i64, u64), last_ms: i64| {
-            if !lines.is_empty() {
-                let refs: Vec<&[u8]> = lines.iter().map(Vec::as_slice).collect();
-                let (k, v) = Chunk::encode(first, last_ms, &refs);
-                b.insert(&k[..], v);
-                lines.clear();
+        let mut raw: Vec<u8> = Vec::with_capacity(64 * 1024);
+        self.store.segments.append_with(|sink| {
+            let (mut seq, mut last_ms) = sink.next();
+            let (mut first, mut count) = ((0i64, 0u64), 0u32);
+            for mut e in batch.drain(..) {
+                let ms = monotonic(&mut e, last_ms);
+                if count == 0 {
+                    first = (ms, seq);
+                    raw.clear();
+                } else {
+                    raw.push(b'\n');
+                }
+                serde_json::to_writer(&mut raw, &e)?;
+                count += 1;
+                seq += 1;
+                last_ms = ms;
+                if count as usize == segments::FRAME_EVENTS || raw.len() >= segments::FRAME_BYTES {
+                    sink.frame(first.0, first.1, ms, count, &raw)?;
+                    count = 0;
+                }
             }
-        };
-        let (mut seq, mut last_ms) = (self.seq, self.last_ms);
-        for mut e in batch.drain(..) {
-            let ms = monotonic(&mut e, last_ms);
-            let line = serde_json::to_vec(&e)?;
-            if lines.is_empty() {
-                first = (ms, seq);
-                bytes = 0;
+            if count > 0 {
+                sink.frame(first.0, first.1, last_ms, count, &raw)?;
             }
-            bytes += line.len();
-            lines.push(line);
-            last_ms = ms;
-            seq += 1;
-            n += 1;
-            if lines.len() == CHUNK_EVENTS || bytes >= CHUNK_BYTES {
-                close(&mut lines, first, ms);
-            }
-        }
-        close(&mut lines, first, last_ms);
-        self.tree.apply_batch(b)?;
-        (self.seq, self.last_ms) = (seq, last_ms);
-        self.count += n;
-        Ok(n)
+            Ok(())
+        })
     }
 
-    /// Removes about [`PURGE_CHUNK`] of the oldest events that break a bound: older than
-    /// `cutoff_ms`, or beyond the newest `max_events` (whole chunks, and the older part of the
-    /// chunk on the boundary). Returns (removed, more may remain).
+    /// Removes the oldest events that break a bound: older than `cutoff_ms`, or beyond the
+    /// newest `max_events` (by moving the floor; whole segments below it are deleted a few
+    /// per step). Returns (removed, more may remain).
     pub fn purge_step(
         &mut self,
         cutoff_ms: Option<i64>,
         max_events: Option<u64>,
     ) -> Result<(u64, bool)> {
-        let mut excess = max_events.map_or(0, |m| self.count.saturating_sub(m));
-        let mut b = sled::Batch::default();
-        let mut n = 0u64;
-        let mut more = false;
-        for item in self.tree.iter() {
-            let (k, v) = item?;
-            let Some(chunk) = Chunk::read(&k, &v) else {
-                b.remove(k);
-                continue;
-            };
-            if n as usize >= PURGE_CHUNK {
-                more = true;
-                break;
-            }
-            if excess >= chunk.count || cutoff_ms.is_some_and(|c| chunk.last_ms < c) {
-                b.remove(k);
-                n += chunk.count;
-                excess = excess.saturating_sub(chunk.count);
-                continue;
-            }
-            // The boundary chunk: drop its events older than the cutoff, or its first
-            // `excess`, whichever is more; keep the rest under the first kept event's key.
-            let lines: Vec<&[u8]> = chunk.lines().collect();
-            let times: Vec<i64> = lines
-                .iter()
-                .map(|l| {
-                    super::decode::<Evento>(l)
-                        .map(|e| e.data.timestamp_millis())
-                        .unwrap_or(i64::MIN)
-                })
-                .collect();
-            let old = cutoff_ms.map_or(0, |c| times.iter().take_while(|t| **t < c).count());
-            let drop = old.max(excess as usize).min(lines.len());
-            if drop > 0 {
-                let first = (times[drop], chunk.first_seq + drop as u64);
-                let (nk, nv) = Chunk::encode(first, chunk.last_ms, &lines[drop..]);
-                b.remove(k);
-                b.insert(&nk[..], nv);
-                n += drop as u64;
-            }
-            break;
-        }
-        if n == 0 {
-            return Ok((0, false));
-        }
-        self.tree.apply_batch(b)?;
-        self.count = self.count.saturating_sub(n);
-        Ok((n, more))
+        self.store.segments.purge_step(cutoff_ms, max_events)
     }
 }
 
@@ -331,5 +309,151 @@ mod tests {
         assert_eq!((c.first_ms, c.first_seq, c.last_ms, c.count), (5, 40, 9, 3));
         assert_eq!(c.last_seq(), 42);
         assert_eq!(c.lines().collect::<Vec<_>>(), lines);
+    }
+
+    fn event(n: u64, ms: i64) -> Evento {
+        use crate::domain::evento::{Categoria, Esito};
+        let at = chrono::DateTime::from_timestamp_millis(ms).unwrap();
+        Evento::new(
+            Categoria::Rest,
+            format!("e{n}"),
+            at,
+            std::time::Duration::from_micros(n),
+            Esito::Ok,
+        )
+    }
+
+    fn all(store: &Sled) -> Vec<Evento> {
+        let mut out = Vec::new();
+        store
+            .all_events(&mut |e| {
+                out.push(e);
+                Ok(())
+            })
+            .unwrap();
+        out
+    }
+
+    fn tipi(events: &[Evento]) -> Vec<String> {
+        events.iter().map(|e| e.tipo_evento.clone()).collect()
+    }
+
+    /// The old layout's chunk of events `ns` (sequence = n, time = 1000 + n / 3 ms).
+    fn old_chunk(ns: std::ops::Range<u64>) -> ([u8; 16], Vec<u8>) {
+        let ms = |n: u64| 1_000 + (n / 3) as i64;
+        let lines: Vec<Vec<u8>> = ns
+            .clone()
+            .map(|n| serde_json::to_vec(&event(n, ms(n))).unwrap())
+            .collect();
+        let refs: Vec<&[u8]> = lines.iter().map(Vec::as_slice).collect();
+        Chunk::encode((ms(ns.start), ns.start), ms(ns.end - 1), &refs)
+    }
+
+    #[test]
+    fn ids_and_numbering_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Sled::open(dir.path(), 16).unwrap();
+        let mut log = SledJournal::open(&store);
+        let mut batch: Vec<Evento> = (0..300).map(|n| event(n, 5_000 + n as i64)).collect();
+        assert_eq!(log.append(&mut batch).unwrap(), 300);
+        let before = all(&store);
+        drop((log, store));
+        let store = Sled::open(dir.path(), 16).unwrap();
+        let after = all(&store);
+        assert_eq!(before.len(), 300);
+        assert_eq!(
+            before.iter().map(|e| &e.id).collect::<Vec<_>>(),
+            after.iter().map(|e| &e.id).collect::<Vec<_>>()
+        );
+        for e in [&after[0], &after[150], &after[299]] {
+            assert_eq!(
+                store.evento(&e.id).unwrap().unwrap().tipo_evento,
+                e.tipo_evento
+            );
+        }
+        let mut log = SledJournal::open(&store);
+        assert_eq!(log.count(), 300);
+        log.append(&mut vec![event(300, 1)]).unwrap();
+        let last = all(&store).pop().unwrap();
+        // Numbered after the others, and stamped no earlier than the last one.
+        assert_eq!(
+            crate::store::journal::key_parts(&parse_id(&last.id).unwrap()),
+            (5_299, 300)
+        );
+        let page = store.eventi(&Filtro::default(), 1, 2).unwrap();
+        assert_eq!(tipi(&page.risultati), ["e300", "e299"]);
+    }
+
+    #[test]
+    fn events_of_the_sled_tree_are_moved_into_segments_with_their_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Sled::open(dir.path(), 16).unwrap();
+        let tree = store.db.open_tree(keys::JOURNAL).unwrap();
+        // As the old recorder left them: purged up to 10, then chunks up to 200.
+        for range in [10..64, 64..128, 128..130, 130..200] {
+            let (k, v) = old_chunk(range);
+            tree.insert(k, v).unwrap();
+        }
+        drop((tree, store));
+        let store = Sled::open(dir.path(), 16).unwrap();
+        assert!(store.db.open_tree(keys::JOURNAL).unwrap().is_empty());
+        let events = all(&store);
+        assert_eq!(
+            tipi(&events),
+            (10..200).map(|n| format!("e{n}")).collect::<Vec<_>>()
+        );
+        for (e, n) in events.iter().zip(10..) {
+            assert_eq!(e.id, hex(&keys::journal(1_000 + (n / 3) as i64, n)));
+            assert_eq!(
+                store.evento(&e.id).unwrap().unwrap().tipo_evento,
+                e.tipo_evento
+            );
+        }
+        let mut log = SledJournal::open(&store);
+        assert_eq!(log.count(), 190);
+        log.append(&mut vec![event(200, 2_000)]).unwrap();
+        let page = store.eventi(&Filtro::default(), 1, 3).unwrap();
+        assert_eq!(tipi(&page.risultati), ["e200", "e199", "e198"]);
+        assert_eq!(
+            page.risultati[0].id,
+            hex(&keys::journal(2_000, 200)),
+            "numbering goes on after the moved events"
+        );
+    }
+
+    #[test]
+    fn a_move_cut_short_is_finished_without_duplicates() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let (done, tree) = (db.open_tree("done").unwrap(), db.open_tree("all").unwrap());
+        for range in [0..64, 64..100, 100..164] {
+            let (k, v) = old_chunk(range.clone());
+            tree.insert(k, v.clone()).unwrap();
+            if range.start < 100 {
+                done.insert(k, v).unwrap();
+            }
+        }
+        let log = SegmentLog::open(dir.path(), segments::SEGMENT_BYTES).unwrap();
+        // The first run moved two chunks, then stopped before emptying the tree.
+        assert_eq!(migrate(&done, &log).unwrap(), 100);
+        // Part of a chunk already there too (a frame written from its middle).
+        let (k, v) = old_chunk(100..110);
+        let partial = db.open_tree("partial").unwrap();
+        partial.insert(k, v).unwrap();
+        assert_eq!(migrate(&partial, &log).unwrap(), 10);
+        assert_eq!(migrate(&tree, &log).unwrap(), 54);
+        assert!(tree.is_empty());
+        assert_eq!(log.count(), 164);
+        let (mut seqs, mut from) = (Vec::new(), 0);
+        while let Some(r) = log.frame_from(from) {
+            let raw = r.read().unwrap();
+            for (i, line) in segments::lines(&raw).enumerate() {
+                let e: Evento = serde_json::from_slice(line).unwrap();
+                assert_eq!(e.tipo_evento, format!("e{}", r.frame.first_seq + i as u64));
+                seqs.push(r.frame.first_seq + i as u64);
+            }
+            from = r.frame.end_seq();
+        }
+        assert_eq!(seqs, (0..164).collect::<Vec<_>>());
     }
 }
