@@ -9,10 +9,10 @@
 //! is dropped and counted (`varco_journal_dropped_total`). Under traffic the writer polls the
 //! channel every 10 ms instead of being woken per event (a wake-up is a futex call on the
 //! request path; it cost a third of verify throughput when measured). On the embedded engine
-//! events are written to the journal's segment files without an fsync (the page cache keeps
-//! them through `kill -9`; a segment is synced when it is closed, and the log on the store's
-//! final flush, after [`Journal::close`] drains the channel), so the last instants of events
-//! may be lost on power loss; receipts never are (they have their own flushed transaction).
+//! events are written to the journal's segment files without an fsync per batch (the page
+//! cache keeps them through `kill -9`); the writer syncs them at most [`SYNC_EVERY`] after they
+//! were written, idle or not, and on [`Journal::close`], so a power cut loses at most the last
+//! second of events; receipts never are lost (they have their own synced transaction).
 //!
 //! The same thread purges, in steps between batches: events older than `max_age_days` and the
 //! oldest beyond `max_events`, exactly, at startup, every minute and whenever a write goes over
@@ -39,6 +39,8 @@ const BATCH: usize = 1024;
 const TICK: Duration = Duration::from_millis(10);
 /// How often the bounds are enforced when nothing else triggers it.
 const PURGE_EVERY: Duration = Duration::from_secs(60);
+/// How long written events may wait for a sync (a power cut loses at most this much).
+const SYNC_EVERY: Duration = Duration::from_secs(1);
 
 /// A payload as text, cut at [`PAYLOAD_CAP`] bytes (on a character boundary) with a marker.
 pub fn payload(bytes: &[u8]) -> String {
@@ -127,6 +129,7 @@ impl Journal {
                 .then(|| chrono::Duration::days(config.max_age_days.min(1 << 40) as i64)),
             max_events: (config.max_events > 0).then_some(config.max_events),
             stats: stats.clone(),
+            unsynced: false,
         };
         let spawned = std::thread::Builder::new()
             .name("varco-journal".into())
@@ -233,6 +236,8 @@ struct Writer {
     max_age: Option<chrono::Duration>,
     max_events: Option<u64>,
     stats: Arc<JournalStats>,
+    /// Events were written since the last sync.
+    unsynced: bool,
 }
 
 impl Writer {
@@ -246,6 +251,7 @@ impl Writer {
         // (a futex call on the request path).
         let mut polling = false;
         let mut backlog = false;
+        let mut synced = Instant::now();
         loop {
             let first = if polling {
                 if !backlog && !purge_pending {
@@ -259,6 +265,10 @@ impl Writer {
             } else {
                 let wait = if purge_pending {
                     Duration::ZERO
+                } else if self.unsynced {
+                    next_purge
+                        .saturating_duration_since(Instant::now())
+                        .min(SYNC_EVERY)
                 } else {
                     next_purge.saturating_duration_since(Instant::now())
                 };
@@ -291,6 +301,7 @@ impl Writer {
                     }
                     Msg::Close(ack) => {
                         self.write(&mut batch);
+                        self.sync();
                         let _ = ack.send(());
                         return;
                     }
@@ -301,6 +312,10 @@ impl Writer {
             }
             backlog = batch.len() >= BATCH;
             self.write(&mut batch);
+            if self.unsynced && synced.elapsed() >= SYNC_EVERY {
+                self.sync();
+                synced = Instant::now();
+            }
             if self.max_events.is_some_and(|m| self.log.count() > m) {
                 purge_pending = true;
             }
@@ -319,6 +334,7 @@ impl Writer {
         if batch.is_empty() {
             return;
         }
+        self.unsynced = true;
         match self.log.append(batch) {
             Ok(n) => {
                 self.stats
@@ -330,6 +346,16 @@ impl Writer {
         }
         batch.clear();
         self.publish();
+    }
+
+    /// Syncs what was written (see [`JournalLog::sync`]).
+    fn sync(&mut self) {
+        if !std::mem::take(&mut self.unsynced) {
+            return;
+        }
+        if let Err(err) = self.log.sync() {
+            tracing::error!(error = %err, "journal sync failed");
+        }
     }
 
     /// One purge step (see [`JournalLog::purge_step`]); (removed, more may remain).

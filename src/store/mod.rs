@@ -766,6 +766,15 @@ impl JournalLog {
         }
     }
 
+    /// Makes the events appended so far durable (the embedded store's segment files are
+    /// written without a sync; PostgreSQL commits each batch).
+    pub fn sync(&mut self) -> Result<()> {
+        match self {
+            JournalLog::Sled(j) => j.sync(),
+            JournalLog::Postgres(_) => Ok(()),
+        }
+    }
+
     /// Removes a bounded number of the oldest events that break a bound: older than
     /// `cutoff_ms`, or beyond the newest `max_events`. Returns (removed, more may remain).
     pub fn purge_step(

@@ -285,6 +285,11 @@ impl SledJournal {
         })
     }
 
+    /// Makes what was appended durable (fdatasync of the active segment).
+    pub fn sync(&mut self) -> Result<()> {
+        self.store.segments.sync()
+    }
+
     /// Removes the oldest events that break a bound: older than `cutoff_ms`, or beyond the
     /// newest `max_events` (by moving the floor; whole segments below it are deleted a few
     /// per step). Returns (removed, more may remain).
