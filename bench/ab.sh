@@ -12,7 +12,7 @@
 #   json      A: --log-format text                     B: --log-format json
 #   jemalloc  A: glibc malloc                         B: LD_PRELOAD=libjemalloc.so.2
 #             (apt-get install libjemalloc2): what a global allocator would give
-#   binary    A: this tree's release binary           B: the binary at $BIN_B (a release build
+#   binary    A: this tree's release binary (or $BIN_A) B: the binary at $BIN_B (a release build
 #             of an earlier commit, in a worktree of its own): what a change cost
 # Environment: PRELOAD [100000], CONNS [64]
 set -euo pipefail
@@ -31,7 +31,7 @@ run() { # variant: A | B
   local v=$1 w
   w=$(mktemp -d /tmp/varco-ab.XXXXXX)
   cp varco.example.toml "$w/varco.toml"
-  local preload_lib= bin=./target/release/varco level=info format=text
+  local preload_lib= bin=${BIN_A:-./target/release/varco} level=info format=text
   case "$what/$1" in
     binary/B) bin=${BIN_B:?binary needs BIN_B=<path of the other varco binary>} ;;
     journal/B) printf '\n[journal]\nenabled = false\n' >> "$w/varco.toml" ;;

@@ -24,6 +24,7 @@ STAGES = [
     ("SOAP encode", r"^varco::soap::envelope::encode|^varco::soap::encode|^varco::soap::messages::.*write"),
     ("SOAP decode", r"^varco::soap::envelope::decode|^varco::soap::decode|^varco::soap::xml::"),
     ("position decode", r"decode<varco::domain::Pendenza>|decode_position|^varco::store::sled::codec|^serde_json::de::|^rmp_serde::decode"),
+    ("store write: the activation's attempt record", r"^varco::store::sled::Sled::record_attempt|^varco::store::Store::record_attempt"),
     ("store read", r"^varco::store::Store::pendenza|^varco::store::sled::Sled::pendenza|^sled::tree::Tree::get"),
     ("rules and mapping", r"^varco::nodo::"),
     ("journal: event on the request path", r"^varco::app::record_soap|^varco::app::answered|^varco::journal::Journal::record|^varco::domain::evento"),
@@ -36,7 +37,7 @@ STAGES = [
 FALLBACK = [
     ("store: sled background threads", r"^sled::"),
     ("HTTP: hyper, sockets (kernel)", r"^hyper::|^<hyper|^hyper_util|^<hyper_util|^tokio::net|^<tokio::net|^mio::"),
-    ("runtime: tokio scheduling, wake-ups", r"^tokio::|^<tokio"),
+    ("kernel: loopback TCP, scheduling (under tokio's threads)", r"^tokio::|^<tokio"),
 ]
 COMPILED = [(name, re.compile(p)) for name, p in STAGES]
 COMPILED_FALLBACK = [(name, re.compile(p)) for name, p in FALLBACK]

@@ -14,7 +14,7 @@
 //! | `debtors`   | `F` or `N` + u32 big-endian length + term + inverted i64 ms of creation + `<dominio>/<iuv>` | a position's summary: positions by debtor identifier (`F`, upper case) and by word of the debtor's name (`N`), newest first |
 //! | `documents` | `<dominio>/<identificativo>`          | JSON array of the document's IUVs, sorted |
 //! | `counters`  | `<dominio>/<segregation code>`        | u64 big-endian: last reference used |
-//! | `journal`   | i64 ms big-endian (offset) + u64 sequence, of a chunk's first event | last event's ms (8 bytes) + count (u32) + JSON lines of `Evento` |
+//! | `journal`   | (stores written before the segment files: i64 ms big-endian (offset) + u64 sequence of a chunk's first event) | (last event's ms + count (u32) + JSON lines of `Evento`); emptied at open, its events moved to the segment files (`segments.rs`) |
 //! | `meta`      | a name                                | bytes            |
 //!
 //! `dominio` is 11 digits and `iuv` is 15 or 17 digits, so `<dominio>/<iuv>/` is an exact
