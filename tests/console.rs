@@ -269,6 +269,16 @@ struct Answer {
     body: String,
 }
 
+impl Answer {
+    /// The session cookie this answer sets (a login's).
+    fn session_cookie(&self) -> &str {
+        self.set_cookies
+            .iter()
+            .find(|v| v.starts_with("varco_console="))
+            .expect("a session cookie")
+    }
+}
+
 impl Client {
     fn new(base: &str) -> Client {
         Client {
@@ -395,11 +405,7 @@ async fn login_sessions_csrf_domains_and_read_only_operators() {
 
     let ok = c.login(MARIO).await;
     assert_eq!(ok.status, 303, "{}", ok.body);
-    let session = ok
-        .set_cookies
-        .iter()
-        .find(|v| v.starts_with("varco_console="))
-        .expect("a session cookie");
+    let session = ok.session_cookie();
     for flag in ["HttpOnly", "SameSite=Strict", "Path=/console"] {
         assert!(session.contains(flag), "{session}");
     }
@@ -595,11 +601,7 @@ async fn behind_a_proxy_the_session_cookie_is_secure() {
     );
     let ok = c.login(MARIO).await;
     assert_eq!(ok.status, 303, "{}", ok.body);
-    let session = ok
-        .set_cookies
-        .iter()
-        .find(|v| v.starts_with("varco_console="))
-        .expect("a session cookie");
+    let session = ok.session_cookie();
     assert!(session.contains("; Secure"), "{session}");
     s.gateway.stop().await;
 }
