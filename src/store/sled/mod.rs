@@ -176,7 +176,13 @@ impl Sled {
         journal::migrate(&db.open_tree(keys::JOURNAL)?, &segments)?;
         // sled keeps its log in the file `db` of the directory (see commit.rs for why it is
         // synced again).
-        let data_file = std::fs::File::open(dir.join("db")).ok();
+        let data_file = match std::fs::File::open(dir.join("db")) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                tracing::warn!(error = %e, "sled's log file cannot be opened: receipts are flushed but not fdatasynced");
+                None
+            }
+        };
         let commit = GroupCommit::start(db.clone(), data_file)
             .map_err(|e| StoreError::Open(e.to_string()))?;
         Ok(Self(Arc::new(SledInner {
